@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian 12 packages tlogd needs, when any is missing.
+# Usage: scripts/deps.sh [build|test]   (test adds the tools the tests drive)
+set -e
+pkgs="gcc cmake make pkg-config libssl-dev libnghttp2-dev libleveldb-dev libevent-dev
+libcunit1-dev libjansson-dev libcurl4-openssl-dev openssl curl"
+if [ "${1:-build}" = test ]; then
+    pkgs="$pkgs nghttp2-client clang libclang-rt-14-dev nginx-light strace valgrind python3 procps"
+fi
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "installing:$missing" >&2
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >&2
+fi
