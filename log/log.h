@@ -1,0 +1,136 @@
+/*
+ * log.h - the durable log: the tree in a tl_store, the sequencer that batches
+ * submissions into it, and the signed heads.
+ *
+ * Guarantees (see docs/ARCHITECTURE.md):
+ *  - One synced write batch per sequenced batch holds the entries, changed
+ *    tiles, dedup index, tree state and the signed checkpoint + STH. That
+ *    write is the commit point; no add callback fires before it returns.
+ *  - Never signs a head its stored data does not reproduce, never two roots
+ *    for one size, never a smaller size, never an earlier timestamp.
+ *  - Open recomputes the root from the stored frontier and tiles and refuses
+ *    (with a precise message) when it differs from the signed checkpoint.
+ *  - On a failed commit the sequencer stops signing (TL_ERR_STOPPED to new
+ *    submissions) rather than guess; restart recovers from the store.
+ *
+ * Threads: tl_log_add may be called from any thread; callbacks run on the
+ * sequencer thread and must not block. Read functions are thread-safe.
+ */
+#ifndef TL_LOG_LOG_H
+#define TL_LOG_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "merkle/merkle.h"
+#include "log/store.h"
+
+typedef struct tl_log tl_log;
+
+typedef struct tl_log_config {
+    const char *dir;             /* data folder made by tl_log_create */
+    tl_store *store;             /* if not NULL, used instead of dir/db (tests; log takes it) */
+    size_t pool_max;             /* pending entries before TL_ERR_BUSY (default 65536) */
+    size_t batch_max;            /* entries per batch (default 4096) */
+    unsigned batch_interval_ms;  /* max wait to fill a batch (default 25) */
+    size_t max_entry;            /* bytes, 1..65535 (default 65535) */
+    int publish_on_sign;         /* 1: every signed checkpoint is published at once (no witnesses) */
+    uint64_t (*clock_ms)(void);  /* wall clock in ms; NULL = real clock (tests override) */
+} tl_log_config;
+
+/* tlogd init: creates dir (must not hold a log), its database and keys
+ * (log.key, log.vkey, rfc6962.key, rfc6962.pub). *vkey receives the verifier
+ * key line (malloc'd). err gets a one-line reason on failure. */
+int tl_log_create(const char *dir, const char *origin, char **vkey, char *err, size_t cap);
+
+/* Opens the log, runs the recovery checks and starts the sequencer thread. */
+int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap);
+/* Finishes the current batch, stops the sequencer, closes the store. */
+void tl_log_close(tl_log *log);
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* Called once per add, on the sequencer thread, after the commit: err is
+ * TL_OK with the entry's index (a duplicate gets its original index), or an
+ * error (TL_ERR_STOPPED if the commit failed). */
+typedef void (*tl_add_fn)(void *ctx, int err, uint64_t index, const tl_hash *leaf);
+
+/* Queues an entry (copied). Returns TL_OK (cb will be called), TL_ERR_BUSY
+ * when the pool is full, TL_ERR_TOOBIG / TL_ERR_INVALID for the size, or
+ * TL_ERR_STOPPED; on error cb is never called. */
+int tl_log_add(tl_log *log, const void *entry, size_t len, tl_add_fn cb, void *ctx);
+/* Entries waiting to be sequenced. */
+size_t tl_log_pool_depth(tl_log *log);
+
+/* ---- heads -------------------------------------------------------------- */
+
+typedef struct tl_log_head {
+    uint64_t size;
+    tl_hash root;
+    uint64_t timestamp_ms;
+    char *note;          /* signed checkpoint (log signature [+ cosignatures]), malloc'd */
+    size_t note_len;
+    uint8_t *sth_sig;    /* RFC 6962 digitally-signed TreeHeadSignature, malloc'd */
+    size_t sth_sig_len;
+} tl_log_head;
+
+void tl_log_head_release(tl_log_head *h);
+/* The latest checkpoint that was published (met the quorum).
+ * TL_ERR_NOTFOUND before the first. */
+int tl_log_published(tl_log *log, tl_log_head *out);
+/* The latest signed head (may not be published yet). */
+int tl_log_latest_signed(tl_log *log, tl_log_head *out);
+/* The signed head for exactly this size, if one was signed. */
+int tl_log_signed_at(tl_log *log, uint64_t size, tl_log_head *out);
+
+/* Publishes the signed head of `size` with note = the log's signed note plus
+ * cosignature lines. size must have been signed with the same body and be
+ * >= the published size. Durable before it returns. */
+int tl_log_publish(tl_log *log, uint64_t size, const char *note, size_t len);
+
+/* Called on the sequencer thread (or the publisher's thread) after each new
+ * signed head and each publication; must not block. At most 8 listeners
+ * (the frontend's waiters, the cosigner, ...); register before traffic. */
+typedef void (*tl_log_event_fn)(void *ctx, uint64_t signed_size, uint64_t published_size);
+int tl_log_add_listener(tl_log *log, tl_log_event_fn fn, void *ctx);
+
+/* ---- reading (bounded by what the caller allows: pass the published size) */
+
+/* Hash tile or entry bundle t as of tree size `size` (t->width must match
+ * what that size has for a partial tile; a full tile needs 256). Appends the
+ * bytes to out. TL_ERR_NOTFOUND if the tile is beyond size. */
+int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out);
+/* Entry at index (< size); appended to out. */
+int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out);
+/* Index of a leaf hash (TL_ERR_NOTFOUND if never sequenced). */
+int tl_log_lookup(tl_log *log, const tl_hash *leaf, uint64_t *index);
+int tl_log_prove_inclusion(tl_log *log, uint64_t index, uint64_t size, tl_hash *proof,
+                           size_t *len);
+int tl_log_prove_consistency(tl_log *log, uint64_t size1, uint64_t size2, tl_hash *proof,
+                             size_t *len);
+/* Root of any size <= the signed size. */
+int tl_log_root(tl_log *log, uint64_t size, tl_hash *root);
+
+/* ---- identity and metrics ----------------------------------------------- */
+
+const char *tl_log_origin(tl_log *log);
+/* The log's verifier key line (borrowed, lives as long as log). */
+const char *tl_log_vkey(tl_log *log);
+
+typedef struct tl_log_stats {
+    uint64_t entries_added;   /* new entries sequenced since open */
+    uint64_t duplicates;
+    uint64_t batches;
+    uint64_t batch_entries_last;
+    double commit_seconds_total;
+    double commit_seconds_last;
+    uint64_t signed_size;
+    uint64_t published_size;
+    size_t pool_depth;
+    int stopped;              /* 1 when signing stopped after a failure */
+    char stop_reason[160];
+} tl_log_stats;
+void tl_log_get_stats(tl_log *log, tl_log_stats *st);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * store.h - the small storage interface under the log: an ordered key-value
+ * store with atomic, optionally synced, write batches.
+ *
+ * Two implementations: LevelDB (store_leveldb.c, the only file that includes
+ * leveldb/c.h) and memory (store_mem.c, for tests). A fault-injecting wrapper
+ * (store_fault.c) lets tests fail the Nth write, or apply it and then report
+ * failure.
+ *
+ * Keys and values are opaque bytes; the key layout belongs to log.c.
+ */
+#ifndef TL_LOG_STORE_H
+#define TL_LOG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+typedef struct tl_store tl_store;
+typedef struct tl_batch tl_batch; /* a write batch: puts and deletes, applied atomically */
+
+struct tl_store_ops {
+    /* Reads key into val (val is reset first). TL_ERR_NOTFOUND if absent. */
+    int (*get)(tl_store *s, const void *key, size_t klen, tl_buf *val);
+    /* Applies the batch atomically; with sync, durable before returning. */
+    int (*write)(tl_store *s, tl_batch *b, int sync);
+    void (*close)(tl_store *s);
+};
+
+struct tl_store {
+    const struct tl_store_ops *ops;
+};
+
+tl_batch *tl_batch_new(void);
+int tl_batch_put(tl_batch *b, const void *key, size_t klen, const void *val, size_t vlen);
+int tl_batch_del(tl_batch *b, const void *key, size_t klen);
+size_t tl_batch_count(const tl_batch *b);
+size_t tl_batch_bytes(const tl_batch *b);
+void tl_batch_clear(tl_batch *b);
+void tl_batch_free(tl_batch *b);
+/* Iterates the batch in order (for implementations). */
+typedef int (*tl_batch_fn)(void *ctx, int is_put, const void *key, size_t klen,
+                           const void *val, size_t vlen);
+int tl_batch_iterate(const tl_batch *b, tl_batch_fn fn, void *ctx);
+
+static inline int tl_store_get(tl_store *s, const void *key, size_t klen, tl_buf *val)
+{
+    return s->ops->get(s, key, klen, val);
+}
+static inline int tl_store_write(tl_store *s, tl_batch *b, int sync)
+{
+    return s->ops->write(s, b, sync);
+}
+static inline void tl_store_close(tl_store *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+/* Opens (create=1: creates; create=0: must exist) a LevelDB store at path
+ * with paranoid checks and checksum verification. TL_ERR_LOCKED when another
+ * process holds it. err receives a one-line reason. */
+int tl_store_open_leveldb(const char *path, int create, tl_store **out, char *err, size_t cap);
+/* An empty in-memory store. */
+int tl_store_open_mem(tl_store **out);
+
+/* Fault injection: wraps inner (taking ownership). The Nth write from now
+ * (1-based) fails: mode 0 = not applied, returns TL_ERR_IO; mode 1 = applied,
+ * yet returns TL_ERR_IO. n = 0 disables. */
+int tl_store_fault_wrap(tl_store *inner, tl_store **out);
+void tl_store_fault_arm(tl_store *fault, unsigned long n, int mode);
+
+#endif

@@ -1,0 +1,1211 @@
+/*
+ * test_log.c - CUnit tests of log/: the stores (memory, LevelDB, fault
+ * wrapper) and tl_log (add, dedup, batching, pushback, tiles and bundles
+ * against a brute-force recomputation, proofs against merkle's verifiers,
+ * publication, recovery refusal on tampering, clock going back, a second
+ * opener, failed and failed-but-applied commits).
+ *
+ * The reference tree here is computed from the entries with the RFC 6962
+ * recursive definition (MTH), independent of the frontier and tiles code.
+ */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log/log.h"
+#include "log/store.h"
+#include "merkle/merkle.h"
+#include "signer/checkpoint.h"
+#include "signer/note.h"
+
+#define ORIGIN "example.com/log-test"
+
+static tl_hasher *H;
+static char self_exe[4096];
+
+/* ---- helpers ---- */
+
+static uint64_t real_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static volatile uint64_t fake_now;
+static uint64_t fake_clock(void)
+{
+    return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
+}
+
+static char *mktempdir(void)
+{
+    const char *t = getenv("TMPDIR");
+    char *p = malloc(4096);
+    snprintf(p, 4096, "%s/tlog-logtest-XXXXXX", t && *t ? t : "/tmp");
+    CU_ASSERT_FATAL(mkdtemp(p) != NULL);
+    return p;
+}
+
+static void rmtree(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    CU_ASSERT(system(cmd) == 0);
+}
+
+/* A fresh log folder: dir/log made by tl_log_create. */
+static char *new_logdir(char **parent)
+{
+    char *p = mktempdir(), *d = malloc(4200), err[256], *vkey = NULL;
+    snprintf(d, 4200, "%s/log", p);
+    CU_ASSERT_FATAL(tl_log_create(d, ORIGIN, &vkey, err, sizeof(err)) == TL_OK);
+    free(vkey);
+    *parent = p;
+    return d;
+}
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t cap, done;
+    uint64_t *idx;
+    int *err;
+    int *seen;
+} waiter;
+
+typedef struct slot {
+    waiter *w;
+    size_t i;
+} slot;
+
+static void waiter_init(waiter *w, size_t cap)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->cap = cap;
+    w->done = 0;
+    w->idx = calloc(cap, sizeof(*w->idx));
+    w->err = calloc(cap, sizeof(*w->err));
+    w->seen = calloc(cap, sizeof(*w->seen));
+}
+
+static void waiter_free(waiter *w)
+{
+    free(w->idx);
+    free(w->err);
+    free(w->seen);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+static void on_add(void *ctx, int err, uint64_t index, const tl_hash *leaf)
+{
+    slot *s = ctx;
+    waiter *w = s->w;
+    (void)leaf;
+    pthread_mutex_lock(&w->mu);
+    w->idx[s->i] = index;
+    w->err[s->i] = err;
+    w->seen[s->i]++;
+    w->done++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits until n callbacks arrived (10 s at most). */
+static int waiter_wait(waiter *w, size_t n)
+{
+    struct timespec ts;
+    int ok = 1;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 20;
+    pthread_mutex_lock(&w->mu);
+    while (w->done < n)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT) {
+            ok = 0;
+            break;
+        }
+    pthread_mutex_unlock(&w->mu);
+    return ok;
+}
+
+/* Entry i of a test: deterministic, distinct, variable length (9..300 bytes). */
+static size_t make_entry(uint64_t seed, uint64_t i, uint8_t *buf)
+{
+    uint64_t x = seed * 0x9e3779b97f4a7c15ULL + i * 0xbf58476d1ce4e5b9ULL + 1;
+    size_t len = 9 + (size_t)((x >> 7) % 292);
+    for (size_t k = 0; k < len; k++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        buf[k] = (uint8_t)x;
+    }
+    memcpy(buf, &i, 8); /* distinct entries */
+    buf[8] = (uint8_t)seed;
+    return len;
+}
+
+/* RFC 6962 §2.1 MTH over leaf hashes [lo, hi). */
+static void mth(const tl_hash *leaves, uint64_t lo, uint64_t hi, tl_hash *out)
+{
+    uint64_t n = hi - lo, k = 1;
+    tl_hash l, r;
+    if (n == 0) {
+        tl_hash_empty(out);
+        return;
+    }
+    if (n == 1) {
+        *out = leaves[lo];
+        return;
+    }
+    while (k * 2 < n)
+        k *= 2;
+    mth(leaves, lo, lo + k, &l);
+    mth(leaves, lo + k, hi, &r);
+    tl_hash_node(H, &l, &r, out);
+}
+
+/* Submits entries [from, to) of seed; records leaves; waits for all. */
+static void add_range(tl_log *log, uint64_t seed, uint64_t from, uint64_t to, tl_hash *leaves,
+                      int expect_err)
+{
+    waiter w;
+    slot *s;
+    uint8_t buf[400];
+    size_t n = to - from;
+    waiter_init(&w, n);
+    s = calloc(n, sizeof(*s));
+    for (size_t i = 0; i < n; i++) {
+        size_t len = make_entry(seed, from + i, buf);
+        int rc;
+        s[i].w = &w;
+        s[i].i = i;
+        if (leaves)
+            tl_hash_leaf(H, buf, len, &leaves[from + i]);
+        while ((rc = tl_log_add(log, buf, len, on_add, &s[i])) == TL_ERR_BUSY)
+            usleep(1000);
+        CU_ASSERT_EQUAL_FATAL(rc, TL_OK);
+    }
+    CU_ASSERT_FATAL(waiter_wait(&w, n));
+    for (size_t i = 0; i < n; i++) {
+        CU_ASSERT_EQUAL(w.err[i], expect_err);
+        CU_ASSERT_EQUAL(w.seen[i], 1);
+        if (expect_err == TL_OK)
+            CU_ASSERT_EQUAL(w.idx[i], from + i);
+    }
+    free(s);
+    waiter_free(&w);
+}
+
+static tl_log *open_log(const char *dir, tl_store *store, int publish, size_t batch_max,
+                        unsigned interval, size_t pool_max)
+{
+    tl_log_config cfg;
+    tl_log *log = NULL;
+    char err[512];
+    int rc;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.dir = dir;
+    cfg.store = store;
+    cfg.publish_on_sign = publish;
+    cfg.batch_max = batch_max;
+    cfg.batch_interval_ms = interval;
+    cfg.pool_max = pool_max;
+    cfg.clock_ms = fake_clock;
+    rc = tl_log_open(&cfg, &log, err, sizeof(err));
+    if (rc != TL_OK)
+        fprintf(stderr, "open: %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, TL_OK);
+    return log;
+}
+
+/* The latest signed head verifies with the log's key and matches root. */
+static void check_head(tl_log *log, uint64_t size, const tl_hash *root)
+{
+    tl_log_head h;
+    tl_note n;
+    tl_checkpoint cp;
+    tl_verifier *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(tl_log_signed_at(log, size, &h), TL_OK);
+    CU_ASSERT_EQUAL(h.size, size);
+    CU_ASSERT(memcmp(h.root.b, root->b, 32) == 0);
+    CU_ASSERT_EQUAL_FATAL(tl_verifier_parse(tl_log_vkey(log), &v), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_note_parse(h.note, h.note_len, &n), TL_OK);
+    CU_ASSERT_EQUAL(tl_note_verify(&n, v), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_checkpoint_parse(n.text, n.text_len, &cp), TL_OK);
+    CU_ASSERT_STRING_EQUAL(cp.origin, ORIGIN);
+    CU_ASSERT_EQUAL(cp.size, size);
+    CU_ASSERT(memcmp(cp.root.b, root->b, 32) == 0);
+    tl_note_release(&n);
+    tl_verifier_free(v);
+    tl_log_head_release(&h);
+}
+
+/* ---- store tests ---- */
+
+static void store_roundtrip(tl_store *s)
+{
+    tl_batch *b = tl_batch_new();
+    tl_buf v = TL_BUF_INIT;
+    char key[32], val[64];
+    CU_ASSERT_EQUAL(tl_store_get(s, "nope", 4, &v), TL_ERR_NOTFOUND);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(val, sizeof(val), "value-%d", i * 7);
+        CU_ASSERT_EQUAL(tl_batch_put(b, key, strlen(key), val, strlen(val)), TL_OK);
+    }
+    CU_ASSERT_EQUAL(tl_batch_del(b, "k5", 2), TL_OK);
+    CU_ASSERT_EQUAL(tl_batch_count(b), 3001);
+    CU_ASSERT_EQUAL(tl_store_write(s, b, 1), TL_OK);
+    CU_ASSERT_EQUAL(tl_store_get(s, "k5", 2, &v), TL_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(tl_store_get(s, "k2999", 5, &v), TL_OK);
+    CU_ASSERT(v.len == strlen("value-20993") && memcmp(v.data, "value-20993", v.len) == 0);
+    tl_batch_clear(b);
+    CU_ASSERT_EQUAL(tl_batch_count(b), 0);
+    CU_ASSERT_EQUAL(tl_batch_put(b, "k1", 2, "new", 3), TL_OK);
+    CU_ASSERT_EQUAL(tl_batch_put(b, "", 0, "empty-key", 9), TL_OK);
+    CU_ASSERT_EQUAL(tl_store_write(s, b, 0), TL_OK);
+    CU_ASSERT_EQUAL(tl_store_get(s, "k1", 2, &v), TL_OK);
+    CU_ASSERT(v.len == 3 && memcmp(v.data, "new", 3) == 0);
+    CU_ASSERT_EQUAL(tl_store_get(s, "", 0, &v), TL_OK);
+    CU_ASSERT_EQUAL(v.len, 9);
+    tl_batch_free(b);
+    tl_buf_release(&v);
+}
+
+static void test_store_mem(void)
+{
+    tl_store *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&s), TL_OK);
+    store_roundtrip(s);
+    tl_store_close(s);
+}
+
+static void test_store_leveldb(void)
+{
+    char *p = mktempdir(), db[4200], err[512];
+    tl_store *s = NULL, *s2 = NULL;
+    tl_buf v = TL_BUF_INIT;
+    snprintf(db, sizeof(db), "%s/db", p);
+    CU_ASSERT_EQUAL(tl_store_open_leveldb(db, 0, &s, err, sizeof(err)), TL_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_leveldb(db, 1, &s, err, sizeof(err)), TL_OK);
+    store_roundtrip(s);
+    /* same process, second handle: LevelDB's lock refuses it */
+    CU_ASSERT_EQUAL(tl_store_open_leveldb(db, 0, &s2, err, sizeof(err)), TL_ERR_LOCKED);
+    CU_ASSERT(strstr(err, "in use") != NULL);
+    tl_store_close(s);
+    CU_ASSERT_EQUAL(tl_store_open_leveldb(db, 1, &s, err, sizeof(err)), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_leveldb(db, 0, &s, err, sizeof(err)), TL_OK);
+    CU_ASSERT_EQUAL(tl_store_get(s, "k1", 2, &v), TL_OK);
+    CU_ASSERT(v.len == 3 && memcmp(v.data, "new", 3) == 0);
+    tl_store_close(s);
+    tl_buf_release(&v);
+    rmtree(p);
+    free(p);
+}
+
+static void test_store_fault(void)
+{
+    tl_store *m = NULL, *f = NULL;
+    tl_batch *b = tl_batch_new();
+    tl_buf v = TL_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_store_fault_wrap(m, &f), TL_OK);
+    tl_store_fault_arm(f, 2, 0);
+    tl_batch_put(b, "a", 1, "1", 1);
+    CU_ASSERT_EQUAL(tl_store_write(f, b, 1), TL_OK); /* 1st passes */
+    tl_batch_clear(b);
+    tl_batch_put(b, "b", 1, "2", 1);
+    CU_ASSERT_EQUAL(tl_store_write(f, b, 1), TL_ERR_IO); /* 2nd fails, not applied */
+    CU_ASSERT_EQUAL(tl_store_get(f, "b", 1, &v), TL_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(tl_store_write(f, b, 1), TL_OK); /* one-shot */
+    CU_ASSERT_EQUAL(tl_store_get(f, "b", 1, &v), TL_OK);
+    tl_store_fault_arm(f, 1, 1);
+    tl_batch_clear(b);
+    tl_batch_put(b, "c", 1, "3", 1);
+    CU_ASSERT_EQUAL(tl_store_write(f, b, 1), TL_ERR_IO); /* fails but applied */
+    CU_ASSERT_EQUAL(tl_store_get(f, "c", 1, &v), TL_OK);
+    tl_batch_free(b);
+    tl_buf_release(&v);
+    tl_store_close(f);
+}
+
+/* ---- log tests ---- */
+
+static void test_create(void)
+{
+    char *p = mktempdir(), d[4200], f[4300], err[512], line[512], *vkey = NULL;
+    struct stat st;
+    FILE *fp;
+    snprintf(d, sizeof(d), "%s/log", p);
+    CU_ASSERT_EQUAL(tl_log_create(d, "bad origin", &vkey, err, sizeof(err)), TL_ERR_INVALID);
+    CU_ASSERT_EQUAL(tl_log_create(d, "", &vkey, err, sizeof(err)), TL_ERR_INVALID);
+    CU_ASSERT_EQUAL_FATAL(tl_log_create(d, ORIGIN, &vkey, err, sizeof(err)), TL_OK);
+    CU_ASSERT(strncmp(vkey, ORIGIN "+", strlen(ORIGIN) + 1) == 0);
+    snprintf(f, sizeof(f), "%s/log.key", d);
+    CU_ASSERT(stat(f, &st) == 0 && (st.st_mode & 0777) == 0600);
+    snprintf(f, sizeof(f), "%s/rfc6962.key", d);
+    CU_ASSERT(stat(f, &st) == 0 && (st.st_mode & 0777) == 0600);
+    snprintf(f, sizeof(f), "%s/rfc6962.pub", d);
+    CU_ASSERT(stat(f, &st) == 0);
+    snprintf(f, sizeof(f), "%s/log.vkey", d);
+    fp = fopen(f, "r");
+    CU_ASSERT_FATAL(fp != NULL);
+    CU_ASSERT(fgets(line, sizeof(line), fp) != NULL);
+    fclose(fp);
+    line[strcspn(line, "\n")] = 0;
+    CU_ASSERT_STRING_EQUAL(line, vkey);
+    free(vkey);
+    vkey = NULL;
+    /* refuses a folder that holds a log */
+    CU_ASSERT_EQUAL(tl_log_create(d, ORIGIN, &vkey, err, sizeof(err)), TL_ERR_CONFLICT);
+    CU_ASSERT(strstr(err, "already holds a log") != NULL);
+    CU_ASSERT(vkey == NULL);
+    /* the fresh log has a signed empty head */
+    fake_now = real_ms() + 1000;
+    {
+        tl_log *log = open_log(d, NULL, 1, 0, 0, 0);
+        tl_hash e;
+        tl_log_head h;
+        tl_hash_empty(&e);
+        check_head(log, 0, &e);
+        CU_ASSERT_EQUAL(tl_log_published(log, &h), TL_OK);
+        CU_ASSERT_EQUAL(h.size, 0);
+        tl_log_head_release(&h);
+        CU_ASSERT_STRING_EQUAL(tl_log_origin(log), ORIGIN);
+        tl_log_close(log);
+    }
+    rmtree(p);
+    free(p);
+}
+
+/* Checks every tile and bundle at `size` against the reference. */
+static void check_tiles(tl_log *log, const tl_hash *leaves, uint64_t seed, uint64_t size)
+{
+    tl_buf out = TL_BUF_INIT, ref = TL_BUF_INIT;
+    uint8_t buf[400];
+    for (int L = 0; L < 3; L++) {
+        uint64_t cnt = size >> (8 * L);
+        for (uint64_t n = 0; n * 256 < cnt; n++) {
+            tl_tile t = {L, n, (unsigned)(cnt - n * 256 > 256 ? 256 : cnt - n * 256)};
+            tl_buf_reset(&out);
+            tl_buf_reset(&ref);
+            CU_ASSERT_EQUAL_FATAL(tl_log_tile(log, &t, size, &out), TL_OK);
+            for (unsigned i = 0; i < t.width; i++) {
+                uint64_t idx = (n * 256 + i) << (8 * L);
+                tl_hash h;
+                mth(leaves, idx, idx + (1ULL << (8 * L)), &h);
+                tl_buf_add(&ref, h.b, 32);
+            }
+            CU_ASSERT_EQUAL(out.len, ref.len);
+            CU_ASSERT(memcmp(out.data, ref.data, ref.len) == 0);
+            /* a wider tile than the size has is not served */
+            if (t.width < 256) {
+                t.width++;
+                CU_ASSERT_EQUAL(tl_log_tile(log, &t, size, &out), TL_ERR_NOTFOUND);
+            }
+        }
+    }
+    for (uint64_t n = 0; n * 256 < size; n++) {
+        tl_tile t = {TL_TILE_ENTRIES, n, (unsigned)(size - n * 256 > 256 ? 256 : size - n * 256)};
+        tl_buf_reset(&out);
+        tl_buf_reset(&ref);
+        CU_ASSERT_EQUAL_FATAL(tl_log_tile(log, &t, size, &out), TL_OK);
+        for (unsigned i = 0; i < t.width; i++) {
+            size_t len = make_entry(seed, n * 256 + i, buf);
+            uint8_t l2[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+            tl_buf_add(&ref, l2, 2);
+            tl_buf_add(&ref, buf, len);
+        }
+        CU_ASSERT_EQUAL(out.len, ref.len);
+        CU_ASSERT(memcmp(out.data, ref.data, ref.len) == 0);
+    }
+    {
+        tl_tile t = {0, size / 256 + 1, 1};
+        CU_ASSERT_EQUAL(tl_log_tile(log, &t, size, &out), TL_ERR_NOTFOUND);
+    }
+    tl_buf_release(&out);
+    tl_buf_release(&ref);
+}
+
+static void test_add_tiles_proofs(void)
+{
+    char *parent, *d = new_logdir(&parent);
+    tl_store *m = NULL;
+    tl_log *log;
+    const uint64_t N = 66000, seed = 7;
+    tl_hash *leaves = calloc(N, sizeof(tl_hash)), root;
+    static const uint64_t sizes[] = {1, 2, 255, 256, 257, 1000, 4096, 65535, 65536, 66000};
+    tl_buf e = TL_BUF_INIT;
+    uint8_t buf[400];
+
+    fake_now = real_ms() + 1000;
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    log = open_log(d, m, 1, 0, 2, 0);
+    /* stepwise, so that heads exist at the interesting sizes */
+    {
+        uint64_t from = 0;
+        for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+            add_range(log, seed, from, sizes[k], leaves, TL_OK);
+            fake_now += 5;
+            from = sizes[k];
+            mth(leaves, 0, from, &root);
+            check_head(log, from, &root);
+        }
+    }
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        tl_hash r;
+        mth(leaves, 0, sizes[k], &root);
+        CU_ASSERT_EQUAL(tl_log_root(log, sizes[k], &r), TL_OK);
+        CU_ASSERT(memcmp(r.b, root.b, 32) == 0);
+        check_head(log, sizes[k], &root);
+    }
+    check_tiles(log, leaves, seed, 66000);
+    check_tiles(log, leaves, seed, 1000);
+    check_tiles(log, leaves, seed, 257);
+    /* entries and lookups */
+    for (uint64_t i = 0; i < N; i += 997) {
+        size_t len = make_entry(seed, i, buf);
+        uint64_t idx = 0;
+        tl_buf_reset(&e);
+        CU_ASSERT_EQUAL(tl_log_entry(log, i, &e), TL_OK);
+        CU_ASSERT(e.len == len && memcmp(e.data, buf, len) == 0);
+        CU_ASSERT_EQUAL(tl_log_lookup(log, &leaves[i], &idx), TL_OK);
+        CU_ASSERT_EQUAL(idx, i);
+    }
+    CU_ASSERT_EQUAL(tl_log_entry(log, N, &e), TL_ERR_RANGE);
+    /* proofs */
+    for (size_t a = 0; a < sizeof(sizes) / sizeof(sizes[0]); a++) {
+        uint64_t s2 = sizes[a];
+        tl_hash r2, proof[TL_MAX_PROOF];
+        size_t len;
+        mth(leaves, 0, s2, &r2);
+        for (uint64_t i = 0; i < s2; i += 1 + s2 / 7) {
+            CU_ASSERT_EQUAL_FATAL(tl_log_prove_inclusion(log, i, s2, proof, &len), TL_OK);
+            CU_ASSERT_EQUAL(tl_verify_inclusion(H, &leaves[i], i, s2, proof, len, &r2), TL_OK);
+            if (i + 1 < s2)
+                CU_ASSERT_EQUAL(
+                    tl_verify_inclusion(H, &leaves[i + 1], i, s2, proof, len, &r2),
+                    TL_ERR_PROOF);
+        }
+        for (size_t b = 0; b <= a; b++) {
+            uint64_t s1 = sizes[b];
+            tl_hash r1;
+            mth(leaves, 0, s1, &r1);
+            CU_ASSERT_EQUAL_FATAL(tl_log_prove_consistency(log, s1, s2, proof, &len), TL_OK);
+            CU_ASSERT_EQUAL(tl_verify_consistency(H, s1, s2, proof, len, &r1, &r2), TL_OK);
+        }
+    }
+    {
+        tl_hash proof[TL_MAX_PROOF];
+        size_t len;
+        CU_ASSERT_EQUAL(tl_log_prove_inclusion(log, 0, N + 1, proof, &len), TL_ERR_RANGE);
+        CU_ASSERT_EQUAL(tl_log_prove_consistency(log, 5, N + 1, proof, &len), TL_ERR_RANGE);
+    }
+    /* duplicates: the original index, at any size, within a batch too */
+    {
+        waiter w;
+        slot s[6];
+        tl_log_stats st;
+        waiter_init(&w, 6);
+        for (int i = 0; i < 6; i++) {
+            uint64_t which = i < 3 ? 5 : 65999;
+            size_t len = make_entry(seed, which, buf);
+            s[i].w = &w;
+            s[i].i = (size_t)i;
+            CU_ASSERT_EQUAL(tl_log_add(log, buf, len, on_add, &s[i]), TL_OK);
+        }
+        CU_ASSERT_FATAL(waiter_wait(&w, 6));
+        for (int i = 0; i < 6; i++) {
+            CU_ASSERT_EQUAL(w.err[i], TL_OK);
+            CU_ASSERT_EQUAL(w.idx[i], i < 3 ? 5 : 65999);
+        }
+        tl_log_get_stats(log, &st);
+        CU_ASSERT(st.duplicates >= 6);
+        CU_ASSERT_EQUAL(st.signed_size, N);
+        CU_ASSERT_EQUAL(st.entries_added, N);
+        waiter_free(&w);
+    }
+    /* a new entry repeated within one batch gets one index */
+    {
+        waiter w;
+        slot s[3];
+        const char *x = "a brand new entry";
+        waiter_init(&w, 3);
+        for (int i = 0; i < 3; i++) {
+            s[i].w = &w;
+            s[i].i = (size_t)i;
+            CU_ASSERT_EQUAL(tl_log_add(log, x, strlen(x), on_add, &s[i]), TL_OK);
+        }
+        CU_ASSERT_FATAL(waiter_wait(&w, 3));
+        for (int i = 0; i < 3; i++) {
+            CU_ASSERT_EQUAL(w.err[i], TL_OK);
+            CU_ASSERT_EQUAL(w.idx[i], N);
+        }
+        waiter_free(&w);
+    }
+    /* bad sizes */
+    CU_ASSERT_EQUAL(tl_log_add(log, buf, 0, on_add, NULL), TL_ERR_INVALID);
+    {
+        uint8_t *big = calloc(70000, 1);
+        CU_ASSERT_EQUAL(tl_log_add(log, big, 65536, on_add, NULL), TL_ERR_TOOBIG);
+        free(big);
+    }
+    tl_log_close(log);
+    tl_buf_release(&e);
+    free(leaves);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
+/* Several threads adding at once: unique indexes, entries where claimed. */
+typedef struct adder {
+    tl_log *log;
+    int t;
+    size_t n;
+    waiter w;
+    slot *s;
+} adder;
+
+static void *adder_main(void *arg)
+{
+    adder *a = arg;
+    uint8_t buf[400];
+    for (size_t i = 0; i < a->n; i++) {
+        size_t len = make_entry(1000 + (uint64_t)a->t, i, buf);
+        a->s[i].w = &a->w;
+        a->s[i].i = i;
+        while (tl_log_add(a->log, buf, len, on_add, &a->s[i]) == TL_ERR_BUSY)
+            usleep(500);
+    }
+    return NULL;
+}
+
+static void test_concurrent_leveldb_reopen(void)
+{
+    char *parent, *d = new_logdir(&parent);
+    tl_log *log;
+    adder a[4];
+    pthread_t th[4];
+    const size_t per = 3000;
+    uint64_t total = 4 * per;
+    uint8_t *hit = calloc(total, 1);
+    tl_buf e = TL_BUF_INIT;
+    uint8_t buf[400];
+    tl_log_stats st;
+
+    fake_now = real_ms() + 1000;
+    log = open_log(d, NULL, 1, 512, 5, 1000);
+    for (int t = 0; t < 4; t++) {
+        a[t].log = log;
+        a[t].t = t;
+        a[t].n = per;
+        a[t].s = calloc(per, sizeof(slot));
+        waiter_init(&a[t].w, per);
+        pthread_create(&th[t], NULL, adder_main, &a[t]);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(th[t], NULL);
+        CU_ASSERT_FATAL(waiter_wait(&a[t].w, per));
+    }
+    for (int t = 0; t < 4; t++)
+        for (size_t i = 0; i < per; i++) {
+            uint64_t idx = a[t].w.idx[i];
+            size_t len = make_entry(1000 + (uint64_t)t, i, buf);
+            CU_ASSERT_EQUAL(a[t].w.err[i], TL_OK);
+            CU_ASSERT_FATAL(idx < total);
+            CU_ASSERT_EQUAL(hit[idx], 0);
+            hit[idx] = 1;
+            if (i % 101 == 0) {
+                tl_buf_reset(&e);
+                CU_ASSERT_EQUAL(tl_log_entry(log, idx, &e), TL_OK);
+                CU_ASSERT(e.len == len && memcmp(e.data, buf, len) == 0);
+            }
+        }
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.signed_size, total);
+    CU_ASSERT_EQUAL(st.published_size, total);
+    CU_ASSERT(st.batches >= total / 512);
+    tl_log_close(log);
+    /* reopen: everything is there, and it goes on from there */
+    fake_now += 10;
+    log = open_log(d, NULL, 1, 512, 5, 1000);
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.signed_size, total);
+    for (int t = 0; t < 4; t++)
+        for (size_t i = 0; i < per; i += 37) {
+            tl_buf_reset(&e);
+            CU_ASSERT_EQUAL(tl_log_entry(log, a[t].w.idx[i], &e), TL_OK);
+            CU_ASSERT(e.len == make_entry(1000 + (uint64_t)t, i, buf) &&
+                      memcmp(e.data, buf, e.len) == 0);
+        }
+    add_range(log, 99, total, total + 300, NULL, TL_OK);
+    tl_log_close(log);
+    for (int t = 0; t < 4; t++) {
+        free(a[t].s);
+        waiter_free(&a[t].w);
+    }
+    free(hit);
+    tl_buf_release(&e);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
+/* Threads submitting the same entries in different orders, small batches:
+ * every copy of an entry gets one index (pre-check, recent commits, batch). */
+typedef struct dupper {
+    tl_log *log;
+    int t;
+    size_t n;
+    waiter w;
+    slot *s;
+} dupper;
+
+static void *dupper_main(void *arg)
+{
+    dupper *a = arg;
+    uint8_t buf[400];
+    for (size_t j = 0; j < a->n; j++) {
+        size_t i = a->t % 2 ? a->n - 1 - j : (j * 7) % a->n; /* n is prime to 7 */
+        size_t len = make_entry(77, i, buf);
+        a->s[i].w = &a->w;
+        a->s[i].i = i;
+        while (tl_log_add(a->log, buf, len, on_add, &a->s[i]) == TL_ERR_BUSY)
+            usleep(200);
+    }
+    return NULL;
+}
+
+static void test_dedup_concurrent(void)
+{
+    char *parent, *d = new_logdir(&parent);
+    tl_store *m = NULL;
+    tl_log *log;
+    dupper a[3];
+    pthread_t th[3];
+    const size_t n = 2000;
+    tl_log_stats st;
+    tl_buf e = TL_BUF_INIT;
+    uint8_t buf[400];
+
+    fake_now = real_ms() + 1000;
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    log = open_log(d, m, 1, 7, 1, 50);
+    for (int t = 0; t < 3; t++) {
+        a[t].log = log;
+        a[t].t = t;
+        a[t].n = n;
+        a[t].s = calloc(n, sizeof(slot));
+        waiter_init(&a[t].w, n);
+        pthread_create(&th[t], NULL, dupper_main, &a[t]);
+    }
+    for (int t = 0; t < 3; t++) {
+        pthread_join(th[t], NULL);
+        CU_ASSERT_FATAL(waiter_wait(&a[t].w, n));
+    }
+    for (size_t i = 0; i < n; i++) {
+        CU_ASSERT_EQUAL(a[0].w.err[i], TL_OK);
+        CU_ASSERT_EQUAL(a[0].w.idx[i], a[1].w.idx[i]);
+        CU_ASSERT_EQUAL(a[0].w.idx[i], a[2].w.idx[i]);
+        if (i % 97 == 0) {
+            size_t len = make_entry(77, i, buf);
+            tl_buf_reset(&e);
+            CU_ASSERT_EQUAL(tl_log_entry(log, a[0].w.idx[i], &e), TL_OK);
+            CU_ASSERT(e.len == len && memcmp(e.data, buf, len) == 0);
+        }
+    }
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.signed_size, n);
+    CU_ASSERT_EQUAL(st.entries_added, n);
+    CU_ASSERT_EQUAL(st.duplicates, 2 * n);
+    tl_log_close(log);
+    for (int t = 0; t < 3; t++) {
+        free(a[t].s);
+        waiter_free(&a[t].w);
+    }
+    tl_buf_release(&e);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
+static void test_batching_pushback(void)
+{
+    char *parent, *d = new_logdir(&parent);
+    tl_store *m = NULL;
+    tl_log *log;
+    waiter w;
+    slot s[20];
+    struct timespec t0, t1;
+    double el;
+    uint8_t buf[400];
+    tl_log_stats st;
+
+    fake_now = real_ms() + 1000;
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    /* batch_max 10, interval 4 s: a full batch closes at once */
+    log = open_log(d, m, 1, 10, 4000, 12);
+    waiter_init(&w, 20);
+    for (int i = 0; i < 20; i++) {
+        s[i].w = &w;
+        s[i].i = (size_t)i;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 10; i++) {
+        size_t len = make_entry(3, (uint64_t)i, buf);
+        CU_ASSERT_EQUAL(tl_log_add(log, buf, len, on_add, &s[i]), TL_OK);
+    }
+    CU_ASSERT_FATAL(waiter_wait(&w, 10));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CU_ASSERT(el < 2.0);
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.batches, 1);
+    CU_ASSERT_EQUAL(st.batch_entries_last, 10);
+    tl_log_close(log);
+    /* interval 300 ms: a lone entry waits for it */
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    log = open_log(d, m, 1, 10, 300, 12);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    {
+        size_t len = make_entry(3, 10, buf);
+        CU_ASSERT_EQUAL(tl_log_add(log, buf, len, on_add, &s[10]), TL_OK);
+    }
+    CU_ASSERT_FATAL(waiter_wait(&w, 11));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CU_ASSERT(el >= 0.28);
+    CU_ASSERT_EQUAL(w.idx[10], 0);
+    tl_log_close(log);
+    waiter_free(&w);
+
+    /* pushback: batch_max above the pool, so nothing leaves the pool early */
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    log = open_log(d, m, 1, 100, 2000, 4);
+    waiter_init(&w, 5);
+    for (int i = 0; i < 5; i++) {
+        size_t len = make_entry(4, (uint64_t)i, buf);
+        s[i].w = &w;
+        s[i].i = (size_t)i;
+        CU_ASSERT_EQUAL(tl_log_add(log, buf, len, on_add, &s[i]), i < 4 ? TL_OK : TL_ERR_BUSY);
+    }
+    CU_ASSERT_EQUAL(tl_log_pool_depth(log), 4);
+    tl_log_close(log); /* finishes the pending batch */
+    CU_ASSERT_EQUAL(w.done, 4);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(w.err[i], TL_OK);
+    CU_ASSERT_EQUAL(w.seen[4], 0);
+    waiter_free(&w);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
+typedef struct lis {
+    int calls;
+    uint64_t s, p;
+} lis;
+static void on_event(void *ctx, uint64_t s, uint64_t p)
+{
+    lis *l = ctx;
+    __atomic_add_fetch(&l->calls, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&l->p, p, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&l->s, s, __ATOMIC_SEQ_CST);
+}
+
+static void test_publish(void)
+{
+    char *parent, *d = new_logdir(&parent);
+    tl_store *m = NULL;
+    tl_log *log;
+    tl_log_head h, h2, p;
+    tl_hash leaves[50];
+    tl_signer *cos = NULL;
+    char *line = NULL, *bad;
+    lis l = {0, 0, 0};
+
+    fake_now = real_ms() + 1000;
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    log = open_log(d, m, 0, 0, 2, 0);
+    CU_ASSERT_EQUAL(tl_log_add_listener(log, on_event, &l), TL_OK);
+    CU_ASSERT_EQUAL(tl_log_published(log, &p), TL_ERR_NOTFOUND);
+    add_range(log, 11, 0, 20, leaves, TL_OK);
+    fake_now += 3;
+    add_range(log, 11, 20, 50, leaves, TL_OK);
+    /* listeners run just after the callbacks */
+    for (int i = 0; i < 2000 && __atomic_load_n(&l.s, __ATOMIC_SEQ_CST) != 50; i++)
+        usleep(1000);
+    CU_ASSERT(l.calls >= 2);
+    CU_ASSERT_EQUAL(l.s, 50);
+    CU_ASSERT_EQUAL(l.p, 0);
+    CU_ASSERT_EQUAL(tl_log_published(log, &p), TL_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL_FATAL(tl_log_signed_at(log, 20, &h), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(log, &h2), TL_OK);
+    CU_ASSERT_EQUAL(h2.size, 50);
+    CU_ASSERT(h2.timestamp_ms > h.timestamp_ms);
+    /* with a cosignature line appended */
+    CU_ASSERT_EQUAL_FATAL(tl_signer_generate("witness.example", TL_KEY_COSIG_V1, &cos), TL_OK);
+    {
+        tl_note n;
+        char *full;
+        size_t flen;
+        CU_ASSERT_EQUAL_FATAL(tl_note_parse(h.note, h.note_len, &n), TL_OK);
+        CU_ASSERT_EQUAL_FATAL(tl_cosig_sign(cos, n.text, n.text_len, 1700000000, &line), TL_OK);
+        flen = h.note_len + strlen(line);
+        full = malloc(flen + 1);
+        memcpy(full, h.note, h.note_len);
+        memcpy(full + h.note_len, line, strlen(line) + 1);
+        tl_note_release(&n);
+        CU_ASSERT_EQUAL(tl_log_publish(log, 20, full, flen), TL_OK); /* listeners: this thread */
+        CU_ASSERT_EQUAL_FATAL(tl_log_published(log, &p), TL_OK);
+        CU_ASSERT_EQUAL(p.size, 20);
+        CU_ASSERT(p.note_len == flen && memcmp(p.note, full, flen) == 0);
+        CU_ASSERT(memcmp(p.root.b, h.root.b, 32) == 0);
+        CU_ASSERT_EQUAL(l.p, 20);
+        tl_log_head_release(&p);
+        free(full);
+    }
+    /* the wrong size's note, a forged body, going back: refused */
+    CU_ASSERT_NOT_EQUAL(tl_log_publish(log, 50, h.note, h.note_len), TL_OK);
+    bad = malloc(h.note_len + 1);
+    memcpy(bad, h.note, h.note_len);
+    bad[strlen(ORIGIN) + 2] ^= 1; /* a size digit */
+    CU_ASSERT_NOT_EQUAL(tl_log_publish(log, 20, bad, h.note_len), TL_OK);
+    free(bad);
+    CU_ASSERT_EQUAL(tl_log_publish(log, 50, h2.note, h2.note_len), TL_OK);
+    CU_ASSERT_EQUAL(tl_log_publish(log, 20, h.note, h.note_len), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_log_publish(log, 51, h2.note, h2.note_len), TL_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL_FATAL(tl_log_published(log, &p), TL_OK);
+    CU_ASSERT_EQUAL(p.size, 50);
+    tl_log_head_release(&p);
+    tl_log_close(log);
+    tl_log_head_release(&h);
+    tl_log_head_release(&h2);
+    tl_signer_free(cos);
+    free(line);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
+static void test_clock_back(void)
+{
+    char *parent, *d = new_logdir(&parent);
+    tl_store *m = NULL;
+    tl_log *log;
+    tl_log_head h;
+    tl_log_stats st;
+    uint64_t t1;
+
+    fake_now = real_ms() + 1000;
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    log = open_log(d, m, 1, 0, 2, 0);
+    add_range(log, 21, 0, 10, NULL, TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(log, &h), TL_OK);
+    t1 = h.timestamp_ms;
+    tl_log_head_release(&h);
+    CU_ASSERT(t1 >= fake_now);
+    /* same millisecond: allowed, never earlier */
+    add_range(log, 21, 10, 12, NULL, TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(log, &h), TL_OK);
+    CU_ASSERT(h.timestamp_ms >= t1);
+    t1 = h.timestamp_ms;
+    tl_log_head_release(&h);
+    /* clock steps back: no head, adds fail, log stops */
+    fake_now = t1 - 5000;
+    add_range(log, 21, 12, 20, NULL, TL_ERR_STOPPED);
+    CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(log, &h), TL_OK);
+    CU_ASSERT_EQUAL(h.size, 12);
+    CU_ASSERT_EQUAL(h.timestamp_ms, t1);
+    tl_log_head_release(&h);
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.stopped, 1);
+    CU_ASSERT(strstr(st.stop_reason, "clock") != NULL);
+    CU_ASSERT_EQUAL(tl_log_add(log, "x", 1, on_add, NULL), TL_ERR_STOPPED);
+    tl_log_close(log);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
+/* Replaces one stored value's byte; returns the old value in saved. */
+static void tamper(const char *dbdir, const void *key, size_t klen, size_t off, tl_buf *saved)
+{
+    tl_store *s = NULL;
+    tl_batch *b = tl_batch_new();
+    tl_buf v = TL_BUF_INIT;
+    char err[512];
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_leveldb(dbdir, 0, &s, err, sizeof(err)), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_store_get(s, key, klen, &v), TL_OK);
+    tl_buf_reset(saved);
+    tl_buf_add(saved, v.data, v.len);
+    CU_ASSERT_FATAL(off < v.len);
+    v.data[off] ^= 0x40;
+    tl_batch_put(b, key, klen, v.data, v.len);
+    CU_ASSERT_EQUAL(tl_store_write(s, b, 1), TL_OK);
+    tl_store_close(s);
+    tl_batch_free(b);
+    tl_buf_release(&v);
+}
+
+static void restore(const char *dbdir, const void *key, size_t klen, const tl_buf *saved)
+{
+    tl_store *s = NULL;
+    tl_batch *b = tl_batch_new();
+    char err[512];
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_leveldb(dbdir, 0, &s, err, sizeof(err)), TL_OK);
+    tl_batch_put(b, key, klen, saved->data, saved->len);
+    CU_ASSERT_EQUAL(tl_store_write(s, b, 1), TL_OK);
+    tl_store_close(s);
+    tl_batch_free(b);
+}
+
+static int try_open(const char *dir, char *err, size_t cap)
+{
+    tl_log_config cfg;
+    tl_log *log = NULL;
+    int rc;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.dir = dir;
+    cfg.clock_ms = fake_clock;
+    rc = tl_log_open(&cfg, &log, err, cap);
+    if (rc == TL_OK)
+        tl_log_close(log);
+    return rc;
+}
+
+static void test_recovery_refusal(void)
+{
+    char *parent, *d = new_logdir(&parent), db[4300], err[512];
+    tl_log *log;
+    tl_buf saved = TL_BUF_INIT;
+    uint8_t k[16];
+    int rc;
+
+    fake_now = real_ms() + 1000;
+    snprintf(db, sizeof(db), "%s/db", d);
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    add_range(log, 31, 0, 300, NULL, TL_OK);
+    tl_log_close(log);
+    CU_ASSERT_EQUAL(try_open(d, err, sizeof(err)), TL_OK);
+
+    /* keys as laid out in docs/LOG.md */
+    /* the state's root */
+    tamper(db, "\x01s", 2, 8 + 3, &saved);
+    rc = try_open(d, err, sizeof(err));
+    CU_ASSERT_EQUAL(rc, TL_ERR_CORRUPT);
+    CU_ASSERT(strstr(err, "stored root") != NULL && strstr(err, "frontier") != NULL);
+    restore(db, "\x01s", 2, &saved);
+    /* a frontier hash */
+    tamper(db, "\x01s", 2, 40 + 5, &saved);
+    rc = try_open(d, err, sizeof(err));
+    CU_ASSERT_EQUAL(rc, TL_ERR_CORRUPT);
+    CU_ASSERT(strstr(err, "frontier") != NULL);
+    restore(db, "\x01s", 2, &saved);
+    /* the partial level-0 tile (tile 1, width 44): n u64 | hashes */
+    k[0] = 1;
+    k[1] = 't';
+    k[2] = 0;
+    tamper(db, k, 3, 8 + 32 * 43 + 1, &saved);
+    rc = try_open(d, err, sizeof(err));
+    CU_ASSERT_EQUAL(rc, TL_ERR_CORRUPT);
+    CU_ASSERT(strstr(err, "hash tiles") != NULL);
+    fprintf(stderr, "\n  [refusal message: %s]\n", err);
+    restore(db, k, 3, &saved);
+    /* the full level-0 tile 0 (stream key 3 | ~256 | 't' | 0): not on the
+     * frontier at 300, caught by the newest-full-tile check */
+    k[0] = 3;
+    memset(k + 1, 0xff, 8);
+    k[7] = (uint8_t)~1;
+    k[8] = 0xff;
+    k[9] = 't';
+    k[10] = 0;
+    tamper(db, k, 11, 32 * 255 + 7, &saved);
+    rc = try_open(d, err, sizeof(err));
+    CU_ASSERT_EQUAL(rc, TL_ERR_CORRUPT);
+    CU_ASSERT(strstr(err, "full hash tile 0/0") != NULL);
+    fprintf(stderr, "  [refusal message: %s]\n", err);
+    restore(db, k, 11, &saved);
+    /* the signed checkpoint (stream key 3 | ~300 | 'H') */
+    k[0] = 3;
+    memset(k + 1, 0xff, 8);
+    k[7] = (uint8_t)~(300 >> 8);
+    k[8] = (uint8_t)~(300 & 255);
+    k[9] = 'H';
+    tamper(db, k, 10, 0 + 60, &saved);
+    rc = try_open(d, err, sizeof(err));
+    CU_ASSERT(rc == TL_ERR_CORRUPT || rc == TL_ERR_SIG);
+    CU_ASSERT(strstr(err, "signed") != NULL || strstr(err, "STH") != NULL);
+    restore(db, k, 10, &saved);
+    /* the last entry of the partial bundle */
+    k[0] = 1;
+    k[1] = 'e';
+    {
+        tl_store *s = NULL;
+        tl_buf v = TL_BUF_INIT;
+        CU_ASSERT_EQUAL_FATAL(tl_store_open_leveldb(db, 0, &s, err, sizeof(err)), TL_OK);
+        CU_ASSERT_EQUAL_FATAL(tl_store_get(s, k, 2, &v), TL_OK);
+        tl_store_close(s);
+        tamper(db, k, 2, v.len - 1, &saved);
+        tl_buf_release(&v);
+    }
+    rc = try_open(d, err, sizeof(err));
+    CU_ASSERT_EQUAL(rc, TL_ERR_CORRUPT);
+    CU_ASSERT(strstr(err, "entry") != NULL);
+    restore(db, k, 2, &saved);
+    /* all restored: opens */
+    CU_ASSERT_EQUAL(try_open(d, err, sizeof(err)), TL_OK);
+    tl_buf_release(&saved);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
+static void test_second_opener(void)
+{
+    char *parent, *d = new_logdir(&parent);
+    tl_log *log;
+    pid_t pid;
+    int status = -1;
+
+    fake_now = real_ms() + 1000;
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    add_range(log, 41, 0, 5, NULL, TL_OK);
+    pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        execl(self_exe, self_exe, "--try-open", d, (char *)NULL);
+        _exit(99);
+    }
+    CU_ASSERT(waitpid(pid, &status, 0) == pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    tl_log_close(log);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
+/* Child side of test_second_opener: exit 0 iff refused with TL_ERR_LOCKED. */
+static int child_try_open(const char *dir)
+{
+    char err[512];
+    int rc;
+    fake_now = real_ms() + 1000;
+    rc = try_open(dir, err, sizeof(err));
+    fprintf(stderr, "  [second opener: %s: %s]\n", tl_strerror(rc), err);
+    return rc == TL_ERR_LOCKED && strstr(err, "in use by another process") ? 0 : 1;
+}
+
+static void fault_case(int mode)
+{
+    char *parent, *d = new_logdir(&parent), db[4300], err[512];
+    tl_store *s = NULL, *f = NULL;
+    tl_log *log;
+    tl_log_head h10, h;
+    tl_log_stats st;
+    tl_hash leaves[20], root, proof[TL_MAX_PROOF];
+    size_t len;
+
+    fake_now = real_ms() + 1000;
+    snprintf(db, sizeof(db), "%s/db", d);
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_leveldb(db, 0, &s, err, sizeof(err)), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_store_fault_wrap(s, &f), TL_OK);
+    log = open_log(d, f, 1, 0, 2, 0);
+    add_range(log, 51, 0, 10, leaves, TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(log, &h10), TL_OK);
+    tl_store_fault_arm(f, 1, mode);
+    fake_now += 10;
+    add_range(log, 51, 10, 15, leaves, TL_ERR_STOPPED);
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.stopped, 1);
+    CU_ASSERT(strstr(st.stop_reason, "commit") != NULL);
+    CU_ASSERT_EQUAL(st.signed_size, 10);
+    CU_ASSERT_EQUAL(tl_log_add(log, "y", 1, on_add, NULL), TL_ERR_STOPPED);
+    /* nothing beyond the acknowledged state is visible */
+    CU_ASSERT_EQUAL(tl_log_published(log, &h), TL_OK);
+    CU_ASSERT_EQUAL(h.size, 10);
+    tl_log_head_release(&h);
+    tl_log_close(log);
+
+    /* reopen: recovers from what is on disk */
+    fake_now += 10;
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.signed_size, mode == 0 ? 10 : 15);
+    CU_ASSERT_EQUAL(st.stopped, 0);
+    /* the acknowledged head is unchanged (no fork) */
+    CU_ASSERT_EQUAL_FATAL(tl_log_signed_at(log, 10, &h), TL_OK);
+    CU_ASSERT(memcmp(h.root.b, h10.root.b, 32) == 0);
+    CU_ASSERT(h.note_len == h10.note_len && memcmp(h.note, h10.note, h.note_len) == 0);
+    tl_log_head_release(&h);
+    /* resubmitting: same indexes 10..14 either way */
+    add_range(log, 51, 10, 15, leaves, TL_OK);
+    mth(leaves, 0, 15, &root);
+    check_head(log, 15, &root);
+    CU_ASSERT_EQUAL(tl_log_prove_consistency(log, 10, 15, proof, &len), TL_OK);
+    CU_ASSERT_EQUAL(tl_verify_consistency(H, 10, 15, proof, len, &h10.root, &root), TL_OK);
+    tl_log_close(log);
+    tl_log_head_release(&h10);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
+static void test_fault_not_applied(void)
+{
+    fault_case(0);
+}
+
+static void test_fault_applied(void)
+{
+    fault_case(1);
+}
+
+int main(int argc, char **argv)
+{
+    CU_pSuite s;
+    unsigned fails;
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+    if (n > 0)
+        self_exe[n] = 0;
+    H = tl_hasher_new();
+    if (argc == 3 && strcmp(argv[1], "--try-open") == 0) {
+        int rc = child_try_open(argv[2]);
+        tl_hasher_free(H);
+        return rc;
+    }
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    s = CU_add_suite("log", NULL, NULL);
+    CU_add_test(s, "store_mem", test_store_mem);
+    CU_add_test(s, "store_leveldb", test_store_leveldb);
+    CU_add_test(s, "store_fault", test_store_fault);
+    CU_add_test(s, "create", test_create);
+    CU_add_test(s, "add_tiles_proofs", test_add_tiles_proofs);
+    CU_add_test(s, "concurrent_leveldb_reopen", test_concurrent_leveldb_reopen);
+    CU_add_test(s, "dedup_concurrent", test_dedup_concurrent);
+    CU_add_test(s, "batching_pushback", test_batching_pushback);
+    CU_add_test(s, "publish", test_publish);
+    CU_add_test(s, "clock_back", test_clock_back);
+    CU_add_test(s, "recovery_refusal", test_recovery_refusal);
+    CU_add_test(s, "second_opener", test_second_opener);
+    CU_add_test(s, "fault_not_applied", test_fault_not_applied);
+    CU_add_test(s, "fault_applied", test_fault_applied);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    fails = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    tl_hasher_free(H);
+    return fails ? 1 : 0;
+}
