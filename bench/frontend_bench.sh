@@ -1,0 +1,181 @@
+#!/bin/sh
+# frontend_bench.sh - tlogd's HTTP benchmarks (issue 4); figures go to
+# docs/PERFORMANCE.md. Everything runs on this machine (client and server
+# share the cores), on loopback.
+#
+#   bench/frontend_bench.sh BUILD tiles            tile serving: tlogd vs nginx, h2c and TLS
+#   bench/frontend_bench.sh BUILD proofs LOGDIR    get-proof-by-hash / get-sth-consistency
+#                                                   at 100 streams on an existing log
+#                                                   (e.g. one made by bench_log --keep)
+#   bench/frontend_bench.sh BUILD adds             POST /add: max rate, and latency at 10k/s
+#   bench/frontend_bench.sh BUILD idle             RSS with 10,000 idle connections
+set -eu
+BUILD=$(cd "${1:?usage: frontend_bench.sh BUILD tiles|proofs LOGDIR|adds|idle}" && pwd)
+what=${2:?}
+HERE=$(cd "$(dirname "$0")" && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/tl-febench.XXXXXX")
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+
+# start_tlogd DIR EXTRA... : starts tlogd on a free port; sets TPID, TPORT.
+start_tlogd() {
+    d=$1
+    shift
+    "$BUILD/tlogd" serve --dir "$d" --listen 127.0.0.1:0 "$@" 2>"$T/tlogd.err" &
+    TPID=$!
+    PIDS="$PIDS $TPID"
+    i=0
+    while ! grep -q "(port " "$T/tlogd.err" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 600 ] || { cat "$T/tlogd.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    TPORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/tlogd.err" | head -1)
+}
+
+stop_tlogd() {
+    kill -TERM "$TPID"
+    wait "$TPID" || true
+}
+
+# h2load_summary: the req/s line and the latency line of h2load's output, and
+# p50/p99 from its per-request log (microseconds in column 3).
+h2load_run() {
+    label=$1
+    shift
+    rm -f "$T/h2.log"
+    h2load "$@" --log-file="$T/h2.log" >"$T/h2.out" 2>&1 || true
+    rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$T/h2.out")
+    codes=$(sed -n 's/^status codes: //p' "$T/h2.out")
+    pct=$(awk '{print $3}' "$T/h2.log" | sort -n | awk '{a[NR]=$1} END {
+        if (NR) printf "p50 %.2f ms  p99 %.2f ms  max %.2f ms", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000, a[NR]/1000 }')
+    printf '%-34s %10s req/s  %s  (%s)\n' "$label" "$rps" "$pct" "$codes"
+}
+
+case $what in
+tiles)
+    # A log with 65,536 entries: 256 full level-0 tiles, 256 full bundles.
+    "$BUILD/tlogd" init --dir "$T/log" --origin bench.example/tiles >/dev/null
+    start_tlogd "$T/log" --batch-max 8192
+    "$BUILD/bench_frontend_add" --port "$TPORT" --total 65536 --conns 4 --streams 100 >/dev/null
+    mkdir -p "$T/www/tile/0" "$T/www/tile/entries"
+    : >"$T/urls"
+    n=0
+    while [ $n -lt 256 ]; do
+        p=$(printf '%03d' $n)
+        curl -sf --http2-prior-knowledge -o "$T/www/tile/0/$p" "http://127.0.0.1:$TPORT/tile/0/$p"
+        echo "/tile/0/$p" >>"$T/urls"
+        n=$((n + 1))
+    done
+    stop_tlogd
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k.pem" \
+        -out "$T/c.pem" -days 2 -subj /CN=localhost 2>/dev/null
+    # nginx cannot listen on port 0; pick ports from the PID.
+    np=$((20000 + $$ % 20000))
+    cat >"$T/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+daemon off;
+pid $T/nginx.pid;
+error_log $T/nginx.err;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    default_type application/octet-stream;
+    sendfile on;
+    server {
+        listen 127.0.0.1:$np http2;
+        listen 127.0.0.1:$((np + 1)) ssl http2;
+        ssl_certificate $T/c.pem;
+        ssl_certificate_key $T/k.pem;
+        root $T/www;
+        add_header Cache-Control "public, max-age=31536000, immutable";
+    }
+}
+EOF
+    nginx -c "$T/nginx.conf" -p "$T" &
+    NPID=$!
+    PIDS="$PIDS $NPID"
+    sleep 1
+    sed "s|^|http://127.0.0.1:$np|" "$T/urls" >"$T/urls.nginx.h2c"
+    sed "s|^|https://127.0.0.1:$((np + 1))|" "$T/urls" >"$T/urls.nginx.tls"
+    N=${TL_BENCH_N:-200000}
+    echo "tile serving: $N requests of full 8 KiB level-0 tiles (256 distinct), h2load -c 10 -m 10"
+    h2load_run "nginx 1.22 (1 worker) h2c" -n "$N" -c 10 -m 10 -i "$T/urls.nginx.h2c"
+    h2load_run "nginx 1.22 (1 worker) TLS h2" -n "$N" -c 10 -m 10 -i "$T/urls.nginx.tls"
+    start_tlogd "$T/log"
+    sed "s|^|http://127.0.0.1:$TPORT|" "$T/urls" >"$T/urls.tlogd.h2c"
+    h2load_run "tlogd (1 loop thread) h2c" -n "$N" -c 10 -m 10 -i "$T/urls.tlogd.h2c"
+    stop_tlogd
+    start_tlogd "$T/log" --tls-cert "$T/c.pem" --tls-key "$T/k.pem"
+    sed "s|^|https://127.0.0.1:$TPORT|" "$T/urls" >"$T/urls.tlogd.tls"
+    h2load_run "tlogd (1 loop thread) TLS h2" -n "$N" -c 10 -m 10 -i "$T/urls.tlogd.tls"
+    stop_tlogd
+    ;;
+proofs)
+    LOG=${3:?proofs needs LOGDIR}
+    start_tlogd "$LOG"
+    size=$(curl -s --http2-prior-knowledge "http://127.0.0.1:$TPORT/checkpoint" | sed -n 2p)
+    echo "log size $size"
+    # 2,000 distinct random leaves (hashes read from level-0 tiles), and
+    # 2,000 random consistency ranges up to the current size.
+    python3 - "$TPORT" "$size" "$T" <<'EOF'
+import base64, random, subprocess, sys, urllib.parse
+port, size, t = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+random.seed(1)
+full = size // 256
+def tpath(n):
+    s = "%03d" % (n % 1000)
+    n //= 1000
+    while n:
+        s = "x%03d/" % (n % 1000) + s
+        n //= 1000
+    return s
+with open(t + "/urls.proof", "w") as f:
+    for _ in range(200):
+        n = random.randrange(full)
+        b = subprocess.run(["curl", "-s", "--http2-prior-knowledge",
+                            "http://127.0.0.1:%d/tile/0/%s" % (port, tpath(n))], capture_output=True).stdout
+        assert len(b) == 8192, len(b)
+        for _ in range(10):
+            i = random.randrange(256)
+            h = urllib.parse.quote(base64.b64encode(b[32 * i:32 * i + 32]).decode(), safe="")
+            f.write("http://127.0.0.1:%d/ct/v1/get-proof-by-hash?hash=%s&tree_size=%d\n" % (port, h, size))
+with open(t + "/urls.cons", "w") as f:
+    for _ in range(2000):
+        m = random.randrange(1, size)
+        f.write("http://127.0.0.1:%d/ct/v1/get-sth-consistency?first=%d&second=%d\n" % (port, m, size))
+EOF
+    N=${TL_BENCH_N:-100000}
+    echo "proofs on a $size-entry log: $N requests, 1 connection x 100 concurrent streams (h2c)"
+    h2load_run "get-proof-by-hash (cold cache)" -n 2000 -c 1 -m 100 -i "$T/urls.proof"
+    h2load_run "get-proof-by-hash" -n "$N" -c 1 -m 100 -i "$T/urls.proof"
+    h2load_run "get-sth-consistency (cold cache)" -n 2000 -c 1 -m 100 -i "$T/urls.cons"
+    h2load_run "get-sth-consistency" -n "$N" -c 1 -m 100 -i "$T/urls.cons"
+    stop_tlogd
+    ;;
+adds)
+    "$BUILD/tlogd" init --dir "$T/log" --origin bench.example/adds >/dev/null
+    start_tlogd "$T/log"
+    echo "POST /add over h2c, distinct 64-byte entries, 8 connections x 100 streams"
+    "$BUILD/bench_frontend_add" --port "$TPORT" --total "${TL_BENCH_N:-200000}" --conns 8 --streams 100
+    "$BUILD/bench_frontend_add" --port "$TPORT" --total 100000 --conns 8 --streams 100 --rate 10000
+    stop_tlogd
+    ;;
+idle)
+    "$BUILD/tlogd" init --dir "$T/log" --origin bench.example/idle >/dev/null
+    start_tlogd "$T/log" --max-conns 10100 --idle-timeout 600000
+    python3 "$HERE/frontend_idle.py" "$TPID" "$TPORT" "${TL_BENCH_N:-10000}"
+    stop_tlogd
+    ;;
+*)
+    echo "frontend_bench.sh: unknown benchmark $what" >&2
+    exit 2
+    ;;
+esac

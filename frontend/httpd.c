@@ -1,0 +1,1359 @@
+/*
+ * httpd.c - tl_httpd: one listening socket serving HTTP/2 over TLS (ALPN h2,
+ * falling back to http/1.1), HTTP/2 cleartext with prior knowledge and
+ * HTTP/1.1 cleartext, all handed to one request handler (see httpd.h).
+ *
+ * How a connection is classified:
+ *  - TLS: the handshake is driven by hand on the accepted fd (so that an
+ *    http/1.1 connection can be handed on afterwards), under an absolute
+ *    handshake deadline; ALPN "h2" gives an HTTP/2 session, anything else
+ *    HTTP/1.1.
+ *  - cleartext: the first bytes are peeked (MSG_PEEK, nothing consumed) under
+ *    the preface deadline; the 24-byte HTTP/2 client preface (RFC 9113 §3.4)
+ *    gives an HTTP/2 session, anything else HTTP/1.1.
+ *
+ * HTTP/2 is nghttp2 (server session, no I/O of its own) over a bufferevent.
+ * HTTP/1.1 is libevent's evhttp. libevent 2.1 has no public way to give evhttp
+ * an already accepted socket, so evhttp listens on a private loopback port and
+ * each HTTP/1.1 client connection is relayed to it byte for byte; requests that
+ * do not come through a relay are refused (403). No HTTP is parsed here.
+ *
+ * Limits and deadlines (absolute, event timers that are not reset by traffic):
+ *  - connections: beyond max_conns an accepted socket is closed at once;
+ *  - TLS handshake, preface: from accept;
+ *  - request head and body (HTTP/2, per stream): header_timeout_ms from the
+ *    stream's first HEADERS, then body_timeout_ms; RST_STREAM on expiry;
+ *  - request (HTTP/1.1, per relay): header+body deadline from the first byte
+ *    of a request until evhttp hands it over; the relay is closed on expiry;
+ *  - idle: a connection with no request in flight is closed after
+ *    idle_timeout_ms.
+ *  - header bytes are counted in the header callback (names + values + 32 per
+ *    field, as RFC 9113 §6.5.2 counts); over max_header_bytes the stream gets
+ *    431; bodies over max_body get 413; streams beyond max_streams
+ *    (advertised in SETTINGS) are refused with REFUSED_STREAM.
+ *
+ * Everything runs on the event loop thread except tl_httpd_run_in_loop, which
+ * queues under a mutex and wakes the loop with event_active (the caller must
+ * have called evthread_use_pthreads() before creating the base).
+ */
+#include "frontend/httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+#define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_PREFACE_LEN 24
+#define OUT_HIGH_WATER (64 * 1024) /* stop producing HTTP/2 frames above this */
+#define RELAY_HIGH_WATER (256 * 1024)
+#define MAX_HEADER_FIELDS 128
+
+enum conn_kind { CONN_PENDING, CONN_H2, CONN_RELAY };
+
+typedef struct conn conn;
+
+typedef struct hdr {
+    char *name;
+    char *value;
+} hdr;
+
+struct tl_http_req {
+    tl_httpd *h;
+    conn *c;                 /* NULL once the connection is gone */
+    tl_http_req *prev, *next; /* in c's list */
+    int32_t stream_id;       /* HTTP/2 */
+    struct evhttp_request *ereq; /* HTTP/1.1 */
+    char *method, *path, *query;
+    hdr *hdrs;
+    size_t nhdrs;
+    size_t hdr_bytes;
+    tl_buf body;
+    const char *proto;
+    int handed;    /* the handler has it (counted in h->inflight) */
+    int responded; /* tl_http_respond was called */
+    int failed;    /* a limit was hit; an error response was or will be sent */
+    void (*abort_fn)(void *);
+    void *abort_ctx;
+    struct event *deadline;
+    uint8_t *resp;
+    size_t resp_len, resp_off;
+};
+
+struct conn {
+    tl_httpd *h;
+    conn *prev, *next;
+    int kind;
+    evutil_socket_t fd;
+    SSL *ssl;
+    struct event *io;    /* handshake / peek readiness */
+    struct event *timer; /* handshake, preface or idle deadline */
+    struct bufferevent *bev;
+    /* HTTP/2 */
+    nghttp2_session *ng;
+    tl_http_req *reqs;
+    unsigned nstreams;
+    int closing;
+    int in_recv; /* inside nghttp2_session_mem_recv: no send, no close */
+    /* relay to evhttp */
+    struct bufferevent *ibev;
+    int iport;
+    size_t inflight;
+    int in_request; /* client bytes seen since the last response */
+    int client_eof, inner_eof;
+    const char *proto;
+};
+
+typedef struct job {
+    void (*fn)(void *);
+    void *ctx;
+    struct job *next;
+} job;
+
+struct tl_httpd {
+    struct event_base *base;
+    tl_httpd_config cfg;
+    tl_http_handler_fn fn;
+    void *ctx;
+    struct evconnlistener *lis;
+    int port;
+    SSL_CTX *ssl_ctx;
+    struct evhttp *h1;
+    int h1_port;
+    conn **portmap; /* relay local port -> relay */
+    conn *conns;
+    unsigned nconns;
+    size_t inflight;
+    int draining;
+    void (*drain_cb)(void *);
+    void *drain_ctx;
+    struct event *drain_ev;
+    pthread_mutex_t qlock;
+    job *qhead, *qtail;
+    struct event *qev;
+    int freeing;
+};
+
+static void conn_close(conn *c);
+static void h2_flush(conn *c);
+static void req_free(tl_http_req *r);
+static void maybe_drained(tl_httpd *h);
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static struct timeval ms_tv(unsigned ms) {
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
+static void arm(struct event *ev, unsigned ms) {
+    struct timeval tv = ms_tv(ms);
+    evtimer_add(ev, &tv);
+}
+
+static char *dupn(const void *p, size_t n) {
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = 0;
+    }
+    return s;
+}
+
+static void conn_link(tl_httpd *h, conn *c) {
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
+    h->nconns++;
+}
+
+static void conn_unlink(conn *c) {
+    tl_httpd *h = c->h;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    h->nconns--;
+}
+
+static void req_link(conn *c, tl_http_req *r) {
+    r->c = c;
+    r->next = c->reqs;
+    if (c->reqs)
+        c->reqs->prev = r;
+    c->reqs = r;
+}
+
+static void req_unlink(tl_http_req *r) {
+    conn *c = r->c;
+    if (!c)
+        return;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        c->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    r->c = NULL;
+}
+
+/* ---- request objects ----------------------------------------------------- */
+
+static tl_http_req *req_new(tl_httpd *h) {
+    tl_http_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->h = h;
+    tl_buf_init(&r->body);
+    return r;
+}
+
+static void req_free(tl_http_req *r) {
+    if (!r)
+        return;
+    req_unlink(r);
+    if (r->deadline)
+        event_free(r->deadline);
+    free(r->method);
+    free(r->path);
+    free(r->query);
+    for (size_t i = 0; i < r->nhdrs; i++) {
+        free(r->hdrs[i].name);
+        free(r->hdrs[i].value);
+    }
+    free(r->hdrs);
+    tl_buf_release(&r->body);
+    free(r->resp);
+    free(r);
+}
+
+static int req_add_header(tl_http_req *r, const char *n, size_t nl, const char *v, size_t vl) {
+    if (r->nhdrs >= MAX_HEADER_FIELDS)
+        return TL_ERR_TOOBIG;
+    hdr *nh = realloc(r->hdrs, (r->nhdrs + 1) * sizeof *nh);
+    if (!nh)
+        return TL_ERR_NOMEM;
+    r->hdrs = nh;
+    nh[r->nhdrs].name = dupn(n, nl);
+    nh[r->nhdrs].value = dupn(v, vl);
+    if (!nh[r->nhdrs].name || !nh[r->nhdrs].value) {
+        free(nh[r->nhdrs].name);
+        free(nh[r->nhdrs].value);
+        return TL_ERR_NOMEM;
+    }
+    r->nhdrs++;
+    return TL_OK;
+}
+
+/* Splits "path?query" into r->path and r->query. */
+static int req_set_target(tl_http_req *r, const char *t, size_t len) {
+    const char *q = memchr(t, '?', len);
+    size_t pl = q ? (size_t)(q - t) : len;
+    r->path = dupn(t, pl);
+    r->query = q ? dupn(q + 1, len - pl - 1) : dupn("", 0);
+    return r->path && r->query ? TL_OK : TL_ERR_NOMEM;
+}
+
+static void drain_fire(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    tl_httpd *h = arg;
+    if (h->drain_cb) {
+        void (*cb)(void *) = h->drain_cb;
+        h->drain_cb = NULL;
+        cb(h->drain_ctx);
+    }
+}
+
+/* Drained: no request in flight and every connection closed after writing
+ * its last response (or, as a backstop, 2 s after the last answer). */
+static void maybe_drained(tl_httpd *h) {
+    if (!h->draining || h->inflight != 0 || !h->drain_cb || h->freeing)
+        return;
+    if (h->nconns == 0)
+        event_active(h->drain_ev, EV_TIMEOUT, 0);
+    else if (!evtimer_pending(h->drain_ev, NULL))
+        arm(h->drain_ev, 2000);
+}
+
+/* The handler gives up on a request (client gone before the response). */
+static void req_abort_handed(tl_http_req *r) {
+    if (r->handed && !r->responded) {
+        r->responded = 1;
+        r->h->inflight--;
+        if (r->abort_fn)
+            r->abort_fn(r->abort_ctx);
+        maybe_drained(r->h);
+    }
+}
+
+static void req_hand(tl_http_req *r) {
+    tl_httpd *h = r->h;
+    r->handed = 1;
+    h->inflight++;
+    h->fn(h->ctx, r);
+}
+
+/* ---- HTTP/2 -------------------------------------------------------------- */
+
+static ssize_t h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags,
+                          void *user) {
+    (void)s;
+    (void)flags;
+    conn *c = user;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) >= OUT_HIGH_WATER)
+        return NGHTTP2_ERR_WOULDBLOCK;
+    if (bufferevent_write(c->bev, data, len) != 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return (ssize_t)len;
+}
+
+static tl_http_req *h2_req(conn *c, int32_t id) {
+    return nghttp2_session_get_stream_user_data(c->ng, id);
+}
+
+static void h2_idle_update(conn *c) {
+    if (c->nstreams == 0 && !c->closing)
+        arm(c->timer, c->h->cfg.idle_timeout_ms);
+    else
+        evtimer_del(c->timer);
+}
+
+static void h2_stream_deadline(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    tl_http_req *r = arg;
+    conn *c = r->c;
+    if (!c || r->handed)
+        return;
+    r->failed = 1;
+    nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_CANCEL);
+    h2_flush(c);
+}
+
+static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user) {
+    conn *c = user;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    if (c->nstreams >= c->h->cfg.max_streams || c->h->draining) {
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        return 0; /* no user data: its headers and data are ignored */
+    }
+    tl_http_req *r = req_new(c->h);
+    if (!r)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    r->stream_id = f->hd.stream_id;
+    r->proto = c->proto;
+    r->deadline = evtimer_new(c->h->base, h2_stream_deadline, r);
+    if (!r->deadline) {
+        req_free(r);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    arm(r->deadline, c->h->cfg.header_timeout_ms);
+    req_link(c, r);
+    c->nstreams++;
+    h2_idle_update(c);
+    nghttp2_session_set_stream_user_data(s, f->hd.stream_id, r);
+    return 0;
+}
+
+static int h2_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                        size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                        void *user) {
+    (void)flags;
+    (void)user;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    tl_http_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!r || r->failed)
+        return 0;
+    r->hdr_bytes += namelen + valuelen + 32;
+    if (r->hdr_bytes > r->h->cfg.max_header_bytes) {
+        r->failed = 431;
+        return 0;
+    }
+    if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+        if (r->method)
+            r->failed = 400;
+        else if (!(r->method = dupn(value, valuelen)))
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+    } else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+        if (r->path)
+            r->failed = 400;
+        else if (req_set_target(r, (const char *)value, valuelen) != TL_OK)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+    } else if (namelen > 0 && name[0] == ':') {
+        /* :scheme, :authority: accepted and ignored. */
+    } else {
+        int rc = req_add_header(r, (const char *)name, namelen, (const char *)value, valuelen);
+        if (rc == TL_ERR_TOOBIG)
+            r->failed = 431;
+        else if (rc != TL_OK)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    return 0;
+}
+
+static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                      size_t len, void *user) {
+    (void)s;
+    (void)flags;
+    conn *c = user;
+    tl_http_req *r = h2_req(c, id);
+    if (!r || r->failed)
+        return 0;
+    if (r->body.len + len > c->h->cfg.max_body) {
+        r->failed = 413;
+        tl_buf_release(&r->body);
+        return 0;
+    }
+    if (tl_buf_add(&r->body, data, len) != TL_OK)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                            uint32_t *flags, nghttp2_data_source *src, void *user) {
+    (void)s;
+    (void)id;
+    (void)user;
+    tl_http_req *r = src->ptr;
+    size_t n = r->resp_len - r->resp_off;
+    if (n > len)
+        n = len;
+    if (n)
+        memcpy(buf, r->resp + r->resp_off, n);
+    r->resp_off += n;
+    if (r->resp_off == r->resp_len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/* Sends an error response directly (limits hit before the handler saw it). */
+static void h2_error(conn *c, tl_http_req *r, int status, const char *reason) {
+    char body[128];
+    int n = snprintf(body, sizeof body, "%s\n", reason);
+    r->failed = status;
+    r->handed = 1;
+    r->h->inflight++;
+    tl_http_respond(r, status, "text/plain; charset=utf-8", NULL, 0, body, (size_t)n);
+    (void)c;
+}
+
+static void h2_request_done(conn *c, tl_http_req *r) {
+    evtimer_del(r->deadline);
+    if (r->failed == 431) {
+        h2_error(c, r, 431, "request header fields too large");
+    } else if (r->failed == 413) {
+        h2_error(c, r, 413, "request body too large");
+    } else if (r->failed || !r->method || !r->path || r->path[0] != '/') {
+        h2_error(c, r, 400, "malformed request");
+    } else {
+        req_hand(r);
+    }
+}
+
+static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user) {
+    (void)s;
+    conn *c = user;
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+        return 0;
+    tl_http_req *r = h2_req(c, f->hd.stream_id);
+    if (!r || r->handed)
+        return 0;
+    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+        h2_request_done(c, r);
+    } else if (f->hd.type == NGHTTP2_HEADERS) {
+        if (r->failed == 431 || r->failed == 400) {
+            h2_request_done(c, r); /* answer now; the rest of the body is discarded */
+        } else {
+            evtimer_del(r->deadline);
+            arm(r->deadline, c->h->cfg.body_timeout_ms);
+        }
+    } else if (r->failed == 413) {
+        h2_request_done(c, r);
+    }
+    return 0;
+}
+
+static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *user) {
+    (void)code;
+    conn *c = user;
+    tl_http_req *r = h2_req(c, id);
+    if (!r)
+        return 0;
+    nghttp2_session_set_stream_user_data(s, id, NULL);
+    req_abort_handed(r);
+    req_free(r);
+    c->nstreams--;
+    h2_idle_update(c);
+    return 0;
+}
+
+static void h2_flush(conn *c) {
+    if (!c->ng || c->in_recv)
+        return; /* h2_readcb flushes once nghttp2 returns */
+    if (nghttp2_session_send(c->ng) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_close(c);
+}
+
+static void h2_readcb(struct bufferevent *bev, void *arg) {
+    conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in);
+    unsigned char *data = evbuffer_pullup(in, -1);
+    c->in_recv = 1;
+    ssize_t rv = nghttp2_session_mem_recv(c->ng, data, len);
+    c->in_recv = 0;
+    if (rv < 0) {
+        conn_close(c);
+        return;
+    }
+    evbuffer_drain(in, (size_t)rv);
+    h2_flush(c);
+}
+
+static void h2_writecb(struct bufferevent *bev, void *arg) {
+    conn *c = arg;
+    (void)bev;
+    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        conn_close(c);
+        return;
+    }
+    h2_flush(c);
+}
+
+static void h2_eventcb(struct bufferevent *bev, short events, void *arg) {
+    (void)bev;
+    conn *c = arg;
+    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        conn_close(c);
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    if (c->kind == CONN_H2 && c->ng && !c->closing) {
+        /* Idle: say goodbye politely, then close once written. */
+        c->closing = 1;
+        nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
+                              NULL, 0);
+        nghttp2_session_send(c->ng);
+        arm(c->timer, 1000); /* hard stop if the peer does not read */
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            conn_close(c);
+        return;
+    }
+    conn_close(c);
+}
+
+static int h2_start(conn *c) {
+    tl_httpd *h = c->h;
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return TL_ERR_NOMEM;
+    nghttp2_session_callbacks_set_send_callback(cbs, h2_send_cb);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, h2_on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2_on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_on_stream_close);
+    nghttp2_option *opt;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        return TL_ERR_NOMEM;
+    }
+    /* nghttp2 itself refuses streams beyond our advertised limit once acked;
+     * h2_on_begin_headers refuses before the ack too. */
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+    int rv = nghttp2_session_server_new2(&c->ng, cbs, c, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    if (rv != 0)
+        return TL_ERR_NOMEM;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h->cfg.max_streams},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)h->cfg.max_header_bytes},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
+         h->cfg.max_body < 1048576 ? (uint32_t)h->cfg.max_body + 1 : 1048576},
+    };
+    if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 3) != 0)
+        return TL_ERR_NOMEM;
+    c->kind = CONN_H2;
+    bufferevent_setcb(c->bev, h2_readcb, h2_writecb, h2_eventcb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    h2_idle_update(c);
+    if (h->draining) {
+        c->closing = 1;
+        nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+    }
+    h2_flush(c);
+    return TL_OK;
+}
+
+/* ---- HTTP/1.1 relay to the private evhttp ------------------------------- */
+
+static void relay_timer_update(conn *c) {
+    if (c->inflight > 0)
+        evtimer_del(c->timer);
+    else if (c->in_request)
+        arm(c->timer, c->h->cfg.header_timeout_ms + c->h->cfg.body_timeout_ms);
+    else
+        arm(c->timer, c->h->cfg.idle_timeout_ms);
+}
+
+static void relay_maybe_close(conn *c) {
+    /* Close once one side ended and everything it sent was passed on. */
+    if (c->inner_eof && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_close(c);
+    else if (c->client_eof && evbuffer_get_length(bufferevent_get_output(c->ibev)) == 0 &&
+             c->inflight == 0)
+        conn_close(c);
+}
+
+static void relay_client_read(struct bufferevent *bev, void *arg) {
+    conn *c = arg;
+    if (!c->in_request && c->inflight == 0) {
+        c->in_request = 1;
+        relay_timer_update(c);
+    }
+    bufferevent_write_buffer(c->ibev, bufferevent_get_input(bev));
+    if (evbuffer_get_length(bufferevent_get_output(c->ibev)) > RELAY_HIGH_WATER)
+        bufferevent_disable(c->bev, EV_READ);
+}
+
+static void relay_inner_read(struct bufferevent *bev, void *arg) {
+    conn *c = arg;
+    bufferevent_write_buffer(c->bev, bufferevent_get_input(bev));
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > RELAY_HIGH_WATER)
+        bufferevent_disable(c->ibev, EV_READ);
+}
+
+static void relay_client_write(struct bufferevent *bev, void *arg) {
+    (void)bev;
+    conn *c = arg;
+    if (!c->inner_eof)
+        bufferevent_enable(c->ibev, EV_READ);
+    relay_maybe_close(c);
+}
+
+static void relay_inner_write(struct bufferevent *bev, void *arg) {
+    (void)bev;
+    conn *c = arg;
+    if (!c->client_eof)
+        bufferevent_enable(c->bev, EV_READ);
+    relay_maybe_close(c);
+}
+
+static void relay_client_event(struct bufferevent *bev, short ev, void *arg) {
+    (void)bev;
+    conn *c = arg;
+    if (ev & BEV_EVENT_EOF) {
+        c->client_eof = 1;
+        relay_maybe_close(c);
+    } else if (ev & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        conn_close(c);
+    }
+}
+
+static void relay_inner_event(struct bufferevent *bev, short ev, void *arg) {
+    (void)bev;
+    conn *c = arg;
+    if (ev & BEV_EVENT_CONNECTED)
+        return;
+    if (ev & BEV_EVENT_EOF) {
+        c->inner_eof = 1;
+        relay_maybe_close(c);
+    } else if (ev & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        conn_close(c);
+    }
+}
+
+static int relay_start(conn *c) {
+    tl_httpd *h = c->h;
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons((uint16_t)h->h1_port);
+    c->ibev = bufferevent_socket_new(h->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->ibev)
+        return TL_ERR_NOMEM;
+    if (bufferevent_socket_connect(c->ibev, (struct sockaddr *)&sin, sizeof sin) != 0)
+        return TL_ERR_NETWORK;
+    struct sockaddr_in local;
+    socklen_t ll = sizeof local;
+    if (getsockname(bufferevent_getfd(c->ibev), (struct sockaddr *)&local, &ll) != 0)
+        return TL_ERR_NETWORK;
+    c->iport = ntohs(local.sin_port);
+    h->portmap[c->iport] = c;
+    c->kind = CONN_RELAY;
+    bufferevent_setcb(c->bev, relay_client_read, relay_client_write, relay_client_event, c);
+    bufferevent_setcb(c->ibev, relay_inner_read, relay_inner_write, relay_inner_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->ibev, EV_READ | EV_WRITE);
+    relay_timer_update(c);
+    return TL_OK;
+}
+
+/* evhttp's handler: every HTTP/1.1 request, complete (evhttp enforces the
+ * header and body limits itself with 400/413). */
+static void h1_gencb(struct evhttp_request *er, void *arg) {
+    tl_httpd *h = arg;
+    struct evhttp_connection *ec = evhttp_request_get_connection(er);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (ec)
+        evhttp_connection_get_peer(ec, &addr, &port);
+    conn *c = h->portmap[port];
+    if (!c || c->kind != CONN_RELAY || !addr || strcmp(addr, "127.0.0.1") != 0) {
+        evhttp_send_error(er, 403, "not through the public listener");
+        return;
+    }
+    tl_http_req *r = req_new(h);
+    const char *uri = evhttp_request_get_uri(er);
+    const char *m;
+    switch (evhttp_request_get_command(er)) {
+    case EVHTTP_REQ_GET: m = "GET"; break;
+    case EVHTTP_REQ_POST: m = "POST"; break;
+    case EVHTTP_REQ_HEAD: m = "HEAD"; break;
+    case EVHTTP_REQ_PUT: m = "PUT"; break;
+    case EVHTTP_REQ_DELETE: m = "DELETE"; break;
+    case EVHTTP_REQ_OPTIONS: m = "OPTIONS"; break;
+    case EVHTTP_REQ_TRACE: m = "TRACE"; break;
+    case EVHTTP_REQ_CONNECT: m = "CONNECT"; break;
+    case EVHTTP_REQ_PATCH: m = "PATCH"; break;
+    default: m = "UNKNOWN"; break;
+    }
+    if (!r || !uri || !(r->method = dupn(m, strlen(m))) ||
+        req_set_target(r, uri, strlen(uri)) != TL_OK) {
+        req_free(r);
+        evhttp_send_error(er, 503, "out of memory");
+        return;
+    }
+    if (r->path[0] != '/') {
+        req_free(r);
+        evhttp_send_error(er, 400, "malformed request target");
+        return;
+    }
+    struct evkeyvalq *in = evhttp_request_get_input_headers(er);
+    for (struct evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next) {
+        size_t nl = strlen(kv->key);
+        char lower[256];
+        if (nl >= sizeof lower)
+            continue;
+        for (size_t i = 0; i < nl; i++)
+            lower[i] = (char)((kv->key[i] >= 'A' && kv->key[i] <= 'Z') ? kv->key[i] + 32
+                                                                      : kv->key[i]);
+        if (req_add_header(r, lower, nl, kv->value, strlen(kv->value)) != TL_OK)
+            break;
+    }
+    struct evbuffer *body = evhttp_request_get_input_buffer(er);
+    size_t bl = evbuffer_get_length(body);
+    if (bl && tl_buf_add(&r->body, evbuffer_pullup(body, -1), bl) != TL_OK) {
+        req_free(r);
+        evhttp_send_error(er, 503, "out of memory");
+        return;
+    }
+    r->ereq = er;
+    r->proto = "http/1.1";
+    req_link(c, r);
+    c->inflight++;
+    c->in_request = 0;
+    relay_timer_update(c);
+    req_hand(r);
+}
+
+/* ---- accepting and classifying ------------------------------------------ */
+
+static void conn_close(conn *c) {
+    tl_httpd *h = c->h;
+    /* Requests on this connection: the handler forgets them. */
+    while (c->reqs) {
+        tl_http_req *r = c->reqs;
+        req_unlink(r);
+        if (r->ereq) {
+            /* evhttp still owns its side; the response, when it comes, goes
+             * to evhttp and is dropped there. Only the link is cut. */
+            continue;
+        }
+        req_abort_handed(r);
+        req_free(r);
+    }
+    if (c->ng)
+        nghttp2_session_del(c->ng);
+    if (c->io)
+        event_free(c->io);
+    if (c->timer)
+        event_free(c->timer);
+    if (c->bev) {
+        bufferevent_free(c->bev); /* frees the SSL and closes the fd */
+    } else {
+        if (c->ssl)
+            SSL_free(c->ssl);
+        if (c->fd >= 0)
+            evutil_closesocket(c->fd);
+    }
+    if (c->ibev) {
+        if (h->portmap[c->iport] == c)
+            h->portmap[c->iport] = NULL;
+        bufferevent_free(c->ibev);
+    }
+    conn_unlink(c);
+    free(c);
+    maybe_drained(h);
+}
+
+/* The connection is classified: wrap the fd in a bufferevent and start. */
+static void conn_classified(conn *c, int h2) {
+    tl_httpd *h = c->h;
+    event_free(c->io);
+    c->io = NULL;
+    evtimer_del(c->timer);
+    if (c->ssl) {
+        c->bev = bufferevent_openssl_socket_new(h->base, c->fd, c->ssl, BUFFEREVENT_SSL_OPEN,
+                                                BEV_OPT_CLOSE_ON_FREE);
+        if (c->bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    } else {
+        c->bev = bufferevent_socket_new(h->base, c->fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (!c->bev) {
+        conn_close(c);
+        return;
+    }
+    c->fd = -1;
+    c->ssl = NULL;
+    c->proto = h2 ? (h->ssl_ctx ? "h2" : "h2c") : "http/1.1";
+    int rc = h2 ? h2_start(c) : relay_start(c);
+    if (rc != TL_OK)
+        conn_close(c);
+}
+
+static void peek_cb(evutil_socket_t fd, short what, void *arg) {
+    conn *c = arg;
+    (void)what;
+    char buf[H2_PREFACE_LEN];
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_close(c);
+        return;
+    }
+    if (n < 0)
+        return;
+    if (memcmp(buf, H2_PREFACE, (size_t)n) != 0) {
+        conn_classified(c, 0);
+    } else if (n == H2_PREFACE_LEN) {
+        conn_classified(c, 1);
+    }
+    /* else: a prefix of the preface; wait for more (the deadline runs). */
+}
+
+static void handshake_cb(evutil_socket_t fd, short what, void *arg) {
+    conn *c = arg;
+    (void)what;
+    ERR_clear_error();
+    int rv = SSL_do_handshake(c->ssl);
+    if (rv == 1) {
+        const unsigned char *alpn = NULL;
+        unsigned alen = 0;
+        SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+        conn_classified(c, alen == 2 && memcmp(alpn, "h2", 2) == 0);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, rv);
+    short want;
+    if (e == SSL_ERROR_WANT_READ)
+        want = EV_READ;
+    else if (e == SSL_ERROR_WANT_WRITE)
+        want = EV_WRITE;
+    else {
+        ERR_clear_error();
+        conn_close(c);
+        return;
+    }
+    event_del(c->io);
+    event_assign(c->io, c->h->base, fd, want, handshake_cb, c);
+    event_add(c->io, NULL);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg) {
+    (void)l;
+    (void)sa;
+    (void)salen;
+    tl_httpd *h = arg;
+    if (h->nconns >= h->cfg.max_conns || h->draining) {
+        evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->h = h;
+    c->fd = fd;
+    c->kind = CONN_PENDING;
+    conn_link(h, c);
+    c->timer = evtimer_new(h->base, conn_timer_cb, c);
+    if (h->ssl_ctx) {
+        c->ssl = SSL_new(h->ssl_ctx);
+        if (c->ssl && SSL_set_fd(c->ssl, fd) == 1) {
+            SSL_set_accept_state(c->ssl);
+            c->io = event_new(h->base, fd, EV_READ, handshake_cb, c);
+        }
+    } else {
+        c->io = event_new(h->base, fd, EV_READ | EV_PERSIST, peek_cb, c);
+    }
+    if (!c->timer || !c->io) {
+        conn_close(c);
+        return;
+    }
+    event_add(c->io, NULL);
+    arm(c->timer, h->ssl_ctx ? h->cfg.handshake_timeout_ms : h->cfg.preface_timeout_ms);
+}
+
+/* ---- TLS ----------------------------------------------------------------- */
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg) {
+    (void)ssl;
+    (void)arg;
+    /* Prefer h2, else http/1.1 (RFC 7301 §3.2). */
+    static const unsigned char prefs[][9] = {{2, 'h', '2'},
+                                             {8, 'h', 't', 't', 'p', '/', '1', '.', '1'}};
+    for (size_t p = 0; p < 2; p++) {
+        for (unsigned i = 0; i < inlen;) {
+            unsigned l = in[i];
+            if (i + 1 + l > inlen)
+                break;
+            if (l == prefs[p][0] && memcmp(in + i + 1, prefs[p] + 1, l) == 0) {
+                *out = in + i + 1;
+                *outlen = (unsigned char)l;
+                return SSL_TLSEXT_ERR_OK;
+            }
+            i += 1 + l;
+        }
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+static SSL_CTX *tls_ctx(const char *cert, const char *key, char *err, size_t cap) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        snprintf(err, cap, "TLS: cannot create context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        snprintf(err, cap, "TLS: cannot load certificate %s", cert);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        snprintf(err, cap, "TLS: cannot load private key %s", key);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, cap, "TLS: key %s does not match certificate %s", key, cert);
+        goto fail;
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    return ctx;
+fail:
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* ---- run in loop --------------------------------------------------------- */
+
+static void queue_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    tl_httpd *h = arg;
+    pthread_mutex_lock(&h->qlock);
+    job *j = h->qhead;
+    h->qhead = h->qtail = NULL;
+    pthread_mutex_unlock(&h->qlock);
+    while (j) {
+        job *n = j->next;
+        j->fn(j->ctx);
+        free(j);
+        j = n;
+    }
+}
+
+int tl_httpd_run_in_loop(tl_httpd *h, void (*fn)(void *ctx), void *ctx) {
+    job *j = malloc(sizeof *j);
+    if (!j)
+        return TL_ERR_NOMEM;
+    j->fn = fn;
+    j->ctx = ctx;
+    j->next = NULL;
+    pthread_mutex_lock(&h->qlock);
+    int was_empty = h->qhead == NULL;
+    if (h->qtail)
+        h->qtail->next = j;
+    else
+        h->qhead = j;
+    h->qtail = j;
+    pthread_mutex_unlock(&h->qlock);
+    if (was_empty)
+        event_active(h->qev, EV_READ, 0);
+    return TL_OK;
+}
+
+/* ---- public -------------------------------------------------------------- */
+
+static int parse_listen(const char *s, struct sockaddr_storage *ss, int *sl) {
+    char host[256];
+    const char *colon = strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= sizeof host)
+        return TL_ERR_INVALID;
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (colon[1] == 0 || *end || errno || port < 0 || port > 65535)
+        return TL_ERR_INVALID;
+    size_t hl = (size_t)(colon - s);
+    memcpy(host, s, hl);
+    host[hl] = 0;
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = 0;
+    }
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    if (host[0] == 0 || strcmp(host, "0.0.0.0") == 0 || inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        if (host[0] == 0)
+            sin->sin_addr.s_addr = htonl(INADDR_ANY);
+        else if (strcmp(host, "0.0.0.0") == 0)
+            sin->sin_addr.s_addr = htonl(INADDR_ANY);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        *sl = sizeof *sin;
+        return TL_OK;
+    }
+    if (strcmp(host, "localhost") == 0) {
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sin->sin_port = htons((uint16_t)port);
+        *sl = sizeof *sin;
+        return TL_OK;
+    }
+    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        *sl = sizeof *sin6;
+        return TL_OK;
+    }
+    return TL_ERR_INVALID;
+}
+
+int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_handler_fn fn,
+                 void *ctx, tl_httpd **out, char *err, size_t cap) {
+    *out = NULL;
+    tl_httpd *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, cap, "out of memory");
+        return TL_ERR_NOMEM;
+    }
+    h->base = base;
+    h->cfg = *cfg;
+    h->fn = fn;
+    h->ctx = ctx;
+    h->port = -1;
+    pthread_mutex_init(&h->qlock, NULL);
+    tl_httpd_config *c = &h->cfg;
+    if (!c->listen)
+        c->listen = "127.0.0.1:8080";
+    if (!c->max_body)
+        c->max_body = 1 << 20;
+    if (!c->max_streams)
+        c->max_streams = 100;
+    if (!c->max_header_bytes)
+        c->max_header_bytes = 16 * 1024;
+    if (!c->max_conns)
+        c->max_conns = 10000;
+    if (!c->handshake_timeout_ms)
+        c->handshake_timeout_ms = 10000;
+    if (!c->preface_timeout_ms)
+        c->preface_timeout_ms = 10000;
+    if (!c->header_timeout_ms)
+        c->header_timeout_ms = 10000;
+    if (!c->idle_timeout_ms)
+        c->idle_timeout_ms = 120000;
+    if (!c->body_timeout_ms)
+        c->body_timeout_ms = 30000;
+    int rc = TL_ERR_INVALID;
+    if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+        snprintf(err, cap, "TLS needs both a certificate and a key");
+        goto fail;
+    }
+    if (c->tls_cert && !(h->ssl_ctx = tls_ctx(c->tls_cert, c->tls_key, err, cap)))
+        goto fail;
+    struct sockaddr_storage ss;
+    int sl;
+    if (parse_listen(c->listen, &ss, &sl) != TL_OK) {
+        snprintf(err, cap, "bad listen address %s (want HOST:PORT)", c->listen);
+        goto fail;
+    }
+    evthread_make_base_notifiable(base);
+    h->qev = event_new(base, -1, 0, queue_cb, h);
+    h->drain_ev = event_new(base, -1, 0, drain_fire, h);
+    h->portmap = calloc(65536, sizeof *h->portmap);
+    h->h1 = evhttp_new(base);
+    rc = TL_ERR_NOMEM;
+    if (!h->qev || !h->drain_ev || !h->portmap || !h->h1) {
+        snprintf(err, cap, "out of memory");
+        goto fail;
+    }
+    evhttp_set_gencb(h->h1, h1_gencb, h);
+    evhttp_set_max_headers_size(h->h1, (ev_ssize_t)c->max_header_bytes);
+    evhttp_set_max_body_size(h->h1, (ev_ssize_t)c->max_body);
+    evhttp_set_allowed_methods(h->h1, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                          EVHTTP_REQ_OPTIONS);
+    /* The relay enforces the real deadlines; this only reaps leftovers. */
+    evhttp_set_timeout(h->h1, (int)(c->idle_timeout_ms / 1000) + 60);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h->h1, "127.0.0.1", 0);
+    rc = TL_ERR_NETWORK;
+    if (!bs) {
+        snprintf(err, cap, "cannot bind the internal HTTP/1.1 socket");
+        goto fail;
+    }
+    {
+        struct sockaddr_in in;
+        socklen_t il = sizeof in;
+        if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&in, &il) != 0) {
+            snprintf(err, cap, "getsockname: %s", strerror(errno));
+            goto fail;
+        }
+        h->h1_port = ntohs(in.sin_port);
+    }
+    h->lis = evconnlistener_new_bind(base, accept_cb, h,
+                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
+                                     (struct sockaddr *)&ss, sl);
+    if (!h->lis) {
+        snprintf(err, cap, "cannot listen on %s: %s", c->listen, strerror(errno));
+        goto fail;
+    }
+    {
+        struct sockaddr_storage b;
+        socklen_t bl = sizeof b;
+        if (getsockname(evconnlistener_get_fd(h->lis), (struct sockaddr *)&b, &bl) == 0)
+            h->port = ntohs(b.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&b)->sin6_port
+                                                    : ((struct sockaddr_in *)&b)->sin_port);
+    }
+    *out = h;
+    return TL_OK;
+fail:
+    tl_httpd_free(h);
+    return rc;
+}
+
+int tl_httpd_port(const tl_httpd *h) { return h->port; }
+
+void tl_httpd_drain(tl_httpd *h, void (*cb)(void *ctx), void *ctx) {
+    h->draining = 1;
+    h->drain_cb = cb;
+    h->drain_ctx = ctx;
+    if (h->lis)
+        evconnlistener_disable(h->lis);
+    for (conn *c = h->conns, *n; c; c = n) {
+        n = c->next;
+        if (c->kind == CONN_PENDING) {
+            conn_close(c);
+        } else if (c->kind == CONN_H2 && !c->closing) {
+            c->closing = 1;
+            nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
+                                  nghttp2_session_get_last_proc_stream_id(c->ng),
+                                  NGHTTP2_NO_ERROR, NULL, 0);
+            if (c->nstreams == 0)
+                arm(c->timer, 1000);
+            h2_flush(c);
+        } else if (c->kind == CONN_RELAY && c->inflight == 0) {
+            conn_close(c);
+        }
+    }
+    maybe_drained(h);
+}
+
+void tl_httpd_free(tl_httpd *h) {
+    if (!h)
+        return;
+    h->freeing = 1;
+    while (h->conns)
+        conn_close(h->conns);
+    if (h->lis)
+        evconnlistener_free(h->lis);
+    if (h->h1)
+        evhttp_free(h->h1);
+    if (h->ssl_ctx)
+        SSL_CTX_free(h->ssl_ctx);
+    if (h->qev)
+        event_free(h->qev);
+    if (h->drain_ev)
+        event_free(h->drain_ev);
+    job *j = h->qhead;
+    while (j) {
+        job *n = j->next;
+        free(j);
+        j = n;
+    }
+    pthread_mutex_destroy(&h->qlock);
+    free(h->portmap);
+    free(h);
+}
+
+const char *tl_http_req_method(const tl_http_req *r) { return r->method; }
+const char *tl_http_req_path(const tl_http_req *r) { return r->path; }
+const char *tl_http_req_query(const tl_http_req *r) { return r->query; }
+const char *tl_http_req_proto(const tl_http_req *r) { return r->proto; }
+
+const char *tl_http_req_header(const tl_http_req *r, const char *name) {
+    for (size_t i = 0; i < r->nhdrs; i++)
+        if (strcmp(r->hdrs[i].name, name) == 0)
+            return r->hdrs[i].value;
+    return NULL;
+}
+
+const uint8_t *tl_http_req_body(const tl_http_req *r, size_t *len) {
+    *len = r->body.len;
+    return r->body.data ? r->body.data : (const uint8_t *)"";
+}
+
+void tl_http_req_on_abort(tl_http_req *r, void (*fn)(void *ctx), void *ctx) {
+    r->abort_fn = fn;
+    r->abort_ctx = ctx;
+}
+
+static void respond_h1(tl_http_req *r, int status, const char *ctype, const tl_http_header *hdrs,
+                       size_t nhdrs, const void *body, size_t len) {
+    struct evhttp_request *er = r->ereq;
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(er);
+    if (ctype)
+        evhttp_add_header(oh, "Content-Type", ctype);
+    for (size_t i = 0; i < nhdrs; i++)
+        evhttp_add_header(oh, hdrs[i].name, hdrs[i].value);
+    if (r->h->draining)
+        evhttp_add_header(oh, "Connection", "close");
+    struct evbuffer *b = evbuffer_new();
+    if (b && len)
+        evbuffer_add(b, body, len);
+    evhttp_send_reply(er, status, NULL, b);
+    if (b)
+        evbuffer_free(b);
+    conn *c = r->c;
+    if (c) {
+        c->inflight--;
+        relay_timer_update(c);
+    }
+    req_free(r);
+}
+
+static void respond_h2(tl_http_req *r, int status, const char *ctype, const tl_http_header *hdrs,
+                       size_t nhdrs, const void *body, size_t len) {
+    conn *c = r->c;
+    if (!c) {
+        req_free(r);
+        return;
+    }
+    char st[8], cl[24];
+    snprintf(st, sizeof st, "%d", status);
+    snprintf(cl, sizeof cl, "%zu", len);
+    nghttp2_nv nv[3 + 32];
+    size_t n = 0;
+#define NV(nm, val)                                                                     \
+    do {                                                                                \
+        nv[n].name = (uint8_t *)(nm);                                                   \
+        nv[n].namelen = strlen(nm);                                                     \
+        nv[n].value = (uint8_t *)(val);                                                 \
+        nv[n].valuelen = strlen(val);                                                   \
+        nv[n].flags = NGHTTP2_NV_FLAG_NONE;                                             \
+        n++;                                                                            \
+    } while (0)
+    NV(":status", st);
+    if (ctype)
+        NV("content-type", ctype);
+    NV("content-length", cl);
+    for (size_t i = 0; i < nhdrs && n < sizeof nv / sizeof nv[0]; i++)
+        NV(hdrs[i].name, hdrs[i].value);
+#undef NV
+    int head = r->method && strcmp(r->method, "HEAD") == 0;
+    if (len && !head) {
+        r->resp = malloc(len);
+        if (!r->resp) {
+            nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id,
+                                      NGHTTP2_INTERNAL_ERROR);
+            h2_flush(c);
+            return;
+        }
+        memcpy(r->resp, body, len);
+        r->resp_len = len;
+    }
+    nghttp2_data_provider dp = {.source = {.ptr = r}, .read_callback = h2_read_body};
+    int rv = nghttp2_submit_response(c->ng, r->stream_id, nv, n, r->resp ? &dp : NULL);
+    if (rv != 0)
+        nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id,
+                                  NGHTTP2_INTERNAL_ERROR);
+    h2_flush(c);
+}
+
+void tl_http_respond(tl_http_req *r, int status, const char *content_type,
+                     const tl_http_header *hdrs, size_t nhdrs, const void *body, size_t len) {
+    tl_httpd *h = r->h;
+    if (r->responded)
+        return;
+    r->responded = 1;
+    if (r->handed)
+        h->inflight--;
+    if (r->ereq)
+        respond_h1(r, status, content_type, hdrs, nhdrs, body, len);
+    else
+        respond_h2(r, status, content_type, hdrs, nhdrs, body, len); /* r lives until close */
+    maybe_drained(h);
+}

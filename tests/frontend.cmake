@@ -1,0 +1,16 @@
+# frontend tests (issue 4): tl_httpd alone through a small test server, and
+# tlogd serve end to end (python3 stdlib + curl + nghttp + openssl CLI).
+add_executable(frontend_httpd_testsrv ${CMAKE_CURRENT_SOURCE_DIR}/frontend/httpd_testsrv.c)
+target_link_libraries(frontend_httpd_testsrv tl_httpd)
+
+find_program(TL_PYTHON3 python3)
+if(TL_PYTHON3)
+  add_test(NAME frontend_httpd
+           COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_httpd.py
+                   ${CMAKE_BINARY_DIR})
+  set_tests_properties(frontend_httpd PROPERTIES TIMEOUT 120)
+  add_test(NAME frontend_tlogd
+           COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_tlogd.py
+                   ${CMAKE_BINARY_DIR})
+  set_tests_properties(frontend_tlogd PROPERTIES TIMEOUT 180)
+endif()
