@@ -1,0 +1,364 @@
+/*
+ * bench_witness.c - witness benchmarks (docs/PERFORMANCE.md, "witness"):
+ *   bench_witness core DIR NLOGS SECONDS
+ *       in-process add-checkpoint rate of tl_witness on LevelDB (DIR/db),
+ *       one thread per log, each pushing its own chain (synced group commit)
+ *   bench_witness keys DIR NLOGS
+ *       writes DIR/logI.key and the logs file DIR/logs for `push`
+ *   bench_witness push URL DIR NLOGS COUNT
+ *       POSTs COUNT checkpoints per log to a running tlog-witness at URL, one
+ *       request in flight per log (HTTP/1.1 keep-alive); requests/s, latency
+ *   bench_witness adds URL N CONC
+ *       POSTs N distinct entries to tlogd's /add with CONC in flight;
+ *       adds/s and add-to-proof latency (p50, p99)
+ * Request bodies are made before the clock starts.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "common/err.h"
+#include "log/store.h"
+#include "signer/note.h"
+#include "tests/witness/wt_tree.h"
+#include "witness/witness.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void report(const char *what, size_t n, double secs, double *lat, size_t nlat)
+{
+    printf("%s: %zu requests in %.2f s = %.0f/s", what, n, secs, (double)n / secs);
+    if (nlat) {
+        qsort(lat, nlat, sizeof(double), cmp_double);
+        printf(", latency p50 %.2f ms p99 %.2f ms max %.2f ms", lat[nlat / 2] * 1e3,
+               lat[(size_t)((double)nlat * 0.99)] * 1e3, lat[nlat - 1] * 1e3);
+    }
+    printf("\n");
+}
+
+static char *origin_of(int i)
+{
+    static __thread char buf[64];
+    snprintf(buf, sizeof(buf), "bench.example/log%d", i);
+    return buf;
+}
+
+/* ---- core ---------------------------------------------------------------- */
+
+struct core_thr {
+    tl_witness *w;
+    tl_signer *key;
+    int idx;
+    wt_tree *tree;
+    double until;
+    size_t done, bad;
+};
+
+static void *core_main(void *arg)
+{
+    struct core_thr *t = arg;
+    tl_buf body = TL_BUF_INIT;
+    uint64_t size = 0;
+    tl_hasher *h = tl_hasher_new();
+    while (h && now_s() < t->until && size < 200000) {
+        if (wt_tree_request_h(t->tree, h, t->key, origin_of(t->idx), size, size + 1, &body) !=
+            TL_OK)
+            break;
+        tl_witness_resp r = {0, NULL, TL_BUF_INIT};
+        tl_witness_add_checkpoint(t->w, body.data, body.len, 0, &r);
+        if (r.status == 200)
+            t->done++;
+        else
+            t->bad++;
+        tl_buf_release(&r.body);
+        size++;
+    }
+    tl_hasher_free(h);
+    tl_buf_release(&body);
+    return NULL;
+}
+
+static int cmd_core(const char *dir, int nlogs, double secs)
+{
+    char path[1024], err[256];
+    snprintf(path, sizeof(path), "%s/db", dir);
+    mkdir(dir, 0700);
+    tl_store *store = NULL;
+    tl_signer *wkey = NULL;
+    tl_witness *w = NULL;
+    if (tl_store_open_leveldb(path, 1, &store, err, sizeof(err)) != TL_OK ||
+        tl_signer_generate("bench.example/witness", TL_KEY_COSIG_V1, &wkey) != TL_OK ||
+        tl_witness_new(store, wkey, &w) != TL_OK) {
+        fprintf(stderr, "setup failed: %s\n", err);
+        return 1;
+    }
+    wt_tree *tree = wt_tree_new("bench", 200001);
+    struct core_thr *t = calloc((size_t)nlogs, sizeof(*t));
+    pthread_t *th = calloc((size_t)nlogs, sizeof(*th));
+    for (int i = 0; i < nlogs; i++) {
+        char *vk = NULL;
+        tl_signer_generate(origin_of(i), TL_KEY_ED25519, &t[i].key);
+        tl_signer_vkey(t[i].key, &vk);
+        if (tl_witness_add_log(w, origin_of(i), vk, NULL, err, sizeof(err)) != TL_OK)
+            return 1;
+        free(vk);
+        t[i].w = w;
+        t[i].idx = i;
+        t[i].tree = tree;
+    }
+    double t0 = now_s();
+    for (int i = 0; i < nlogs; i++) {
+        t[i].until = t0 + secs;
+        pthread_create(&th[i], NULL, core_main, &t[i]);
+    }
+    size_t done = 0, bad = 0;
+    for (int i = 0; i < nlogs; i++) {
+        pthread_join(th[i], NULL);
+        done += t[i].done;
+        bad += t[i].bad;
+        tl_signer_free(t[i].key);
+    }
+    double el = now_s() - t0;
+    char what[128];
+    snprintf(what, sizeof(what), "core add-checkpoint, %d log(s), LevelDB synced", nlogs);
+    report(what, done, el, NULL, 0);
+    tl_buf m = TL_BUF_INIT;
+    tl_witness_metrics(w, &m);
+    const char *g = strstr((char *)m.data, "\ntlog_witness_syncs_total ");
+    if (g)
+        printf("  syncs: %.*s\n", (int)strcspn(g + 1, "\n"), g + 1);
+    if (bad)
+        printf("  non-200 answers: %zu\n", bad);
+    tl_buf_release(&m);
+    tl_witness_free(w);
+    tl_store_close(store);
+    tl_signer_free(wkey);
+    wt_tree_free(tree);
+    free(t);
+    free(th);
+    return bad ? 1 : 0;
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+static int cmd_keys(const char *dir, int nlogs)
+{
+    char path[1024];
+    mkdir(dir, 0700);
+    snprintf(path, sizeof(path), "%s/logs", dir);
+    FILE *logs = fopen(path, "w");
+    if (!logs)
+        return 1;
+    for (int i = 0; i < nlogs; i++) {
+        tl_signer *s = NULL;
+        char *sk = NULL, *vk = NULL;
+        if (tl_signer_generate(origin_of(i), TL_KEY_ED25519, &s) != TL_OK ||
+            tl_signer_format(s, &sk) != TL_OK || tl_signer_vkey(s, &vk) != TL_OK)
+            return 1;
+        snprintf(path, sizeof(path), "%s/log%d.key", dir, i);
+        FILE *f = fopen(path, "w");
+        if (!f)
+            return 1;
+        fprintf(f, "%s\n", sk);
+        fclose(f);
+        fprintf(logs, "%s %s\n", origin_of(i), vk);
+        free(sk);
+        free(vk);
+        tl_signer_free(s);
+    }
+    fclose(logs);
+    return 0;
+}
+
+/* ---- a curl multi driver: one chain of requests per slot ------------------ */
+
+struct slot {
+    CURL *e;
+    tl_buf resp;
+    size_t next;  /* next request index in this slot's chain */
+    size_t count; /* requests in the chain */
+    tl_buf *bodies;
+    double t0;
+};
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ctx)
+{
+    tl_buf_add(ctx, p, sz * n);
+    return sz * n;
+}
+
+static void slot_start(CURLM *m, struct slot *s, const char *url, struct curl_slist *hdrs)
+{
+    tl_buf *b = &s->bodies[s->next];
+    tl_buf_reset(&s->resp);
+    curl_easy_setopt(s->e, CURLOPT_URL, url);
+    curl_easy_setopt(s->e, CURLOPT_POSTFIELDS, (const char *)b->data);
+    curl_easy_setopt(s->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
+    curl_easy_setopt(s->e, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(s->e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(s->e, CURLOPT_WRITEDATA, &s->resp);
+    curl_easy_setopt(s->e, CURLOPT_PRIVATE, (void *)s);
+    curl_easy_setopt(s->e, CURLOPT_TIMEOUT, 60L);
+    s->t0 = now_s();
+    curl_multi_add_handle(m, s->e);
+}
+
+/* Runs every slot's chain to the end; fills lat; returns non-200 count. */
+static size_t drive(struct slot *slots, size_t nslots, const char *url, double *lat, size_t *nlat,
+                    double *elapsed)
+{
+    CURLM *m = curl_multi_init();
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: text/plain");
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    size_t bad = 0;
+    double t0 = now_s();
+    for (size_t i = 0; i < nslots; i++)
+        if (slots[i].count)
+            slot_start(m, &slots[i], url, hdrs);
+    int running = 1;
+    while (running) {
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            char *priv;
+            long code = 0;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+            struct slot *s = (struct slot *)(void *)priv;
+            lat[(*nlat)++] = now_s() - s->t0;
+            if (msg->data.result != CURLE_OK || code != 200) {
+                if (bad < 5)
+                    fprintf(stderr, "request failed: %s %ld %.*s\n",
+                            curl_easy_strerror(msg->data.result), code, (int)s->resp.len,
+                            (char *)s->resp.data);
+                bad++;
+            }
+            curl_multi_remove_handle(m, s->e);
+            if (++s->next < s->count) {
+                slot_start(m, s, url, hdrs);
+                running = 1;
+            }
+        }
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    *elapsed = now_s() - t0;
+    curl_slist_free_all(hdrs);
+    curl_multi_cleanup(m);
+    return bad;
+}
+
+static int cmd_push(const char *url, const char *dir, int nlogs, size_t count)
+{
+    char path[1024], full[1024];
+    wt_tree *tree = wt_tree_new("bench", count + 1);
+    struct slot *slots = calloc((size_t)nlogs, sizeof(*slots));
+    double *lat = calloc((size_t)nlogs * count, sizeof(double));
+    size_t nlat = 0;
+    for (int i = 0; i < nlogs; i++) {
+        snprintf(path, sizeof(path), "%s/log%d.key", dir, i);
+        char buf[512] = {0};
+        FILE *f = fopen(path, "r");
+        if (!f || !fread(buf, 1, sizeof(buf) - 1, f))
+            return 1;
+        fclose(f);
+        tl_signer *s = NULL;
+        if (tl_signer_parse(buf, &s) != TL_OK)
+            return 1;
+        slots[i].e = curl_easy_init();
+        slots[i].count = count;
+        slots[i].bodies = calloc(count, sizeof(tl_buf));
+        for (size_t k = 0; k < count; k++)
+            if (wt_tree_request(tree, s, origin_of(i), k, k + 1, &slots[i].bodies[k]) != TL_OK)
+                return 1;
+        tl_signer_free(s);
+    }
+    snprintf(full, sizeof(full), "%s/add-checkpoint", url);
+    double el;
+    size_t bad = drive(slots, (size_t)nlogs, full, lat, &nlat, &el);
+    char what[128];
+    snprintf(what, sizeof(what), "HTTP add-checkpoint, %d log(s) in parallel", nlogs);
+    report(what, nlat - bad, el, lat, nlat);
+    for (int i = 0; i < nlogs; i++) {
+        for (size_t k = 0; k < count; k++)
+            tl_buf_release(&slots[i].bodies[k]);
+        free(slots[i].bodies);
+        tl_buf_release(&slots[i].resp);
+        curl_easy_cleanup(slots[i].e);
+    }
+    free(slots);
+    free(lat);
+    wt_tree_free(tree);
+    return bad ? 1 : 0;
+}
+
+static int cmd_adds(const char *url, size_t n, size_t conc)
+{
+    struct slot *slots = calloc(conc, sizeof(*slots));
+    double *lat = calloc(n, sizeof(double));
+    size_t nlat = 0;
+    unsigned long long salt = (unsigned long long)time(NULL) * 1000003ULL + (unsigned)clock();
+    for (size_t i = 0; i < conc; i++) {
+        slots[i].e = curl_easy_init();
+        slots[i].count = n / conc + (i < n % conc);
+        slots[i].bodies = calloc(slots[i].count ? slots[i].count : 1, sizeof(tl_buf));
+        for (size_t k = 0; k < slots[i].count; k++)
+            tl_buf_addf(&slots[i].bodies[k], "bench entry %llu-%zu-%zu", salt, i, k);
+    }
+    char full[1024];
+    snprintf(full, sizeof(full), "%s/add", url);
+    double el;
+    size_t bad = drive(slots, conc, full, lat, &nlat, &el);
+    char what[128];
+    snprintf(what, sizeof(what), "POST /add to proof, %zu in flight", conc);
+    report(what, nlat - bad, el, lat, nlat);
+    for (size_t i = 0; i < conc; i++) {
+        for (size_t k = 0; k < slots[i].count; k++)
+            tl_buf_release(&slots[i].bodies[k]);
+        free(slots[i].bodies);
+        tl_buf_release(&slots[i].resp);
+        curl_easy_cleanup(slots[i].e);
+    }
+    free(slots);
+    free(lat);
+    return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = 2;
+    if (argc == 5 && strcmp(argv[1], "core") == 0)
+        rc = cmd_core(argv[2], atoi(argv[3]), atof(argv[4]));
+    else if (argc == 4 && strcmp(argv[1], "keys") == 0)
+        rc = cmd_keys(argv[2], atoi(argv[3]));
+    else if (argc == 6 && strcmp(argv[1], "push") == 0)
+        rc = cmd_push(argv[2], argv[3], atoi(argv[4]), (size_t)atol(argv[5]));
+    else if (argc == 5 && strcmp(argv[1], "adds") == 0)
+        rc = cmd_adds(argv[2], (size_t)atol(argv[3]), (size_t)atol(argv[4]));
+    else
+        fprintf(stderr, "usage: bench_witness core DIR NLOGS SECONDS | keys DIR NLOGS |"
+                        " push URL DIR NLOGS COUNT | adds URL N CONC\n");
+    curl_global_cleanup();
+    return rc;
+}

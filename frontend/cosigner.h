@@ -1,0 +1,35 @@
+/*
+ * cosigner.h - the log's side of witnessing (C2SP tlog-witness client).
+ *
+ * After each new signed checkpoint, sends it to every witness of the policy
+ * that has a URL, concurrently, with a consistency proof from the size that
+ * witness last cosigned; collects cosignature/v1 lines; when the cosigning
+ * witnesses satisfy the policy's quorum, publishes the checkpoint (with the
+ * cosignatures appended) through tl_log_publish. Runs on its own thread;
+ * one request per witness per checkpoint (intermediate checkpoints are
+ * skipped when witnesses are slower than the sequencer).
+ */
+#ifndef TL_FRONTEND_COSIGNER_H
+#define TL_FRONTEND_COSIGNER_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "log/log.h"
+#include "signer/policy.h"
+
+typedef struct tl_cosigner tl_cosigner;
+
+/* Validates the policy for this log (a `log` line, if any, must be this log's
+ * key; witness keys must be cosignature/v1; the quorum must be reachable with
+ * the witnesses that have URLs) and starts. The policy is borrowed and must
+ * outlive the cosigner. err receives a one-line reason on failure. */
+int tl_cosigner_start(tl_log *log, const tl_policy *policy, tl_cosigner **out, char *err,
+                      size_t cap);
+/* Stops the thread and frees. */
+void tl_cosigner_stop(tl_cosigner *c);
+/* Appends Prometheus text lines (per witness: latency, failures, last
+ * cosigned size). Thread-safe. */
+void tl_cosigner_metrics(tl_cosigner *c, tl_buf *out);
+
+#endif
