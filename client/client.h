@@ -1,0 +1,191 @@
+/*
+ * client.h - internal interfaces of `tlog`, the client, offline verifier and
+ * auditor (CONTRACT.md, "tlog"). Not a public API: shared by the files of
+ * client/ only.
+ *
+ * Exit statuses of every command (documented in docs/CLIENT.md):
+ *   0 success, 1 verification failure (bad signature, proof, hash, fork),
+ *   2 bad usage, 3 network, server or file error.
+ */
+#ifndef TL_CLIENT_H
+#define TL_CLIENT_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "merkle/merkle.h"
+#include "signer/checkpoint.h"
+#include "signer/note.h"
+#include "signer/policy.h"
+
+#define TL_EXIT_OK 0
+#define TL_EXIT_VERIFY 1
+#define TL_EXIT_USAGE 2
+#define TL_EXIT_IO 3
+
+#define TL_ERRMSG 1024 /* capacity of every error-message buffer */
+
+/* ---- trust: a log key or a tlog-policy ------------------------------- */
+
+typedef struct tl_trust {
+    tl_verifier *key;  /* --key: the log's Ed25519 verifier key, or NULL */
+    tl_policy *policy; /* --policy, or NULL; exactly one of the two is set */
+} tl_trust;
+
+/* Loads --key (a key string, or a file holding one) or --policy FILE.
+ * Returns TL_OK or an error with a one-line reason in err. */
+int tl_trust_load_key(tl_trust *t, const char *arg, char *err, size_t cap);
+int tl_trust_load_policy(tl_trust *t, const char *path, char *err, size_t cap);
+void tl_trust_release(tl_trust *t);
+
+/*
+ * Verifies a signed checkpoint note: the log's signature (and, with a
+ * policy, the cosignatures and quorum; the log is the one whose key name is
+ * the origin). On success fills *cp; cp->ext borrows from note. Returns
+ * TL_OK, TL_ERR_SIG or TL_ERR_INVALID with a one-line reason in err.
+ */
+int tl_trust_verify_checkpoint(const tl_trust *t, const char *note, size_t len, tl_checkpoint *cp,
+                               char *err, size_t cap);
+
+/* Verifies a tlog-proof (text) for an entry: checkpoint trust, then the
+ * inclusion of SHA-256(0x00 || entry). Fills *index and *cp when not NULL. */
+int tl_verify_proof(const tl_trust *t, const char *proof, size_t prooflen, const uint8_t *entry,
+                    size_t entrylen, uint64_t *index, tl_checkpoint *cp, char *err, size_t cap);
+
+/* Reads a whole file ("-" is stdin) into b, at most max bytes (TL_ERR_TOOBIG). */
+int tl_read_file(const char *path, size_t max, tl_buf *b, char *err, size_t cap);
+/* Writes data to path atomically (temp file, fsync, rename). */
+int tl_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t cap);
+
+/* ---- HTTP (libcurl) --------------------------------------------------- */
+
+typedef struct tl_http_opts {
+    const char *ca_file;         /* --ca FILE, or NULL for the system store */
+    long connect_timeout;        /* seconds */
+    long timeout;                /* seconds, whole request */
+    int retries;                 /* bounded retries on 503 and network errors */
+    int h2c;                     /* HTTP/2 with prior knowledge on http:// */
+    int max_conns;               /* connections per host (HTTP/1.1 fallback) */
+    volatile sig_atomic_t *stop; /* when set and nonzero: give up waiting (signal) */
+} tl_http_opts;
+
+void tl_http_opts_default(tl_http_opts *o);
+
+typedef struct tl_http tl_http; /* opaque: a base URL + a curl multi handle */
+
+int tl_http_new(const tl_http_opts *o, const char *base_url, tl_http **out, char *err, size_t cap);
+void tl_http_free(tl_http *h);
+/* The base URL without trailing slashes (borrowed). */
+const char *tl_http_base(const tl_http *h);
+
+/*
+ * One request (GET, or POST when body != NULL) to base + "/" + path, with
+ * retries on 503 (honouring Retry-After) and transient network errors.
+ * resp receives the body (at most max bytes). *status gets the final HTTP
+ * status. Returns TL_OK when a response arrived (any status), TL_ERR_NETWORK
+ * / TL_ERR_TIMEOUT / TL_ERR_TOOBIG with a reason in err otherwise.
+ */
+int tl_http_request(tl_http *h, const char *path, const void *body, size_t bodylen,
+                    const char *accept, size_t max, tl_buf *resp, long *status, char *err,
+                    size_t cap);
+
+/* Asynchronous GETs, many in flight on one HTTP/2 connection (or a few
+ * HTTP/1.1 ones). A request is owned by the caller; its body buffer is
+ * filled by the library. */
+typedef struct tl_fetch {
+    char path[128];
+    size_t max;  /* body limit */
+    tl_buf body; /* response body */
+    long status; /* final HTTP status */
+    int done;    /* set when finished (status or err valid) */
+    int err;     /* TL_OK, or TL_ERR_NETWORK / TL_ERR_TOOBIG / ... */
+    char errmsg[256];
+    /* private to http.c */
+    int attempts;
+    double not_before;
+    void *easy;
+    void *priv;
+    struct tl_fetch *next;          /* delayed list */
+    struct tl_fetch *anext, *aprev; /* active list */
+} tl_fetch;
+
+/* Queues f (path and max set by the caller; body is reset). */
+int tl_http_fetch_start(tl_http *h, tl_fetch *f);
+/* Runs transfers until at least one queued fetch finishes (or none is
+ * pending). Returns the number still pending, or a negative error. */
+int tl_http_fetch_wait(tl_http *h);
+/* Fetches started and not finished. */
+int tl_http_pending(const tl_http *h);
+/* Makes a tl_http_fetch_wait in another thread return early (thread-safe). */
+void tl_http_wakeup(tl_http *h);
+/* Aborts every pending fetch (for error paths). */
+void tl_http_fetch_cancel_all(tl_http *h);
+
+/* ---- audit and monitor ------------------------------------------------ */
+
+/* What an audit remembers between runs (--state FILE). */
+typedef struct tl_audit_state {
+    int have;   /* zero: no previous run */
+    char *note; /* the last verified signed checkpoint, verbatim; malloc'd */
+    size_t note_len;
+    char origin[TL_ORIGIN_MAX + 1];
+    uint64_t size;
+    tl_hash root;
+    tl_frontier frontier; /* right frontier of size (checked on load) */
+} tl_audit_state;
+
+void tl_audit_state_release(tl_audit_state *s);
+/* Loads a state file; a missing file is an empty state. */
+int tl_audit_state_load(const char *path, tl_hasher *h, tl_audit_state *s, char *err, size_t cap);
+int tl_audit_state_save(const char *path, const tl_audit_state *s, char *err, size_t cap);
+
+typedef struct tl_audit_opts {
+    int quiet;
+    int json;
+    int window; /* level-0 tiles in flight */
+} tl_audit_opts;
+
+typedef struct tl_audit_result {
+    uint64_t old_size, new_size;
+    uint64_t entries; /* entries hashed and checked */
+    uint64_t bytes;   /* bytes of entry bundles and tiles read */
+    uint64_t fetches;
+    double seconds;
+    int fork;           /* a fork or rollback: evidence_* are set */
+    char *evidence_old; /* the saved signed checkpoint, verbatim; malloc'd */
+    char *evidence_new; /* the log's conflicting signed checkpoint; malloc'd */
+} tl_audit_result;
+
+/* Frees the evidence of a result. */
+void tl_audit_result_release(tl_audit_result *r);
+
+/*
+ * One audit run: fetch and verify the checkpoint, then every tile and entry
+ * bundle that holds something newer than state; check consistency with the
+ * state's checkpoint (printing both checkpoints on a fork); on success
+ * replace *state with the new checkpoint. Returns TL_OK, TL_ERR_SIG /
+ * TL_ERR_PROOF / TL_ERR_CONFLICT (verification), or TL_ERR_NETWORK / ...
+ * with a reason in err.
+ */
+int tl_audit_run(tl_http *http, const tl_trust *t, const tl_audit_opts *o, tl_audit_state *state,
+                 tl_audit_result *res, char *err, size_t cap);
+
+/* ---- progress --------------------------------------------------------- */
+
+typedef struct tl_progress {
+    int mode;       /* 0 off, 1 TTY bar, 2 plain lines */
+    uint64_t total; /* entries to do */
+    double start;
+    double last;
+} tl_progress;
+
+void tl_progress_start(tl_progress *p, int quiet, uint64_t total);
+void tl_progress_update(tl_progress *p, uint64_t done);
+void tl_progress_end(tl_progress *p, uint64_t done);
+
+/* Seconds since an arbitrary point (CLOCK_MONOTONIC). */
+double tl_now(void);
+
+#endif

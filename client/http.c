@@ -1,0 +1,495 @@
+/*
+ * http.c - the libcurl wrapper of `tlog`: single requests with bounded
+ * retries, and many GETs in flight on one multiplexed HTTP/2 connection
+ * (curl multi, CURLPIPE_MULTIPLEX; a few HTTP/1.1 connections when the server
+ * does not speak HTTP/2).
+ *
+ * Guarantees: TLS peers are always verified (a CA file may replace the system
+ * store, nothing disables the check); every response body is bounded by the
+ * caller's limit; a 503 or a transient network error is retried at most
+ * opts.retries times, waiting for Retry-After (capped) or an exponential
+ * backoff; every failure comes back as a one-line reason naming the URL.
+ */
+#include "client/client.h"
+#include "common/version.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RETRY_AFTER_MAX 30.0 /* seconds: longest Retry-After honoured */
+#define POOL_MAX 256
+#define STALL_SECONDS 15
+
+struct tl_http {
+    char *base;
+    tl_http_opts o;
+    CURL *easy; /* for tl_http_request: keeps its connection */
+    CURLM *multi;
+    tl_fetch *delayed; /* fetches waiting for their retry time */
+    tl_fetch *active;  /* fetches with a transfer in the multi handle */
+    int pending;       /* fetches started and not done */
+    int warm;          /* a first transfer has finished on the multi handle */
+    int woken;         /* set by tl_http_wakeup (atomic) */
+    CURL *pool[POOL_MAX];
+    int npool;
+};
+
+/* The body sink of a transfer: a buffer with a limit. */
+typedef struct sink {
+    tl_buf *buf;
+    size_t max;
+    int over;
+} sink;
+
+void tl_http_opts_default(tl_http_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->connect_timeout = 10;
+    o->timeout = 120;
+    o->retries = 5;
+    o->max_conns = 4;
+}
+
+double tl_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int stopped(const tl_http *h)
+{
+    return h->o.stop != NULL && *h->o.stop != 0;
+}
+
+/* Sleeps s seconds in short steps; returns early when asked to stop. */
+static void sleep_seconds(const tl_http *h, double s)
+{
+    double end = tl_now() + s;
+    while (!stopped(h)) {
+        double left = end - tl_now();
+        if (left <= 0)
+            return;
+        if (left > 0.1)
+            left = 0.1;
+        struct timespec ts = {0, (long)(left * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int tl_http_new(const tl_http_opts *o, const char *base_url, tl_http **out, char *err, size_t cap)
+{
+    if (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0) {
+        snprintf(err, cap, "URL %s: only http:// and https:// are supported", base_url);
+        return TL_ERR_INVALID;
+    }
+    tl_http *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return TL_ERR_NOMEM;
+    h->o = *o;
+    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    if (h->o.h2c && vi->version_num >= 0x075800 && vi->version_num < 0x080000) {
+        /* curl issue #10634: 7.88 breaks every reuse of an HTTP/2
+         * prior-knowledge connection (fixed in 8.0). */
+        fprintf(stderr,
+                "tlog: --h2c ignored: libcurl %s cannot reuse h2c connections; "
+                "using HTTP/1.1 (use https:// for HTTP/2)\n",
+                vi->version);
+        h->o.h2c = 0;
+    }
+    h->base = strdup(base_url);
+    if (h->base == NULL) {
+        free(h);
+        return TL_ERR_NOMEM;
+    }
+    size_t n = strlen(h->base);
+    while (n > 0 && h->base[n - 1] == '/')
+        h->base[--n] = 0;
+    h->easy = curl_easy_init();
+    h->multi = curl_multi_init();
+    if (h->easy == NULL || h->multi == NULL) {
+        tl_http_free(h);
+        snprintf(err, cap, "cannot initialise libcurl");
+        return TL_ERR_NOMEM;
+    }
+    curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->max_conns);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 100L);
+    *out = h;
+    return TL_OK;
+}
+
+void tl_http_free(tl_http *h)
+{
+    if (h == NULL)
+        return;
+    tl_http_fetch_cancel_all(h);
+    for (int i = 0; i < h->npool; i++)
+        curl_easy_cleanup(h->pool[i]);
+    if (h->multi)
+        curl_multi_cleanup(h->multi);
+    if (h->easy)
+        curl_easy_cleanup(h->easy);
+    free(h->base);
+    free(h);
+}
+
+const char *tl_http_base(const tl_http *h)
+{
+    return h->base;
+}
+
+static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *ctx)
+{
+    sink *s = ctx;
+    size_t n = size * nmemb;
+    if (s->buf->len + n > s->max) {
+        s->over = 1;
+        return 0;
+    }
+    if (tl_buf_add(s->buf, ptr, n) != TL_OK)
+        return 0;
+    return n;
+}
+
+static void setup_easy(tl_http *h, CURL *e, const char *url, sink *s, int multiplex)
+{
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "tlog/" TL_VERSION);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, h->o.connect_timeout);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, h->o.timeout);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* gzip etc. (tlog-tiles) */
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (h->o.ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, h->o.ca_file);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     h->o.h2c ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                              : (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    if (multiplex) {
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+        /* A stream that stalls (no byte for STALL_SECONDS) is abandoned and
+         * retried rather than holding the whole window for the timeout. */
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)STALL_SECONDS);
+    }
+    if (getenv("TLOG_CURL_VERBOSE"))
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+}
+
+/* Whether a curl result is worth retrying. */
+static int transient(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Delay before retry number `attempt` (1-based). */
+static double retry_delay(CURL *e, long status, int attempt)
+{
+    double d = 0.25 * (double)(1 << (attempt < 6 ? attempt : 6));
+    if (status == 503 || status == 429) {
+        curl_off_t ra = -1;
+        if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra >= 0)
+            d = (double)ra;
+        else
+            d = 1.0;
+    }
+    return d > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : d;
+}
+
+static int curl_err(CURLcode rc, const char *url, const sink *s, const char *ebuf, char *err,
+                    size_t cap)
+{
+    if (s->over) {
+        snprintf(err, cap, "%s: response larger than %zu bytes", url, s->max);
+        return TL_ERR_TOOBIG;
+    }
+    snprintf(err, cap, "%s: %s", url, ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    return rc == CURLE_OPERATION_TIMEDOUT ? TL_ERR_TIMEOUT : TL_ERR_NETWORK;
+}
+
+int tl_http_request(tl_http *h, const char *path, const void *body, size_t bodylen,
+                    const char *accept, size_t max, tl_buf *resp, long *status, char *err,
+                    size_t cap)
+{
+    char url[4096];
+    if ((size_t)snprintf(url, sizeof(url), "%s/%s", h->base, path) >= sizeof(url)) {
+        snprintf(err, cap, "URL too long");
+        return TL_ERR_INVALID;
+    }
+    for (int attempt = 0;; attempt++) {
+        CURL *e = h->easy;
+        sink s = {resp, max, 0};
+        char ebuf[CURL_ERROR_SIZE] = "";
+        struct curl_slist *hdrs = NULL;
+        tl_buf_reset(resp);
+        curl_easy_reset(e);
+        setup_easy(h, e, url, &s, 0);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
+        if (accept) {
+            char a[256];
+            snprintf(a, sizeof(a), "Accept: %s", accept);
+            hdrs = curl_slist_append(hdrs, a);
+        }
+        if (body) {
+            hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
+        }
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+        CURLcode rc = curl_easy_perform(e);
+        curl_slist_free_all(hdrs);
+        long st = 0;
+        if (rc == CURLE_OK)
+            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &st);
+        int again = (rc == CURLE_OK) ? (st == 503 || st == 429) : (transient(rc) && !s.over);
+        if (again && attempt < h->o.retries) {
+            double d = retry_delay(e, st, attempt + 1);
+            fprintf(stderr, "tlog: %s: %s, retrying in %.1f s\n", url,
+                    rc == CURLE_OK ? "server busy (503)" : curl_easy_strerror(rc), d);
+            sleep_seconds(h, d);
+            if (stopped(h)) {
+                snprintf(err, cap, "%s: interrupted", url);
+                return TL_ERR_STOPPED;
+            }
+            continue;
+        }
+        if (rc != CURLE_OK)
+            return curl_err(rc, url, &s, ebuf, err, cap);
+        *status = st;
+        return TL_OK;
+    }
+}
+
+/* ---- asynchronous fetches -------------------------------------------- */
+
+typedef struct fetch_priv {
+    sink s;
+    char url[4096 + 128];
+    char ebuf[CURL_ERROR_SIZE];
+} fetch_priv;
+
+static int start_now(tl_http *h, tl_fetch *f)
+{
+    CURL *e = h->npool > 0 ? h->pool[--h->npool] : curl_easy_init();
+    if (e == NULL)
+        return TL_ERR_NOMEM;
+    fetch_priv *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        curl_easy_cleanup(e);
+        return TL_ERR_NOMEM;
+    }
+    snprintf(p->url, sizeof(p->url), "%s/%s", h->base, f->path);
+    p->s.buf = &f->body;
+    p->s.max = f->max;
+    tl_buf_reset(&f->body);
+    curl_easy_reset(e);
+    setup_easy(h, e, p->url, &p->s, 1);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->ebuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, f);
+    f->easy = e;
+    f->priv = p;
+    if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+        free(p);
+        curl_easy_cleanup(e);
+        f->easy = NULL;
+        f->priv = NULL;
+        return TL_ERR_NOMEM;
+    }
+    f->aprev = NULL;
+    f->anext = h->active;
+    if (h->active)
+        h->active->aprev = f;
+    h->active = f;
+    return TL_OK;
+}
+
+int tl_http_fetch_start(tl_http *h, tl_fetch *f)
+{
+    f->done = 0;
+    f->err = TL_OK;
+    f->status = 0;
+    f->errmsg[0] = 0;
+    f->attempts = 0;
+    f->not_before = 0;
+    /* Until one transfer has finished, start one at a time: it makes the
+     * connection and tells curl that it multiplexes; then the others share
+     * it. (libcurl 7.88 fails transfers queued behind an HTTP/2
+     * prior-knowledge connection that is still being set up.) */
+    if (!h->warm && h->pending > 0) {
+        f->next = h->delayed;
+        h->delayed = f;
+        h->pending++;
+        return TL_OK;
+    }
+    int rc = start_now(h, f);
+    if (rc == TL_OK)
+        h->pending++;
+    return rc;
+}
+
+static void unlink_active(tl_http *h, tl_fetch *f)
+{
+    if (f->aprev)
+        f->aprev->anext = f->anext;
+    else
+        h->active = f->anext;
+    if (f->anext)
+        f->anext->aprev = f->aprev;
+    f->anext = f->aprev = NULL;
+}
+
+static void release_easy(tl_http *h, CURL *e)
+{
+    curl_multi_remove_handle(h->multi, e);
+    if (h->npool < POOL_MAX)
+        h->pool[h->npool++] = e;
+    else
+        curl_easy_cleanup(e);
+}
+
+/* Handles one finished transfer; returns 1 when the fetch is done. */
+static int finish(tl_http *h, tl_fetch *f, CURLcode rc)
+{
+    CURL *e = f->easy;
+    fetch_priv *p = f->priv;
+    long st = 0;
+    unlink_active(h, f);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &st);
+    int again = (rc == CURLE_OK) ? (st == 503 || st == 429) : (transient(rc) && !p->s.over);
+    if (again && f->attempts < h->o.retries) {
+        f->attempts++;
+        f->not_before = tl_now() + retry_delay(e, st, f->attempts);
+        release_easy(h, e);
+        free(p);
+        f->easy = NULL;
+        f->priv = NULL;
+        f->next = h->delayed;
+        h->delayed = f;
+        return 0;
+    }
+    if (rc != CURLE_OK) {
+        f->err = curl_err(rc, p->url, &p->s, p->ebuf, f->errmsg, sizeof(f->errmsg));
+    } else {
+        f->status = st;
+    }
+    release_easy(h, e);
+    free(p);
+    f->easy = NULL;
+    f->priv = NULL;
+    f->done = 1;
+    h->warm = 1;
+    h->pending--;
+    return 1;
+}
+
+int tl_http_fetch_wait(tl_http *h)
+{
+    for (;;) {
+        /* Start the delayed retries that are due. */
+        double now = tl_now(), next_due = 0;
+        tl_fetch **pp = &h->delayed;
+        while (*pp) {
+            tl_fetch *f = *pp;
+            if (!h->warm && h->active != NULL) {
+                pp = &f->next; /* held until the first transfer ends */
+            } else if (f->not_before <= now) {
+                *pp = f->next;
+                f->next = NULL;
+                if (start_now(h, f) != TL_OK) {
+                    f->err = TL_ERR_NOMEM;
+                    snprintf(f->errmsg, sizeof(f->errmsg), "out of memory");
+                    f->done = 1;
+                    h->pending--;
+                    return h->pending;
+                }
+            } else {
+                if (next_due == 0 || f->not_before < next_due)
+                    next_due = f->not_before;
+                pp = &f->next;
+            }
+        }
+        if (h->pending == 0)
+            return 0;
+        if (stopped(h))
+            return TL_ERR_STOPPED;
+        int running = 0;
+        if (curl_multi_perform(h->multi, &running) != CURLM_OK)
+            return TL_ERR_NETWORK;
+        int finished = 0, left = 0;
+        CURLMsg *m;
+        while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            tl_fetch *f = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+            finished += finish(h, f, m->data.result);
+        }
+        if (finished)
+            return h->pending;
+        int ms = 1000;
+        if (next_due > 0) {
+            double wait = (next_due - tl_now()) * 1000.0;
+            ms = wait < 0 ? 0 : (wait < 1000 ? (int)wait + 1 : 1000);
+        }
+        curl_multi_poll(h->multi, NULL, 0, ms, NULL);
+        if (__atomic_exchange_n(&h->woken, 0, __ATOMIC_ACQ_REL))
+            return h->pending;
+    }
+}
+
+int tl_http_pending(const tl_http *h)
+{
+    return h->pending;
+}
+
+void tl_http_wakeup(tl_http *h)
+{
+    __atomic_store_n(&h->woken, 1, __ATOMIC_RELEASE);
+    curl_multi_wakeup(h->multi);
+}
+
+void tl_http_fetch_cancel_all(tl_http *h)
+{
+    while (h->active) {
+        tl_fetch *f = h->active;
+        unlink_active(h, f);
+        release_easy(h, f->easy);
+        free(f->priv);
+        f->priv = NULL;
+        f->easy = NULL;
+        f->done = 1;
+        f->err = TL_ERR_STOPPED;
+    }
+    while (h->delayed) {
+        tl_fetch *f = h->delayed;
+        h->delayed = f->next;
+        f->next = NULL;
+        f->done = 1;
+        f->err = TL_ERR_STOPPED;
+    }
+    h->pending = 0;
+}
