@@ -1,0 +1,86 @@
+/*
+ * rel_corrupt.c - test tool of the reliability suite: flips one byte of one
+ * stored value in a tlogd LevelDB database through the store interface, so
+ * the damage carries valid LevelDB checksums (what a bad disk controller or
+ * a buggy writer leaves behind). faults.py then checks that tlogd detects
+ * it and serves no wrong proof.
+ *
+ * Usage: rel_corrupt DB (tile LEVEL N | bundle N | key HEX) OFFSET
+ * Keys come from the log's own layout (log/log_int.h): the full tile or
+ * bundle if stored, else the current partial one of that level. OFFSET is
+ * taken modulo the value's length; -K means K bytes before the end. Exit 0
+ * on success, 1 when the key is absent or the store fails, 2 on bad usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log/log_int.h"
+#include "log/store.h"
+
+int main(int argc, char **argv)
+{
+    unsigned char key[128], key2[128];
+    size_t klen = 0, klen2 = 0;
+    int oi;
+    if (argc == 6 && strcmp(argv[2], "tile") == 0) {
+        klen = log_key_tile(key, atoi(argv[3]), strtoull(argv[4], NULL, 10));
+        klen2 = log_key_tpart(key2, atoi(argv[3]));
+        oi = 5;
+    } else if (argc == 5 && strcmp(argv[2], "bundle") == 0) {
+        klen = log_key_bundle(key, strtoull(argv[3], NULL, 10));
+        memcpy(key2, log_key_bpart, sizeof(log_key_bpart));
+        klen2 = sizeof(log_key_bpart);
+        oi = 4;
+    } else if (argc == 5 && strcmp(argv[2], "key") == 0 && strlen(argv[3]) % 2 == 0 &&
+               strlen(argv[3]) / 2 <= sizeof(key)) {
+        for (klen = 0; argv[3][2 * klen]; klen++) {
+            unsigned v;
+            if (sscanf(argv[3] + 2 * klen, "%2x", &v) != 1) {
+                fprintf(stderr, "rel_corrupt: bad hex key\n");
+                return 2;
+            }
+            key[klen] = (unsigned char)v;
+        }
+        oi = 4;
+    } else {
+        fprintf(stderr, "usage: rel_corrupt DB (tile L N | bundle N | key HEX) OFFSET\n");
+        return 2;
+    }
+    int from_end = argv[oi][0] == '-';
+    unsigned long long off = strtoull(argv[oi] + from_end, NULL, 10);
+    char err[256];
+    tl_store *s = NULL;
+    int rc = tl_store_open_leveldb(argv[1], 0, &s, err, sizeof(err));
+    if (rc != TL_OK) {
+        fprintf(stderr, "rel_corrupt: %s\n", err);
+        return 1;
+    }
+    tl_buf v = TL_BUF_INIT;
+    rc = tl_store_get(s, key, klen, &v);
+    if (rc == TL_ERR_NOTFOUND && klen2) {
+        memcpy(key, key2, klen2);
+        klen = klen2;
+        rc = tl_store_get(s, key, klen, &v);
+    }
+    if (rc != TL_OK || v.len == 0) {
+        fprintf(stderr, "rel_corrupt: key not found (%s)\n", tl_strerror(rc));
+        tl_store_close(s);
+        return 1;
+    }
+    size_t at = from_end ? (off <= v.len && off > 0 ? v.len - off : 0) : (size_t)(off % v.len);
+    unsigned char old = v.data[at];
+    v.data[at] ^= 0x01;
+    tl_batch *b = tl_batch_new();
+    rc = b ? tl_batch_put(b, key, klen, v.data, v.len) : TL_ERR_NOMEM;
+    if (rc == TL_OK)
+        rc = tl_store_write(s, b, 1);
+    tl_batch_free(b);
+    if (rc == TL_OK)
+        printf("flipped byte %zu of %zu: %02x -> %02x\n", at, v.len, old, v.data[at]);
+    else
+        fprintf(stderr, "rel_corrupt: write failed: %s\n", tl_strerror(rc));
+    tl_buf_release(&v);
+    tl_store_close(s);
+    return rc == TL_OK ? 0 : 1;
+}
