@@ -118,9 +118,11 @@ struct conn {
     unsigned nstreams;
     int closing;
     int in_recv; /* inside nghttp2_session_mem_recv: no send, no close */
+    size_t block_bytes; /* header bytes of the header block being received */
     /* relay to evhttp */
     struct bufferevent *ibev;
     int iport;
+    int h1_nodelay; /* TCP_NODELAY set on evhttp's side of this relay */
     size_t inflight;
     int in_request; /* client bytes seen since the last response */
     int client_eof, inner_eof;
@@ -151,6 +153,7 @@ struct tl_httpd {
     void (*drain_cb)(void *);
     void *drain_ctx;
     struct event *drain_ev;
+    struct event *accept_pause;
     pthread_mutex_t qlock;
     job *qhead, *qtail;
     struct event *qev;
@@ -361,6 +364,7 @@ static void h2_stream_deadline(evutil_socket_t fd, short what, void *arg) {
 
 static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user) {
     conn *c = user;
+    c->block_bytes = 0;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     if (c->nstreams >= c->h->cfg.max_streams || c->h->draining) {
@@ -389,7 +393,12 @@ static int h2_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_
                         size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                         void *user) {
     (void)flags;
-    (void)user;
+    conn *c = user;
+    /* Every header block (requests, trailers, refused streams) is bounded:
+     * far over the limit is a flood, and the connection is dropped. */
+    c->block_bytes += namelen + valuelen + 32;
+    if (c->block_bytes > 4 * c->h->cfg.max_header_bytes)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     tl_http_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
@@ -723,6 +732,10 @@ static int relay_start(conn *c) {
         return TL_ERR_NETWORK;
     c->iport = ntohs(local.sin_port);
     h->portmap[c->iport] = c;
+    /* Both hops of the relay carry small request/response writes: without
+     * TCP_NODELAY, Nagle + delayed ACKs add ~40 ms per keep-alive request. */
+    int one = 1;
+    setsockopt(bufferevent_getfd(c->ibev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->kind = CONN_RELAY;
     bufferevent_setcb(c->bev, relay_client_read, relay_client_write, relay_client_event, c);
     bufferevent_setcb(c->ibev, relay_inner_read, relay_inner_write, relay_inner_event, c);
@@ -745,6 +758,12 @@ static void h1_gencb(struct evhttp_request *er, void *arg) {
     if (!c || c->kind != CONN_RELAY || !addr || strcmp(addr, "127.0.0.1") != 0) {
         evhttp_send_error(er, 403, "not through the public listener");
         return;
+    }
+    if (!c->h1_nodelay) {
+        int one = 1;
+        setsockopt(bufferevent_getfd(evhttp_connection_get_bufferevent(ec)), IPPROTO_TCP,
+                   TCP_NODELAY, &one, sizeof one);
+        c->h1_nodelay = 1;
     }
     tl_http_req *r = req_new(h);
     const char *uri = evhttp_request_get_uri(er);
@@ -952,6 +971,22 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     arm(c->timer, h->ssl_ctx ? h->cfg.handshake_timeout_ms : h->cfg.preface_timeout_ms);
 }
 
+/* accept() failed (EMFILE, ENFILE, ENOBUFS...): pause accepting for 100 ms
+ * instead of spinning on a listening socket that stays readable. */
+static void accept_resume(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    tl_httpd *h = arg;
+    if (!h->draining)
+        evconnlistener_enable(h->lis);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg) {
+    tl_httpd *h = arg;
+    evconnlistener_disable(l);
+    arm(h->accept_pause, 100);
+}
+
 /* ---- TLS ----------------------------------------------------------------- */
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -1144,10 +1179,11 @@ int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_ha
     evthread_make_base_notifiable(base);
     h->qev = event_new(base, -1, 0, queue_cb, h);
     h->drain_ev = event_new(base, -1, 0, drain_fire, h);
+    h->accept_pause = evtimer_new(base, accept_resume, h);
     h->portmap = calloc(65536, sizeof *h->portmap);
     h->h1 = evhttp_new(base);
     rc = TL_ERR_NOMEM;
-    if (!h->qev || !h->drain_ev || !h->portmap || !h->h1) {
+    if (!h->qev || !h->drain_ev || !h->accept_pause || !h->portmap || !h->h1) {
         snprintf(err, cap, "out of memory");
         goto fail;
     }
@@ -1181,6 +1217,7 @@ int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_ha
         snprintf(err, cap, "cannot listen on %s: %s", c->listen, strerror(errno));
         goto fail;
     }
+    evconnlistener_set_error_cb(h->lis, accept_error_cb);
     {
         struct sockaddr_storage b;
         socklen_t bl = sizeof b;
@@ -1238,6 +1275,8 @@ void tl_httpd_free(tl_httpd *h) {
         event_free(h->qev);
     if (h->drain_ev)
         event_free(h->drain_ev);
+    if (h->accept_pause)
+        event_free(h->accept_pause);
     job *j = h->qhead;
     while (j) {
         job *n = j->next;
