@@ -11,6 +11,7 @@
  *             [--dir DIR] [--keep]
  * Defaults: N = 10^7, T = 4, B = 4096, 25 ms, DIR = a new folder in $TMPDIR.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ static size_t batch_max = 4096;
 static unsigned interval = 25;
 static tl_log *LOG;
 static volatile uint64_t acked, failed;
+static pthread_mutex_t adder_mu = PTHREAD_MUTEX_INITIALIZER;
+static double adder_cpu; /* CPU seconds of the adder threads (hash, pre-check, queue) */
 
 static double now_s(void)
 {
@@ -51,6 +54,7 @@ static void *adder(void *arg)
     uint64_t t = (uint64_t)(uintptr_t)arg, x = 0x9e3779b97f4a7c15ULL * (t + 1);
     uint64_t from = N * t / T, to = N * (t + 1) / T;
     uint64_t e[32]; /* 256 bytes */
+    pthread_setname_np(pthread_self(), "bench-adder");
     for (uint64_t i = from; i < to; i++) {
         for (int k = 0; k < 32; k++) {
             x ^= x << 13;
@@ -61,6 +65,14 @@ static void *adder(void *arg)
         e[0] = i; /* distinct */
         while (tl_log_add(LOG, e, sizeof(e), on_add, NULL) == TL_ERR_BUSY)
             usleep(200);
+    }
+    {
+        struct rusage ru;
+        getrusage(RUSAGE_THREAD, &ru);
+        pthread_mutex_lock(&adder_mu);
+        adder_cpu += (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+        pthread_mutex_unlock(&adder_mu);
     }
     return NULL;
 }
@@ -111,6 +123,73 @@ static void sample_rss(void)
         peak_anon = a;
     if (f > peak_file)
         peak_file = f;
+}
+
+/* CPU seconds per thread name (/proc/self/task/<tid>/stat), to see which
+ * stage is the bottleneck: adders (hash + dedup pre-check), tl-sequencer,
+ * tl-committer (the LevelDB write), bench_log (LevelDB's compaction thread
+ * and main). */
+static void print_thread_cpu(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *de;
+    char names[32][32];
+    double cpu[32];
+    int n = 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        char path[300], buf[1024], *p;
+        FILE *f;
+        unsigned long ut = 0, st = 0;
+        int i;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
+        f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(buf, sizeof(buf), f)) {
+            fclose(f);
+            continue;
+        }
+        fclose(f);
+        p = strrchr(buf, ')');
+        if (!p ||
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+            continue;
+        {
+            char *o = strchr(buf, '('), nm[32];
+            size_t l = o ? (size_t)(p - o - 1) : 0;
+            if (l >= sizeof(nm))
+                l = sizeof(nm) - 1;
+            memcpy(nm, o ? o + 1 : "", l);
+            nm[l] = 0;
+            for (i = 0; i < n; i++)
+                if (!strcmp(names[i], nm))
+                    break;
+            if (i == n && n < 32) {
+                snprintf(names[n], sizeof(names[n]), "%s", nm);
+                cpu[n++] = 0;
+            }
+            if (i < 32)
+                cpu[i] += (double)(ut + st) / (double)hz;
+        }
+    }
+    closedir(d);
+    printf("CPU seconds by thread: adders %.1f", adder_cpu);
+    for (int i = 0; i < n; i++)
+        printf(" %s %.1f", names[i], cpu[i]);
+    {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("; process total %.1f (user %.1f, sys %.1f)\n",
+               (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                   ru.ru_stime.tv_usec / 1e6,
+               (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+               (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+    }
 }
 
 static unsigned long long du_bytes(const char *dir)
@@ -236,16 +315,17 @@ int main(int argc, char **argv)
         }
     }
     t1 = now_s();
+    print_thread_cpu();
     for (uint64_t t = 0; t < T; t++)
         pthread_join(th[t], NULL);
     tl_log_get_stats(LOG, &st);
     tl_log_close(LOG);
     w1 = proc_io("write_bytes");
     printf("throughput: %.0f entries/s (%llu entries in %.2f s, %llu batches, %llu failed)\n",
-           (double)N / (t1 - t0), (unsigned long long)N, t1 - t0,
-           (unsigned long long)st.batches, (unsigned long long)failed);
-    printf("commit time: %.2f s total, %.2f ms per batch on average\n",
-           st.commit_seconds_total, 1000.0 * st.commit_seconds_total / (double)st.batches);
+           (double)N / (t1 - t0), (unsigned long long)N, t1 - t0, (unsigned long long)st.batches,
+           (unsigned long long)failed);
+    printf("commit time: %.2f s total, %.2f ms per batch on average\n", st.commit_seconds_total,
+           1000.0 * st.commit_seconds_total / (double)st.batches);
     printf("peak RSS: %.1f MiB (getrusage; sampled every 0.1 s: anonymous %.1f MiB, "
            "file-backed %.1f MiB - LevelDB mmaps its table files)\n",
            (double)rss_kib() / 1024.0, (double)peak_anon / 1024.0, (double)peak_file / 1024.0);

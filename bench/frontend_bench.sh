@@ -163,8 +163,10 @@ EOF
 adds)
     "$BUILD/tlogd" init --dir "$T/log" --origin bench.example/adds >/dev/null
     start_tlogd "$T/log"
-    echo "POST /add over h2c, distinct 64-byte entries, 8 connections x 100 streams"
-    "$BUILD/bench_frontend_add" --port "$TPORT" --total "${TL_BENCH_N:-200000}" --conns 8 --streams 100
+    # Throughput is concurrency / latency (a batch every 25 ms + its commit),
+    # so the maximum needs thousands of adds in flight: 32 connections x 100.
+    echo "POST /add over h2c, distinct 64-byte entries"
+    "$BUILD/bench_frontend_add" --port "$TPORT" --total "${TL_BENCH_N:-300000}" --conns 32 --streams 100
     "$BUILD/bench_frontend_add" --port "$TPORT" --total 100000 --conns 8 --streams 100 --rate 10000
     stop_tlogd
     ;;

@@ -586,7 +586,7 @@ static int verify_entries(audit *a, tl_progress *pg)
 {
     uint64_t k0 = a->M >> 8, kend = (a->N + 255) >> 8;
     size_t win =
-        a->o->window > 0 ? (size_t)a->o->window : 48; /* 96 requests: one HTTP/2 connection */
+        a->o->window > 0 ? (size_t)a->o->window : 40; /* 80 requests: one HTTP/2 connection */
     hashing w;
     memset(&w, 0, sizeof(w));
     w.a = a;

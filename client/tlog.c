@@ -74,7 +74,7 @@ static void usage(FILE *f)
             "  --timeout S      per-request timeout in seconds (default 120)\n"
             "  --retries N      retries on 503 and network errors (default 5)\n"
             "  --h2c            HTTP/2 with prior knowledge on http:// URLs\n"
-            "  --window N       audit: level-0 tiles in flight (default 48)\n"
+            "  --window N       audit: level-0 tiles in flight (default 40)\n"
             "  -q, --quiet      no progress, no summary\n"
             "  --json           machine-readable results on stdout\n"
             "  -h, --help       this help;  -V, --version  the version\n"

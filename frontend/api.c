@@ -85,7 +85,7 @@ typedef struct waiter {
  * instead of refolding up to 255 hashes per tile level each.
  */
 
-#define NODE_CACHE (1u << 18)
+#define NODE_CACHE (1u << 19) /* two halves; 20 MiB */
 #define TILE_CACHE 64
 
 typedef struct tile_slot {
@@ -161,11 +161,16 @@ static int prover_base(prover *p, int tl, uint64_t index, tl_hash *out) {
     return TL_OK;
 }
 
-static int prover_node(prover *p, unsigned level, uint64_t index, tl_hash *out) {
+/* Node (level, index). The cache has two halves: nodes a proof asked for
+ * (`asked`) and the intermediate nodes of folds, so folds for random proofs
+ * do not flush the nodes repeated proofs need, and batches of consecutive
+ * proofs still share their folds. */
+static int prover_node_(prover *p, unsigned level, uint64_t index, tl_hash *out, int asked) {
     uint64_t key = ((index << 6) | level) + 1;
-    size_t slot = mix64(key) & (NODE_CACHE - 1);
-    if (p->keys[slot] == key) {
-        *out = p->vals[slot];
+    size_t h = mix64(key) & (NODE_CACHE / 2 - 1);
+    size_t sa = h, si = NODE_CACHE / 2 + h;
+    if (p->keys[sa] == key || p->keys[si] == key) {
+        *out = p->vals[p->keys[sa] == key ? sa : si];
         return TL_OK;
     }
     int rc;
@@ -173,17 +178,22 @@ static int prover_node(prover *p, unsigned level, uint64_t index, tl_hash *out) 
         rc = prover_base(p, (int)(level / TL_TILE_HEIGHT), index, out);
     } else {
         tl_hash l, r;
-        rc = prover_node(p, level - 1, 2 * index, &l);
+        rc = prover_node_(p, level - 1, 2 * index, &l, 0);
         if (rc == TL_OK)
-            rc = prover_node(p, level - 1, 2 * index + 1, &r);
+            rc = prover_node_(p, level - 1, 2 * index + 1, &r, 0);
         if (rc == TL_OK)
             tl_hash_node(p->h, &l, &r, out);
     }
     if (rc == TL_OK) {
+        size_t slot = asked ? sa : si;
         p->keys[slot] = key;
         p->vals[slot] = *out;
     }
     return rc;
+}
+
+static int prover_node(prover *p, unsigned level, uint64_t index, tl_hash *out) {
+    return prover_node_(p, level, index, out, 1);
 }
 
 static int prover_read(void *ctx, const tl_node *nodes, size_t n, tl_hash *out) {

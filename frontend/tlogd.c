@@ -316,6 +316,9 @@ int main(int argc, char **argv) {
             return bad_usage("%s", "serve needs --dir DIR");
         if (o.origin)
             return bad_usage("%s", "--origin is only for init");
+        const char *colon = strrchr(o.http.listen, ':');
+        if (!colon || colon == o.http.listen || num(colon + 1, 0, 65535, &v) != 0)
+            return bad_usage("--listen wants HOST:PORT, not '%s'", o.http.listen);
         if ((o.http.tls_cert == NULL) != (o.http.tls_key == NULL))
             return bad_usage("%s", "--tls-cert and --tls-key go together");
         o.http.max_body = o.log.max_entry;

@@ -129,9 +129,9 @@ static int read_tile_rec(tl_store *s, int level, uint64_t n, int how, tl_buf *v,
         *off = 8;
         return TL_OK;
     }
-    if (log_get_u64(v->data) < n || how == 2)
+    if (log_get_u64(v->data) < n)
         return TL_ERR_NOTFOUND;
-    /* filled up since the caller's size: it is in the stream now */
+    /* filled up since (the caller's size, or our first look): in the stream now */
     *off = 0;
     return bundle ? tl_store_get(s, k, log_key_bundle(k, n), v)
                   : tl_store_get(s, k, log_key_tile(k, level, n), v);
@@ -271,8 +271,8 @@ typedef struct tile_src {
     tl_hasher *h;
 } tile_src;
 
-static int tile_src_get(void *ctx, int level, uint64_t n, unsigned min_width,
-                        const uint8_t **data, unsigned *width)
+static int tile_src_get(void *ctx, int level, uint64_t n, unsigned min_width, const uint8_t **data,
+                        unsigned *width)
 {
     tile_src *ts = ctx;
     size_t off = 0, len;
@@ -318,8 +318,7 @@ static void tile_src_release(tile_src *ts)
 
 /* ---- signing ------------------------------------------------------------ */
 
-int log_sign_head(tl_log *log, uint64_t size, const tl_hash *root, uint64_t ts,
-                  tl_log_head *h)
+int log_sign_head(tl_log *log, uint64_t size, const tl_hash *root, uint64_t ts, tl_log_head *h)
 {
     char *body = NULL;
     size_t blen = 0;
@@ -444,8 +443,7 @@ static int init_store(tl_log *log, uint64_t ts)
     rc = log_sign_head(log, 0, &root, ts, &h);
     if (rc == TL_OK) {
         if (log_state_encode(&f, &root, &v) || tl_batch_put(b, key_state, 2, v.data, v.len) ||
-            log_head_encode(&h, &v) ||
-            tl_batch_put(b, k, log_key_head(k, 0), v.data, v.len) ||
+            log_head_encode(&h, &v) || tl_batch_put(b, k, log_key_head(k, 0), v.data, v.len) ||
             tl_batch_put(b, key_origin, 2, log->origin, strlen(log->origin)))
             rc = TL_ERR_NOMEM;
         else
@@ -527,8 +525,7 @@ static tl_log *log_alloc(void)
 
 int tl_log_create(const char *dir, const char *origin, char **vkey, char *err, size_t cap)
 {
-    static const char *const names[] = {"db", "log.key", "log.vkey", "rfc6962.key",
-                                        "rfc6962.pub"};
+    static const char *const names[] = {"db", "log.key", "log.vkey", "rfc6962.key", "rfc6962.pub"};
     char p[4096], pk[4096], pp[4096];
     char *skey = NULL;
     tl_log *log = NULL;
@@ -540,8 +537,10 @@ int tl_log_create(const char *dir, const char *origin, char **vkey, char *err, s
         return TL_ERR_INVALID;
     }
     if (!origin || !origin_ok(origin)) {
-        snprintf(err, cap, "invalid origin: it must be 1..%d printable characters without "
-                           "spaces or '+'", TL_ORIGIN_MAX);
+        snprintf(err, cap,
+                 "invalid origin: it must be 1..%d printable characters without "
+                 "spaces or '+'",
+                 TL_ORIGIN_MAX);
         return TL_ERR_INVALID;
     }
     if (stat(dir, &stb) == 0) {
@@ -552,8 +551,8 @@ int tl_log_create(const char *dir, const char *origin, char **vkey, char *err, s
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
             path_join(p, sizeof(p), dir, names[i]);
             if (lstat(p, &stb) == 0) {
-                snprintf(err, cap, "%s already holds a log (%s exists); refusing to touch it",
-                         dir, p);
+                snprintf(err, cap, "%s already holds a log (%s exists); refusing to touch it", dir,
+                         p);
                 return TL_ERR_CONFLICT;
             }
         }
@@ -632,8 +631,7 @@ int tl_log_create(const char *dir, const char *origin, char **vkey, char *err, s
         if (rc == TL_OK) {
             rc = init_store(log, real_clock_ms());
             if (rc != TL_OK)
-                snprintf(err, cap, "cannot initialise the database %s: %s", db,
-                         tl_strerror(rc));
+                snprintf(err, cap, "cannot initialise the database %s: %s", db, tl_strerror(rc));
         }
         if (rc != TL_OK) {
             char pub[4096];
@@ -719,8 +717,8 @@ static int load_keys(tl_log *log, const char *dir, char *err, size_t cap)
 }
 
 /* Verifies that note is a checkpoint signed by us for (size, root). */
-static int check_note(tl_log *log, const char *what, const char *note, size_t len,
-                      uint64_t size, const tl_hash *root, char *err, size_t cap)
+static int check_note(tl_log *log, const char *what, const char *note, size_t len, uint64_t size,
+                      const tl_hash *root, char *err, size_t cap)
 {
     tl_note n;
     tl_checkpoint cp;
@@ -806,10 +804,11 @@ static int load_partials(tl_log *log, char *err, size_t cap)
     if (rc == TL_ERR_NOTFOUND && log->bundle_count == 0) {
         rc = TL_OK;
     } else if (rc != TL_OK || v.len < 8 || log_get_u64(v.data) != log->bundle_n) {
-        snprintf(err, cap, "partial entry bundle: %s (the tree state of size %llu needs "
-                           "bundle %llu)",
-                 rc == TL_OK ? "holds another bundle" : tl_strerror(rc),
-                 (unsigned long long)size, (unsigned long long)log->bundle_n);
+        snprintf(err, cap,
+                 "partial entry bundle: %s (the tree state of size %llu needs "
+                 "bundle %llu)",
+                 rc == TL_OK ? "holds another bundle" : tl_strerror(rc), (unsigned long long)size,
+                 (unsigned long long)log->bundle_n);
         rc = rc == TL_OK || rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
         goto out;
     } else {
@@ -878,11 +877,14 @@ static int recover(tl_log *log, char *err, size_t cap)
         return rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
     }
     rc = tl_store_get(log->store, key_origin, 2, &v);
-    if (rc != TL_OK || v.len != strlen(log->origin) ||
-        memcmp(v.data, log->origin, v.len) != 0) {
+    if (rc != TL_OK) {
+        snprintf(err, cap, "cannot read the database's origin record: %s", tl_strerror(rc));
+        tl_buf_release(&v);
+        return rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
+    }
+    if (v.len != strlen(log->origin) || memcmp(v.data, log->origin, v.len) != 0) {
         snprintf(err, cap, "the database belongs to origin \"%.*s\", log.key to \"%s\"",
-                 rc == TL_OK ? (int)(v.len > 256 ? 256 : v.len) : 0,
-                 rc == TL_OK ? (const char *)v.data : "", log->origin);
+                 (int)(v.len > 256 ? 256 : v.len), (const char *)v.data, log->origin);
         tl_buf_release(&v);
         return TL_ERR_CORRUPT;
     }
@@ -893,8 +895,9 @@ static int recover(tl_log *log, char *err, size_t cap)
     if (memcmp(r1.b, root.b, TL_HASH_SIZE) != 0) {
         hex_hash(&root, a);
         hex_hash(&r1, b);
-        snprintf(err, cap, "tree state of size %llu: stored root %s, root recomputed from "
-                           "the stored frontier %s",
+        snprintf(err, cap,
+                 "tree state of size %llu: stored root %s, root recomputed from "
+                 "the stored frontier %s",
                  (unsigned long long)log->fr.size, a, b);
         return TL_ERR_CORRUPT;
     }
@@ -913,14 +916,16 @@ static int recover(tl_log *log, char *err, size_t cap)
     if (memcmp(r2.b, root.b, TL_HASH_SIZE) != 0) {
         hex_hash(&root, a);
         hex_hash(&r2, b);
-        snprintf(err, cap, "tree state of size %llu: stored root %s, root recomputed from "
-                           "the stored hash tiles %s",
+        snprintf(err, cap,
+                 "tree state of size %llu: stored root %s, root recomputed from "
+                 "the stored hash tiles %s",
                  (unsigned long long)log->fr.size, a, b);
         return TL_ERR_CORRUPT;
     }
     if (f2.n != log->fr.n || memcmp(f2.hashes, log->fr.hashes, (size_t)f2.n * TL_HASH_SIZE)) {
-        snprintf(err, cap, "tree state of size %llu: the stored frontier differs from the "
-                           "one read from the stored hash tiles",
+        snprintf(err, cap,
+                 "tree state of size %llu: the stored frontier differs from the "
+                 "one read from the stored hash tiles",
                  (unsigned long long)log->fr.size);
         return TL_ERR_CORRUPT;
     }
@@ -948,8 +953,9 @@ static int recover(tl_log *log, char *err, size_t cap)
         if (memcmp(want.b, got.b, TL_HASH_SIZE) != 0) {
             hex_hash(&want, a);
             hex_hash(&got, b);
-            snprintf(err, cap, "full hash tile %d/%llu hashes to %s, its parent hash in tile "
-                               "level %d is %s",
+            snprintf(err, cap,
+                     "full hash tile %d/%llu hashes to %s, its parent hash in tile "
+                     "level %d is %s",
                      L, (unsigned long long)parent.index, b, L + 1, a);
             rc = TL_ERR_CORRUPT;
         }
@@ -972,11 +978,10 @@ static int recover(tl_log *log, char *err, size_t cap)
         tl_log_head_release(&h);
         return TL_ERR_CORRUPT;
     }
-    rc = check_note(log, "the signed checkpoint", h.note, h.note_len, log->fr.size, &root,
-                    err, cap);
-    if (rc == TL_OK &&
-        tl_sth_verify(log->sth, h.timestamp_ms, h.size, &h.root, h.sth_sig, h.sth_sig_len) !=
-            TL_OK) {
+    rc =
+        check_note(log, "the signed checkpoint", h.note, h.note_len, log->fr.size, &root, err, cap);
+    if (rc == TL_OK && tl_sth_verify(log->sth, h.timestamp_ms, h.size, &h.root, h.sth_sig,
+                                     h.sth_sig_len) != TL_OK) {
         snprintf(err, cap, "the RFC 6962 STH of size %llu does not verify with rfc6962.key",
                  (unsigned long long)h.size);
         rc = TL_ERR_SIG;
@@ -999,8 +1004,9 @@ static int recover(tl_log *log, char *err, size_t cap)
         }
         psize = log_get_u64(v.data);
         if (psize > log->fr.size) {
-            snprintf(err, cap, "the published checkpoint has size %llu, beyond the tree state "
-                               "of size %llu",
+            snprintf(err, cap,
+                     "the published checkpoint has size %llu, beyond the tree state "
+                     "of size %llu",
                      (unsigned long long)psize, (unsigned long long)log->fr.size);
             tl_buf_release(&v);
             return TL_ERR_CORRUPT;
@@ -1012,8 +1018,8 @@ static int recover(tl_log *log, char *err, size_t cap)
             tl_buf_release(&v);
             return TL_ERR_CORRUPT;
         }
-        rc = check_note(log, "the published checkpoint", (const char *)v.data + 8, v.len - 8,
-                        psize, &ph.root, err, cap);
+        rc = check_note(log, "the published checkpoint", (const char *)v.data + 8, v.len - 8, psize,
+                        &ph.root, err, cap);
         if (rc != TL_OK) {
             tl_log_head_release(&ph);
             tl_buf_release(&v);
@@ -1097,14 +1103,8 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
         }
     }
     log->sorted = calloc(log->batch_max, sizeof(*log->sorted));
-    /* remember the leaves of as many recent commits as an entry can wait in
-     * the pool, plus the one in flight (pool_max / batch_max + 3), at most
-     * 256 Ki leaves (10 MiB) */
-    log->nrecent = log->pool_max / log->batch_max + 3;
-    if (log->nrecent * log->batch_max > (1u << 18))
-        log->nrecent = (1u << 18) / log->batch_max;
-    if (log->nrecent < 2)
-        log->nrecent = 2;
+    /* remember the leaves of the last 4 commits (one may be in flight) */
+    log->nrecent = 4;
     log->rmask = 1;
     while (log->rmask < 2 * log->nrecent * log->batch_max)
         log->rmask <<= 1;
@@ -1124,8 +1124,7 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
     while (log->dedup_cap < 2 * log->batch_max)
         log->dedup_cap *= 2;
     log->dedup = calloc(log->dedup_cap, sizeof(*log->dedup));
-    if (!log->hasher || !log->sorted || !log->dedup || !log->recent ||
-        !log->rtab) {
+    if (!log->hasher || !log->sorted || !log->dedup || !log->recent || !log->rtab) {
         snprintf(err, cap, "out of memory");
         rc = TL_ERR_NOMEM;
         goto fail;
@@ -1157,8 +1156,7 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
     if (log->publish_on_sign && (!log->have_pub || log->published.size < log->latest.size)) {
         rc = publish_latest(log);
         if (rc != TL_OK) {
-            snprintf(err, cap, "cannot publish the latest signed checkpoint: %s",
-                     tl_strerror(rc));
+            snprintf(err, cap, "cannot publish the latest signed checkpoint: %s", tl_strerror(rc));
             goto fail;
         }
     }
@@ -1422,8 +1420,7 @@ int tl_log_lookup(tl_log *log, const tl_hash *leaf, uint64_t *index)
     return rc;
 }
 
-int tl_log_prove_inclusion(tl_log *log, uint64_t index, uint64_t size, tl_hash *proof,
-                           size_t *len)
+int tl_log_prove_inclusion(tl_log *log, uint64_t index, uint64_t size, tl_hash *proof, size_t *len)
 {
     tl_hash_reader rd;
     tile_src ts;

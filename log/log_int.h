@@ -41,41 +41,34 @@ typedef struct log_item {
     uint64_t index;
     struct log_item *dup_of; /* earlier new item of the same batch with this leaf */
     int is_new;
-    int pre;          /* dedup pre-check in tl_log_add: PRE_NONE/FOUND/ABSENT */
-    uint64_t pre_index; /* PRE_FOUND: the stored index */
-    uint64_t pre_gen;   /* PRE_ABSENT: commit generation before the lookup */
     uint64_t t_enq; /* CLOCK_MONOTONIC ms at submission */
     size_t len;
     uint8_t data[];
 } log_item;
 
-#define PRE_NONE 0
-#define PRE_FOUND 1
-#define PRE_ABSENT 2
-
-/* The new leaves of one recent commit, sorted by leaf hash: lets the
- * sequencer finish a dedup pre-check made by tl_log_add before that commit. */
+/* The new leaves of one recent commit: the store cannot show the commit in
+ * flight to the sequencer's dedup lookups, this can. */
 typedef struct log_recent_leaf {
     tl_hash leaf;
     uint64_t index;
 } log_recent_leaf;
 
 typedef struct log_recent {
-    uint64_t gen;     /* commit generation this holds; UINT64_MAX = empty */
+    uint64_t gen; /* commit generation this holds; UINT64_MAX = empty */
     size_t n;
     log_recent_leaf *e; /* batch_max slots */
 } log_recent;
 
 /* Slot of the hash index over the recent leaves (linear probing). */
 typedef struct log_rslot {
-    uint64_t tag;            /* first 8 bytes of the leaf hash */
-    log_recent_leaf *p;      /* NULL = empty */
+    uint64_t tag;       /* first 8 bytes of the leaf hash */
+    log_recent_leaf *p; /* NULL = empty */
 } log_rslot;
 
 typedef struct log_tile_buf {
-    uint64_t n;       /* tile index at this level */
-    unsigned width;   /* hashes held, 0..255 (a full tile is flushed at once) */
-    int dirty;        /* changed in the current batch */
+    uint64_t n;     /* tile index at this level */
+    unsigned width; /* hashes held, 0..255 (a full tile is flushed at once) */
+    int dirty;      /* changed in the current batch */
     uint8_t hashes[TL_TILE_WIDTH * TL_HASH_SIZE];
 } log_tile_buf;
 
@@ -83,9 +76,9 @@ typedef struct log_tile_buf {
 typedef struct log_stage {
     log_item **items; /* batch_max slots */
     size_t n;
-    tl_batch *wb;     /* the batch's one write */
-    int commit;       /* 1: wb and head hold a commit; 0: duplicates only */
-    int fail;         /* 1: staging failed (the log is stopped) */
+    tl_batch *wb; /* the batch's one write */
+    int commit;   /* 1: wb and head hold a commit; 0: duplicates only */
+    int fail;     /* 1: staging failed (the log is stopped) */
     tl_log_head head, pubcopy;
     size_t fresh, dups;
     double t0;
@@ -134,8 +127,8 @@ struct tl_log {
     /* sequencer-thread state */
     pthread_t thread;
     int thread_started;
-    uint64_t staged_gen;   /* commits staged so far (== commit_gen + in flight) */
-    uint64_t last_ts;      /* timestamp of the last staged head */
+    uint64_t staged_gen; /* commits staged so far */
+    uint64_t last_ts;    /* timestamp of the last staged head */
     tl_hasher *hasher;
     tl_frontier fr;
     log_tile_buf tiles[LOG_TILE_LEVELS];
@@ -143,24 +136,23 @@ struct tl_log {
     unsigned bundle_count;
     int bundle_dirty;
     tl_buf bundle;
-    tl_batch *wb;       /* the write batch being staged (a stage's wb) */
+    tl_batch *wb; /* the write batch being staged (a stage's wb) */
     int emit_err;
-    uint64_t commit_gen;   /* commits that added leaves (atomic; written by the sequencer) */
-    log_recent *recent;    /* ring of nrecent, indexed by gen % nrecent */
+    log_recent *recent; /* ring of nrecent, indexed by gen % nrecent */
     size_t nrecent;
-    log_rslot *rtab;       /* hash index over every leaf in recent[] */
+    log_rslot *rtab; /* hash index over every leaf in recent[] */
     size_t rmask;
-    log_item **sorted;  /* batch_max slots: first occurrences, by leaf hash */
-    log_item **dedup;   /* open-addressing table, dedup_cap slots */
+    log_item **sorted; /* batch_max slots: first occurrences, by leaf hash */
+    log_item **dedup;  /* open-addressing table, dedup_cap slots */
     size_t dedup_cap;
 };
 
 /* ---- keys ---- */
 #define LOG_KEY_MAX 33
 extern const uint8_t log_key_state[2], log_key_pub[2], log_key_origin[2], log_key_bpart[2];
-size_t log_key_tile(uint8_t *k, int level, uint64_t n);  /* full tile */
-size_t log_key_tpart(uint8_t *k, int level);             /* partial tile */
-size_t log_key_bundle(uint8_t *k, uint64_t n);           /* full bundle */
+size_t log_key_tile(uint8_t *k, int level, uint64_t n); /* full tile */
+size_t log_key_tpart(uint8_t *k, int level);            /* partial tile */
+size_t log_key_bundle(uint8_t *k, uint64_t n);          /* full bundle */
 size_t log_key_leaf(uint8_t *k, const tl_hash *leaf);
 size_t log_key_head(uint8_t *k, uint64_t size);
 void log_put_u64(uint8_t *p, uint64_t v);
@@ -174,8 +166,7 @@ int log_state_encode(const tl_frontier *f, const tl_hash *root, tl_buf *out);
 int log_head_copy(tl_log_head *dst, const tl_log_head *src);
 
 /* Signs the head of (size, root) at ts: fills h (note, sth). */
-int log_sign_head(tl_log *log, uint64_t size, const tl_hash *root, uint64_t ts,
-                  tl_log_head *h);
+int log_sign_head(tl_log *log, uint64_t size, const tl_hash *root, uint64_t ts, tl_log_head *h);
 /* Sets stopped (first reason wins) and logs it to stderr. Caller holds mu. */
 void log_stop_locked(tl_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_fire_listeners(tl_log *log);

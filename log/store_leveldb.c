@@ -9,8 +9,11 @@
  * Tuning (see docs/LOG.md): no compression (entries are usually
  * incompressible hashes/certificates and the CPU is better spent hashing),
  * a bloom filter so the dedup lookups of new entries (almost all misses)
- * rarely touch a data block, a 32 MiB memtable and 8 MiB block cache so the
- * resident set stays well under 100 MiB.
+ * rarely touch a data block, a 16 MiB memtable and an 8 MiB block cache so
+ * the process's own (anonymous) memory stays under 100 MiB, and 16 KiB
+ * blocks (smaller index blocks: measured ~15% less CPU per entry than 4 KiB
+ * with the dedup lookups of bench_log). LevelDB reads
+ * table files through mmap: those clean page-cache pages count in RSS too.
  */
 #include "log/store.h"
 
@@ -24,6 +27,7 @@
 #define LDB_BLOCK_CACHE (8u << 20)
 #define LDB_OPEN_FILES 512
 #define LDB_BLOOM_BITS 10
+#define LDB_BLOCK_SIZE (16u << 10)
 
 typedef struct ldb_store {
     tl_store base;
@@ -139,6 +143,7 @@ int tl_store_open_leveldb(const char *path, int create, tl_store **out, char *er
     leveldb_options_set_write_buffer_size(l->opt, LDB_WRITE_BUFFER);
     leveldb_options_set_max_file_size(l->opt, LDB_MAX_FILE);
     leveldb_options_set_max_open_files(l->opt, LDB_OPEN_FILES);
+    leveldb_options_set_block_size(l->opt, LDB_BLOCK_SIZE);
     leveldb_options_set_cache(l->opt, l->cache);
     leveldb_options_set_filter_policy(l->opt, l->bloom);
     leveldb_readoptions_set_verify_checksums(l->ropt, 1);

@@ -15,6 +15,12 @@ targets=${*:-$(cd build-fuzz && ls fuzz_* | sed 's/^fuzz_//')}
 mkdir -p build-fuzz/artifacts
 status=0
 for t in $targets; do
+    if ls fuzz/regressions/"$t"/* >/dev/null 2>&1; then
+        if ! build-fuzz/fuzz_"$t" -runs=0 fuzz/regressions/"$t"/* >/dev/null 2>&1; then
+            echo "== fuzz_$t: a saved regression input (fuzz/regressions/$t/) still fails"
+            status=1
+        fi
+    fi
     mkdir -p "build-fuzz/corpus/$t"
     cp -n fuzz/corpus/"$t"/* "build-fuzz/corpus/$t/" 2>/dev/null || true
     echo "== fuzz_$t for ${secs}s"

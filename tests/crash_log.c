@@ -14,7 +14,8 @@
  *     root, and the checkpoint's signature verifies with the log's key;
  *   - every earlier signed head is still stored unchanged and is consistent
  *     with the new one (consistency proofs verify);
- *   - the published head is the latest signed one (publish_on_sign).
+ *   - the published head is the latest signed one (publish_on_sign);
+ *   - at the end: no entry was sequenced twice (children resubmit entries).
  * The log's own recovery checks run too (the parent's tl_log_open).
  * 200 kills in the normal build, 100 under TL_SANITIZED=1 (ASan is slower).
  */
@@ -176,8 +177,7 @@ static int record_ack(const uint8_t *rec)
     if (idx > (1ULL << 32) || grow(idx + 1))
         return fail("absurd acknowledged index %llu", (unsigned long long)idx);
     if (P.acked[idx] && memcmp(P.ackleaf[idx].b, leaf.b, TL_HASH_SIZE) != 0)
-        return fail("index %llu acknowledged for two different entries",
-                    (unsigned long long)idx);
+        return fail("index %llu acknowledged for two different entries", (unsigned long long)idx);
     P.acked[idx] = 1;
     P.ackleaf[idx] = leaf;
     return 0;
@@ -325,6 +325,11 @@ out:
     return rc;
 }
 
+static int hash_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, TL_HASH_SIZE);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -427,10 +432,21 @@ int main(int argc, char **argv)
         if (rc == 0)
             rc = verify(dir, h, &acked_max);
     }
-    fprintf(stderr, "crash_log: %s after %.1f s: signed size %llu, %llu acknowledgements "
-                    "(highest index %llu), %zu distinct heads verified\n",
+    fprintf(stderr,
+            "crash_log: %s after %.1f s: signed size %llu, %llu acknowledgements "
+            "(highest index %llu), %zu distinct heads verified\n",
             rc ? "FAILED" : "ok", now_s() - t0, (unsigned long long)P.fr.size,
             (unsigned long long)acks, (unsigned long long)acked_max, P.nheads);
+    /* strong dedup: no entry is in the log twice (children resubmit) */
+    if (rc == 0 && P.fr.size > 1) {
+        tl_hash *sorted = malloc(P.fr.size * sizeof(tl_hash));
+        memcpy(sorted, P.leaves, P.fr.size * sizeof(tl_hash));
+        qsort(sorted, P.fr.size, sizeof(tl_hash), hash_cmp);
+        for (uint64_t i = 1; i < P.fr.size && rc == 0; i++)
+            if (memcmp(sorted[i - 1].b, sorted[i].b, TL_HASH_SIZE) == 0)
+                rc = fail("an entry was sequenced twice (dedup failed)");
+        free(sorted);
+    }
     if (rc == 0 && P.fr.size < 1000)
         rc = fail("too little progress: only %llu entries sequenced in all runs",
                   (unsigned long long)P.fr.size);

@@ -493,9 +493,8 @@ static void test_add_tiles_proofs(void)
             CU_ASSERT_EQUAL_FATAL(tl_log_prove_inclusion(log, i, s2, proof, &len), TL_OK);
             CU_ASSERT_EQUAL(tl_verify_inclusion(H, &leaves[i], i, s2, proof, len, &r2), TL_OK);
             if (i + 1 < s2)
-                CU_ASSERT_EQUAL(
-                    tl_verify_inclusion(H, &leaves[i + 1], i, s2, proof, len, &r2),
-                    TL_ERR_PROOF);
+                CU_ASSERT_EQUAL(tl_verify_inclusion(H, &leaves[i + 1], i, s2, proof, len, &r2),
+                                TL_ERR_PROOF);
         }
         for (size_t b = 0; b <= a; b++) {
             uint64_t s1 = sizes[b];
@@ -735,6 +734,104 @@ static void test_dedup_concurrent(void)
         waiter_free(&a[t].w);
     }
     tl_buf_release(&e);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
+/* Readers racing the sequencer: every signed head's root, proofs and tiles
+ * are readable and consistent while tiles fill up and move to the stream. */
+typedef struct reader {
+    tl_log *log;
+    volatile int stop;
+    int errors;
+    unsigned long checks;
+} reader;
+
+static void *reader_main(void *arg)
+{
+    reader *r = arg;
+    tl_hasher *h = tl_hasher_new();
+    tl_buf out = TL_BUF_INIT;
+    uint64_t x = 88172645463325252ULL;
+    while (!r->stop) {
+        tl_log_head head;
+        tl_hash root, proof[TL_MAX_PROOF], leaf;
+        size_t len;
+        uint64_t i;
+        if (tl_log_latest_signed(r->log, &head) != TL_OK) {
+            r->errors++;
+            break;
+        }
+        if (head.size == 0) {
+            tl_log_head_release(&head);
+            continue;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        i = x % head.size;
+        if (tl_log_root(r->log, head.size, &root) != TL_OK || memcmp(root.b, head.root.b, 32) != 0)
+            r->errors++;
+        tl_buf_reset(&out);
+        if (tl_log_entry(r->log, i, &out) != TL_OK) {
+            r->errors++;
+        } else {
+            tl_hash_leaf(h, out.data, out.len, &leaf);
+            if (tl_log_prove_inclusion(r->log, i, head.size, proof, &len) != TL_OK ||
+                tl_verify_inclusion(h, &leaf, i, head.size, proof, len, &head.root) != TL_OK)
+                r->errors++;
+        }
+        {
+            uint64_t cnt = head.size, n = cnt >> 8;
+            tl_tile t = {0, n, (unsigned)(cnt & 255)};
+            if (t.width == 0) {
+                t.n = n - 1;
+                t.width = 256;
+            }
+            tl_buf_reset(&out);
+            if (tl_log_tile(r->log, &t, head.size, &out) != TL_OK ||
+                out.len != (size_t)t.width * 32)
+                r->errors++;
+            t.level = TL_TILE_ENTRIES;
+            tl_buf_reset(&out);
+            if (tl_log_tile(r->log, &t, head.size, &out) != TL_OK)
+                r->errors++;
+        }
+        r->checks++;
+        tl_log_head_release(&head);
+    }
+    tl_buf_release(&out);
+    tl_hasher_free(h);
+    return NULL;
+}
+
+static void test_read_while_writing(void)
+{
+    char *parent, *d = new_logdir(&parent);
+    tl_log *log;
+    reader r[2];
+    pthread_t th[2];
+    const char *san = getenv("TL_SANITIZED");
+    uint64_t n = san && *san && strcmp(san, "0") ? 20000 : 60000;
+
+    fake_now = real_ms() + 1000;
+    log = open_log(d, NULL, 1, 97, 1, 4096);
+    for (int t = 0; t < 2; t++) {
+        r[t].log = log;
+        r[t].stop = 0;
+        r[t].errors = 0;
+        r[t].checks = 0;
+        pthread_create(&th[t], NULL, reader_main, &r[t]);
+    }
+    add_range(log, 61, 0, n, NULL, TL_OK);
+    for (int t = 0; t < 2; t++) {
+        r[t].stop = 1;
+        pthread_join(th[t], NULL);
+        CU_ASSERT_EQUAL(r[t].errors, 0);
+        CU_ASSERT(r[t].checks > 10);
+    }
+    tl_log_close(log);
     rmtree(parent);
     free(parent);
     free(d);
@@ -1040,8 +1137,8 @@ static void test_recovery_refusal(void)
     /* the signed checkpoint (stream key 3 | ~300 | 'H') */
     k[0] = 3;
     memset(k + 1, 0xff, 8);
-    k[7] = (uint8_t)~(300 >> 8);
-    k[8] = (uint8_t)~(300 & 255);
+    k[7] = (uint8_t) ~(300 >> 8);
+    k[8] = (uint8_t) ~(300 & 255);
     k[9] = 'H';
     tamper(db, k, 10, 0 + 60, &saved);
     rc = try_open(d, err, sizeof(err));
@@ -1195,6 +1292,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "add_tiles_proofs", test_add_tiles_proofs);
     CU_add_test(s, "concurrent_leveldb_reopen", test_concurrent_leveldb_reopen);
     CU_add_test(s, "dedup_concurrent", test_dedup_concurrent);
+    CU_add_test(s, "read_while_writing", test_read_while_writing);
     CU_add_test(s, "batching_pushback", test_batching_pushback);
     CU_add_test(s, "publish", test_publish);
     CU_add_test(s, "clock_back", test_clock_back);

@@ -552,6 +552,44 @@ def case_add_tlogd():
     tlog("verify", "--key", key, path("p20"), path("e20"), rc=0)
     _, out, _ = tlog("audit", url, "--ca", cert, "--key", key, "--state", st, rc=0)
     expect("1 entries verified (from size 20)" in out, out)
+    # A full audit multiplexes every tile request on one HTTP/2 connection
+    # (plus the one that fetched /checkpoint).
+    r = subprocess.run([TLOG, "audit", url, "--ca", cert, "--key", key, "--quiet"],
+                       capture_output=True, env=dict(os.environ, TLOG_CURL_VERBOSE="1"))
+    err = r.stderr.decode(errors="replace")
+    conns = err.count("ALPN: server accepted h2")
+    expect(r.returncode == 0 and 1 <= conns <= 2 and "using HTTP/2" in err,
+           "HTTP/2 multiplexing: exit %d, %d h2 connections" % (r.returncode, conns))
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=20)
+    # A bigger tlogd log (filled through tl_log_add by bench_client_fill):
+    # ~160 tile and bundle requests in flight on one HTTP/2 connection.
+    fill = os.path.join(BUILD, "bench_client_fill")
+    if not os.access(fill, os.X_OK):
+        return
+    big = path("big")
+    run([fill, big, "20000"], rc=0)
+    port = free_port()
+    p = subprocess.Popen([tlogd, "serve", "--dir", big, "--listen", "127.0.0.1:%d" % port,
+                          "--tls-cert", cert, "--tls-key", pkey],
+                         stdout=subprocess.DEVNULL, stderr=open(path("tlogd3.log"), "w"))
+    PROCS.append(p)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    r = subprocess.run([TLOG, "audit", "https://127.0.0.1:%d" % port, "--ca", cert, "--key",
+                        os.path.join(big, "log.vkey")], capture_output=True,
+                       env=dict(os.environ, TLOG_CURL_VERBOSE="1"))
+    err = r.stderr.decode(errors="replace")
+    conns = err.count("ALPN: server accepted h2")
+    expect(r.returncode == 0 and b"20000 entries verified" in r.stdout,
+           "audit of 20000 tlogd entries: %d %s" % (r.returncode, r.stdout))
+    expect(conns <= 3 and err.count("Multiplexed connection found") > 50,
+           "not multiplexed: %d h2 connections, %d multiplexed" %
+           (conns, err.count("Multiplexed connection found")))
     p.send_signal(signal.SIGTERM)
     p.wait(timeout=20)
 

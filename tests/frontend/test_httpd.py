@@ -238,6 +238,46 @@ def main():
         check(got is not None and got < 2.5 * SCALE,
               "HTTP/2 trickled header block stopped at the deadline (%s)" % got)
         c.close()
+        # HTTP/2 request body trickled in 1-byte DATA frames: RST at the body
+        # deadline (400 ms after the head), not kept alive by the trickle.
+        c = socket.create_connection(("127.0.0.1", s.port))
+        path = b"/echo"
+        block = bytes([0x83, 0x86, 0x01, 1]) + b"x" + bytes([0x04, len(path)]) + path
+        c.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0) + h2_frame(1, 0x4, 1, block))
+        t0 = time.time()
+        got = None
+        c.settimeout(0.05)
+        buf = b""
+        while time.time() - t0 < 4 * SCALE and got is None:
+            try:
+                c.sendall(h2_frame(0, 0, 1, b"b"))
+                d = c.recv(65536)
+                if not d:
+                    got = time.time() - t0
+                buf += d
+                while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+                    if buf[3] == 3:
+                        got = time.time() - t0
+                    buf = buf[9 + int.from_bytes(buf[:3], "big"):]
+            except socket.timeout:
+                pass
+            except (ConnectionResetError, BrokenPipeError):
+                got = time.time() - t0
+            time.sleep(0.05)
+        check(got is not None and 0.3 * SCALE < got < 2.5 * SCALE,
+              "HTTP/2 trickled body stopped at the body deadline (%s)" % got)
+        c.close()
+        # A header flood (over 4x the limit in one block) drops the connection
+        # at once, before any deadline.
+        c = socket.create_connection(("127.0.0.1", s.port))
+        field = bytes([0x00, 3]) + b"x-a" + bytes([100]) + b"v" * 100
+        block = bytes([0x82, 0x84, 0x86, 0x01, 1]) + b"x" + field * 200
+        frames = h2_frame(1, 0x1, 1, block[:16000]) + h2_frame(9, 0x4, 1, block[16000:])
+        t0 = time.time()
+        c.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0) + frames)
+        t = closed_within(c, 3)
+        check(t is not None and t < 0.3 * SCALE, "HTTP/2 header flood drops the connection (%s)" % t)
+        c.close()
         # Idle deadline: an h2c connection with no stream is closed.
         c = socket.create_connection(("127.0.0.1", s.port))
         c.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0))

@@ -235,7 +235,9 @@ def main():
     check(r.returncode != 0, "tlogd init refuses an existing log")
     for bad in (["serve"], ["bogus", "--dir", d], ["serve", "--dir", d, "--max-entry", "0"],
                 ["serve", "--dir", d, "--max-entry", "65536"], ["serve", "--dir", d, "--nope"],
-                ["serve", "--dir", d, "--batch-max", "012"], ["serve", "--dir", d, "--tls-cert", "x"]):
+                ["serve", "--dir", d, "--batch-max", "012"], ["serve", "--dir", d, "--tls-cert", "x"],
+                ["serve", "--dir", d, "--listen", "8080"], ["serve", "--dir", d, "--listen", "h:x"],
+                ["serve", "--dir", d, "--listen"], ["init", "--dir", d], [d, "serve", "init"]):
         r = subprocess.run([TLOGD, *bad], capture_output=True, text=True)
         check(r.returncode == 2 and r.stderr.count("\n") == 1, "bad usage %s: exit 2, one line" % bad)
     r = subprocess.run([TLOGD, "--version"], capture_output=True, text=True)

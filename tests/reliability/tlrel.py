@@ -602,7 +602,11 @@ class LogChecker:
         """Reads the published checkpoint, every new entry bundle and the
         RFC 6962 STH; recomputes the tree and checks every head and ack.
         Returns the published size (0 before the first checkpoint)."""
-        pub_before = self.pub_max
+        # Acks and publications recorded before this read are what it must
+        # cover (adds may complete concurrently with newer checkpoints).
+        with self.lock:
+            pub_before = self.pub_max
+            acked = dict(self.acked)
         st, hd, body = c.get("/checkpoint")
         if st == 503:
             size = 0
@@ -640,7 +644,7 @@ class LogChecker:
                         raise Violation("signed head %d: root %s, entries give %s" %
                                         (s, b64e(r), b64e(self.tree.root(s))))
                     self.checked[s] = True
-            for idx, lh in self.acked.items():
+            for idx, lh in acked.items():
                 if idx >= self.tree.size():
                     raise Violation("LOST: acknowledged entry %d beyond the published "
                                     "size %d" % (idx, size))

@@ -210,6 +210,57 @@ def run(env):
     st, _, m = http(port4, "GET", "/metrics")
     check(b"tlog_witness_pull_failures_total 0" in m, "pull: no failed polls")
 
+    # ---- pull mode through a proxy that corrupts tiles: refused, then recovers --------
+    corrupt = {"on": False, "tiles": 0}
+
+    class Proxy(httpserver.BaseHTTPRequestHandler):
+        def do_GET(self):
+            st, ct, body = http(dport, "GET", self.path)
+            if corrupt["on"] and self.path.startswith("/tile/") and "entries" not in self.path:
+                body = bytes(b ^ 0x55 if i % 32 == 0 else b for i, b in enumerate(body))
+                corrupt["tiles"] += 1
+            self.send_response(st)
+            self.send_header("Content-Type", ct or "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    psrv = httpserver.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=psrv.serve_forever, daemon=True).start()
+    try:
+        d5 = env.path("w5")
+        env.run(W, "init", "--dir", d5, "--name", "w5.example")
+        with open(env.path("logs5"), "w") as f:
+            f.write("%s %s http://127.0.0.1:%d\n" % (ORIGIN, logvkey, psrv.server_address[1]))
+        p5, port5 = env.start([W, "serve", "--dir", d5, "--logs", env.path("logs5"),
+                               "--listen", "127.0.0.1:0", "--poll-interval", "1"], "w5.log")
+
+        def w5_size():
+            st, _, b = http(port5, "GET", "/%s/checkpoint" % ohex)
+            return int(b.split(b"\n")[1]) if st == 200 else -1
+        start = published()[0]
+        check(wait_for(lambda: w5_size() >= start, 10), "pull via proxy: first cosignature")
+        corrupt["on"] = True
+        for i in range(5):
+            add(b"tamper-%d" % i)
+        time.sleep(2.5)
+        check(corrupt["tiles"] > 0 and w5_size() == start,
+              "pull: tampered tiles (%d served) are not cosigned (w5 stays at %d)" %
+              (corrupt["tiles"], w5_size()))
+        st, _, m = http(port5, "GET", "/metrics")
+        check(b"tlog_witness_pull_failures_total 0" not in m and
+              b'tlog_witness_add_checkpoint_total{code="422"} 0' not in m,
+              "pull: the bad proof was refused with 422 and counted")
+        corrupt["on"] = False
+        target = published()[0]
+        check(wait_for(lambda: w5_size() >= target, 10),
+              "pull: honest tiles again, w5 catches up to %d" % target)
+        env.stop(p5)
+    finally:
+        psrv.shutdown()
+
     # ---- tlogd restart: the cosigner learns each witness's size from a 409 -------------
     rc = env.stop(dproc)
     check(rc == 0, "tlogd exits 0 on SIGTERM")
