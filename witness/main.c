@@ -34,7 +34,7 @@
 #include "signer/note.h"
 #include "witness/witness.h"
 
-#define WORKERS 8
+#define WORKERS 32
 #define QUEUE_MAX 4096 /* queued add-checkpoint requests before 503 */
 #define KEY_FILE_MAX 4096
 
