@@ -90,3 +90,17 @@ void tl_buf_reset(tl_buf *b)
     if (b->data)
         b->data[0] = 0;
 }
+
+int tl_buf_add_label(tl_buf *b, const char *s)
+{
+    int rc = TL_OK;
+    for (; *s && rc == TL_OK; s++) {
+        if (*s == '\\' || *s == '"')
+            rc = tl_buf_addf(b, "\\%c", *s);
+        else if (*s == '\n')
+            rc = tl_buf_adds(b, "\\n");
+        else
+            rc = tl_buf_add(b, s, 1);
+    }
+    return rc;
+}

@@ -29,5 +29,8 @@ int tl_buf_add(tl_buf *b, const void *p, size_t n);
 int tl_buf_adds(tl_buf *b, const char *s);
 int tl_buf_addf(tl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tl_buf_reset(tl_buf *b);
+/* Appends s escaped as a Prometheus label value (backslash, double quote and
+ * newline escaped; the surrounding quotes are the caller's). */
+int tl_buf_add_label(tl_buf *b, const char *s);
 
 #endif

@@ -671,18 +671,6 @@ void tl_cosigner_stop(tl_cosigner *c)
     free_cosigner(c);
 }
 
-static void add_label(tl_buf *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            tl_buf_addf(out, "\\%c", *s);
-        else if (*s == '\n')
-            tl_buf_adds(out, "\\n");
-        else
-            tl_buf_add(out, s, 1);
-    }
-}
-
 void tl_cosigner_metrics(tl_cosigner *c, tl_buf *out)
 {
     if (!c)
@@ -708,7 +696,7 @@ void tl_cosigner_metrics(tl_cosigner *c, tl_buf *out)
             if (!w->url)
                 continue;
             tl_buf_addf(out, "%s{witness=\"", m[k].name);
-            add_label(out, w->pw->name);
+            tl_buf_add_label(out, w->pw->name);
             tl_buf_adds(out, "\"} ");
             switch (k) {
             case 0:

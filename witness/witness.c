@@ -918,19 +918,6 @@ long tl_witness_evidence_count(tl_witness *w, const char *origin)
     return n;
 }
 
-/* Prometheus label value escaping: backslash, double quote, newline. */
-static void add_label(tl_buf *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            tl_buf_addf(out, "\\%c", *s);
-        else if (*s == '\n')
-            tl_buf_adds(out, "\\n");
-        else
-            tl_buf_add(out, s, 1);
-    }
-}
-
 void tl_witness_metrics(tl_witness *w, tl_buf *out)
 {
     pthread_mutex_lock(&w->mu);
@@ -956,19 +943,19 @@ void tl_witness_metrics(tl_witness *w, tl_buf *out)
     tl_buf_adds(out, "# TYPE tlog_witness_log_size gauge\n");
     for (size_t i = 0; i < w->nlogs; i++) {
         tl_buf_adds(out, "tlog_witness_log_size{origin=\"");
-        add_label(out, w->logs[i]->origin);
+        tl_buf_add_label(out, w->logs[i]->origin);
         tl_buf_addf(out, "\"} %" PRIu64 "\n", w->logs[i]->size);
     }
     tl_buf_adds(out, "# TYPE tlog_witness_log_evidence gauge\n");
     for (size_t i = 0; i < w->nlogs; i++) {
         tl_buf_adds(out, "tlog_witness_log_evidence{origin=\"");
-        add_label(out, w->logs[i]->origin);
+        tl_buf_add_label(out, w->logs[i]->origin);
         tl_buf_addf(out, "\"} %" PRIu64 "\n", w->logs[i]->evidence);
     }
     tl_buf_adds(out, "# TYPE tlog_witness_log_cosignatures_total counter\n");
     for (size_t i = 0; i < w->nlogs; i++) {
         tl_buf_adds(out, "tlog_witness_log_cosignatures_total{origin=\"");
-        add_label(out, w->logs[i]->origin);
+        tl_buf_add_label(out, w->logs[i]->origin);
         tl_buf_addf(out, "\"} %" PRIu64 "\n", w->logs[i]->cosigned);
     }
     pthread_mutex_unlock(&w->mu);
