@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import shutil
 import threading
 import time
 
@@ -87,6 +88,13 @@ def h2_frame(ftype, flags, sid, payload=b""):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="tl-httpd-")
+    rc = run(tmp)
+    if rc == 0:
+        shutil.rmtree(tmp, ignore_errors=True)  # kept for inspection on failure
+    return rc
+
+
+def run(tmp):
     s = Server("--max-body", "1000", "--max-header", "4096", "--max-conns", "8",
                "--preface-ms", str(600 * SCALE), "--header-ms", str(400 * SCALE),
                "--body-ms", str(400 * SCALE), "--idle-ms", str(800 * SCALE))

@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import shutil
 import threading
 import time
 import urllib.parse
@@ -575,4 +576,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    if rc == 0:
+        shutil.rmtree(TMP, ignore_errors=True)  # kept for inspection on failure
+    sys.exit(rc)
