@@ -18,7 +18,8 @@ mkdir -p "$data"
     build/tlog-witness init --dir "$data/witness" --name localhost/witness >/dev/null
 logvkey=$(cat "$data/log/log.vkey")
 wvkey=$(cat "$data/witness/witness.vkey")
-printf '%s %s\n' "$(cat "$data/log/origin" 2>/dev/null || echo "$origin")" "$logvkey" >"$data/witness-logs"
+origin=${logvkey%%+*} # a verifier key's name is the log's origin
+printf '%s %s\n' "$origin" "$logvkey" >"$data/witness-logs"
 cat >"$data/policy" <<EOP
 log $logvkey http://$listen
 witness local $wvkey http://$wlisten
