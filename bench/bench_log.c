@@ -64,7 +64,7 @@ static void *adder(void *arg)
         }
         e[0] = i; /* distinct */
         while (tl_log_add(LOG, e, sizeof(e), on_add, NULL) == TL_ERR_BUSY)
-            usleep(200);
+            usleep(2000); /* the pool holds >= 0.3 s of work: a short nap cannot starve it */
     }
     {
         struct rusage ru;

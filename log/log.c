@@ -83,11 +83,13 @@ size_t log_key_bundle(uint8_t *k, uint64_t n)
     return stream_key(k, (n + 1) << 8, 'e');
 }
 
+unsigned log_dedup_prefix = LOG_DEDUP_PREFIX;
+
 size_t log_key_leaf(uint8_t *k, const tl_hash *leaf)
 {
     k[0] = 2;
-    memcpy(k + 1, leaf->b, TL_HASH_SIZE);
-    return 1 + TL_HASH_SIZE;
+    memcpy(k + 1, leaf->b, log_dedup_prefix);
+    return 1 + log_dedup_prefix;
 }
 
 size_t log_key_head(uint8_t *k, uint64_t size)
@@ -486,7 +488,7 @@ static void log_free(tl_log *log)
     }
     tl_hasher_free(log->hasher);
     tl_buf_release(&log->bundle);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < LOG_STAGES; i++) {
         tl_batch_free(log->stage[i].wb);
         free(log->stage[i].items);
     }
@@ -1093,7 +1095,7 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
     log->publish_on_sign = cfg->publish_on_sign;
     log->clock_ms = cfg->clock_ms ? cfg->clock_ms : real_clock_ms;
     log->hasher = tl_hasher_new();
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < LOG_STAGES; i++) {
         log->stage[i].wb = tl_batch_new();
         log->stage[i].items = calloc(log->batch_max, sizeof(log_item *));
         if (!log->stage[i].wb || !log->stage[i].items) {
@@ -1103,8 +1105,9 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
         }
     }
     log->sorted = calloc(log->batch_max, sizeof(*log->sorted));
-    /* remember the leaves of the last 4 commits (one may be in flight) */
-    log->nrecent = 4;
+    /* remember the leaves of the last 4 commits (LOG_STAGES - 1 may be in
+     * flight) */
+    log->nrecent = LOG_STAGES + 1 > 4 ? LOG_STAGES + 1 : 4;
     log->rmask = 1;
     while (log->rmask < 2 * log->nrecent * log->batch_max)
         log->rmask <<= 1;
@@ -1405,18 +1408,49 @@ int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out)
     return rc;
 }
 
+int log_leaf_at(tl_store *s, uint64_t index, tl_hash *out, tl_buf *v)
+{
+    size_t off = 0, at;
+    int rc = read_tile_rec(s, 0, index >> 8, 2, v, &off);
+    if (rc == TL_ERR_NOTFOUND)
+        return TL_ERR_CORRUPT; /* named by the dedup index: must exist */
+    if (rc != TL_OK)
+        return rc;
+    at = off + (size_t)(index & 255) * TL_HASH_SIZE;
+    if ((v->len - off) % TL_HASH_SIZE || v->len < at + TL_HASH_SIZE)
+        return TL_ERR_CORRUPT;
+    memcpy(out->b, v->data + at, TL_HASH_SIZE);
+    return TL_OK;
+}
+
+int log_dedup_verify(tl_store *s, const tl_buf *list, const tl_hash *leaf, uint64_t *index,
+                     tl_buf *scratch)
+{
+    if (list->len == 0 || list->len % 8)
+        return TL_ERR_CORRUPT;
+    for (size_t i = 0; i < list->len; i += 8) {
+        uint64_t idx = log_get_u64(list->data + i);
+        tl_hash h;
+        int rc = log_leaf_at(s, idx, &h, scratch);
+        if (rc != TL_OK)
+            return rc;
+        if (memcmp(h.b, leaf->b, TL_HASH_SIZE) == 0) {
+            *index = idx;
+            return TL_OK;
+        }
+    }
+    return TL_ERR_NOTFOUND; /* only other leaves share this key's prefix */
+}
+
 int tl_log_lookup(tl_log *log, const tl_hash *leaf, uint64_t *index)
 {
     uint8_t k[LOG_KEY_MAX];
-    tl_buf v = TL_BUF_INIT;
+    tl_buf v = TL_BUF_INIT, scratch = TL_BUF_INIT;
     int rc = tl_store_get(log->store, k, log_key_leaf(k, leaf), &v);
-    if (rc == TL_OK) {
-        if (v.len != 8)
-            rc = TL_ERR_CORRUPT;
-        else
-            *index = log_get_u64(v.data);
-    }
+    if (rc == TL_OK)
+        rc = log_dedup_verify(log->store, &v, leaf, index, &scratch);
     tl_buf_release(&v);
+    tl_buf_release(&scratch);
     return rc;
 }
 

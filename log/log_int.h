@@ -9,7 +9,11 @@
  *   0x01 't' L(u8)           the current partial hash tile of level L:
  *                              n u64 | width*32 bytes (width 0..255)
  *   0x01 'e'                 the current partial entry bundle: n u64 | (u16 len | entry)*
- *   0x02 leafhash(32)        dedup index: u64 index
+ *   0x02 leafhash[0..8)      dedup index: u64 index of every leaf whose hash
+ *                            starts with these 8 bytes (almost always one);
+ *                            a hit is verified against the stored leaf hash
+ *                            in the level-0 tile, so strong dedup does not
+ *                            rest on the short key
  *   0x03 ~p(u64) kind [L]    the append-only stream, newest first: p is the
  *                            tree size at which the record came to be, so
  *                            every commit writes keys below all older ones
@@ -31,6 +35,12 @@
 
 #define LOG_TILE_LEVELS 8 /* 8 tile levels of height 8 cover 64-bit sizes */
 #define LOG_MAX_LISTENERS 8
+#define LOG_DEDUP_PREFIX 8 /* leaf-hash bytes in a dedup key */
+/* Staged batches: while the committer writes batch k, the sequencer may
+ * stage k+1 .. k+LOG_STAGES-1 (absorbs slow fsyncs and stalls of LevelDB
+ * writes). The dedup of a batch sees the store up to k-1 and the recent
+ * commits' leaves in memory: nrecent must be >= LOG_STAGES. */
+#define LOG_STAGES 3
 
 /* One pending submission; owned by the pool, then by the sequencer. */
 typedef struct log_item {
@@ -41,6 +51,8 @@ typedef struct log_item {
     uint64_t index;
     struct log_item *dup_of; /* earlier new item of the same batch with this leaf */
     int is_new;
+    uint8_t *coll;   /* first occurrence: the store's dedup value for this */
+    size_t coll_len; /* leaf's key when it named only other leaves (rare) */
     uint64_t t_enq; /* CLOCK_MONOTONIC ms at submission */
     size_t len;
     uint8_t data[];
@@ -118,8 +130,8 @@ struct tl_log {
 
     /* pipeline: the sequencer stages batch k+1 while the committer writes
      * batch k. stage_full and a_done are guarded by mu. */
-    log_stage stage[2];
-    int stage_full[2];
+    log_stage stage[LOG_STAGES];
+    int stage_full[LOG_STAGES];
     int a_done;
     pthread_cond_t cv_stage;
     pthread_t committer;
@@ -154,6 +166,15 @@ size_t log_key_tile(uint8_t *k, int level, uint64_t n); /* full tile */
 size_t log_key_tpart(uint8_t *k, int level);            /* partial tile */
 size_t log_key_bundle(uint8_t *k, uint64_t n);          /* full bundle */
 size_t log_key_leaf(uint8_t *k, const tl_hash *leaf);
+/* Leaf-hash bytes in a dedup key: LOG_DEDUP_PREFIX; tests lower it (before
+ * creating a log) to exercise keys shared by several leaves. */
+extern unsigned log_dedup_prefix;
+/* The stored leaf hash at index (level-0 tile), v is scratch. */
+int log_leaf_at(tl_store *s, uint64_t index, tl_hash *out, tl_buf *v);
+/* Which of the indexes of a dedup value (u64s) holds leaf: TL_OK and
+ * *index, TL_ERR_NOTFOUND if none, or a read error. */
+int log_dedup_verify(tl_store *s, const tl_buf *list, const tl_hash *leaf, uint64_t *index,
+                     tl_buf *scratch);
 size_t log_key_head(uint8_t *k, uint64_t size);
 void log_put_u64(uint8_t *p, uint64_t v);
 uint64_t log_get_u64(const uint8_t *p);

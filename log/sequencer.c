@@ -7,7 +7,7 @@
  * batch_max entries wait or batch_interval_ms after the batch's first entry
  * arrived, then, in this order (Sunlight's stage-sign-commit-answer):
  *   1. dedup: within the batch, against the leaves of the last few commits
- *      (an in-memory index; it covers the commit still in flight, which the
+ *      (an in-memory index; it covers the commits still in flight, which the
  *      store cannot show yet), and against the leaf-hash index in the store;
  *   2. integrate: append the new leaves to the frontier, collect the changed
  *      hash tiles (levels 0, 8, 16, ...) and entry bundles;
@@ -18,7 +18,9 @@
  *   4. commit: ONE synced write batch with entries, tiles, dedup index,
  *      state, signed head (and the published head with publish_on_sign);
  *   5. answer: add callbacks, then listeners.
- * Two stages alternate, so batch k+1 is staged while batch k is written.
+ * LOG_STAGES (3) stages rotate, so batches k+1 and k+2 are staged while
+ * batch k is written (a slow fsync or a LevelDB write stall does not stop
+ * the sequencer at once).
  * A failed commit stops signing for good (until reopen): every pending,
  * staged and later add gets TL_ERR_STOPPED; staged heads after a failure are
  * discarded unseen; nothing unacknowledged is reported as done.
@@ -97,6 +99,8 @@ int tl_log_add(tl_log *log, const void *entry, size_t len, tl_add_fn cb, void *c
     it->ctx = ctx;
     it->dup_of = NULL;
     it->is_new = 0;
+    it->coll = NULL;
+    it->coll_len = 0;
     it->index = 0;
     it->len = len;
     memcpy(it->data, entry, len);
@@ -272,6 +276,70 @@ static void recent_record(tl_log *log, size_t nsorted, uint64_t gen)
     r->gen = gen;
 }
 
+/* Whether a leaf of the recent commits (maybe not yet in the store) has a
+ * dedup key equal to leaf's. */
+static int recent_shares_key(const tl_log *log, const tl_hash *leaf)
+{
+    if (log_dedup_prefix >= 8) {
+        uint64_t tag = leaf_tag(leaf);
+        for (size_t i = (size_t)tag & log->rmask; log->rtab[i].p; i = (i + 1) & log->rmask)
+            if (log->rtab[i].tag == tag &&
+                memcmp(log->rtab[i].p->leaf.b, leaf->b, log_dedup_prefix) == 0)
+                return 1;
+        return 0;
+    }
+    for (size_t r = 0; r < log->nrecent; r++)
+        for (size_t i = 0; i < log->recent[r].n; i++)
+            if (memcmp(log->recent[r].e[i].leaf.b, leaf->b, log_dedup_prefix) == 0)
+                return 1;
+    return 0;
+}
+
+static int list_has(const tl_buf *v, uint64_t idx)
+{
+    for (size_t i = 0; i < v->len; i += 8)
+        if (log_get_u64(v->data + i) == idx)
+            return 1;
+    return 0;
+}
+
+static int list_add(tl_buf *v, uint64_t idx)
+{
+    uint8_t b[8];
+    if (list_has(v, idx))
+        return TL_OK;
+    log_put_u64(b, idx);
+    return tl_buf_add(v, b, 8) ? TL_ERR_NOMEM : TL_OK;
+}
+
+/* The dedup value of the key shared by the new leaves sorted[i..j): what
+ * the store held (the other leaves it named), the leaves of the recent
+ * commits with that key (the one in flight is not in the store yet, and a
+ * plain put would drop it), then the new ones. v is scratch. */
+static int put_shared_key(tl_log *log, size_t i, size_t j, tl_buf *v)
+{
+    uint8_t k[LOG_KEY_MAX];
+    const tl_hash *leaf = &log->sorted[i]->leaf;
+    int rc = TL_OK;
+    tl_buf_reset(v);
+    for (size_t x = i; x < j && rc == TL_OK; x++)
+        for (size_t y = 0; y + 8 <= log->sorted[x]->coll_len && rc == TL_OK; y += 8)
+            rc = list_add(v, log_get_u64(log->sorted[x]->coll + y));
+    for (size_t r = 0; r < log->nrecent && rc == TL_OK; r++) {
+        if (log->recent[r].gen == UINT64_MAX)
+            continue;
+        for (size_t y = 0; y < log->recent[r].n && rc == TL_OK; y++)
+            if (memcmp(log->recent[r].e[y].leaf.b, leaf->b, log_dedup_prefix) == 0)
+                rc = list_add(v, log->recent[r].e[y].index);
+    }
+    for (size_t x = i; x < j && rc == TL_OK; x++)
+        if (log->sorted[x]->is_new)
+            rc = list_add(v, log->sorted[x]->index);
+    if (rc == TL_OK)
+        rc = tl_batch_put(log->wb, k, log_key_leaf(k, leaf), v->data, v->len);
+    return rc;
+}
+
 static void answer(tl_log *log, log_item **items, size_t n, int err)
 {
     (void)log;
@@ -281,8 +349,10 @@ static void answer(tl_log *log, log_item **items, size_t n, int err)
         if (it->cb)
             it->cb(it->ctx, err, err == TL_OK ? idx : 0, &it->leaf);
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        free(items[i]->coll);
         free(items[i]);
+    }
 }
 
 /* Stops signing (first reason wins); the stage's adds will get
@@ -299,7 +369,7 @@ static void stage_fail(tl_log *log, log_stage *st, const char *fmt, int rc, uint
 static void stage_batch(tl_log *log, log_stage *st)
 {
     uint8_t k[LOG_KEY_MAX];
-    tl_buf v = TL_BUF_INIT;
+    tl_buf v = TL_BUF_INIT, scratch = TL_BUF_INIT;
     tl_hash root;
     log_item **items = st->items;
     size_t n = st->n, nsorted = 0;
@@ -344,8 +414,8 @@ static void stage_batch(tl_log *log, log_stage *st)
     qsort(log->sorted, nsorted, sizeof(*log->sorted), item_cmp);
     for (size_t i = 0; i < nsorted; i++) {
         log_item *it = log->sorted[i];
-        /* the store has every commit but the one in flight: the recent
-         * index has that one (and the few before it) */
+        /* the store has every commit but the (up to LOG_STAGES - 1) in
+         * flight: the recent index has those (and the one before) */
         const log_recent_leaf *r = recent_find(log, &it->leaf);
         if (r) {
             it->index = r->index;
@@ -353,22 +423,38 @@ static void stage_batch(tl_log *log, log_stage *st)
             continue;
         }
         rc = tl_store_get(log->store, k, log_key_leaf(k, &it->leaf), &v);
-        if (rc == TL_OK && v.len == 8) {
-            it->index = log_get_u64(v.data);
-            st->dups++;
-        } else if (rc == TL_ERR_NOTFOUND) {
+        if (rc == TL_OK) {
+            /* the key is a prefix of the leaf hash: the index it names
+             * counts only if the stored leaf hash there is this one */
+            rc = log_dedup_verify(log->store, &v, &it->leaf, &it->index, &scratch);
+            if (rc == TL_ERR_NOTFOUND) {
+                it->coll = malloc(v.len);
+                if (!it->coll)
+                    rc = TL_ERR_NOMEM;
+                else
+                    memcpy(it->coll, v.data, v.len);
+                it->coll_len = v.len;
+            }
+            if (rc == TL_OK) {
+                st->dups++;
+                continue;
+            }
+        }
+        if (rc == TL_ERR_NOTFOUND) {
             it->is_new = 1;
             st->fresh++;
         } else {
             tl_buf_release(&v);
+            tl_buf_release(&scratch);
             stage_fail(log, st, "dedup index lookup failed (%s) at size %llu%.0llu",
                        rc == TL_OK ? TL_ERR_CORRUPT : rc, size0, 0);
             return;
         }
     }
     tl_buf_release(&v);
+    tl_buf_release(&scratch);
     if (st->fresh == 0)
-        return; /* duplicates only: answered after the commit in flight */
+        return; /* duplicates only: answered after the commits in flight */
 
     /* 2. integrate */
     log->wb = st->wb;
@@ -385,12 +471,24 @@ static void stage_batch(tl_log *log, log_stage *st)
         if (rc == TL_OK)
             rc = log->emit_err;
     }
-    for (size_t i = 0; i < nsorted && rc == TL_OK; i++) {
-        uint8_t idx[8];
-        if (!log->sorted[i]->is_new)
+    for (size_t i = 0; i < nsorted && rc == TL_OK;) {
+        size_t j = i + 1;
+        if (!log->sorted[i]->is_new) {
+            i++;
             continue;
-        log_put_u64(idx, log->sorted[i]->index);
-        rc = tl_batch_put(log->wb, k, log_key_leaf(k, &log->sorted[i]->leaf), idx, 8);
+        }
+        /* new leaves sharing a key (sorted: adjacent) go into one value */
+        while (j < nsorted && memcmp(log->sorted[j]->leaf.b, log->sorted[i]->leaf.b,
+                                     log_dedup_prefix) == 0)
+            j++;
+        if (j == i + 1 && !log->sorted[i]->coll && !recent_shares_key(log, &log->sorted[i]->leaf)) {
+            uint8_t idx[8];
+            log_put_u64(idx, log->sorted[i]->index);
+            rc = tl_batch_put(log->wb, k, log_key_leaf(k, &log->sorted[i]->leaf), idx, 8);
+        } else {
+            rc = put_shared_key(log, i, j, &v);
+        }
+        i = j;
     }
     for (int L = 0; L < LOG_TILE_LEVELS && rc == TL_OK; L++)
         if (log->tiles[L].dirty)
@@ -567,7 +665,7 @@ static void *seq_main(void *arg)
         pthread_mutex_lock(&log->mu);
         log->stage_full[i] = 1;
         pthread_cond_broadcast(&log->cv_stage);
-        i ^= 1;
+        i = (i + 1) % LOG_STAGES;
     }
     log->a_done = 1;
     pthread_cond_broadcast(&log->cv_stage);
@@ -591,7 +689,7 @@ static void *commit_main(void *arg)
         pthread_mutex_lock(&log->mu);
         log->stage_full[i] = 0;
         pthread_cond_broadcast(&log->cv_stage);
-        i ^= 1;
+        i = (i + 1) % LOG_STAGES;
     }
     pthread_mutex_unlock(&log->mu);
     return NULL;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "log/log_int.h" /* log_dedup_prefix: short dedup keys force shared keys */
 #include "log/store.h"
 #include "merkle/merkle.h"
 #include "signer/checkpoint.h"
@@ -686,7 +687,15 @@ static void *dupper_main(void *arg)
     return NULL;
 }
 
-static void test_dedup_concurrent(void)
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* prefix: leaf-hash bytes per dedup key (8 normally; 1 puts ~8 leaves on
+ * every key, so lookups must verify and values must keep every index) */
+static void dedup_concurrent(unsigned prefix)
 {
     char *parent, *d = new_logdir(&parent);
     tl_store *m = NULL;
@@ -699,6 +708,7 @@ static void test_dedup_concurrent(void)
     uint8_t buf[400];
 
     fake_now = real_ms() + 1000;
+    log_dedup_prefix = prefix;
     CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
     log = open_log(d, m, 1, 7, 1, 50);
     for (int t = 0; t < 3; t++) {
@@ -728,7 +738,40 @@ static void test_dedup_concurrent(void)
     CU_ASSERT_EQUAL(st.signed_size, n);
     CU_ASSERT_EQUAL(st.entries_added, n);
     CU_ASSERT_EQUAL(st.duplicates, 2 * n);
+    {
+        /* one index each, every leaf found by lookup */
+        uint64_t *ix = malloc(n * sizeof(*ix));
+        for (size_t i = 0; i < n; i++) {
+            tl_hash leaf;
+            uint64_t got = UINT64_MAX;
+            size_t len = make_entry(77, i, buf);
+            ix[i] = a[0].w.idx[i];
+            tl_hash_leaf(H, buf, len, &leaf);
+            CU_ASSERT_EQUAL(tl_log_lookup(log, &leaf, &got), TL_OK);
+            CU_ASSERT_EQUAL(got, a[0].w.idx[i]);
+        }
+        qsort(ix, n, sizeof(*ix), cmp_u64);
+        for (size_t i = 0; i < n; i++)
+            CU_ASSERT_EQUAL(ix[i], i);
+        free(ix);
+    }
+    /* resubmitted long after: found through the store's index alone */
+    free(a[0].s);
+    waiter_free(&a[0].w);
+    a[0].s = calloc(n, sizeof(slot));
+    a[0].t = 1;
+    waiter_init(&a[0].w, n);
+    dupper_main(&a[0]);
+    CU_ASSERT_FATAL(waiter_wait(&a[0].w, n));
+    for (size_t i = 0; i < n; i++) {
+        CU_ASSERT_EQUAL(a[0].w.err[i], TL_OK);
+        CU_ASSERT_EQUAL(a[0].w.idx[i], a[1].w.idx[i]);
+    }
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.signed_size, n);
+    CU_ASSERT_EQUAL(st.duplicates, 3 * n);
     tl_log_close(log);
+    log_dedup_prefix = LOG_DEDUP_PREFIX;
     for (int t = 0; t < 3; t++) {
         free(a[t].s);
         waiter_free(&a[t].w);
@@ -737,6 +780,16 @@ static void test_dedup_concurrent(void)
     rmtree(parent);
     free(parent);
     free(d);
+}
+
+static void test_dedup_concurrent(void)
+{
+    dedup_concurrent(LOG_DEDUP_PREFIX);
+}
+
+static void test_dedup_shared_keys(void)
+{
+    dedup_concurrent(1);
 }
 
 /* Readers racing the sequencer: every signed head's root, proofs and tiles
@@ -1292,6 +1345,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "add_tiles_proofs", test_add_tiles_proofs);
     CU_add_test(s, "concurrent_leveldb_reopen", test_concurrent_leveldb_reopen);
     CU_add_test(s, "dedup_concurrent", test_dedup_concurrent);
+    CU_add_test(s, "dedup_shared_keys", test_dedup_shared_keys);
     CU_add_test(s, "read_while_writing", test_read_while_writing);
     CU_add_test(s, "batching_pushback", test_batching_pushback);
     CU_add_test(s, "publish", test_publish);
