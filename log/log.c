@@ -356,6 +356,25 @@ void log_stop_locked(tl_log *log, const char *fmt, ...)
     fprintf(stderr, "tlogd: log stopped signing: %s\n", log->stop_reason);
 }
 
+void tl_log_corrupt(tl_log *log, const char *what)
+{
+    pthread_mutex_lock(&log->mu);
+    log_stop_locked(log, "stored data is corrupt: %s", what);
+    pthread_mutex_unlock(&log->mu);
+}
+
+/* Passes rc through; TL_ERR_CORRUPT from a read also stops signing. */
+static int read_checked(tl_log *log, int rc, const char *what, uint64_t a, uint64_t b)
+{
+    char msg[120];
+    if (rc == TL_ERR_CORRUPT) {
+        snprintf(msg, sizeof msg, "%s %llu (size %llu)", what, (unsigned long long)a,
+                 (unsigned long long)b);
+        tl_log_corrupt(log, msg);
+    }
+    return rc;
+}
+
 void log_fire_listeners(tl_log *log)
 {
     uint64_t s, p;
@@ -1384,7 +1403,27 @@ int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out)
     if (rc == TL_ERR_NOTFOUND)
         rc = TL_ERR_CORRUPT; /* within the signed size it must exist */
     tl_buf_release(&v);
-    return rc;
+    return read_checked(log, rc, t->level == TL_TILE_ENTRIES ? "entry bundle" : "hash tile",
+                        t->n, size);
+}
+
+/* An entry is served only if it hashes to the leaf hash stored for it in
+ * the level-0 tile (which the recovery checks tie to the signed root). */
+static int entry_check(tl_log *log, uint64_t index, const uint8_t *e, size_t len)
+{
+    tl_hash want, got;
+    tl_buf scratch = TL_BUF_INIT;
+    tl_hasher *h;
+    int rc = log_leaf_at(log->store, index, &want, &scratch);
+    tl_buf_release(&scratch);
+    if (rc != TL_OK)
+        return rc;
+    h = tl_hasher_new();
+    if (!h)
+        return TL_ERR_NOMEM;
+    tl_hash_leaf(h, e, len, &got);
+    tl_hasher_free(h);
+    return memcmp(want.b, got.b, TL_HASH_SIZE) == 0 ? TL_OK : TL_ERR_CORRUPT;
 }
 
 int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out)
@@ -1400,12 +1439,14 @@ int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out)
     if (rc == TL_OK) {
         tl_buf view = {v.data + off, v.len - off, v.len - off};
         end = bundle_prefix(&view, (unsigned)(index & 255) + 1, &last);
-        rc = end ? tl_buf_add(out, view.data + last + 2, end - last - 2) : TL_ERR_CORRUPT;
+        rc = end ? entry_check(log, index, view.data + last + 2, end - last - 2) : TL_ERR_CORRUPT;
+        if (rc == TL_OK)
+            rc = tl_buf_add(out, view.data + last + 2, end - last - 2);
     } else if (rc == TL_ERR_NOTFOUND) {
         rc = TL_ERR_CORRUPT;
     }
     tl_buf_release(&v);
-    return rc;
+    return read_checked(log, rc, "entry", index, size);
 }
 
 int log_leaf_at(tl_store *s, uint64_t index, tl_hash *out, tl_buf *v)
@@ -1451,7 +1492,7 @@ int tl_log_lookup(tl_log *log, const tl_hash *leaf, uint64_t *index)
         rc = log_dedup_verify(log->store, &v, leaf, index, &scratch);
     tl_buf_release(&v);
     tl_buf_release(&scratch);
-    return rc;
+    return read_checked(log, rc, "dedup index entry for a leaf of", 0, signed_size(log));
 }
 
 int tl_log_prove_inclusion(tl_log *log, uint64_t index, uint64_t size, tl_hash *proof, size_t *len)
@@ -1467,7 +1508,7 @@ int tl_log_prove_inclusion(tl_log *log, uint64_t index, uint64_t size, tl_hash *
     if (rc == TL_OK)
         rc = tl_prove_inclusion(&rd, ts.h, index, size, proof, len);
     tile_src_release(&ts);
-    return rc;
+    return read_checked(log, rc, "tiles for the inclusion proof of", index, size);
 }
 
 int tl_log_prove_consistency(tl_log *log, uint64_t size1, uint64_t size2, tl_hash *proof,
@@ -1482,7 +1523,7 @@ int tl_log_prove_consistency(tl_log *log, uint64_t size1, uint64_t size2, tl_has
     if (rc == TL_OK)
         rc = tl_prove_consistency(&rd, ts.h, size1, size2, proof, len);
     tile_src_release(&ts);
-    return rc;
+    return read_checked(log, rc, "tiles for the consistency proof from", size1, size2);
 }
 
 int tl_log_root(tl_log *log, uint64_t size, tl_hash *root)
@@ -1496,7 +1537,7 @@ int tl_log_root(tl_log *log, uint64_t size, tl_hash *root)
     if (rc == TL_OK)
         rc = tl_tree_hash(&rd, ts.h, size, root);
     tile_src_release(&ts);
-    return rc;
+    return read_checked(log, rc, "tiles for the root of size", size, size);
 }
 
 const char *tl_log_origin(tl_log *log)

@@ -112,6 +112,13 @@ int tl_log_prove_consistency(tl_log *log, uint64_t size1, uint64_t size2, tl_has
 /* Root of any size <= the signed size. */
 int tl_log_root(tl_log *log, uint64_t size, tl_hash *root);
 
+/* Every read above that finds stored data failing its own checks returns
+ * TL_ERR_CORRUPT and stops signing (stats.stopped, stop_reason): a log must
+ * not extend a tree it can no longer reproduce. Callers that check what they
+ * read against hashes (e.g. entries against their leaf hashes) report a
+ * mismatch here, with a one-line description, to the same effect. */
+void tl_log_corrupt(tl_log *log, const char *what);
+
 /* ---- identity and metrics ----------------------------------------------- */
 
 const char *tl_log_origin(tl_log *log);

@@ -1222,6 +1222,54 @@ static void test_recovery_refusal(void)
     free(d);
 }
 
+/* Corruption found by a read after open (a full bundle's entry length) is
+ * reported and stops signing; so does a mismatch reported by a caller. */
+static void test_read_corruption_stops(void)
+{
+    char *parent, *d = new_logdir(&parent), db[4300], err[512];
+    tl_log *log;
+    tl_log_stats st;
+    tl_buf saved = TL_BUF_INIT, out = TL_BUF_INIT;
+    uint8_t k[LOG_KEY_MAX];
+    size_t kl;
+
+    fake_now = real_ms() + 1000;
+    snprintf(db, sizeof(db), "%s/db", d);
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    add_range(log, 41, 0, 300, NULL, TL_OK);
+    tl_log_close(log);
+
+    kl = log_key_bundle(k, 0);
+    tamper(db, k, kl, 0, &saved); /* high byte of entry 0's length */
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    CU_ASSERT_EQUAL(tl_log_entry(log, 300 - 1, &out), TL_OK); /* other bundle: fine */
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.stopped, 0);
+    CU_ASSERT_EQUAL(tl_log_entry(log, 0, &out), TL_ERR_CORRUPT);
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.stopped, 1);
+    CU_ASSERT(strstr(st.stop_reason, "corrupt") != NULL && strstr(st.stop_reason, "entry") != NULL);
+    CU_ASSERT_EQUAL(tl_log_add(log, "x", 1, NULL, NULL), TL_ERR_STOPPED);
+    tl_log_close(log);
+    restore(db, k, kl, &saved);
+
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.stopped, 0);
+    tl_log_corrupt(log, "entry 7 does not match its leaf hash");
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.stopped, 1);
+    CU_ASSERT(strstr(st.stop_reason, "entry 7") != NULL);
+    CU_ASSERT_EQUAL(tl_log_add(log, "y", 1, NULL, NULL), TL_ERR_STOPPED);
+    tl_log_close(log);
+    (void)err;
+    tl_buf_release(&saved);
+    tl_buf_release(&out);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
 static void test_second_opener(void)
 {
     char *parent, *d = new_logdir(&parent);
@@ -1351,6 +1399,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "publish", test_publish);
     CU_add_test(s, "clock_back", test_clock_back);
     CU_add_test(s, "recovery_refusal", test_recovery_refusal);
+    CU_add_test(s, "read_corruption_stops", test_read_corruption_stops);
     CU_add_test(s, "second_opener", test_second_opener);
     CU_add_test(s, "fault_not_applied", test_fault_not_applied);
     CU_add_test(s, "fault_applied", test_fault_applied);
