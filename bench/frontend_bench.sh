@@ -41,20 +41,30 @@ start_tlogd() {
 stop_tlogd() {
     kill -TERM "$TPID"
     wait "$TPID" || true
+    TPID=""
 }
 
 # h2load_summary: the req/s line and the latency line of h2load's output, and
 # p50/p99 from its per-request log (microseconds in column 3).
+# With a tlogd running (TPID), also its CPU time (user+sys) per request.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 h2load_run() {
     label=$1
     shift
     rm -f "$T/h2.log"
+    c0=$(cpu_ticks "${TPID:-self}")
     h2load "$@" --log-file="$T/h2.log" >"$T/h2.out" 2>&1 || true
+    c1=$(cpu_ticks "${TPID:-self}")
     rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$T/h2.out")
     codes=$(sed -n 's/^status codes: //p' "$T/h2.out")
     pct=$(awk '{print $3}' "$T/h2.log" | sort -n | awk '{a[NR]=$1} END {
         if (NR) printf "p50 %.2f ms  p99 %.2f ms  max %.2f ms", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000, a[NR]/1000 }')
-    printf '%-34s %10s req/s  %s  (%s)\n' "$label" "$rps" "$pct" "$codes"
+    cpu=""
+    if [ -n "${TPID:-}" ]; then
+        cpu=$(awk -v a="$c0" -v b="$c1" -v n="$(wc -l <"$T/h2.log")" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { if (n) printf "  tlogd CPU %.1f us/req", (b - a) * 1e6 / hz / n }')
+    fi
+    printf '%-34s %10s req/s  %s%s  (%s)\n' "$label" "$rps" "$pct" "$cpu" "$codes"
 }
 
 case $what in
@@ -166,7 +176,11 @@ adds)
     # Throughput is concurrency / latency (a batch every 25 ms + its commit),
     # so the maximum needs thousands of adds in flight: 32 connections x 100.
     echo "POST /add over h2c, distinct 64-byte entries"
+    c0=$(cpu_ticks "$TPID")
     "$BUILD/bench_frontend_add" --port "$TPORT" --total "${TL_BENCH_N:-300000}" --conns 32 --streams 100
+    c1=$(cpu_ticks "$TPID")
+    awk -v a="$c0" -v b="$c1" -v n="${TL_BENCH_N:-300000}" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "tlogd CPU (all threads) %.1f us/add\n", (b - a) * 1e6 / hz / n }'
     "$BUILD/bench_frontend_add" --port "$TPORT" --total 100000 --conns 8 --streams 100 --rate 10000
     stop_tlogd
     ;;

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "reliability"))
 import tlrel  # noqa: E402
@@ -379,6 +380,9 @@ class Soak:
                         self.st.failure("after restart: %s" % v)
                         if "LOST" in str(v):
                             lost += 1
+                    except (OSError, tlrel.http.client.HTTPException) as e:
+                        self.st.failure("after restart: no answer: %s: %s" %
+                                        (type(e).__name__, e))
                     self.up.set()
         finally:
             self.stop.set()
@@ -388,6 +392,8 @@ class Soak:
         try:
             self.full_check()
             self.check_witness()
+        except (OSError, tlrel.http.client.HTTPException) as e:
+            self.st.failure("final check: no answer: %s: %s" % (type(e).__name__, e))
         except Violation as v:
             self.st.failure("final check: %s" % v)
             if "LOST" in str(v):

@@ -68,6 +68,7 @@ typedef struct waiter {
     int json;
     int state;
     int err;
+    int have_leaf;
     uint64_t index;
     tl_hash leaf;
     uint64_t start_ms, deadline_ms;
@@ -162,15 +163,24 @@ static int prover_base(prover *p, int tl, uint64_t index, tl_hash *out) {
 }
 
 /* Node (level, index). The cache has two halves: nodes a proof asked for
- * (`asked`) and the intermediate nodes of folds, so folds for random proofs
- * do not flush the nodes repeated proofs need, and batches of consecutive
- * proofs still share their folds. */
+ * (`asked`, two-way set associative, so two hot nodes sharing a slot do not
+ * evict each other on every request) and the intermediate nodes of folds
+ * (direct mapped), so folds for random proofs do not flush the nodes repeated
+ * proofs need, and batches of consecutive proofs still share their folds. */
 static int prover_node_(prover *p, unsigned level, uint64_t index, tl_hash *out, int asked) {
     uint64_t key = ((index << 6) | level) + 1;
     size_t h = mix64(key) & (NODE_CACHE / 2 - 1);
-    size_t sa = h, si = NODE_CACHE / 2 + h;
-    if (p->keys[sa] == key || p->keys[si] == key) {
-        *out = p->vals[p->keys[sa] == key ? sa : si];
+    size_t sa = h, sb = h ^ 1, si = NODE_CACHE / 2 + h;
+    if (p->keys[sa] == key) {
+        *out = p->vals[sa];
+        return TL_OK;
+    }
+    if (p->keys[sb] == key) {
+        *out = p->vals[sb];
+        return TL_OK;
+    }
+    if (p->keys[si] == key) {
+        *out = p->vals[si];
         return TL_OK;
     }
     int rc;
@@ -185,7 +195,13 @@ static int prover_node_(prover *p, unsigned level, uint64_t index, tl_hash *out,
             tl_hash_node(p->h, &l, &r, out);
     }
     if (rc == TL_OK) {
-        size_t slot = asked ? sa : si;
+        size_t slot = si;
+        if (asked) {
+            /* Two ways: the newest in sa, the one it displaces in sb. */
+            p->keys[sb] = p->keys[sa];
+            p->vals[sb] = p->vals[sa];
+            slot = sa;
+        }
         p->keys[slot] = key;
         p->vals[slot] = *out;
     }
@@ -221,6 +237,105 @@ static int prove_consistency(prover *p, uint64_t pub_size, uint64_t m, uint64_t 
     return tl_prove_consistency(&r, p->h, m, n, proof, len);
 }
 
+/* ---- leaf hash -> index, cached --------------------------------------------
+ *
+ * The log gives every distinct leaf exactly one index, forever, so a
+ * successful tl_log_lookup (a LevelDB read) never goes stale. Direct mapped
+ * (two ways) by the hash's first bytes; filled by get-proof-by-hash lookups and by the
+ * entries POST /add sequenced (clients commonly ask for their new entries). */
+
+#define LEAF_CACHE (1u << 16) /* 2.5 MiB */
+
+typedef struct leaf_slot {
+    tl_hash leaf;
+    uint64_t index1; /* index + 1; 0 = empty */
+} leaf_slot;
+
+/* The set of two slots a leaf may be in. */
+static leaf_slot *leaf_set(leaf_slot *c, const tl_hash *leaf) {
+    uint64_t k;
+    memcpy(&k, leaf->b, sizeof k);
+    return &c[mix64(k) & (LEAF_CACHE - 2)];
+}
+
+static void leaf_put(leaf_slot *c, const tl_hash *leaf, uint64_t index) {
+    leaf_slot *s = leaf_set(c, leaf);
+    s[1] = s[0]; /* the newest first, the one it displaces second */
+    s[0].leaf = *leaf;
+    s[0].index1 = index + 1;
+}
+
+/* tl_log_lookup through the cache. */
+static int leaf_lookup(leaf_slot *c, tl_log *log, const tl_hash *leaf, uint64_t *index) {
+    leaf_slot *s = leaf_set(c, leaf);
+    for (int i = 0; i < 2; i++) {
+        if (s[i].index1 && memcmp(s[i].leaf.b, leaf->b, TL_HASH_SIZE) == 0) {
+            *index = s[i].index1 - 1;
+            return TL_OK;
+        }
+    }
+    int rc = tl_log_lookup(log, leaf, index);
+    if (rc == TL_OK)
+        leaf_put(c, leaf, *index);
+    return rc;
+}
+
+/* ---- immutable answers, cached -------------------------------------------
+ *
+ * A 200 answer of get-sth-consistency or get-proof-by-hash depends only on
+ * its query: its sizes are within a published tree, published trees only
+ * grow, and leaf indexes never change. So the JSON text jansson made is kept,
+ * keyed by endpoint and raw query string (two-way set associative,
+ * ANSWER_CACHE slots, answers up to 4 KiB; a proof at 10^7 entries is ~1.2 KiB,
+ * so ~20 MiB when full, and never more than 64 MiB). Errors are never cached. */
+
+#define ANSWER_CACHE (1u << 14)
+#define ANSWER_MAX 4096
+
+typedef struct answer {
+    uint64_t key; /* 0 = empty */
+    int e;
+    size_t qlen, blen;
+    char *mem; /* query then body */
+} answer;
+
+static uint64_t answer_key(int e, const char *q, size_t qlen) {
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)e;
+    for (size_t i = 0; i < qlen; i++)
+        h = (h ^ (uint8_t)q[i]) * 1099511628211ULL;
+    return mix64(h) | 1;
+}
+
+static const answer *answer_get(answer *c, int e, const char *q) {
+    size_t qlen = strlen(q);
+    uint64_t k = answer_key(e, q, qlen);
+    answer *s = &c[k & (ANSWER_CACHE - 2)];
+    for (int i = 0; i < 2; i++)
+        if (s[i].key == k && s[i].e == e && s[i].qlen == qlen && memcmp(s[i].mem, q, qlen) == 0)
+            return &s[i];
+    return NULL;
+}
+
+static void answer_put(answer *c, int e, const char *q, const char *body, size_t blen) {
+    size_t qlen = strlen(q);
+    uint64_t k = answer_key(e, q, qlen);
+    char *mem = malloc(qlen + blen);
+    if (!mem)
+        return;
+    memcpy(mem, q, qlen);
+    memcpy(mem + qlen, body, blen);
+    answer *s = &c[k & (ANSWER_CACHE - 2)];
+    free(s[1].mem);
+    s[1] = s[0];
+    s[0] = (answer){k, e, qlen, blen, mem};
+}
+
+static void answers_free(answer *c) {
+    for (size_t i = 0; c && i < ANSWER_CACHE; i++)
+        free(c[i].mem);
+    free(c);
+}
+
 struct tl_api {
     tl_api_config cfg;
     struct event_base *base;
@@ -235,6 +350,8 @@ struct tl_api {
     size_t npending;
     struct event *sweep;
     prover prv;
+    leaf_slot *leaves; /* LEAF_CACHE slots */
+    answer *answers;   /* ANSWER_CACHE slots */
     int have_pub;
     tl_log_head pub;
     char *sth_json;
@@ -310,7 +427,19 @@ static void fail(tl_api *a, tl_http_req *r, enum ep e, int err, const char *fmt,
     reply(a, r, e, status_of(err), "text/plain; charset=utf-8", "no-store", msg, (size_t)n);
 }
 
-static void reply_json(tl_api *a, tl_http_req *r, enum ep e, json_t *j, const char *cache) {
+/* akey: the query to cache the answer under (immutable answers), or NULL. */
+static void reply_json_(tl_api *a, tl_http_req *r, enum ep e, json_t *j, const char *cache,
+                        const char *akey) {
+    /* Most answers (proofs) fit the stack buffer: no malloc, no strlen. */
+    char stackbuf[ANSWER_MAX];
+    size_t n = j ? json_dumpb(j, stackbuf, sizeof stackbuf, JSON_COMPACT) : 0;
+    if (n > 0 && n <= sizeof stackbuf) {
+        json_decref(j);
+        if (akey)
+            answer_put(a->answers, e, akey, stackbuf, n);
+        reply(a, r, e, 200, "application/json", cache, stackbuf, n);
+        return;
+    }
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s) {
@@ -319,6 +448,19 @@ static void reply_json(tl_api *a, tl_http_req *r, enum ep e, json_t *j, const ch
     }
     reply(a, r, e, 200, "application/json", cache, s, strlen(s));
     free(s);
+}
+
+static void reply_json(tl_api *a, tl_http_req *r, enum ep e, json_t *j, const char *cache) {
+    reply_json_(a, r, e, j, cache, NULL);
+}
+
+/* Answers r from the answer cache if it holds its query. */
+static int reply_cached(tl_api *a, tl_http_req *r, enum ep e) {
+    const answer *c = answer_get(a->answers, e, tl_http_req_query(r));
+    if (!c)
+        return 0;
+    reply(a, r, e, 200, "application/json", IMMUTABLE, c->mem + c->qlen, c->blen);
+    return 1;
 }
 
 /* ---- the published head (cached on the loop thread) ---------------------- */
@@ -463,8 +605,12 @@ static void api_loop(void *ctx) {
             fail(a, w->req, EP_ADD, w->err, "not sequenced: %s", tl_strerror(w->err));
             free(w);
         } else if (a->have_pub && w->index < a->pub.size) {
+            if (w->have_leaf)
+                leaf_put(a->leaves, &w->leaf, w->index);
             answer_proof(a, w);
         } else {
+            if (w->have_leaf)
+                leaf_put(a->leaves, &w->leaf, w->index);
             w->state = W_PENDING;
             w->next = a->pending;
             if (a->pending)
@@ -490,8 +636,10 @@ static void on_added(void *ctx, int err, uint64_t index, const tl_hash *leaf) {
     tl_api *a = w->a;
     w->err = err;
     w->index = index;
-    if (leaf)
+    if (leaf) {
         w->leaf = *leaf;
+        w->have_leaf = 1;
+    }
     pthread_mutex_lock(&a->qlock);
     if (a->done_tail)
         a->done_tail->qnext = w;
@@ -661,13 +809,37 @@ static json_t *hashes_json(const tl_hash *h, size_t n) {
     for (size_t i = 0; arr && i < n; i++) {
         char p[TL_B64_LEN(TL_HASH_SIZE) + 1];
         tl_b64_encode(h[i].b, TL_HASH_SIZE, p);
-        if (json_array_append_new(arr, json_string(p)) != 0) {
+        /* base64 is ASCII: skip jansson's UTF-8 check. */
+        if (json_array_append_new(arr, json_stringn_nocheck(p, TL_B64_LEN(TL_HASH_SIZE))) != 0) {
             json_decref(arr);
             return NULL;
         }
     }
     return arr;
 }
+
+/* {k1: v1[, k2: v2]} taking the values (NULL if any is NULL); cheaper than
+ * json_pack's format parsing on the proof paths. */
+static json_t *obj2(const char *k1, json_t *v1, const char *k2, json_t *v2) {
+    json_t *o = json_object();
+    if (!o) {
+        json_decref(v1);
+        json_decref(v2);
+        return NULL;
+    }
+    if (json_object_set_new_nocheck(o, k1, v1) != 0) {
+        json_decref(v2);
+        json_decref(o);
+        return NULL;
+    }
+    if (k2 && json_object_set_new_nocheck(o, k2, v2) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *obj1(const char *k, json_t *v) { return obj2(k, v, NULL, NULL); }
 
 /* ---- RFC 6962 §4 --------------------------------------------------------- */
 
@@ -679,6 +851,8 @@ static int need_pub(tl_api *a, tl_http_req *r, enum ep e) {
 }
 
 static void handle_consistency(tl_api *a, tl_http_req *r) {
+    if (reply_cached(a, r, EP_CONSISTENCY))
+        return;
     param ps[] = {{"first", 0, 0, {{0}}, 0}, {"second", 0, 0, {{0}}, 0}};
     char why[160];
     if (parse_query(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
@@ -706,11 +880,13 @@ static void handle_consistency(tl_api *a, tl_http_req *r) {
              "cannot build the proof: %s", tl_strerror(rc));
         return;
     }
-    reply_json(a, r, EP_CONSISTENCY, json_pack("{s:o}", "consistency", hashes_json(proof, len)),
-               IMMUTABLE);
+    reply_json_(a, r, EP_CONSISTENCY, obj1("consistency", hashes_json(proof, len)), IMMUTABLE,
+                tl_http_req_query(r));
 }
 
 static void handle_proof_by_hash(tl_api *a, tl_http_req *r) {
+    if (reply_cached(a, r, EP_PROOF_BY_HASH))
+        return;
     param ps[] = {{"hash", 1, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}};
     char why[160];
     if (parse_query(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
@@ -724,7 +900,7 @@ static void handle_proof_by_hash(tl_api *a, tl_http_req *r) {
         return;
     }
     uint64_t idx;
-    int rc = tl_log_lookup(a->cfg.log, &ps[0].hash, &idx);
+    int rc = leaf_lookup(a->leaves, a->cfg.log, &ps[0].hash, &idx);
     if (rc == TL_ERR_NOTFOUND || (rc == TL_OK && idx >= a->pub.size)) {
         fail(a, r, EP_PROOF_BY_HASH, TL_ERR_NOTFOUND, "no entry with that leaf hash");
         return;
@@ -744,10 +920,10 @@ static void handle_proof_by_hash(tl_api *a, tl_http_req *r) {
              "cannot build the proof: %s", tl_strerror(rc));
         return;
     }
-    reply_json(a, r, EP_PROOF_BY_HASH,
-               json_pack("{s:I, s:o}", "leaf_index", (json_int_t)idx, "audit_path",
-                         hashes_json(proof, len)),
-               IMMUTABLE);
+    reply_json_(a, r, EP_PROOF_BY_HASH,
+                obj2("leaf_index", json_integer((json_int_t)idx), "audit_path",
+                     hashes_json(proof, len)),
+                IMMUTABLE, tl_http_req_query(r));
 }
 
 static int verify_entry(tl_api *a, uint64_t index, const uint8_t *data, size_t len);
@@ -853,8 +1029,10 @@ static int verify_entry(tl_api *a, uint64_t index, const uint8_t *data, size_t l
         return rc;
     tl_hash_leaf(a->prv.h, data, len, &got);
     if (memcmp(got.b, want.b, TL_HASH_SIZE) != 0) {
-        fprintf(stderr, "tlogd: stored entry %llu does not match its leaf hash; not serving it\n",
-                (unsigned long long)index);
+        char what[96];
+        snprintf(what, sizeof what, "entry %llu does not hash to its leaf hash",
+                 (unsigned long long)index);
+        tl_log_corrupt(a->cfg.log, what); /* stops signing */
         return TL_ERR_CORRUPT;
     }
     return TL_OK;
@@ -895,6 +1073,8 @@ static void handle_tile(tl_api *a, tl_http_req *r, const char *path) {
         fail(a, r, e, rc, "cannot read the tile: %s", tl_strerror(rc));
     } else if (t.level == TL_TILE_ENTRIES &&
                (rc = verify_bundle(a, t.n, t.width, b.data, b.len)) != TL_OK) {
+        if (rc == TL_ERR_CORRUPT)
+            tl_log_corrupt(a->cfg.log, "an entry bundle's lengths do not add up");
         fail(a, r, e, rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc,
              "stored entry bundle fails its check: %s", tl_strerror(rc));
     } else {
@@ -1081,6 +1261,12 @@ int tl_api_new(const tl_api_config *cfg, struct event_base *base, tl_api **out) 
         free(a);
         return TL_ERR_NOMEM;
     }
+    a->leaves = calloc(LEAF_CACHE, sizeof *a->leaves);
+    a->answers = calloc(ANSWER_CACHE, sizeof *a->answers);
+    if (!a->leaves || !a->answers) {
+        tl_api_free(a);
+        return TL_ERR_NOMEM;
+    }
     atomic_init(&a->kicked, 0);
     atomic_init(&a->pub_changed, 1);
     a->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, a);
@@ -1135,6 +1321,8 @@ void tl_api_free(tl_api *a) {
         tl_log_head_release(&a->pub);
     free(a->sth_json);
     prover_release(&a->prv);
+    free(a->leaves);
+    answers_free(a->answers);
     pthread_mutex_destroy(&a->qlock);
     free(a);
 }

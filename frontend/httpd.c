@@ -43,6 +43,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,16 @@ typedef struct hdr {
     char *value;
 } hdr;
 
+/* A request's strings (method, path, query, header fields) live in its
+ * inline arena; what does not fit goes to malloc'd overflow blocks. */
+#define REQ_ARENA 768
+#define REQ_INLINE_HDRS 8
+
+typedef struct ovf {
+    struct ovf *next;
+    char s[];
+} ovf;
+
 struct tl_http_req {
     tl_httpd *h;
     conn *c;                 /* NULL once the connection is gone */
@@ -88,9 +99,12 @@ struct tl_http_req {
     int32_t stream_id;       /* HTTP/2 */
     struct evhttp_request *ereq; /* HTTP/1.1 */
     char *method, *path, *query;
-    hdr *hdrs;
-    size_t nhdrs;
+    hdr *hdrs; /* hdrs_inline or malloc'd */
+    size_t nhdrs, hdrs_cap;
     size_t hdr_bytes;
+    hdr hdrs_inline[REQ_INLINE_HDRS];
+    ovf *overflow;
+    size_t arena_used;
     tl_buf body;
     const char *proto;
     int handed;    /* the handler has it (counted in h->inflight) */
@@ -101,6 +115,7 @@ struct tl_http_req {
     struct event *deadline;
     uint8_t *resp;
     size_t resp_len, resp_off;
+    char arena[REQ_ARENA]; /* last: req_new zeroes everything before it */
 };
 
 struct conn {
@@ -177,15 +192,6 @@ static void arm(struct event *ev, unsigned ms) {
     evtimer_add(ev, &tv);
 }
 
-static char *dupn(const void *p, size_t n) {
-    char *s = malloc(n + 1);
-    if (s) {
-        memcpy(s, p, n);
-        s[n] = 0;
-    }
-    return s;
-}
-
 static void conn_link(tl_httpd *h, conn *c) {
     c->next = h->conns;
     if (h->conns)
@@ -229,48 +235,78 @@ static void req_unlink(tl_http_req *r) {
 
 /* ---- request objects ----------------------------------------------------- */
 
+/* One allocation per request: the request, its deadline event (assigned
+ * in place) and its string arena. */
 static tl_http_req *req_new(tl_httpd *h) {
-    tl_http_req *r = calloc(1, sizeof *r);
+    tl_http_req *r = malloc(sizeof *r + event_get_struct_event_size());
     if (!r)
         return NULL;
+    memset(r, 0, offsetof(tl_http_req, arena));
     r->h = h;
+    r->hdrs = r->hdrs_inline;
+    r->hdrs_cap = REQ_INLINE_HDRS;
     tl_buf_init(&r->body);
     return r;
 }
+
+/* The request's embedded event (sizeof *r is a multiple of its alignment). */
+static struct event *req_event(tl_http_req *r) { return (struct event *)(void *)(r + 1); }
 
 static void req_free(tl_http_req *r) {
     if (!r)
         return;
     req_unlink(r);
     if (r->deadline)
-        event_free(r->deadline);
-    free(r->method);
-    free(r->path);
-    free(r->query);
-    for (size_t i = 0; i < r->nhdrs; i++) {
-        free(r->hdrs[i].name);
-        free(r->hdrs[i].value);
+        event_del(r->deadline);
+    for (ovf *o = r->overflow, *n; o; o = n) {
+        n = o->next;
+        free(o);
     }
-    free(r->hdrs);
+    if (r->hdrs != r->hdrs_inline)
+        free(r->hdrs);
     tl_buf_release(&r->body);
     free(r->resp);
     free(r);
 }
 
+/* A NUL-terminated copy of p[0..n) owned by r. */
+static char *req_strdup(tl_http_req *r, const void *p, size_t n) {
+    char *s;
+    if (n < REQ_ARENA - r->arena_used) {
+        s = r->arena + r->arena_used;
+        r->arena_used += n + 1;
+    } else {
+        ovf *o = malloc(sizeof *o + n + 1);
+        if (!o)
+            return NULL;
+        o->next = r->overflow;
+        r->overflow = o;
+        s = o->s;
+    }
+    memcpy(s, p, n);
+    s[n] = 0;
+    return s;
+}
+
 static int req_add_header(tl_http_req *r, const char *n, size_t nl, const char *v, size_t vl) {
     if (r->nhdrs >= MAX_HEADER_FIELDS)
         return TL_ERR_TOOBIG;
-    hdr *nh = realloc(r->hdrs, (r->nhdrs + 1) * sizeof *nh);
-    if (!nh)
-        return TL_ERR_NOMEM;
-    r->hdrs = nh;
-    nh[r->nhdrs].name = dupn(n, nl);
-    nh[r->nhdrs].value = dupn(v, vl);
-    if (!nh[r->nhdrs].name || !nh[r->nhdrs].value) {
-        free(nh[r->nhdrs].name);
-        free(nh[r->nhdrs].value);
-        return TL_ERR_NOMEM;
+    if (r->nhdrs == r->hdrs_cap) {
+        size_t cap = r->hdrs_cap * 2;
+        hdr *nh = r->hdrs == r->hdrs_inline ? malloc(cap * sizeof *nh)
+                                            : realloc(r->hdrs, cap * sizeof *nh);
+        if (!nh)
+            return TL_ERR_NOMEM;
+        if (r->hdrs == r->hdrs_inline)
+            memcpy(nh, r->hdrs_inline, sizeof r->hdrs_inline);
+        r->hdrs = nh;
+        r->hdrs_cap = cap;
     }
+    hdr *e = &r->hdrs[r->nhdrs];
+    e->name = req_strdup(r, n, nl);
+    e->value = req_strdup(r, v, vl);
+    if (!e->name || !e->value)
+        return TL_ERR_NOMEM;
     r->nhdrs++;
     return TL_OK;
 }
@@ -279,8 +315,8 @@ static int req_add_header(tl_http_req *r, const char *n, size_t nl, const char *
 static int req_set_target(tl_http_req *r, const char *t, size_t len) {
     const char *q = memchr(t, '?', len);
     size_t pl = q ? (size_t)(q - t) : len;
-    r->path = dupn(t, pl);
-    r->query = q ? dupn(q + 1, len - pl - 1) : dupn("", 0);
+    r->path = req_strdup(r, t, pl);
+    r->query = q ? req_strdup(r, q + 1, len - pl - 1) : req_strdup(r, "", 0);
     return r->path && r->query ? TL_OK : TL_ERR_NOMEM;
 }
 
@@ -376,11 +412,11 @@ static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void 
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     r->stream_id = f->hd.stream_id;
     r->proto = c->proto;
-    r->deadline = evtimer_new(c->h->base, h2_stream_deadline, r);
-    if (!r->deadline) {
+    if (evtimer_assign(req_event(r), c->h->base, h2_stream_deadline, r) != 0) {
         req_free(r);
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
+    r->deadline = req_event(r);
     arm(r->deadline, c->h->cfg.header_timeout_ms);
     req_link(c, r);
     c->nstreams++;
@@ -412,7 +448,7 @@ static int h2_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_
     if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
         if (r->method)
             r->failed = 400;
-        else if (!(r->method = dupn(value, valuelen)))
+        else if (!(r->method = req_strdup(r, value, valuelen)))
             return NGHTTP2_ERR_CALLBACK_FAILURE;
     } else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
         if (r->path)
@@ -780,7 +816,7 @@ static void h1_gencb(struct evhttp_request *er, void *arg) {
     case EVHTTP_REQ_PATCH: m = "PATCH"; break;
     default: m = "UNKNOWN"; break;
     }
-    if (!r || !uri || !(r->method = dupn(m, strlen(m))) ||
+    if (!r || !uri || !(r->method = req_strdup(r, m, strlen(m))) ||
         req_set_target(r, uri, strlen(uri)) != TL_OK) {
         req_free(r);
         evhttp_send_error(er, 503, "out of memory");

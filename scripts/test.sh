@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds tlogd twice (normal, and AddressSanitizer + UndefinedBehaviorSanitizer)
-# and runs every test in both. Exits non-zero if anything fails.
+# and runs every test in both, then runs every libFuzzer target briefly.
+# Exits non-zero if anything fails.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -17,4 +18,8 @@ cmake --build build-asan -j "$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     TL_SANITIZED=1 ctest --output-on-failure -j "$jobs" --timeout 900)
-echo "all tests passed (normal and sanitizer builds)"
+echo "== fuzz targets, short run (libFuzzer + ASan/UBSan, clang) =="
+cmake -S . -B build-fuzz -DTL_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-fuzz -j "$jobs" --target tl_fuzz_all
+(cd build-fuzz && ctest -R reliability_fuzz_short --output-on-failure --timeout 300)
+echo "all tests passed (normal, sanitizer and fuzz builds)"

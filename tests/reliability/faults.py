@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tlrel  # noqa: E402
 from tlrel import Violation, log  # noqa: E402
@@ -224,9 +225,11 @@ def case_corrupt(build):
         db = os.path.join(e.dir, "db")
         backup = os.path.join(e.top, "db.orig")
         results = []
-        # Offset -3 is inside the last entry's bytes (entries are ~14 bytes).
+        # Entries are 13 bytes after a 2-byte length: -3 is inside the last
+        # entry, -20 inside the one before it (a partial bundle's value starts
+        # with a header, so small offsets do not reach the entries).
         targets = [("tile", "0", "0", None), ("bundle", "0", "-3"), ("tile", "0", "0", "-1"),
-                   ("bundle", "0", None)]
+                   ("bundle", "0", "-20"), ("bundle", "0", None)]
         for t in targets:
             shutil.copytree(db, backup)
             off = t[-1] or str(random.randrange(1 << 20))
@@ -276,7 +279,8 @@ def case_corrupt(build):
         e.stop()
         bad = [r for r in results if r.startswith("VIOLATION")]
         if bad:
-            raise Violation("%d of %d damaged stores served wrong data:\n  %s" %
+            raise Violation("%d of %d damaged stores broke issue 7's rule (detected, no "
+                            "wrong data served, signing stops):\n  %s" %
                             (len(bad), len(results), "\n  ".join(bad)))
     finally:
         e.done()
@@ -308,6 +312,10 @@ def probe_run(e, what):
     st = e.adds(2, "probe")
     got2 = verify_everything(e, fresh=False)
     e.kill()
+    if got != "ok" and st.get(200):
+        # Issue 7: detected corruption stops signing (with a clear message).
+        raise Violation("kept signing after detecting the damage (adds %s after %s)" %
+                        (st, got))
     return "%s: served; reads %s; adds %s; after %s" % (what, got, st, got2)
 
 
@@ -396,8 +404,9 @@ def main():
         try:
             CASES[n](build)
             log("PASS %s (%.1fs)" % (n, time.time() - t0))
-        except Violation as v:
-            log("FAIL %s: %s" % (n, v))
+        except (Violation, OSError, tlrel.http.client.HTTPException) as v:
+            log("FAIL %s: %s%s" % (n, "" if isinstance(v, Violation) else
+                                   "server did not answer: %s: " % type(v).__name__, v))
             failed.append(n)
     if failed:
         log("FAILED: %s" % " ".join(failed))

@@ -1,7 +1,7 @@
 #!/bin/sh
 # fuzz_short.sh - the short fuzz run of issue 7, for ctest in the TL_FUZZ
 # build: replays every saved regression input (fuzz/regressions/<target>/),
-# then fuzzes each target for FUZZ_SECONDS (default 10) from its seed corpus
+# then fuzzes each target for FUZZ_SECONDS (default 9) from its seed corpus
 # (fuzz/corpus/<target>/, copied to a temp dir: the repo is never written).
 # Exit non-zero on any crash, leak, timeout or failed check; the failing
 # input is kept in $TMPDIR and its path printed.
@@ -9,7 +9,7 @@
 set -u
 build=${1:?build dir}
 src=${2:?fuzz source dir}
-secs=${3:-${FUZZ_SECONDS:-10}}
+secs=${3:-${FUZZ_SECONDS:-9}}
 work=$(mktemp -d "${TMPDIR:-/tmp}/tl-fuzz.XXXXXX")
 fail=0
 ran=0

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tlrel  # noqa: E402
 from tlrel import Violation, log  # noqa: E402
@@ -116,8 +117,8 @@ def main():
         p.term()
         tlrel.scan_logs(top)
         ok = True
-    except Violation as e:
-        log("VIOLATION: %s" % e)
+    except (Violation, OSError, subprocess.TimeoutExpired) as e:
+        log("VIOLATION: %s: %s" % (type(e).__name__, e))
         log("server stderr tail:\n%s" % p.tail())
     finally:
         stop.set()

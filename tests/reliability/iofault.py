@@ -23,6 +23,7 @@ import shutil
 import sys
 import time
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tlrel  # noqa: E402
 from tlrel import Violation, log  # noqa: E402
@@ -161,14 +162,21 @@ def main():
             log("%s: %d calls by one thread during startup" % (calls, s0))
             if "write" in calls:
                 # The sequencer's first writes are the WAL appends of the
-                # first batches (low N); other threads' come after startup.
-                pick = list(range(1, maxn + 1)) + [s0 + 1, s0 + 2]
+                # first batches (low N); the rest come after startup, whose
+                # count grows with the database: recalibrated at each step.
+                steps += [(calls, err, n, False, "") for n in range(1, maxn + 1)]
+                steps += [(calls, err, k, True, "") for k in (1, 2, 3)]
             else:
-                pick = ([1, s0] if s0 > 1 else [1]) + list(range(s0 + 1, s0 + maxn + 1))
-            for n in pick:
-                steps.append((calls, err, "%d" % n))
-            steps.append((calls, err, "%d+" % (s0 + random.randint(1, maxn))))
-        for calls, err, when in steps:
+                steps += [(calls, err, n, False, "") for n in ([1, s0] if s0 > 1 else [1])]
+                steps += [(calls, err, k, True, "") for k in range(1, maxn + 1)]
+            steps.append((calls, err, random.randint(1, maxn), True, "+"))
+        s0_of = {}
+        for calls, err, n, after, plus in steps:
+            if after:
+                if "write" in calls or calls not in s0_of:
+                    s0_of[calls] = calibrate(serve, port, calls, top)
+                n += s0_of[calls]
+            when = "%d%s" % (n, plus)
             summary["steps"] += 1
             stlog = os.path.join(top, "strace.log")
             argv = ["strace", "-f", "-qq", "-o", stlog, "-e", "trace=" + calls,
@@ -185,7 +193,11 @@ def main():
             if started:
                 load(port, ck, "f%d" % summary["steps"], 2, 0.5, stats)
                 c.close()
-                ck.sync(c)  # what it serves while faulted must still verify
+                try:
+                    ck.sync(c)  # what it serves while faulted must still verify
+                except (OSError, tlrel.http.client.HTTPException) as e:
+                    stats["read-neterr"] = type(e).__name__  # a failed response write
+                c.close()
             stop_traced(sp, pid)
             traced[:] = [None, None]
             rc = sp.p.returncode
@@ -225,8 +237,10 @@ def main():
                 raise Violation("tlogd exit status %s after SIGTERM" % rc)
         tlrel.scan_logs(top)
         ok = True
-    except Violation as e:
-        log("VIOLATION: %s" % e)
+    except (Violation, OSError, tlrel.http.client.HTTPException) as e:
+        # OSError/HTTPException: the server hung (timeout) or vanished mid-check.
+        log("VIOLATION: %s%s" % ("" if isinstance(e, Violation) else
+                                 "server did not answer a check: %s: " % type(e).__name__, e))
         if p:
             log("tlogd stderr tail:\n%s" % p.tail(25))
     finally:

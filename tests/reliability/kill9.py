@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tlrel  # noqa: E402
 from tlrel import Violation, log  # noqa: E402
@@ -126,8 +127,10 @@ def main():
             wmax = check_witness(wport, ck, wk, vk, skey, origin, wmax)
         tlrel.scan_logs(top)
         ok = True
-    except Violation as e:
-        log("VIOLATION: %s" % e)
+    except (Violation, OSError, tlrel.http.client.HTTPException) as e:
+        # OSError/HTTPException: the server hung (timeout) or vanished mid-check.
+        log("VIOLATION: %s%s" % ("" if isinstance(e, Violation) else
+                                 "server did not answer a check: %s: " % type(e).__name__, e))
         if lp:
             log("tlogd stderr tail:\n%s" % lp.tail())
         if wp:
