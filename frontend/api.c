@@ -975,7 +975,8 @@ static void handle_get_entries(tl_api *a, tl_http_req *r) {
              "cannot read entries: %s", tl_strerror(rc));
         return;
     }
-    reply_json(a, r, EP_GET_ENTRIES, json_pack("{s:o}", "entries", arr), NULL);
+    /* a range clipped at the tree size may return more later: short max-age */
+    reply_json(a, r, EP_GET_ENTRIES, json_pack("{s:o}", "entries", arr), PARTIAL_MAX_AGE);
 }
 
 static void handle_entry_and_proof(tl_api *a, tl_http_req *r) {
@@ -1175,11 +1176,25 @@ static void method_not_allowed(tl_api *a, tl_http_req *r, enum ep e, const char 
     tl_http_respond(r, 405, "text/plain; charset=utf-8", h, 2, msg, strlen(msg));
 }
 
+/* CORS preflight: browsers ask before a cross-origin POST /add. */
+static void cors_preflight(tl_api *a, tl_http_req *r) {
+    tl_http_header h[] = {{"access-control-allow-origin", "*"},
+                          {"access-control-allow-methods", "GET, HEAD, POST"},
+                          {"access-control-allow-headers", "Content-Type, Accept"},
+                          {"access-control-max-age", "86400"}};
+    count(a, EP_OTHER, 204);
+    tl_http_respond(r, 204, NULL, h, 4, "", 0);
+}
+
 void tl_api_handle(void *ctx, tl_http_req *r) {
     tl_api *a = ctx;
     const char *p = tl_http_req_path(r), *m = tl_http_req_method(r);
     int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
     enum ep e;
+    if (strcmp(m, "OPTIONS") == 0) {
+        cors_preflight(a, r);
+        return;
+    }
     if (strcmp(p, "/add") == 0) {
         if (strcmp(m, "POST") != 0)
             method_not_allowed(a, r, EP_ADD, "POST");

@@ -783,6 +783,8 @@ static int relay_start(conn *c) {
 
 /* evhttp's handler: every HTTP/1.1 request, complete (evhttp enforces the
  * header and body limits itself with 400/413). */
+static void h1_send_text(struct evhttp_request *er, int status, const char *line);
+
 static void h1_gencb(struct evhttp_request *er, void *arg) {
     tl_httpd *h = arg;
     struct evhttp_connection *ec = evhttp_request_get_connection(er);
@@ -841,6 +843,13 @@ static void h1_gencb(struct evhttp_request *er, void *arg) {
     }
     struct evbuffer *body = evhttp_request_get_input_buffer(er);
     size_t bl = evbuffer_get_length(body);
+    if (bl > h->cfg.max_body) {
+        /* evhttp's own limit has slack above max_body so that this, not its
+         * HTML page and a reset, answers most oversized bodies. */
+        req_free(r);
+        h1_send_text(er, 413, "request body too large");
+        return;
+    }
     if (bl && tl_buf_add(&r->body, evbuffer_pullup(body, -1), bl) != TL_OK) {
         req_free(r);
         evhttp_send_error(er, 503, "out of memory");
@@ -1225,7 +1234,7 @@ int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_ha
     }
     evhttp_set_gencb(h->h1, h1_gencb, h);
     evhttp_set_max_headers_size(h->h1, (ev_ssize_t)c->max_header_bytes);
-    evhttp_set_max_body_size(h->h1, (ev_ssize_t)c->max_body);
+    evhttp_set_max_body_size(h->h1, (ev_ssize_t)(c->max_body + 65536));
     evhttp_set_allowed_methods(h->h1, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                           EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                           EVHTTP_REQ_OPTIONS);
@@ -1346,6 +1355,29 @@ void tl_http_req_on_abort(tl_http_req *r, void (*fn)(void *ctx), void *ctx) {
     r->abort_ctx = ctx;
 }
 
+/* Reason phrases libevent does not know (it would say "Client Error"). */
+static const char *h1_reason(int status) {
+    switch (status) {
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    default: return NULL; /* libevent's own */
+    }
+}
+
+/* A one-line text/plain answer on an HTTP/1.1 request no handler saw. */
+static void h1_send_text(struct evhttp_request *er, int status, const char *line) {
+    struct evbuffer *b = evbuffer_new();
+    evhttp_add_header(evhttp_request_get_output_headers(er), "Content-Type",
+                      "text/plain; charset=utf-8");
+    if (b)
+        evbuffer_add_printf(b, "%s\n", line);
+    evhttp_send_reply(er, status, h1_reason(status), b);
+    if (b)
+        evbuffer_free(b);
+}
+
 static void respond_h1(tl_http_req *r, int status, const char *ctype, const tl_http_header *hdrs,
                        size_t nhdrs, const void *body, size_t len) {
     struct evhttp_request *er = r->ereq;
@@ -1359,7 +1391,7 @@ static void respond_h1(tl_http_req *r, int status, const char *ctype, const tl_h
     struct evbuffer *b = evbuffer_new();
     if (b && len)
         evbuffer_add(b, body, len);
-    evhttp_send_reply(er, status, NULL, b);
+    evhttp_send_reply(er, status, h1_reason(status), b);
     if (b)
         evbuffer_free(b);
     conn *c = r->c;

@@ -332,13 +332,18 @@ def main():
             st, h, b = curl(u + "/add", *pa, data=b"")
             check(st == 400 and one_line_reason(b), "%s empty entry: 400 (%d %r)" % (name, st, b))
             st, h, b = curl(u + "/add", *pa, data=b"x" * 1001)
-            check(st == 413, "%s entry over --max-entry: 413 (%d)" % (name, st))
+            check(st == 413 and one_line_reason(b),
+                  "%s entry over --max-entry: 413 with a one-line reason (%d %r)" % (name, st, b))
             st, h, b = curl(u + "/add", *pa)
             check(st == 405, "%s GET /add: 405 (%d)" % (name, st))
             st, h, b = curl(u + "/nope", *pa)
             check(st == 404 and one_line_reason(b), "%s unknown path: 404" % name)
             st, h, b = curl(u + "/checkpoint", *pa, data=b"x")
             check(st == 405, "%s POST /checkpoint: 405" % name)
+            st, h, b = curl(u + "/add", *pa, "-X", "OPTIONS")
+            check(st == 204 and h.get("access-control-allow-origin") == "*" and
+                  "POST" in h.get("access-control-allow-methods", ""),
+                  "%s CORS preflight for POST /add: 204 (%d %r)" % (name, st, h))
 
         # Tiles and bundles.
         for name, pa in PROTOS.items():
