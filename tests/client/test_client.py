@@ -13,11 +13,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from tltest import free_port, wait_port  # noqa: E402
 
 BUILD, SRC, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 TLOG = os.path.join(BUILD, "tlog")
@@ -475,14 +477,6 @@ def case_add_static():
     expect("404" in err, err)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def case_add_tlogd():
     tlogd = os.path.join(BUILD, "tlogd")
     if not os.access(tlogd, os.X_OK) or subprocess.run([tlogd, "--version"],
@@ -500,12 +494,7 @@ def case_add_tlogd():
                          stdout=subprocess.DEVNULL, stderr=open(path("tlogd.log"), "w"))
     PROCS.append(p)
     url = "http://127.0.0.1:%d" % port
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_port(port)
     key = os.path.join(d, "log.vkey")
     st = path("st")
     for i in range(20):
@@ -539,12 +528,7 @@ def case_add_tlogd():
                          stdout=subprocess.DEVNULL, stderr=open(path("tlogd2.log"), "w"))
     PROCS.append(p)
     url = "https://127.0.0.1:%d" % port
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_port(port)
     _, _, err = tlog("audit", url, "--key", key, "--retries", "0", rc=3)
     expect("certificate" in err, "TLS not verified: " + err)
     write(path("e20"), "entry over TLS\n")
@@ -574,12 +558,7 @@ def case_add_tlogd():
                           "--tls-cert", cert, "--tls-key", pkey],
                          stdout=subprocess.DEVNULL, stderr=open(path("tlogd3.log"), "w"))
     PROCS.append(p)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_port(port)
     r = subprocess.run([TLOG, "audit", "https://127.0.0.1:%d" % port, "--ca", cert, "--key",
                         os.path.join(big, "log.vkey")], capture_output=True,
                        env=dict(os.environ, TLOG_CURL_VERBOSE="1"))

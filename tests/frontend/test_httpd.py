@@ -18,18 +18,12 @@ import shutil
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from tltest import check, summary  # noqa: E402
+
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 SRV = os.path.join(BUILD, "frontend_httpd_testsrv")
 SCALE = 2 if os.environ.get("TL_SANITIZED") else 1
-FAILS = []
-
-
-def check(cond, what):
-    if cond:
-        print("ok   " + what)
-    else:
-        print("FAIL " + what)
-        FAILS.append(what)
 
 
 class Server:
@@ -361,11 +355,7 @@ def run(tmp):
         c.close()
     finally:
         check(s.stop() == 0, "TLS server exits 0")
-    if FAILS:
-        print("%d check(s) failed" % len(FAILS))
-        return 1
-    print("all httpd checks passed")
-    return 0
+    return summary("httpd")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 """test_tlogd.py - tlogd serve end to end: the real binary on a free loopback
 port, driven with curl (HTTP/1.1, h2c, TLS h2 and http/1.1), nghttp and
 http.client. Every proof returned is verified here with an independent RFC
-9162 implementation (hashlib), tiles and bundles are checked against the
+9162 implementation (tests/pylib/tltest.py), tiles and bundles are checked against the
 entries, the RFC 6962 STH signature with the openssl CLI.
 
 Covers: every endpoint and status of CONTRACT.md, concurrent adds from many
@@ -27,92 +27,16 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from tltest import check, leaf_hash, mth, summary, verify_consistency, verify_inclusion  # noqa: E402
+
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 TLOGD = os.path.join(BUILD, "tlogd")
 SAN = bool(os.environ.get("TL_SANITIZED"))
-FAILS = []
 TMP = tempfile.mkdtemp(prefix="tl-frontend-")
 
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILS.append(what)
-
-
-# ---- independent RFC 9162 oracle -------------------------------------------
-
-def leaf_hash(e):
-    return hashlib.sha256(b"\x00" + e).digest()
-
-
-def node_hash(l, r):
-    return hashlib.sha256(b"\x01" + l + r).digest()
-
-
-def mth(leaves):
-    if not leaves:
-        return hashlib.sha256(b"").digest()
-    if len(leaves) == 1:
-        return leaves[0]
-    k = 1
-    while k * 2 < len(leaves):
-        k *= 2
-    return node_hash(mth(leaves[:k]), mth(leaves[k:]))
-
-
-def verify_inclusion(index, size, leaf, proof, root):
-    """RFC 9162 §2.1.3.2."""
-    if index >= size:
-        return False
-    fn, sn, r = index, size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            if not fn & 1:
-                while fn & 1 == 0 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and r == root
-
-
-def verify_consistency(m, n, proof, r1, r2):
-    """RFC 9162 §2.1.4.2."""
-    if m == n:
-        return not proof and r1 == r2
-    if m == 0:
-        return not proof
-    if not proof:
-        return False
-    if m & (m - 1) == 0:
-        proof = [r1] + list(proof)
-    fn, sn = m - 1, n - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = proof[0]
-    for c in proof[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn & 1 == 0 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and fr == r1 and sr == r2
-
+# ---- checkpoints and tlog-proof (the RFC 9162 oracle is tests/pylib/tltest.py) --
 
 def parse_checkpoint(note):
     lines = note.split("\n")
@@ -217,7 +141,7 @@ def check_text_proof(body, entry, what):
     try:
         index, proof, cp = parse_tlog_proof(body.decode())
         _, size, root = parse_checkpoint(cp)
-        ok = verify_inclusion(index, size, leaf_hash(entry), proof, root)
+        ok = verify_inclusion(leaf_hash(entry), index, size, proof, root)
     except Exception as e:  # noqa: BLE001 - any parse failure is a test failure
         print("   proof parse error: %r" % e)
         return None
@@ -309,7 +233,7 @@ def main():
             _, size, root = parse_checkpoint(j["checkpoint"])
             proof = [base64.b64decode(x) for x in j["inclusion_proof"]]
             ok = (base64.b64decode(j["leaf_hash"]) == leaf_hash(e) and
-                  verify_inclusion(j["index"], size, leaf_hash(e), proof, root))
+                  verify_inclusion(leaf_hash(e), j["index"], size, proof, root))
             if not ok:
                 check(False, "JSON proof %d verifies" % i)
             entries[j["index"]] = e
@@ -401,7 +325,7 @@ def main():
             st, h, b = curl(u + "/ct/v1/get-proof-by-hash?" + q, "--http2-prior-knowledge")
             j = json.loads(b) if st == 200 else {}
             ok = st == 200 and j["leaf_index"] == idx and verify_inclusion(
-                idx, ts, leaves[idx], [base64.b64decode(x) for x in j["audit_path"]], mth(leaves[:ts]))
+                leaves[idx], idx, ts, [base64.b64decode(x) for x in j["audit_path"]], mth(leaves[:ts]))
             check(ok, "get-proof-by-hash index %d size %d verifies" % (idx, ts))
         st, h, b = curl(u + "/ct/v1/get-entries?start=0&end=%d" % (n + 50), "--http1.1")
         got = [base64.b64decode(x["leaf_input"]) for x in json.loads(b)["entries"]]
@@ -412,7 +336,7 @@ def main():
         st, h, b = curl(u + "/ct/v1/get-entry-and-proof?leaf_index=42&tree_size=%d" % n, "--http2-prior-knowledge")
         j = json.loads(b) if st == 200 else {}
         check(st == 200 and base64.b64decode(j["leaf_input"]) == entries[42] and verify_inclusion(
-            42, n, leaves[42], [base64.b64decode(x) for x in j["audit_path"]], mth(leaves)),
+            leaves[42], 42, n, [base64.b64decode(x) for x in j["audit_path"]], mth(leaves)),
             "get-entry-and-proof verifies")
         good_hash = urllib.parse.quote(base64.b64encode(leaves[1]).decode(), safe="")
         bad_queries = [
@@ -573,11 +497,7 @@ def main():
                        capture_output=True, text=True, timeout=20)
     check(r.returncode != 0 and "policy" in r.stderr, "serve refuses a malformed policy")
 
-    if FAILS:
-        print("%d check(s) failed" % len(FAILS))
-        return 1
-    print("all tlogd checks passed")
-    return 0
+    return summary("tlogd")
 
 
 if __name__ == "__main__":

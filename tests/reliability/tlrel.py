@@ -1,7 +1,7 @@
 """tlrel.py - shared helpers of the reliability suites (issue 7).
 
 An independent verifier, written from the specs and not from tlogd's code:
-RFC 6962 / RFC 9162 Merkle hashing and proof verification (hashlib), C2SP
+RFC 6962 / RFC 9162 Merkle hashing and proof verification (tests/pylib/tltest.py), C2SP
 signed notes, checkpoints, cosignature/v1 and tlog-proof parsing, Ed25519 and
 ECDSA verification through OpenSSL's libcrypto (ctypes; no crypto written
 here), an HTTP/1.1 client (http.client), process control for tlogd and
@@ -14,18 +14,19 @@ import base64
 import binascii
 import ctypes
 import ctypes.util
-import hashlib
 import http.client
 import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from tltest import (EMPTY_ROOT, free_port, leaf_hash, mkdtemp, node_hash,  # noqa: E402,F401
+                    verify_consistency, verify_inclusion)
 
 # ---- failures ---------------------------------------------------------------
 
@@ -133,69 +134,8 @@ def b64e(b):
     return base64.b64encode(b).decode()
 
 
-def leaf_hash(entry):
-    return hashlib.sha256(b"\x00" + entry).digest()
-
-
-def node_hash(left, right):
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-
-def verify_inclusion(leaf, index, size, proof, root):
-    """RFC 9162 §2.1.3.2."""
-    if index >= size:
-        return False
-    fn, sn, r = index, size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and r == root
-
-
-def verify_consistency(size1, size2, proof, root1, root2):
-    """RFC 9162 §2.1.4.2."""
-    if size1 > size2:
-        return False
-    if size1 == size2:
-        return not proof and root1 == root2
-    if size1 == 0:
-        return not proof
-    if not proof:
-        return False
-    path = list(proof)
-    if size1 & (size1 - 1) == 0:
-        path.insert(0, root1)
-    fn, sn = size1 - 1, size2 - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    return fr == root1 and sr == root2 and sn == 0
+# leaf_hash, node_hash, EMPTY_ROOT, verify_inclusion and verify_consistency come
+# from tests/pylib/tltest.py (imported above; still reachable as tlrel.*).
 
 
 class Tree:
@@ -411,14 +351,6 @@ class Client:
             self.conn = None
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 # ---- processes ----------------------------------------------------------------
 
 
@@ -513,7 +445,7 @@ def sanitized():
 
 
 def tmpdir(tag):
-    return tempfile.mkdtemp(prefix="tl-%s-" % tag, dir=os.environ.get("TMPDIR"))
+    return mkdtemp("tl-%s-" % tag)
 
 
 def run(argv, **kw):

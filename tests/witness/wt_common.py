@@ -1,6 +1,7 @@
 """wt_common.py - helpers for the witness integration tests: temp dirs,
 starting real processes on free loopback ports (port 0, read back from
-stderr), HTTP with http.client, and cleanup of everything started."""
+stderr), HTTP with http.client, and cleanup of everything started.
+Temp dirs come from tests/pylib/tltest.py."""
 import http.client as httpclient
 import os
 import re
@@ -8,8 +9,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from tltest import mkdtemp  # noqa: E402
 
 FAILS = []
 
@@ -26,7 +29,7 @@ def check(cond, what):
 class Env:
     def __init__(self, build):
         self.build = os.path.abspath(build)
-        self.tmp = tempfile.mkdtemp(prefix="tlw-", dir=os.environ.get("TMPDIR"))
+        self.tmp = mkdtemp("tlw-")
         self.procs = []
 
     def bin(self, name):

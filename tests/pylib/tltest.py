@@ -1,0 +1,144 @@
+"""tltest.py - helpers shared by the Python integration tests (stdlib only).
+
+An independent RFC 9162 oracle (leaf and node hashes, the Merkle tree hash,
+inclusion and consistency proof verification), written from the RFC and
+never from the C code it checks; the "ok/FAIL" check log of the frontend
+tests; and process helpers: a free loopback port, waiting until a port
+accepts connections, temp dirs under $TMPDIR.
+
+Import it with
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "..", "pylib"))
+"""
+import hashlib
+import os
+import socket
+import tempfile
+import time
+
+# ---- independent RFC 9162 oracle (RFC 6962 §2.1, RFC 9162 §2.1) ---------------
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(entry):
+    """RFC 9162 §2.1.1: SHA-256(0x00 || entry)."""
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def node_hash(left, right):
+    """RFC 9162 §2.1.1: SHA-256(0x01 || left || right)."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def mth(leaves):
+    """RFC 9162 §2.1.1 MTH over a list of leaf hashes (not entries)."""
+    if not leaves:
+        return EMPTY_ROOT
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return node_hash(mth(leaves[:k]), mth(leaves[k:]))
+
+
+def verify_inclusion(leaf, index, size, proof, root):
+    """RFC 9162 §2.1.3.2; leaf is the leaf hash."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(size1, size2, proof, root1, root2):
+    """RFC 9162 §2.1.4.2."""
+    if size1 > size2:
+        return False
+    if size1 == size2:
+        return not proof and root1 == root2
+    if size1 == 0:
+        return not proof
+    if not proof:
+        return False
+    path = list(proof)
+    if size1 & (size1 - 1) == 0:
+        path.insert(0, root1)
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == root1 and sr == root2 and sn == 0
+
+
+# ---- check log ("ok   what" / "FAIL what", failures collected in FAILS) -------
+
+FAILS = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILS.append(what)
+
+
+def summary(what):
+    """Prints the result line; returns the exit code (1 if any check failed)."""
+    if FAILS:
+        print("%d check(s) failed" % len(FAILS))
+        return 1
+    print("all %s checks passed" % what)
+    return 0
+
+
+# ---- processes and temp dirs --------------------------------------------------
+
+def free_port():
+    """A loopback port free at the time of the call (bound to port 0)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, tries=100, step=0.1):
+    """Waits until 127.0.0.1:port accepts a connection; True if it did."""
+    for _ in range(tries):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(step)
+    return False
+
+
+def mkdtemp(prefix):
+    """A fresh temp dir under $TMPDIR (or the system default)."""
+    return tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR"))
