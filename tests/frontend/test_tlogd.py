@@ -431,10 +431,10 @@ def main():
     finally:
         check(s.stop() == 0, "TLS tlogd exits 0")
 
-    # Pushback: a pool of 2 and slow batches.
+    # Pushback: a pool of 2 held for 1.5 s by a batch that waits to fill.
     d2 = os.path.join(TMP, "log2")
     subprocess.run([TLOGD, "init", "--dir", d2, "--origin", "example.test/pool"], check=True, capture_output=True)
-    s = Tlogd(d2, "--pool-max", "2", "--batch-interval", "1500", "--batch-max", "2")
+    s = Tlogd(d2, "--pool-max", "2", "--batch-interval", "1500", "--batch-max", "100")
     try:
         res = []
 
