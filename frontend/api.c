@@ -926,7 +926,6 @@ static void handle_proof_by_hash(tl_api *a, tl_http_req *r) {
                 IMMUTABLE, tl_http_req_query(r));
 }
 
-
 static void handle_get_entries(tl_api *a, tl_http_req *r) {
     param ps[] = {{"start", 0, 0, {{0}}, 0}, {"end", 0, 0, {{0}}, 0}};
     char why[160];
