@@ -108,20 +108,25 @@ size_t log_key_head(uint8_t *k, uint64_t size)
  * level's partial key (which names its n). how: 0 - partial key first (the
  * caller knows the tile was partial at its size; it may have filled since),
  * 1 - full only, 2 - full first. TL_ERR_NOTFOUND when neither holds it.
+ * With unverified, the record is read without the store's checksum: only for
+ * a bundle and its level-0 tile, checked against each other (bundle_check).
  */
-static int read_tile_rec(tl_store *s, int level, uint64_t n, int how, tl_buf *v, size_t *off)
+static int read_tile_rec(tl_store *s, int level, uint64_t n, int how, tl_buf *v, size_t *off,
+                         int unverified)
 {
     uint8_t k[LOG_KEY_MAX];
     int rc;
     int bundle = level == TL_TILE_ENTRIES;
+    int (*get)(tl_store *, const void *, size_t, tl_buf *) =
+        unverified ? tl_store_get_unverified : tl_store_get;
     if (how != 0) {
-        rc = bundle ? tl_store_get(s, k, log_key_bundle(k, n), v)
+        rc = bundle ? get(s, k, log_key_bundle(k, n), v)
                     : tl_store_get(s, k, log_key_tile(k, level, n), v);
         *off = 0;
         if (rc != TL_ERR_NOTFOUND || how == 1)
             return rc;
     }
-    rc = bundle ? tl_store_get(s, log_key_bpart, 2, v)
+    rc = bundle ? get(s, log_key_bpart, 2, v)
                 : tl_store_get(s, k, log_key_tpart(k, level), v);
     if (rc != TL_OK)
         return rc;
@@ -135,7 +140,7 @@ static int read_tile_rec(tl_store *s, int level, uint64_t n, int how, tl_buf *v,
         return TL_ERR_NOTFOUND;
     /* filled up since (the caller's size, or our first look): in the stream now */
     *off = 0;
-    return bundle ? tl_store_get(s, k, log_key_bundle(k, n), v)
+    return bundle ? get(s, k, log_key_bundle(k, n), v)
                   : tl_store_get(s, k, log_key_tile(k, level, n), v);
 }
 
@@ -281,7 +286,8 @@ static int tile_src_get(void *ctx, int level, uint64_t n, unsigned min_width, co
     int rc;
     if (level < 0 || level >= LOG_TILE_LEVELS)
         return TL_ERR_RANGE;
-    rc = read_tile_rec(ts->store, level, n, min_width == TL_TILE_WIDTH ? 1 : 2, &ts->buf, &off);
+    rc = read_tile_rec(ts->store, level, n, min_width == TL_TILE_WIDTH ? 1 : 2, &ts->buf, &off,
+                       0);
     if (rc != TL_OK)
         return rc;
     len = ts->buf.len - off;
@@ -1361,6 +1367,39 @@ static size_t bundle_prefix(const tl_buf *v, unsigned count, size_t *last_off)
     return off;
 }
 
+/* Checks entries first..width-1 of bundle n (data: its bytes, lengths already
+ * parsed by bundle_prefix) against the leaf hashes of level-0 tile n, so a
+ * damaged entry is refused rather than served. Both are read without the
+ * store's CRC32C: damage to either one makes them disagree. how: as
+ * read_tile_rec. */
+static int bundle_check(tl_log *log, uint64_t n, unsigned first, unsigned width, int how,
+                        const uint8_t *data)
+{
+    tl_buf tile = TL_BUF_INIT;
+    size_t off = 0, at = 0;
+    tl_hasher *h = log_thread_hasher();
+    int rc = h ? read_tile_rec(log->store, 0, n, how, &tile, &off, 1) : TL_ERR_NOMEM;
+    if (rc == TL_OK && tile.len - off < (size_t)width * TL_HASH_SIZE)
+        rc = TL_ERR_CORRUPT;
+    for (unsigned k = 0; rc == TL_OK && k < width; k++) {
+        size_t len = ((size_t)data[at] << 8) | data[at + 1];
+        tl_hash got;
+        if (k >= first) {
+            tl_hash_leaf(h, data + at + 2, len, &got);
+            if (memcmp(got.b, tile.data + off + (size_t)k * TL_HASH_SIZE, TL_HASH_SIZE) != 0) {
+                char what[96];
+                snprintf(what, sizeof what, "entry %llu does not hash to its leaf hash",
+                         (unsigned long long)(n * TL_TILE_WIDTH + k));
+                tl_log_corrupt(log, what);
+                rc = TL_ERR_CORRUPT;
+            }
+        }
+        at += 2 + len;
+    }
+    tl_buf_release(&tile);
+    return rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
+}
+
 int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out)
 {
     uint64_t count, avail;
@@ -1386,12 +1425,16 @@ int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out)
         return TL_ERR_NOTFOUND;
     {
         size_t off = 0;
-        int full = avail == TL_TILE_WIDTH;
-        rc = read_tile_rec(log->store, t->level, t->n, full ? 1 : 0, &v, &off);
+        int how = avail == TL_TILE_WIDTH ? 1 : 0;
+        rc = read_tile_rec(log->store, t->level, t->n, how, &v, &off,
+                           t->level == TL_TILE_ENTRIES);
         if (rc == TL_OK && t->level == TL_TILE_ENTRIES) {
+            /* read without the store's checksum: every entry is hashed */
             tl_buf view = {v.data + off, v.len - off, v.len - off};
             size_t n = bundle_prefix(&view, t->width, NULL);
-            rc = n ? tl_buf_add(out, v.data + off, n) : TL_ERR_CORRUPT;
+            rc = n ? bundle_check(log, t->n, 0, t->width, how, view.data) : TL_ERR_CORRUPT;
+            if (rc == TL_OK)
+                rc = tl_buf_add(out, view.data, n);
         } else if (rc == TL_OK) {
             size_t len = v.len - off;
             if (len % TL_HASH_SIZE || len < (size_t)t->width * TL_HASH_SIZE)
@@ -1407,39 +1450,21 @@ int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out)
                         t->n, size);
 }
 
-/* An entry is served only if it hashes to the leaf hash stored for it in
- * the level-0 tile (which the recovery checks tie to the signed root). */
-static int entry_check(tl_log *log, uint64_t index, const uint8_t *e, size_t len)
-{
-    tl_hash want, got;
-    tl_buf scratch = TL_BUF_INIT;
-    tl_hasher *h;
-    int rc = log_leaf_at(log->store, index, &want, &scratch);
-    tl_buf_release(&scratch);
-    if (rc != TL_OK)
-        return rc;
-    h = tl_hasher_new();
-    if (!h)
-        return TL_ERR_NOMEM;
-    tl_hash_leaf(h, e, len, &got);
-    tl_hasher_free(h);
-    return memcmp(want.b, got.b, TL_HASH_SIZE) == 0 ? TL_OK : TL_ERR_CORRUPT;
-}
-
 int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out)
 {
     tl_buf v = TL_BUF_INIT;
     size_t last = 0, end, off = 0;
     uint64_t size = signed_size(log);
-    int rc;
+    unsigned k = (unsigned)(index & 255);
+    int how, rc;
     if (index >= size)
         return TL_ERR_RANGE;
-    rc = read_tile_rec(log->store, TL_TILE_ENTRIES, index >> 8,
-                       ((index >> 8) + 1) << 8 <= size ? 1 : 0, &v, &off);
+    how = ((index >> 8) + 1) << 8 <= size ? 1 : 0;
+    rc = read_tile_rec(log->store, TL_TILE_ENTRIES, index >> 8, how, &v, &off, 1);
     if (rc == TL_OK) {
         tl_buf view = {v.data + off, v.len - off, v.len - off};
-        end = bundle_prefix(&view, (unsigned)(index & 255) + 1, &last);
-        rc = end ? entry_check(log, index, view.data + last + 2, end - last - 2) : TL_ERR_CORRUPT;
+        end = bundle_prefix(&view, k + 1, &last);
+        rc = end ? bundle_check(log, index >> 8, k, k + 1, how, view.data) : TL_ERR_CORRUPT;
         if (rc == TL_OK)
             rc = tl_buf_add(out, view.data + last + 2, end - last - 2);
     } else if (rc == TL_ERR_NOTFOUND) {
@@ -1452,7 +1477,7 @@ int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out)
 int log_leaf_at(tl_store *s, uint64_t index, tl_hash *out, tl_buf *v)
 {
     size_t off = 0, at;
-    int rc = read_tile_rec(s, 0, index >> 8, 2, v, &off);
+    int rc = read_tile_rec(s, 0, index >> 8, 2, v, &off, 0);
     if (rc == TL_ERR_NOTFOUND)
         return TL_ERR_CORRUPT; /* named by the dedup index: must exist */
     if (rc != TL_OK)

@@ -99,9 +99,12 @@ int tl_log_add_listener(tl_log *log, tl_log_event_fn fn, void *ctx);
 
 /* Hash tile or entry bundle t as of tree size `size` (t->width must match
  * what that size has for a partial tile; a full tile needs 256). Appends the
- * bytes to out. TL_ERR_NOTFOUND if the tile is beyond size. */
+ * bytes to out. TL_ERR_NOTFOUND if the tile is beyond size. An entry bundle
+ * is served only if each of its entries hashes to its leaf hash in the
+ * level-0 tile; one that does not gives TL_ERR_CORRUPT and stops signing
+ * (as does any damage a read finds). */
 int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out);
-/* Entry at index (< size); appended to out. */
+/* Entry at index (< size), checked against its leaf hash; appended to out. */
 int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out);
 /* Index of a leaf hash (TL_ERR_NOTFOUND if never sequenced). */
 int tl_log_lookup(tl_log *log, const tl_hash *leaf, uint64_t *index);

@@ -159,6 +159,10 @@ struct tl_log {
     size_t dedup_cap;
 };
 
+/* The calling thread's hasher (created on first use, freed at thread exit);
+ * NULL when out of memory. */
+tl_hasher *log_thread_hasher(void);
+
 /* ---- keys ---- */
 #define LOG_KEY_MAX 33
 extern const uint8_t log_key_state[2], log_key_pub[2], log_key_origin[2], log_key_bpart[2];

@@ -45,8 +45,7 @@ static void hasher_key_init(void)
     pthread_key_create(&hasher_key, hasher_destroy);
 }
 
-/* The calling thread's hasher (created on first use, freed at thread exit). */
-static tl_hasher *thread_hasher(void)
+tl_hasher *log_thread_hasher(void)
 {
     tl_hasher *h;
     pthread_once(&hasher_once, hasher_key_init);
@@ -88,7 +87,7 @@ int tl_log_add(tl_log *log, const void *entry, size_t len, tl_add_fn cb, void *c
     /* push back before doing any work (checked again under the lock) */
     if (__atomic_load_n(&log->qlen, __ATOMIC_RELAXED) >= log->pool_max)
         return TL_ERR_BUSY;
-    h = thread_hasher();
+    h = log_thread_hasher();
     it = malloc(sizeof(*it) + len);
     if (!h || !it) {
         free(it);

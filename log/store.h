@@ -27,6 +27,11 @@ struct tl_store_ops {
     /* Applies the batch atomically; with sync, durable before returning. */
     int (*write)(tl_store *s, tl_batch *b, int sync);
     void (*close)(tl_store *s);
+    /* Optional: reads like get but skips the store's own checksum of the
+     * value. Only for values the caller checks by SHA-256 against each other
+     * (an entry bundle and its level-0 hash tile: every entry must hash to
+     * its leaf hash there); NULL means get. */
+    int (*get_unverified)(tl_store *s, const void *key, size_t klen, tl_buf *val);
 };
 
 struct tl_store {
@@ -48,6 +53,12 @@ int tl_batch_iterate(const tl_batch *b, tl_batch_fn fn, void *ctx);
 static inline int tl_store_get(tl_store *s, const void *key, size_t klen, tl_buf *val)
 {
     return s->ops->get(s, key, klen, val);
+}
+static inline int tl_store_get_unverified(tl_store *s, const void *key, size_t klen,
+                                          tl_buf *val)
+{
+    return s->ops->get_unverified ? s->ops->get_unverified(s, key, klen, val)
+                                  : s->ops->get(s, key, klen, val);
 }
 static inline int tl_store_write(tl_store *s, tl_batch *b, int sync)
 {

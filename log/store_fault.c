@@ -51,7 +51,7 @@ static void fault_close(tl_store *s)
     free(f);
 }
 
-static const struct tl_store_ops fault_ops = {fault_get, fault_write, fault_close};
+static const struct tl_store_ops fault_ops = {fault_get, fault_write, fault_close, NULL};
 
 int tl_store_fault_wrap(tl_store *inner, tl_store **out)
 {

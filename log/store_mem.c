@@ -163,7 +163,7 @@ static void mem_close(tl_store *s)
     free(m);
 }
 
-static const struct tl_store_ops mem_ops = {mem_get, mem_write, mem_close};
+static const struct tl_store_ops mem_ops = {mem_get, mem_write, mem_close, NULL};
 
 int tl_store_open_mem(tl_store **out)
 {

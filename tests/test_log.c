@@ -1222,8 +1222,9 @@ static void test_recovery_refusal(void)
     free(d);
 }
 
-/* Corruption found by a read after open (a full bundle's entry length) is
- * reported and stops signing; so does a mismatch reported by a caller. */
+/* Corruption found by a read after open (a full bundle's entry length, an
+ * entry's byte) is reported and stops signing; so does a mismatch reported
+ * by a caller. */
 static void test_read_corruption_stops(void)
 {
     char *parent, *d = new_logdir(&parent), db[4300], err[512];
@@ -1252,6 +1253,35 @@ static void test_read_corruption_stops(void)
     CU_ASSERT_EQUAL(tl_log_add(log, "x", 1, NULL, NULL), TL_ERR_STOPPED);
     tl_log_close(log);
     restore(db, k, kl, &saved);
+
+    /* A flipped byte inside entry 0 under a valid store checksum: the bundle
+     * and the entry are refused (bundles are read without the store's CRC and
+     * every entry is hashed), naming the entry. */
+    {
+        tl_tile t = {TL_TILE_ENTRIES, 0, TL_TILE_WIDTH};
+        tamper(db, k, kl, 3, &saved);
+        log = open_log(d, NULL, 1, 0, 2, 0);
+        tl_buf_reset(&out);
+        CU_ASSERT_EQUAL(tl_log_tile(log, &t, 300, &out), TL_ERR_CORRUPT);
+        CU_ASSERT_EQUAL(out.len, 0);
+        tl_log_get_stats(log, &st);
+        CU_ASSERT_EQUAL(st.stopped, 1);
+        CU_ASSERT(strstr(st.stop_reason, "entry 0 does not hash") != NULL);
+        tl_log_close(log);
+        restore(db, k, kl, &saved);
+        log = open_log(d, NULL, 1, 0, 2, 0);
+        CU_ASSERT_EQUAL(tl_log_tile(log, &t, 300, &out), TL_OK);
+        CU_ASSERT_EQUAL(tl_log_entry(log, 0, &out), TL_OK);
+        tl_log_close(log);
+        tamper(db, k, kl, 3, &saved);
+        log = open_log(d, NULL, 1, 0, 2, 0);
+        CU_ASSERT_EQUAL(tl_log_entry(log, 1, &out), TL_OK); /* only entry 0 is hashed */
+        CU_ASSERT_EQUAL(tl_log_entry(log, 0, &out), TL_ERR_CORRUPT);
+        tl_log_get_stats(log, &st);
+        CU_ASSERT(strstr(st.stop_reason, "entry 0 does not hash") != NULL);
+        tl_log_close(log);
+        restore(db, k, kl, &saved);
+    }
 
     log = open_log(d, NULL, 1, 0, 2, 0);
     tl_log_get_stats(log, &st);
