@@ -144,35 +144,50 @@ fail:
     return r;
 }
 
-int tl_tlogproof_format(const tl_tlogproof *p, char **out, size_t *outlen)
+int tl_tlogproof_append(const tl_tlogproof *p, tl_buf *b)
 {
-    char hash[TL_B64_LEN(TL_HASH_SIZE) + 1];
-    tl_buf b = TL_BUF_INIT;
-    size_t i;
+    char line[TL_B64_LEN(TL_HASH_SIZE) + 1];
+    size_t i, start = b->len;
     int r;
 
     if (p->proof_len > PROOF_HASHES_MAX || p->checkpoint == NULL || p->extra_len > EXTRA_MAX ||
         (p->extra_len > 0 && p->extra == NULL))
         return TL_ERR_INVALID;
-    r = check_checkpoint(p->checkpoint, p->checkpoint_len, p->index);
-    if (r != TL_OK)
-        return r;
-    r = tl_buf_adds(&b, HEADER "\n");
+    r = tl_buf_grow(b, sizeof(HEADER) + 32 + p->proof_len * sizeof line + p->checkpoint_len +
+                           (p->extra_len > 0 ? TL_B64_LEN(p->extra_len) + 8 : 0));
+    if (r == TL_OK)
+        r = tl_buf_adds(b, HEADER "\n");
     if (r == TL_OK && p->extra_len > 0) {
         char *e = tl_b64_encode_alloc(p->extra, p->extra_len);
-        r = e ? tl_buf_addf(&b, "extra %s\n", e) : TL_ERR_NOMEM;
+        r = e ? tl_buf_addf(b, "extra %s\n", e) : TL_ERR_NOMEM;
         free(e);
     }
     if (r == TL_OK)
-        r = tl_buf_addf(&b, "index %llu\n", (unsigned long long)p->index);
+        r = tl_buf_addf(b, "index %llu\n", (unsigned long long)p->index);
     for (i = 0; r == TL_OK && i < p->proof_len; i++) {
-        tl_b64_encode(p->proof[i].b, TL_HASH_SIZE, hash);
-        r = tl_buf_addf(&b, "%s\n", hash);
+        tl_b64_encode(p->proof[i].b, TL_HASH_SIZE, line);
+        line[TL_B64_LEN(TL_HASH_SIZE)] = '\n';
+        r = tl_buf_add(b, line, sizeof line);
     }
     if (r == TL_OK)
-        r = tl_buf_add(&b, "\n", 1);
+        r = tl_buf_add(b, "\n", 1);
     if (r == TL_OK)
-        r = tl_buf_add(&b, p->checkpoint, p->checkpoint_len);
+        r = tl_buf_add(b, p->checkpoint, p->checkpoint_len);
+    if (r != TL_OK)
+        b->len = start;
+    return r;
+}
+
+int tl_tlogproof_format(const tl_tlogproof *p, char **out, size_t *outlen)
+{
+    tl_buf b = TL_BUF_INIT;
+    int r;
+
+    if (p->checkpoint == NULL)
+        return TL_ERR_INVALID;
+    r = check_checkpoint(p->checkpoint, p->checkpoint_len, p->index);
+    if (r == TL_OK)
+        r = tl_tlogproof_append(p, &b);
     if (r != TL_OK) {
         tl_buf_release(&b);
         return r;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "merkle/merkle.h"
 
 typedef struct tl_tlogproof {
@@ -29,8 +30,13 @@ typedef struct tl_tlogproof {
 } tl_tlogproof;
 
 int tl_tlogproof_parse(const char *buf, size_t len, tl_tlogproof *out);
-/* Formats; *out malloc'd. */
+/* Formats; *out malloc'd. Checks first that p->checkpoint is a signed note
+ * carrying a checkpoint of a tree that holds p->index (TL_ERR_INVALID if not). */
 int tl_tlogproof_format(const tl_tlogproof *p, char **out, size_t *outlen);
+/* Appends the same text to out without parsing p->checkpoint: only for a
+ * caller that already holds it as such a checkpoint (tlogd, for its own
+ * published head and an index below its size). */
+int tl_tlogproof_append(const tl_tlogproof *p, tl_buf *out);
 void tl_tlogproof_release(tl_tlogproof *p);
 
 #endif
