@@ -8,7 +8,7 @@
  * fresh process.
  *
  *   bench_log [--entries N] [--threads T] [--batch-max B] [--interval MS]
- *             [--dir DIR] [--keep]
+ *             [--pool P] [--dir DIR] [--keep]
  * Defaults: N = 10^7, T = 4, B = 4096, 25 ms, DIR = a new folder in $TMPDIR.
  */
 #include <dirent.h>
@@ -26,6 +26,7 @@
 
 static uint64_t N = 10000000, T = 4;
 static size_t batch_max = 4096;
+static size_t pool_max; /* 0: the log's default */
 static unsigned interval = 25;
 static tl_log *LOG;
 static volatile uint64_t acked, failed;
@@ -64,7 +65,7 @@ static void *adder(void *arg)
         }
         e[0] = i; /* distinct */
         while (tl_log_add(LOG, e, sizeof(e), on_add, NULL) == TL_ERR_BUSY)
-            usleep(2000); /* the pool holds >= 0.3 s of work: a short nap cannot starve it */
+            usleep(2000); /* the pool holds >= 60 ms of work: a 2 ms nap cannot starve it */
     }
     {
         struct rusage ru;
@@ -252,13 +253,15 @@ int main(int argc, char **argv)
             batch_max = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--interval") && i + 1 < argc)
             interval = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--pool") && i + 1 < argc)
+            pool_max = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             snprintf(parent, sizeof(parent), "%s", argv[++i]);
         else if (!strcmp(argv[i], "--keep"))
             keep = 1;
         else {
             fprintf(stderr, "usage: bench_log [--entries N] [--threads T] [--batch-max B] "
-                            "[--interval MS] [--dir DIR] [--keep]\n");
+                            "[--interval MS] [--pool P] [--dir DIR] [--keep]\n");
             return 2;
         }
     }
@@ -282,6 +285,7 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     cfg.dir = dir;
     cfg.batch_max = batch_max;
+    cfg.pool_max = pool_max;
     cfg.batch_interval_ms = interval;
     cfg.publish_on_sign = 1;
     if (tl_log_open(&cfg, &LOG, err, sizeof(err)) != TL_OK) {

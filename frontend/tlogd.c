@@ -42,7 +42,7 @@ static const char usage_text[] =
     "  --batch-max N               entries per sequenced batch (default 4096)\n"
     "  --batch-interval MS         max wait to fill a batch (default 25)\n"
     "  --max-entry BYTES           largest entry, 1..65535 (default 65535)\n"
-    "  --pool-max N                pending entries before 503 (default 65536)\n"
+    "  --pool-max N                pending entries before 503 (default 16384)\n"
     "  --add-timeout MS            POST /add wait for publication (default 30000)\n"
     "  --get-entries-max N         entries per get-entries call (default 1000)\n"
     "  --max-conns N               open connections (default 10000)\n"

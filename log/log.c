@@ -1109,7 +1109,7 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
         return TL_ERR_NOMEM;
     }
     log->store = cfg->store;
-    log->pool_max = cfg->pool_max ? cfg->pool_max : 65536;
+    log->pool_max = cfg->pool_max ? cfg->pool_max : 16384;
     log->batch_max = cfg->batch_max ? cfg->batch_max : 4096;
     if (log->batch_max > ((size_t)1 << 20))
         log->batch_max = (size_t)1 << 20;

@@ -31,7 +31,7 @@ typedef struct tl_log tl_log;
 typedef struct tl_log_config {
     const char *dir;             /* data folder made by tl_log_create */
     tl_store *store;             /* if not NULL, used instead of dir/db (tests; log takes it) */
-    size_t pool_max;             /* pending entries before TL_ERR_BUSY (default 65536) */
+    size_t pool_max;             /* pending entries before TL_ERR_BUSY (default 16384) */
     size_t batch_max;            /* entries per batch (default 4096) */
     unsigned batch_interval_ms;  /* max wait to fill a batch (default 25) */
     size_t max_entry;            /* bytes, 1..65535 (default 65535) */
