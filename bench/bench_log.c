@@ -330,6 +330,8 @@ int main(int argc, char **argv)
            (unsigned long long)failed);
     printf("commit time: %.2f s total, %.2f ms per batch on average\n", st.commit_seconds_total,
            1000.0 * st.commit_seconds_total / (double)st.batches);
+    printf("dedup lookups: %llu read the store, %llu answered by the dedup filter\n",
+           (unsigned long long)st.dedup_store_reads, (unsigned long long)st.dedup_filter_skips);
     printf("peak RSS: %.1f MiB (getrusage; sampled every 0.1 s: anonymous %.1f MiB, "
            "file-backed %.1f MiB - LevelDB mmaps its table files)\n",
            (double)rss_kib() / 1024.0, (double)peak_anon / 1024.0, (double)peak_file / 1024.0);

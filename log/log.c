@@ -500,6 +500,7 @@ static void log_free(tl_log *log)
     log_item *it, *next;
     if (!log)
         return;
+    log_dfilter_free(log->dfilter); /* its scan reads the store */
     tl_store_close(log->store);
     tl_signer_free(log->signer);
     tl_verifier_free(log->verifier);
@@ -1188,6 +1189,12 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
             goto fail;
         }
     }
+    /* the dedup filter fills in the background; until then lookups read the store */
+    log->dfilter = log_dfilter_new(LOG_DF_BYTES);
+    if (log->dfilter && log_dfilter_start(log->dfilter, log->store) != TL_OK) {
+        log_dfilter_free(log->dfilter);
+        log->dfilter = NULL;
+    }
     rc = log_seq_start(log);
     if (rc != TL_OK) {
         snprintf(err, cap, "cannot start the sequencer thread");
@@ -1585,4 +1592,5 @@ void tl_log_get_stats(tl_log *log, tl_log_stats *st)
     st->signed_size = log->latest.size;
     st->published_size = log->have_pub ? log->published.size : 0;
     pthread_mutex_unlock(&log->mu);
+    st->dedup_filter_ready = log_dfilter_ready(log->dfilter);
 }

@@ -138,6 +138,9 @@ typedef struct tl_log_stats {
     uint64_t signed_size;
     uint64_t published_size;
     size_t pool_depth;
+    uint64_t dedup_store_reads;  /* dedup lookups that read the store */
+    uint64_t dedup_filter_skips; /* ... that the dedup filter answered (certainly new) */
+    int dedup_filter_ready;      /* the filter holds every stored key */
     int stopped;              /* 1 when signing stopped after a failure */
     char stop_reason[160];
 } tl_log_stats;

@@ -85,6 +85,8 @@ typedef struct log_tile_buf {
 } log_tile_buf;
 
 /* A staged batch, handed from the sequencer to the committer thread. */
+typedef struct log_dfilter log_dfilter;
+
 typedef struct log_stage {
     log_item **items; /* batch_max slots */
     size_t n;
@@ -93,6 +95,7 @@ typedef struct log_stage {
     int fail;     /* 1: staging failed (the log is stopped) */
     tl_log_head head, pubcopy;
     size_t fresh, dups;
+    uint64_t dedup_reads, dedup_skips; /* store lookups made and skipped */
     double t0;
 } log_stage;
 
@@ -157,7 +160,23 @@ struct tl_log {
     log_item **sorted; /* batch_max slots: first occurrences, by leaf hash */
     log_item **dedup;  /* open-addressing table, dedup_cap slots */
     size_t dedup_cap;
+    log_dfilter *dfilter; /* NULL: every dedup lookup reads the store */
 };
+
+/* ---- the dedup filter (dedup_filter.c) ---- */
+#define LOG_DF_BYTES (4u << 20)
+/* NULL when out of memory (then every lookup goes to the store). */
+log_dfilter *log_dfilter_new(size_t bytes);
+/* key: a whole dedup key (log_key_leaf). f may be NULL. */
+void log_dfilter_add(log_dfilter *f, const uint8_t *key, size_t klen);
+/* 0 only if the store certainly lacks key: the filter is ready and the key
+ * was never added. */
+int log_dfilter_may_have(const log_dfilter *f, const uint8_t *key, size_t klen);
+int log_dfilter_ready(const log_dfilter *f);
+/* Starts the thread that adds every dedup key in store, then marks ready. */
+int log_dfilter_start(log_dfilter *f, tl_store *store);
+/* Stops the scan (if running) and frees f. */
+void log_dfilter_free(log_dfilter *f);
 
 /* The calling thread's hasher (created on first use, freed at thread exit);
  * NULL when out of memory. */

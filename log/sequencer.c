@@ -368,6 +368,7 @@ static void stage_fail(tl_log *log, log_stage *st, const char *fmt, int rc, uint
 static void stage_batch(tl_log *log, log_stage *st)
 {
     uint8_t k[LOG_KEY_MAX];
+    size_t klen;
     tl_buf v = TL_BUF_INIT, scratch = TL_BUF_INIT;
     tl_hash root;
     log_item **items = st->items;
@@ -379,6 +380,7 @@ static void stage_batch(tl_log *log, log_stage *st)
     st->fail = 0;
     st->fresh = 0;
     st->dups = 0;
+    st->dedup_reads = st->dedup_skips = 0;
     st->t0 = mono_s();
     pthread_mutex_lock(&log->mu);
     stopped = log->stopped;
@@ -421,7 +423,14 @@ static void stage_batch(tl_log *log, log_stage *st)
             st->dups++;
             continue;
         }
-        rc = tl_store_get(log->store, k, log_key_leaf(k, &it->leaf), &v);
+        klen = log_key_leaf(k, &it->leaf);
+        if (log_dfilter_may_have(log->dfilter, k, klen)) {
+            st->dedup_reads++;
+            rc = tl_store_get(log->store, k, klen, &v);
+        } else {
+            st->dedup_skips++; /* certainly not in the store */
+            rc = TL_ERR_NOTFOUND;
+        }
         if (rc == TL_OK) {
             /* the key is a prefix of the leaf hash: the index it names
              * counts only if the stored leaf hash there is this one */
@@ -487,6 +496,9 @@ static void stage_batch(tl_log *log, log_stage *st)
         } else {
             rc = put_shared_key(log, i, j, &v);
         }
+        /* before the commit: the filter may only claim more than the store */
+        klen = log_key_leaf(k, &log->sorted[i]->leaf);
+        log_dfilter_add(log->dfilter, k, klen);
         i = j;
     }
     for (int L = 0; L < LOG_TILE_LEVELS && rc == TL_OK; L++)
@@ -582,6 +594,8 @@ static void commit_stage(tl_log *log, log_stage *st)
     if (!st->commit) {
         pthread_mutex_lock(&log->mu);
         log->st.duplicates += st->dups;
+        log->st.dedup_store_reads += st->dedup_reads;
+        log->st.dedup_filter_skips += st->dedup_skips;
         log->st.batch_entries_last = st->n;
         pthread_mutex_unlock(&log->mu);
         answer(log, st->items, st->n, TL_OK);
@@ -613,6 +627,8 @@ static void commit_stage(tl_log *log, log_stage *st)
         log->st.published_size = st->pubcopy.size;
     }
     log->st.entries_added += st->fresh;
+    log->st.dedup_store_reads += st->dedup_reads;
+    log->st.dedup_filter_skips += st->dedup_skips;
     log->st.duplicates += st->dups;
     log->st.batches++;
     log->st.batch_entries_last = st->n;

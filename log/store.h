@@ -32,6 +32,12 @@ struct tl_store_ops {
      * (an entry bundle and its level-0 hash tile: every entry must hash to
      * its leaf hash there); NULL means get. */
     int (*get_unverified)(tl_store *s, const void *key, size_t klen, tl_buf *val);
+    /* Optional: calls fn for every key k with lo <= k < hi (bytewise), in no
+     * particular order, as of one moment (writes after it may or may not be
+     * seen). Stops early when fn returns non-zero and returns that value;
+     * TL_OK at the end, or a store error. NULL: the store cannot scan. */
+    int (*scan)(tl_store *s, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                int (*fn)(void *ctx, const void *key, size_t klen), void *ctx);
 };
 
 struct tl_store {
@@ -59,6 +65,13 @@ static inline int tl_store_get_unverified(tl_store *s, const void *key, size_t k
 {
     return s->ops->get_unverified ? s->ops->get_unverified(s, key, klen, val)
                                   : s->ops->get(s, key, klen, val);
+}
+typedef int (*tl_store_scan_fn)(void *ctx, const void *key, size_t klen);
+/* TL_ERR_INVALID when the store has no scan. */
+static inline int tl_store_scan(tl_store *s, const void *lo, size_t lolen, const void *hi,
+                                size_t hilen, tl_store_scan_fn fn, void *ctx)
+{
+    return s->ops->scan ? s->ops->scan(s, lo, lolen, hi, hilen, fn, ctx) : TL_ERR_INVALID;
 }
 static inline int tl_store_write(tl_store *s, tl_batch *b, int sync)
 {

@@ -4,7 +4,7 @@
  * mode 0 - not applied, returns TL_ERR_IO (a write that failed);
  * mode 1 - applied to the inner store, yet returns TL_ERR_IO (a write whose
  *          acknowledgement was lost: the caller cannot tell it happened).
- * Reads pass through. Thread-safe.
+ * Reads and scans pass through. Thread-safe.
  */
 #include "log/store.h"
 
@@ -51,7 +51,15 @@ static void fault_close(tl_store *s)
     free(f);
 }
 
-static const struct tl_store_ops fault_ops = {fault_get, fault_write, fault_close, NULL};
+static int fault_scan(tl_store *s, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                      tl_store_scan_fn fn, void *ctx)
+{
+    fault_store *f = (fault_store *)s;
+    return tl_store_scan(f->inner, lo, lolen, hi, hilen, fn, ctx);
+}
+
+static const struct tl_store_ops fault_ops = {fault_get, fault_write, fault_close, NULL,
+                                              fault_scan};
 
 int tl_store_fault_wrap(tl_store *inner, tl_store **out)
 {

@@ -177,7 +177,42 @@ static void ldb_close(tl_store *s)
     ldb_free_parts((ldb_store *)s);
 }
 
-static const struct tl_store_ops ldb_ops = {ldb_get, ldb_write, ldb_close, ldb_get_unverified};
+/* In key order, from the iterator's implicit snapshot; blocks are checked
+ * and not added to the block cache. */
+static int ldb_scan(tl_store *s, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                    tl_store_scan_fn fn, void *ctx)
+{
+    ldb_store *l = (ldb_store *)s;
+    leveldb_readoptions_t *ro = leveldb_readoptions_create();
+    leveldb_iterator_t *it;
+    char *err = NULL;
+    int rc = TL_OK;
+    if (!ro)
+        return TL_ERR_NOMEM;
+    leveldb_readoptions_set_verify_checksums(ro, 1);
+    leveldb_readoptions_set_fill_cache(ro, 0);
+    it = leveldb_create_iterator(l->db, ro);
+    for (leveldb_iter_seek(it, lo, lolen); rc == TL_OK && leveldb_iter_valid(it);
+         leveldb_iter_next(it)) {
+        size_t klen;
+        const char *k = leveldb_iter_key(it, &klen);
+        int c = memcmp(k, hi, klen < hilen ? klen : hilen);
+        if (c > 0 || (c == 0 && klen >= hilen))
+            break;
+        rc = fn(ctx, k, klen);
+    }
+    leveldb_iter_get_error(it, &err);
+    if (err) {
+        rc = strstr(err, "Corruption") ? TL_ERR_CORRUPT : TL_ERR_IO;
+        leveldb_free(err);
+    }
+    leveldb_iter_destroy(it);
+    leveldb_readoptions_destroy(ro);
+    return rc;
+}
+
+static const struct tl_store_ops ldb_ops = {ldb_get, ldb_write, ldb_close, ldb_get_unverified,
+                                            ldb_scan};
 
 int tl_store_open_leveldb(const char *path, int create, tl_store **out, char *errbuf, size_t cap)
 {

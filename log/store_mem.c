@@ -2,7 +2,8 @@
  * store_mem.c - an in-memory tl_store for tests: a chained hash table under
  * one mutex. Writes are atomic: every allocation a batch needs is made before
  * the table is touched, so a batch is either wholly applied or not at all.
- * Thread-safe. Not ordered (the interface needs no iteration).
+ * Thread-safe. Not ordered: a scan visits the keys in bucket order, under the
+ * mutex (so as of one moment).
  */
 #include "log/store.h"
 
@@ -163,7 +164,28 @@ static void mem_close(tl_store *s)
     free(m);
 }
 
-static const struct tl_store_ops mem_ops = {mem_get, mem_write, mem_close, NULL};
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+static int mem_scan(tl_store *s, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                    tl_store_scan_fn fn, void *ctx)
+{
+    mem_store *m = (mem_store *)s;
+    int rc = TL_OK;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->nslots && rc == TL_OK; i++)
+        for (mem_node *e = m->slots[i]; e && rc == TL_OK; e = e->next)
+            if (e->is_put && key_cmp(e->key, e->klen, lo, lolen) >= 0 &&
+                key_cmp(e->key, e->klen, hi, hilen) < 0)
+                rc = fn(ctx, e->key, e->klen);
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+static const struct tl_store_ops mem_ops = {mem_get, mem_write, mem_close, NULL, mem_scan};
 
 int tl_store_open_mem(tl_store **out)
 {

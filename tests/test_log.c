@@ -792,6 +792,111 @@ static void test_dedup_shared_keys(void)
     dedup_concurrent(1);
 }
 
+static uint64_t xorshift(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static void dedup_key(uint64_t *x, uint8_t k[9])
+{
+    uint64_t r = xorshift(x);
+    k[0] = 2;
+    memcpy(k + 1, &r, 8);
+}
+
+/* The dedup filter: "maybe" until its scan of the store is done; then no
+ * false negatives (stored keys, and keys added before the scan as the
+ * sequencer does) and few false positives. */
+static void test_dedup_filter(void)
+{
+    tl_store *m = NULL;
+    tl_batch *b = tl_batch_new();
+    log_dfilter *f;
+    uint8_t k[9], early[9];
+    uint64_t x = 12345, fp = 0;
+    const int n = 5000;
+    int waited = 0;
+
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    for (int i = 0; i < n; i++) {
+        dedup_key(&x, k);
+        tl_batch_put(b, k, sizeof k, "v", 1);
+    }
+    tl_batch_put(b, "\x01s", 2, "state", 5);
+    tl_batch_put(b, "\x03zz", 3, "stream", 6);
+    CU_ASSERT_EQUAL_FATAL(tl_store_write(m, b, 1), TL_OK);
+
+    f = log_dfilter_new(64u << 10);
+    CU_ASSERT_FATAL(f != NULL);
+    dedup_key(&x, early);
+    CU_ASSERT_EQUAL(log_dfilter_ready(f), 0);
+    CU_ASSERT_EQUAL(log_dfilter_may_have(f, early, sizeof early), 1); /* not ready: maybe */
+    log_dfilter_add(f, early, sizeof early);
+    CU_ASSERT_EQUAL_FATAL(log_dfilter_start(f, m), TL_OK);
+    while (!log_dfilter_ready(f) && waited++ < 5000)
+        usleep(1000);
+    CU_ASSERT_FATAL(log_dfilter_ready(f));
+    x = 12345;
+    for (int i = 0; i < n; i++) {
+        dedup_key(&x, k);
+        CU_ASSERT_EQUAL(log_dfilter_may_have(f, k, sizeof k), 1);
+    }
+    CU_ASSERT_EQUAL(log_dfilter_may_have(f, early, sizeof early), 1);
+    x = 999;
+    for (int i = 0; i < 10000; i++) {
+        dedup_key(&x, k);
+        fp += (uint64_t)log_dfilter_may_have(f, k, sizeof k);
+    }
+    CU_ASSERT(fp < 100); /* 5001 keys in 2^19 bits: about 0.01% expected */
+    log_dfilter_free(f);
+
+    /* freed while its scan may still run: stops it */
+    f = log_dfilter_new(64u << 10);
+    CU_ASSERT_EQUAL(log_dfilter_start(f, m), TL_OK);
+    log_dfilter_free(f);
+    tl_batch_free(b);
+    tl_store_close(m);
+}
+
+/* Strong dedup across a restart with the filter: entries of the earlier run
+ * come back with their indexes (the filter's scan found their keys); new
+ * entries skip the store lookup. */
+static void test_dedup_filter_reopen(void)
+{
+    char *parent, *d = new_logdir(&parent);
+    tl_log *log;
+    tl_log_stats st;
+    int waited = 0;
+
+    fake_now = real_ms() + 1000;
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    add_range(log, 51, 0, 3000, NULL, TL_OK);
+    tl_log_close(log);
+
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    do {
+        tl_log_get_stats(log, &st);
+    } while (!st.dedup_filter_ready && waited++ < 10000 && usleep(1000) == 0);
+    CU_ASSERT_FATAL(st.dedup_filter_ready);
+    add_range(log, 51, 0, 3000, NULL, TL_OK); /* asserts the original indexes */
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.duplicates, 3000);
+    CU_ASSERT_EQUAL(st.entries_added, 0);
+    CU_ASSERT(st.dedup_store_reads >= 3000);
+    add_range(log, 52, 3000, 4000, NULL, TL_OK);
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.entries_added, 1000);
+    CU_ASSERT(st.dedup_filter_skips >= 990);
+    CU_ASSERT_EQUAL(st.signed_size, 4000);
+    tl_log_close(log);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
 /* Readers racing the sequencer: every signed head's root, proofs and tiles
  * are readable and consistent while tiles fill up and move to the stream. */
 typedef struct reader {
@@ -1424,6 +1529,8 @@ int main(int argc, char **argv)
     CU_add_test(s, "concurrent_leveldb_reopen", test_concurrent_leveldb_reopen);
     CU_add_test(s, "dedup_concurrent", test_dedup_concurrent);
     CU_add_test(s, "dedup_shared_keys", test_dedup_shared_keys);
+    CU_add_test(s, "dedup_filter", test_dedup_filter);
+    CU_add_test(s, "dedup_filter_reopen", test_dedup_filter_reopen);
     CU_add_test(s, "read_while_writing", test_read_while_writing);
     CU_add_test(s, "batching_pushback", test_batching_pushback);
     CU_add_test(s, "publish", test_publish);
