@@ -1080,6 +1080,16 @@ static void handle_metrics(tl_api *a, tl_http_req *r) {
                 (unsigned long long)st.batches, (unsigned long long)st.batch_entries_last,
                 st.commit_seconds_total, (unsigned long long)st.batches, st.commit_seconds_last,
                 st.pool_depth, a->npending, st.stopped);
+    tl_buf_addf(&b,
+                "# HELP tlogd_dedup_filter_ready 1 once the dedup filter holds every stored key.\n"
+                "# TYPE tlogd_dedup_filter_ready gauge\n"
+                "tlogd_dedup_filter_ready %d\n"
+                "# HELP tlogd_dedup_lookups_total Dedup lookups of new leaves, by who answered.\n"
+                "# TYPE tlogd_dedup_lookups_total counter\n"
+                "tlogd_dedup_lookups_total{by=\"store\"} %llu\n"
+                "tlogd_dedup_lookups_total{by=\"filter\"} %llu\n",
+                st.dedup_filter_ready, (unsigned long long)st.dedup_store_reads,
+                (unsigned long long)st.dedup_filter_skips);
     tl_buf_adds(&b, "# HELP tlogd_add_seconds Time from POST /add to its answer.\n"
                     "# TYPE tlogd_add_seconds histogram\n");
     uint64_t cum = 0;

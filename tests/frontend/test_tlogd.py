@@ -369,7 +369,8 @@ def main():
                      "tlogd_tree_size_signed", "tlogd_pool_depth", "tlogd_batches_total",
                      "tlogd_commit_seconds_sum", 'tlogd_http_requests_total{endpoint="add",code="200"}',
                      'tlogd_http_requests_total{endpoint="get-sth-consistency",code="400"}',
-                     "tlogd_add_seconds_bucket"):
+                     "tlogd_add_seconds_bucket", "tlogd_dedup_filter_ready 1",
+                     'tlogd_dedup_lookups_total{by="store"}', 'tlogd_dedup_lookups_total{by="filter"}'):
             check(name in txt, "/metrics has %s" % name)
 
         # Graceful shutdown with adds in flight: restart with slow batches.
