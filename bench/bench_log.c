@@ -241,6 +241,8 @@ int main(int argc, char **argv)
     unsigned long long w0, w1;
     ssize_t sl;
 
+    tl_log_process_setup(); /* as tlogd does */
+
     parent[0] = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--open-only") && i + 1 < argc)

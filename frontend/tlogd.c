@@ -244,6 +244,7 @@ out:
 
 int main(int argc, char **argv) {
     opts o;
+    tl_log_process_setup();
     memset(&o, 0, sizeof o);
     o.http.listen = "127.0.0.1:8080";
     o.log.max_entry = 65535;

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1593,4 +1594,9 @@ void tl_log_get_stats(tl_log *log, tl_log_stats *st)
     st->published_size = log->have_pub ? log->published.size : 0;
     pthread_mutex_unlock(&log->mu);
     st->dedup_filter_ready = log_dfilter_ready(log->dfilter);
+}
+
+void tl_log_process_setup(void)
+{
+    mallopt(M_ARENA_MAX, 2);
 }
