@@ -8,6 +8,8 @@
 #                                                   at 100 streams on an existing log
 #                                                   (e.g. one made by bench_log --keep)
 #   bench/frontend_bench.sh BUILD adds             POST /add: max rate, and latency at 10k/s
+#                                                   (TL_BENCH_N adds, default 300000, from
+#                                                   TL_BENCH_CONNS x 100 streams, default 32)
 #   bench/frontend_bench.sh BUILD idle             RSS with 10,000 idle connections
 set -eu
 BUILD=$(cd "${1:?usage: frontend_bench.sh BUILD tiles|proofs LOGDIR|adds|idle}" && pwd)
@@ -174,10 +176,12 @@ adds)
     "$BUILD/tlogd" init --dir "$T/log" --origin bench.example/adds >/dev/null
     start_tlogd "$T/log"
     # Throughput is concurrency / latency (a batch every 25 ms + its commit),
-    # so the maximum needs thousands of adds in flight: 32 connections x 100.
+    # so the maximum needs thousands of adds in flight: 32 connections x 100
+    # by default (TL_BENCH_CONNS).
     echo "POST /add over h2c, distinct 64-byte entries"
     c0=$(cpu_ticks "$TPID")
-    "$BUILD/bench_frontend_add" --port "$TPORT" --total "${TL_BENCH_N:-300000}" --conns 32 --streams 100
+    "$BUILD/bench_frontend_add" --port "$TPORT" --total "${TL_BENCH_N:-300000}" \
+        --conns "${TL_BENCH_CONNS:-32}" --streams 100
     c1=$(cpu_ticks "$TPID")
     awk -v a="$c0" -v b="$c1" -v n="${TL_BENCH_N:-300000}" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "tlogd CPU (all threads) %.1f us/add\n", (b - a) * 1e6 / hz / n }'
