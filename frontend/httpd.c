@@ -150,8 +150,16 @@ typedef struct job {
     struct job *next;
 } job;
 
+#define STAGE_BYTES (64 * 1024)
+
 struct tl_httpd {
     struct event_base *base;
+    /* h2_send's staging: nghttp2 hands out frames piece by piece (9-byte
+     * headers, then payloads); gathered here, they reach the bufferevent as
+     * one write, so TLS makes few full-size records instead of one per piece. */
+    conn *stage_conn;
+    size_t stage_len;
+    uint8_t stage[STAGE_BYTES];
     tl_httpd_config cfg;
     tl_http_handler_fn fn;
     void *ctx;
@@ -362,17 +370,49 @@ static void req_hand(tl_http_req *r) {
 
 /* ---- HTTP/2 -------------------------------------------------------------- */
 
+static int stage_flush(conn *c) {
+    tl_httpd *h = c->h;
+    int rc = 0;
+    if (h->stage_len)
+        rc = bufferevent_write(c->bev, h->stage, h->stage_len);
+    h->stage_len = 0;
+    return rc;
+}
+
 static ssize_t h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags,
                           void *user) {
     (void)s;
     (void)flags;
     conn *c = user;
+    tl_httpd *h = c->h;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(out) >= OUT_HIGH_WATER)
+    int staging = h->stage_conn == c;
+    if (evbuffer_get_length(out) + (staging ? h->stage_len : 0) >= OUT_HIGH_WATER)
         return NGHTTP2_ERR_WOULDBLOCK;
-    if (bufferevent_write(c->bev, data, len) != 0)
+    if (!staging || len > STAGE_BYTES) {
+        if ((staging && stage_flush(c) != 0) || bufferevent_write(c->bev, data, len) != 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        return (ssize_t)len;
+    }
+    if (h->stage_len + len > STAGE_BYTES && stage_flush(c) != 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
+    memcpy(h->stage + h->stage_len, data, len);
+    h->stage_len += len;
     return (ssize_t)len;
+}
+
+/* nghttp2_session_send, with what it writes gathered (see tl_httpd.stage). */
+static int h2_send(conn *c) {
+    tl_httpd *h = c->h;
+    if (h->stage_conn) /* not expected: a send inside another's send */
+        return nghttp2_session_send(c->ng);
+    h->stage_conn = c;
+    h->stage_len = 0;
+    int rv = nghttp2_session_send(c->ng);
+    h->stage_conn = NULL;
+    if (stage_flush(c) != 0 && rv == 0)
+        rv = NGHTTP2_ERR_CALLBACK_FAILURE;
+    return rv;
 }
 
 static tl_http_req *h2_req(conn *c, int32_t id) {
@@ -566,7 +606,7 @@ static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, voi
 static void h2_flush(conn *c) {
     if (!c->ng || c->in_recv)
         return; /* h2_readcb flushes once nghttp2 returns */
-    if (nghttp2_session_send(c->ng) != 0) {
+    if (h2_send(c) != 0) {
         conn_close(c);
         return;
     }
@@ -619,7 +659,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg) {
         nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
                               nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
                               NULL, 0);
-        nghttp2_session_send(c->ng);
+        h2_send(c);
         arm(c->timer, 1000); /* hard stop if the peer does not read */
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
             conn_close(c);
