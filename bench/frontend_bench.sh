@@ -25,9 +25,12 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # start_tlogd DIR EXTRA... : starts tlogd on a free port; sets TPID, TPORT.
+# Returns once the log's dedup filter is built (a background scan of the
+# stored keys: seconds of CPU at 10^7 entries that must not share a run).
 start_tlogd() {
     d=$1
     shift
+    case " $* " in *" --tls-cert "*) TSCHEME=https ;; *) TSCHEME=http ;; esac
     "$BUILD/tlogd" serve --dir "$d" --listen 127.0.0.1:0 "$@" 2>"$T/tlogd.err" &
     TPID=$!
     PIDS="$PIDS $TPID"
@@ -38,6 +41,13 @@ start_tlogd() {
         sleep 0.1
     done
     TPORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/tlogd.err" | head -1)
+    i=0
+    until curl -sk --http1.1 "$TSCHEME://127.0.0.1:$TPORT/metrics" 2>/dev/null |
+        grep -q '^tlogd_dedup_filter_ready 1'; do
+        i=$((i + 1))
+        [ $i -lt 600 ] || { echo "dedup filter not ready" >&2; exit 1; }
+        sleep 0.1
+    done
 }
 
 stop_tlogd() {
