@@ -13,4 +13,9 @@ if(TL_PYTHON3)
            COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_tlogd.py
                    ${CMAKE_BINARY_DIR})
   set_tests_properties(frontend_tlogd PROPERTIES TIMEOUT 180)
+  # Go's net/http and x/net/http2 against tlogd (skipped without Go)
+  add_test(NAME frontend_go
+           COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_go.py
+                   ${CMAKE_BINARY_DIR})
+  set_tests_properties(frontend_go PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
 endif()
