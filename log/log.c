@@ -109,8 +109,9 @@ size_t log_key_head(uint8_t *k, uint64_t size)
  * level's partial key (which names its n). how: 0 - partial key first (the
  * caller knows the tile was partial at its size; it may have filled since),
  * 1 - full only, 2 - full first. TL_ERR_NOTFOUND when neither holds it.
- * With unverified, the record is read without the store's checksum: only for
- * a bundle and its level-0 tile, checked against each other (bundle_check).
+ * With unverified, a bundle is read without the store's checksum: only for
+ * callers that hash every entry they use (bundle_check); hash tiles are
+ * always read with it.
  */
 static int read_tile_rec(tl_store *s, int level, uint64_t n, int how, tl_buf *v, size_t *off,
                          int unverified)
@@ -1376,17 +1377,17 @@ static size_t bundle_prefix(const tl_buf *v, unsigned count, size_t *last_off)
 }
 
 /* Checks entries first..width-1 of bundle n (data: its bytes, lengths already
- * parsed by bundle_prefix) against the leaf hashes of level-0 tile n, so a
- * damaged entry is refused rather than served. Both are read without the
- * store's CRC32C: damage to either one makes them disagree. how: as
- * read_tile_rec. */
+ * parsed by bundle_prefix) against the leaf hashes of level-0 tile n (read
+ * with the store's checksum), so a damaged entry is refused rather than
+ * served; the bundle itself was read without the checksum, which this
+ * replaces. how: as read_tile_rec. */
 static int bundle_check(tl_log *log, uint64_t n, unsigned first, unsigned width, int how,
                         const uint8_t *data)
 {
     tl_buf tile = TL_BUF_INIT;
     size_t off = 0, at = 0;
     tl_hasher *h = log_thread_hasher();
-    int rc = h ? read_tile_rec(log->store, 0, n, how, &tile, &off, 1) : TL_ERR_NOMEM;
+    int rc = h ? read_tile_rec(log->store, 0, n, how, &tile, &off, 0) : TL_ERR_NOMEM;
     if (rc == TL_OK && tile.len - off < (size_t)width * TL_HASH_SIZE)
         rc = TL_ERR_CORRUPT;
     for (unsigned k = 0; rc == TL_OK && k < width; k++) {

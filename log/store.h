@@ -28,9 +28,9 @@ struct tl_store_ops {
     int (*write)(tl_store *s, tl_batch *b, int sync);
     void (*close)(tl_store *s);
     /* Optional: reads like get but skips the store's own checksum of the
-     * value. Only for values the caller checks by SHA-256 against each other
-     * (an entry bundle and its level-0 hash tile: every entry must hash to
-     * its leaf hash there); NULL means get. */
+     * value. Only for values the caller checks by SHA-256 against data read
+     * with get (an entry bundle: every entry must hash to its leaf hash in
+     * the level-0 hash tile); NULL means get. */
     int (*get_unverified)(tl_store *s, const void *key, size_t klen, tl_buf *val);
     /* Optional: calls fn for every key k with lo <= k < hi (bytewise), in no
      * particular order, as of one moment (writes after it may or may not be

@@ -1,8 +1,8 @@
 /*
  * store_leveldb.c - the LevelDB tl_store: the only file that includes
  * leveldb/c.h. Opened with paranoid_checks; every read verifies block
- * checksums (but get_unverified: entry bundles and the tiles they are
- * hashed against instead); every synced write is durable (fsync) before it returns.
+ * checksums (but get_unverified: entry bundles, whose entries the log
+ * hashes instead); every synced write is durable (fsync) before it returns.
  * LevelDB's own file lock keeps a second process out (TL_ERR_LOCKED).
  * LevelDB error strings are translated to tl_err here and never leak out
  * except as the one-line reason of tl_store_open_leveldb.
