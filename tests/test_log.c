@@ -139,17 +139,22 @@ static int waiter_wait(waiter *w, size_t n)
     return ok;
 }
 
+/* Marsaglia's xorshift64: the tests' deterministic pseudo-random numbers. */
+static uint64_t xorshift(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
 /* Entry i of a test: deterministic, distinct, variable length (9..300 bytes). */
 static size_t make_entry(uint64_t seed, uint64_t i, uint8_t *buf)
 {
     uint64_t x = seed * 0x9e3779b97f4a7c15ULL + i * 0xbf58476d1ce4e5b9ULL + 1;
     size_t len = 9 + (size_t)((x >> 7) % 292);
-    for (size_t k = 0; k < len; k++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        buf[k] = (uint8_t)x;
-    }
+    for (size_t k = 0; k < len; k++)
+        buf[k] = (uint8_t)xorshift(&x);
     memcpy(buf, &i, 8); /* distinct entries */
     buf[8] = (uint8_t)seed;
     return len;
@@ -792,14 +797,6 @@ static void test_dedup_shared_keys(void)
     dedup_concurrent(1);
 }
 
-static uint64_t xorshift(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
 static void dedup_key(uint64_t *x, uint8_t k[9])
 {
     uint64_t r = xorshift(x);
@@ -925,10 +922,7 @@ static void *reader_main(void *arg)
             tl_log_head_release(&head);
             continue;
         }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        i = x % head.size;
+        i = xorshift(&x) % head.size;
         if (tl_log_root(r->log, head.size, &root) != TL_OK || memcmp(root.b, head.root.b, 32) != 0)
             r->errors++;
         tl_buf_reset(&out);
