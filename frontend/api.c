@@ -139,8 +139,11 @@ static void prover_release(prover *p) {
     tl_buf_release(&p->tmp);
 }
 
+/* Direct-mapped by tile number, so any run of TILE_CACHE consecutive tiles of
+ * one level (what auditors and monitors fetch) fits without two tiles of the
+ * run evicting each other; levels are offset from each other. */
 static tile_slot *tile_slot_of(prover *p, int tl, uint64_t n) {
-    return &p->tiles[mix64(((uint64_t)tl << 56) ^ n) % TILE_CACHE];
+    return &p->tiles[((uint64_t)tl * 0x9e3779b97f4a7c15ULL + n) % TILE_CACHE];
 }
 
 /* Hash number `index` of level 8*tl (tile level tl), from a hash tile. */
