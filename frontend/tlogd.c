@@ -173,10 +173,20 @@ static int serve(opts *o) {
     struct event *sigs[2] = {NULL, NULL};
 
     signal(SIGPIPE, SIG_IGN);
-    if (evthread_use_pthreads() != 0 || !(s.base = event_base_new())) {
+    /* The epoll changelist folds the EPOLLOUT that a TLS bufferevent drops
+     * after a write and takes back for the next answer in the same loop
+     * pass into no epoll_ctl at all (two per connection and pass without).
+     * Its caveat, dup()ed descriptors in one base, does not apply here. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg)
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    if (evthread_use_pthreads() != 0 || !ecfg || !(s.base = event_base_new_with_config(ecfg))) {
+        if (ecfg)
+            event_config_free(ecfg);
         fprintf(stderr, "tlogd: cannot set up the event loop\n");
         return 1;
     }
+    event_config_free(ecfg);
     if (o->policy && tl_policy_load(o->policy, &policy, err, sizeof err) != TL_OK) {
         fprintf(stderr, "tlogd: policy %s: %s\n", o->policy, err);
         goto out;
