@@ -150,16 +150,8 @@ typedef struct job {
     struct job *next;
 } job;
 
-#define STAGE_BYTES (64 * 1024)
-
 struct tl_httpd {
     struct event_base *base;
-    /* h2_send's staging: nghttp2 hands out frames piece by piece (9-byte
-     * headers, then payloads); gathered here, they reach the bufferevent as
-     * one write, so TLS makes few full-size records instead of one per piece. */
-    conn *stage_conn;
-    size_t stage_len;
-    uint8_t stage[STAGE_BYTES];
     tl_httpd_config cfg;
     tl_http_handler_fn fn;
     void *ctx;
@@ -370,13 +362,9 @@ static void req_hand(tl_http_req *r) {
 
 /* ---- HTTP/2 -------------------------------------------------------------- */
 
-static int stage_flush(conn *c) {
-    tl_httpd *h = c->h;
-    int rc = 0;
-    if (h->stage_len)
-        rc = bufferevent_write(c->bev, h->stage, h->stage_len);
-    h->stage_len = 0;
-    return rc;
+/* nghttp2's output goes straight into the bufferevent's output buffer. */
+static int out_full(conn *c) {
+    return evbuffer_get_length(bufferevent_get_output(c->bev)) >= OUT_HIGH_WATER;
 }
 
 static ssize_t h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags,
@@ -384,35 +372,34 @@ static ssize_t h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, i
     (void)s;
     (void)flags;
     conn *c = user;
-    tl_httpd *h = c->h;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    int staging = h->stage_conn == c;
-    if (evbuffer_get_length(out) + (staging ? h->stage_len : 0) >= OUT_HIGH_WATER)
+    if (out_full(c))
         return NGHTTP2_ERR_WOULDBLOCK;
-    if (!staging || len > STAGE_BYTES) {
-        if ((staging && stage_flush(c) != 0) || bufferevent_write(c->bev, data, len) != 0)
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        return (ssize_t)len;
-    }
-    if (h->stage_len + len > STAGE_BYTES && stage_flush(c) != 0)
+    if (evbuffer_add(bufferevent_get_output(c->bev), data, len) != 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
-    memcpy(h->stage + h->stage_len, data, len);
-    h->stage_len += len;
     return (ssize_t)len;
 }
 
-/* nghttp2_session_send, with what it writes gathered (see tl_httpd.stage). */
-static int h2_send(conn *c) {
-    tl_httpd *h = c->h;
-    if (h->stage_conn) /* not expected: a send inside another's send */
-        return nghttp2_session_send(c->ng);
-    h->stage_conn = c;
-    h->stage_len = 0;
-    int rv = nghttp2_session_send(c->ng);
-    h->stage_conn = NULL;
-    if (stage_flush(c) != 0 && rv == 0)
-        rv = NGHTTP2_ERR_CALLBACK_FAILURE;
-    return rv;
+/* A DATA frame: its 9-byte header, then its payload straight from the
+ * answer (h2_read_body asked for NGHTTP2_DATA_FLAG_NO_COPY), so a body is
+ * copied once, not first into nghttp2's frame buffer. Room for the whole
+ * frame is made first: the bufferevent hands each buffer chain to TLS as its
+ * own records, and a frame split over a nearly full chain would cost a short
+ * record (and a write) of its own. */
+static int h2_send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *framehd,
+                           size_t length, nghttp2_data_source *src, void *user) {
+    (void)s;
+    conn *c = user;
+    tl_http_req *r = src->ptr;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (frame->data.padlen != 0 || length > r->resp_len - r->resp_off)
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* no padding is ever chosen */
+    if (out_full(c))
+        return NGHTTP2_ERR_WOULDBLOCK;
+    if (evbuffer_expand(out, 9 + length) != 0 || evbuffer_add(out, framehd, 9) != 0 ||
+        evbuffer_add(out, r->resp + r->resp_off, length) != 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    r->resp_off += length;
+    return 0;
 }
 
 static tl_http_req *h2_req(conn *c, int32_t id) {
@@ -530,14 +517,14 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
     (void)s;
     (void)id;
     (void)user;
+    (void)buf;
     tl_http_req *r = src->ptr;
     size_t n = r->resp_len - r->resp_off;
     if (n > len)
         n = len;
-    if (n)
-        memcpy(buf, r->resp + r->resp_off, n);
-    r->resp_off += n;
-    if (r->resp_off == r->resp_len)
+    /* h2_send_data_cb writes the n bytes and moves resp_off */
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (r->resp_off + n == r->resp_len)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
 }
@@ -606,7 +593,7 @@ static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, voi
 static void h2_flush(conn *c) {
     if (!c->ng || c->in_recv)
         return; /* h2_readcb flushes once nghttp2 returns */
-    if (h2_send(c) != 0) {
+    if (nghttp2_session_send(c->ng) != 0) {
         conn_close(c);
         return;
     }
@@ -659,7 +646,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg) {
         nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
                               nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
                               NULL, 0);
-        h2_send(c);
+        nghttp2_session_send(c->ng);
         arm(c->timer, 1000); /* hard stop if the peer does not read */
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
             conn_close(c);
@@ -674,6 +661,7 @@ static int h2_start(conn *c) {
     if (nghttp2_session_callbacks_new(&cbs) != 0)
         return TL_ERR_NOMEM;
     nghttp2_session_callbacks_set_send_callback(cbs, h2_send_cb);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, h2_send_data_cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, h2_on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2_on_data);
@@ -953,7 +941,7 @@ static void conn_classified(conn *c, int h2) {
     if (c->ssl) {
         /* (A libevent openssl *filter* over a socket bufferevent wrote fewer
          * syscalls, but stalled multiplexed streams for seconds under an
-         * audit's load; h2_send's gathering keeps records large instead.) */
+         * audit's load; h2_send_data_cb keeps records large instead.) */
         c->bev = bufferevent_openssl_socket_new(h->base, c->fd, c->ssl, BUFFEREVENT_SSL_OPEN,
                                                 BEV_OPT_CLOSE_ON_FREE);
         if (c->bev)
