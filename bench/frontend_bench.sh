@@ -58,23 +58,25 @@ stop_tlogd() {
 
 # h2load_summary: the req/s line and the latency line of h2load's output, and
 # p50/p99 from its per-request log (microseconds in column 3).
-# With a tlogd running (TPID), also its CPU time (user+sys) per request.
+# With a server process named (CPID, else a running tlogd's TPID), also its CPU
+# time (user+sys) per request.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 h2load_run() {
     label=$1
     shift
     rm -f "$T/h2.log"
-    c0=$(cpu_ticks "${TPID:-self}")
+    cp=${CPID:-${TPID:-}}
+    c0=$(cpu_ticks "${cp:-self}")
     h2load "$@" --log-file="$T/h2.log" >"$T/h2.out" 2>&1 || true
-    c1=$(cpu_ticks "${TPID:-self}")
+    c1=$(cpu_ticks "${cp:-self}")
     rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$T/h2.out")
     codes=$(sed -n 's/^status codes: //p' "$T/h2.out")
     pct=$(awk '{print $3}' "$T/h2.log" | sort -n | awk '{a[NR]=$1} END {
         if (NR) printf "p50 %.2f ms  p99 %.2f ms  max %.2f ms", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000, a[NR]/1000 }')
     cpu=""
-    if [ -n "${TPID:-}" ]; then
+    if [ -n "$cp" ]; then
         cpu=$(awk -v a="$c0" -v b="$c1" -v n="$(wc -l <"$T/h2.log")" -v hz="$(getconf CLK_TCK)" \
-            'BEGIN { if (n) printf "  tlogd CPU %.1f us/req", (b - a) * 1e6 / hz / n }')
+            'BEGIN { if (n) printf "  server CPU %.1f us/req", (b - a) * 1e6 / hz / n }')
     fi
     printf '%-34s %10s req/s  %s%s  (%s)\n' "$label" "$rps" "$pct" "$cpu" "$codes"
 }
@@ -125,20 +127,33 @@ EOF
     NPID=$!
     PIDS="$PIDS $NPID"
     sleep 1
+    NWORKER=$(pgrep -P "$NPID" | head -1)
     sed "s|^|http://127.0.0.1:$np|" "$T/urls" >"$T/urls.nginx.h2c"
     sed "s|^|https://127.0.0.1:$((np + 1))|" "$T/urls" >"$T/urls.nginx.tls"
     N=${TL_BENCH_N:-200000}
+    R=${TL_BENCH_ROUNDS:-3}
     echo "tile serving: $N requests of full 8 KiB level-0 tiles (256 distinct), h2load -c 10 -m 10"
-    h2load_run "nginx 1.22 (1 worker) h2c" -n "$N" -c 10 -m 10 -i "$T/urls.nginx.h2c"
-    h2load_run "nginx 1.22 (1 worker) TLS h2" -n "$N" -c 10 -m 10 -i "$T/urls.nginx.tls"
-    start_tlogd "$T/log"
-    sed "s|^|http://127.0.0.1:$TPORT|" "$T/urls" >"$T/urls.tlogd.h2c"
-    h2load_run "tlogd (1 loop thread) h2c" -n "$N" -c 10 -m 10 -i "$T/urls.tlogd.h2c"
-    stop_tlogd
-    start_tlogd "$T/log" --tls-cert "$T/c.pem" --tls-key "$T/k.pem"
-    sed "s|^|https://127.0.0.1:$TPORT|" "$T/urls" >"$T/urls.tlogd.tls"
-    h2load_run "tlogd (1 loop thread) TLS h2" -n "$N" -c 10 -m 10 -i "$T/urls.tlogd.tls"
-    stop_tlogd
+    echo "$R rounds per protocol, nginx and tlogd alternating (the machine's speed drifts)"
+    for proto in h2c TLS; do
+        if [ $proto = TLS ]; then
+            start_tlogd "$T/log" --tls-cert "$T/c.pem" --tls-key "$T/k.pem"
+            sed "s|^|https://127.0.0.1:$TPORT|" "$T/urls" >"$T/urls.tlogd"
+            ng=urls.nginx.tls
+        else
+            start_tlogd "$T/log"
+            sed "s|^|http://127.0.0.1:$TPORT|" "$T/urls" >"$T/urls.tlogd"
+            ng=urls.nginx.h2c
+        fi
+        r=1
+        while [ $r -le "$R" ]; do
+            CPID=$NWORKER
+            h2load_run "nginx 1.22 (1 worker) $proto" -n "$N" -c 10 -m 10 -i "$T/$ng"
+            CPID=""
+            h2load_run "tlogd (1 loop thread) $proto" -n "$N" -c 10 -m 10 -i "$T/urls.tlogd"
+            r=$((r + 1))
+        done
+        stop_tlogd
+    done
     ;;
 proofs)
     LOG=${3:?proofs needs LOGDIR}
