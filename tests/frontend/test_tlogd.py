@@ -320,6 +320,11 @@ def main():
             proof = [base64.b64decode(x) for x in json.loads(b)["consistency"]] if st == 200 else None
             check(st == 200 and verify_consistency(m_, n_, proof, mth(leaves[:m_]), mth(leaves[:n_])),
                   "get-sth-consistency %d..%d verifies" % (m_, n_))
+        # first=0: every tree extends the empty one; an empty proof, as
+        # Trillian's CT frontend answers (docs/FRONTEND.md).
+        st, h, b = curl(u + "/ct/v1/get-sth-consistency?first=0&second=%d" % n, "--http1.1")
+        check(st == 200 and json.loads(b) == {"consistency": []},
+              "get-sth-consistency first=0 is an empty proof")
         for idx, ts in ((0, n), (255, 256), (300, 301), (17, 200)):
             q = urllib.parse.urlencode({"hash": base64.b64encode(leaves[idx]).decode(), "tree_size": ts})
             st, h, b = curl(u + "/ct/v1/get-proof-by-hash?" + q, "--http2-prior-knowledge")
