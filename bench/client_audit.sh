@@ -14,22 +14,9 @@ set -eu
 B=$(cd "$1" && pwd)
 N=${2:-10000000}
 RUNS=${3:-3}
-W=$(mktemp -d "${TMPDIR:-/tmp}/tlog-bench-XXXXXX")
-PID=
-cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    i=0
-    while ! python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; do
-        i=$((i + 1)); [ $i -gt 100 ] && { echo "tlogd did not start" >&2; exit 1; }
-        sleep 0.1
-    done
-}
+. "$(dirname "$0")/lib.sh"
+bench_init tlog-bench
+W=$T
 
 echo "== fill: $N entries of 256 bytes"
 "$B/bench_client_fill" "$W/log" "$N"
@@ -55,22 +42,12 @@ EOF
     done
 }
 
-# The log's dedup filter is built in the background after start (a few
-# seconds of CPU at 10^7 entries): wait for it so it does not share the runs.
-wait_filter() {
-    i=0
-    until curl -sk "$1/metrics" | grep -q '^tlogd_dedup_filter_ready 1'; do
-        i=$((i + 1)); [ $i -gt 600 ] && { echo "dedup filter not ready" >&2; exit 1; }
-        sleep 0.1
-    done
-}
-
-P=$(port)
-"$B/tlogd" serve --dir "$W/log" --listen 127.0.0.1:$P --tls-cert "$W/cert.pem" \
+"$B/tlogd" serve --dir "$W/log" --listen 127.0.0.1:0 --tls-cert "$W/cert.pem" \
     --tls-key "$W/key.pem" 2>"$W/tlogd.log" &
 PID=$!
-wait_port $P
-wait_filter "https://127.0.0.1:$P"
+PIDS=$PID
+P=$(port_of "$W/tlogd.log")
+wait_dedup_filter "https://127.0.0.1:$P"
 echo "== tlog audit over HTTPS (HTTP/2, one multiplexed connection per 100 streams)"
 run "https h2" "https://127.0.0.1:$P" --ca "$W/cert.pem"
 echo "== resumed audit (state at size $N, nothing new)"
@@ -79,15 +56,14 @@ echo "== resumed audit (state at size $N, nothing new)"
 /usr/bin/time -f "resumed audit, nothing new: %e s" "$B/tlog" audit "https://127.0.0.1:$P" \
     --ca "$W/cert.pem" --key "$W/log/log.vkey" --quiet --state "$W/state"
 kill $PID; wait $PID 2>/dev/null || true
-PID=
 
-# Cleartext HTTP/1.1 only for small logs: tlogd's keep-alive answers stall
-# ~40 ms each (Nagle + delayed ACK, see docs/CLIENT.md).
+# Cleartext HTTP/1.1 (tlog uses 4 keep-alive connections, no multiplexing)
+# only for logs up to 10^6 entries.
 [ "$N" -le 1000000 ] || exit 0
-P=$(port)
-"$B/tlogd" serve --dir "$W/log" --listen 127.0.0.1:$P 2>"$W/tlogd.log" &
+"$B/tlogd" serve --dir "$W/log" --listen 127.0.0.1:0 2>"$W/tlogd2.log" &
 PID=$!
-wait_port $P
-wait_filter "http://127.0.0.1:$P"
+PIDS=$PID
+P=$(port_of "$W/tlogd2.log")
+wait_dedup_filter "http://127.0.0.1:$P"
 echo "== tlog audit over cleartext HTTP/1.1 (4 keep-alive connections)"
 RUNS=1 run "http/1.1" "http://127.0.0.1:$P"

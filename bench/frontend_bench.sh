@@ -15,18 +15,11 @@ set -eu
 BUILD=$(cd "${1:?usage: frontend_bench.sh BUILD tiles|proofs LOGDIR|adds|idle}" && pwd)
 what=${2:?}
 HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/tl-febench.XXXXXX")
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
+. "$HERE/lib.sh"
+bench_init tl-febench
 
 # start_tlogd DIR EXTRA... : starts tlogd on a free port; sets TPID, TPORT.
-# Returns once the log's dedup filter is built (a background scan of the
-# stored keys: seconds of CPU at 10^7 entries that must not share a run).
+# Returns once the log's dedup filter is built.
 start_tlogd() {
     d=$1
     shift
@@ -34,20 +27,8 @@ start_tlogd() {
     "$BUILD/tlogd" serve --dir "$d" --listen 127.0.0.1:0 "$@" 2>"$T/tlogd.err" &
     TPID=$!
     PIDS="$PIDS $TPID"
-    i=0
-    while ! grep -q "(port " "$T/tlogd.err" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -lt 600 ] || { cat "$T/tlogd.err" >&2; exit 1; }
-        sleep 0.1
-    done
-    TPORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/tlogd.err" | head -1)
-    i=0
-    until curl -sk --http1.1 "$TSCHEME://127.0.0.1:$TPORT/metrics" 2>/dev/null |
-        grep -q '^tlogd_dedup_filter_ready 1'; do
-        i=$((i + 1))
-        [ $i -lt 600 ] || { echo "dedup filter not ready" >&2; exit 1; }
-        sleep 0.1
-    done
+    TPORT=$(port_of "$T/tlogd.err")
+    wait_dedup_filter "$TSCHEME://127.0.0.1:$TPORT"
 }
 
 stop_tlogd() {

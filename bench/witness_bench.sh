@@ -7,26 +7,8 @@
 # Everything runs on loopback in a temp dir, and is stopped at the end.
 set -eu
 B=$(cd "${1:?usage: witness_bench.sh BUILD_DIR}" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/tlw-bench-XXXXXX")
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
-
-# port_of LOGFILE: waits for the "port N" a server prints when it listens.
-port_of() {
-    i=0
-    while [ $i -lt 100 ]; do
-        p=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null | tail -n 1)
-        if [ -n "$p" ] && [ "$p" != 0 ]; then echo "$p"; return 0; fi
-        sleep 0.1; i=$((i + 1))
-    done
-    echo "server did not start: $(cat "$1")" >&2
-    return 1
-}
+. "$(dirname "$0")/lib.sh"
+bench_init tlw-bench
 
 echo "== (1) in process, LevelDB, synced"
 "$B/bench_witness" core "$T/core1" 1 5
