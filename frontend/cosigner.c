@@ -19,6 +19,8 @@
  *    exponentially (200 ms doubling, capped at 5 s).
  *  - One thread with a libcurl multi handle (HTTP/2 when offered, keep-alive
  *    connections); the log's listener only sets a flag and wakes it.
+ *  - https:// witnesses are always verified (peer certificate and host name),
+ *    against the system store or, when given, only the CA file's certificates.
  */
 #include "frontend/cosigner.h"
 
@@ -47,6 +49,7 @@ struct wit {
     const tl_policy_witness *pw;
     char *url; /* <prefix>/add-checkpoint, or NULL when the witness has no URL */
     CURL *easy;
+    char curl_err[CURL_ERROR_SIZE]; /* curl's detail of the last failed transfer */
     struct curl_slist *hdrs;
     tl_buf body, resp;
     int busy;
@@ -288,7 +291,7 @@ static void request_done(tl_cosigner *c, struct wit *w, CURLcode cc)
     w->m_latency_sum += lat;
     pthread_mutex_unlock(&c->mu);
     if (cc != CURLE_OK) {
-        fail(c, w, curl_easy_strerror(cc), 0);
+        fail(c, w, w->curl_err[0] ? w->curl_err : curl_easy_strerror(cc), 0);
         return;
     }
     curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -555,6 +558,20 @@ static int validate(tl_log *log, const tl_policy *p, char *err, size_t cap)
     return rc;
 }
 
+/* Options that stay on a witness's easy handle for all its requests: TLS
+ * verification (always on; ca_file, if set, replaces the system store,
+ * both its bundle and its certificate folder) and the error detail buffer. */
+static void setup_easy(struct wit *w, const char *ca_file)
+{
+    curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca_file) {
+        curl_easy_setopt(w->easy, CURLOPT_CAINFO, ca_file);
+        curl_easy_setopt(w->easy, CURLOPT_CAPATH, (const char *)NULL);
+    }
+    curl_easy_setopt(w->easy, CURLOPT_ERRORBUFFER, w->curl_err);
+}
+
 static void free_cosigner(tl_cosigner *c)
 {
     for (size_t i = 0; i < c->nw; i++) {
@@ -578,8 +595,8 @@ static void free_cosigner(tl_cosigner *c)
     free(c);
 }
 
-int tl_cosigner_start(tl_log *log, const tl_policy *policy, tl_cosigner **out, char *err,
-                      size_t cap)
+int tl_cosigner_start(tl_log *log, const tl_policy *policy, const char *ca_file, tl_cosigner **out,
+                      char *err, size_t cap)
 {
     int rc = validate(log, policy, err, cap);
     if (rc != TL_OK)
@@ -622,6 +639,7 @@ int tl_cosigner_start(tl_log *log, const tl_policy *policy, tl_cosigner **out, c
         }
         memcpy(w->url, w->pw->url, ul);
         memcpy(w->url + ul, "/add-checkpoint", sizeof("/add-checkpoint"));
+        setup_easy(w, ca_file);
     }
     pthread_mutex_lock(&hooks_mu);
     for (size_t i = 0; i < MAX_HOOKS; i++)

@@ -23,9 +23,13 @@ typedef struct tl_cosigner tl_cosigner;
 /* Validates the policy for this log (a `log` line, if any, must be this log's
  * key; witness keys must be cosignature/v1; the quorum must be reachable with
  * the witnesses that have URLs) and starts. The policy is borrowed and must
- * outlive the cosigner. err receives a one-line reason on failure. */
-int tl_cosigner_start(tl_log *log, const tl_policy *policy, tl_cosigner **out, char *err,
-                      size_t cap);
+ * outlive the cosigner. ca_file, if not NULL, is a PEM file of CA
+ * certificates that alone verify https:// witnesses (tlogd --witness-ca;
+ * the caller checks it is readable, see common/cafile.h); NULL means the
+ * system store. Peer and host verification are always on. err receives a
+ * one-line reason on failure. */
+int tl_cosigner_start(tl_log *log, const tl_policy *policy, const char *ca_file, tl_cosigner **out,
+                      char *err, size_t cap);
 /* Stops the thread and frees. */
 void tl_cosigner_stop(tl_cosigner *c);
 /* Appends Prometheus text lines (per witness: latency, failures, last

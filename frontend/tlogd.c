@@ -2,7 +2,7 @@
  * tlogd.c - the log program (CONTRACT.md "tlogd"):
  *   tlogd init --dir DIR --origin ORIGIN
  *   tlogd serve --dir DIR [--listen HOST:PORT] [--tls-cert F --tls-key F]
- *               [--policy FILE] [--batch-max N] [--batch-interval MS]
+ *               [--policy FILE [--witness-ca FILE]] [--batch-max N] [--batch-interval MS]
  *               [--max-entry BYTES] [limits, see --help]
  * Options may come before or after the command. Bad usage: exit 2 with one
  * line on stderr. serve logs one line per event to stderr; SIGTERM/SIGINT
@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "common/cafile.h"
 #include "common/err.h"
 #include "common/version.h"
 #include "frontend/api.h"
@@ -39,6 +40,8 @@ static const char usage_text[] =
     "  --listen HOST:PORT          listen address (default 127.0.0.1:8080)\n"
     "  --tls-cert FILE --tls-key FILE  serve TLS (ALPN h2, http/1.1)\n"
     "  --policy FILE               C2SP tlog-policy: witnesses and quorum\n"
+    "  --witness-ca FILE           PEM CA certificates that verify https:// witnesses\n"
+    "                              (default: the system store)\n"
     "  --batch-max N               entries per sequenced batch (default 4096)\n"
     "  --batch-interval MS         max wait to fill a batch (default 25)\n"
     "  --max-entry BYTES           largest entry, 1..65535 (default 65535)\n"
@@ -58,7 +61,8 @@ static const char usage_text[] =
 enum {
     O_DIR = 1, O_ORIGIN, O_LISTEN, O_CERT, O_KEY, O_POLICY, O_BATCH_MAX, O_BATCH_INT,
     O_MAX_ENTRY, O_POOL_MAX, O_ADD_TIMEOUT, O_GE_MAX, O_MAX_CONNS, O_MAX_STREAMS,
-    O_MAX_HDR, O_HS_TO, O_PREFACE_TO, O_HDR_TO, O_BODY_TO, O_IDLE_TO, O_HELP, O_VERSION
+    O_MAX_HDR, O_HS_TO, O_PREFACE_TO, O_HDR_TO, O_BODY_TO, O_IDLE_TO, O_WITNESS_CA, O_HELP,
+    O_VERSION
 };
 
 static const struct option longopts[] = {
@@ -68,6 +72,7 @@ static const struct option longopts[] = {
     {"tls-cert", required_argument, 0, O_CERT},
     {"tls-key", required_argument, 0, O_KEY},
     {"policy", required_argument, 0, O_POLICY},
+    {"witness-ca", required_argument, 0, O_WITNESS_CA},
     {"batch-max", required_argument, 0, O_BATCH_MAX},
     {"batch-interval", required_argument, 0, O_BATCH_INT},
     {"max-entry", required_argument, 0, O_MAX_ENTRY},
@@ -89,6 +94,7 @@ static const struct option longopts[] = {
 
 typedef struct opts {
     const char *dir, *origin, *policy;
+    const char *witness_ca; /* --witness-ca, or NULL for the system store */
     tl_httpd_config http;
     tl_log_config log;
     tl_api_config api;
@@ -199,12 +205,13 @@ static int serve(opts *o) {
     }
     fprintf(stderr, "tlogd: opened log %s in %s\n", tl_log_origin(log), o->dir);
     if (policy) {
-        if (tl_cosigner_start(log, policy, &cos, err, sizeof err) != TL_OK) {
+        if (tl_cosigner_start(log, policy, o->witness_ca, &cos, err, sizeof err) != TL_OK) {
             fprintf(stderr, "tlogd: policy %s: %s\n", o->policy, err);
             goto out;
         }
-        fprintf(stderr, "tlogd: witnessing per policy %s (%zu witnesses)\n", o->policy,
-                tl_policy_nwitnesses(policy));
+        fprintf(stderr, "tlogd: witnessing per policy %s (%zu witnesses; TLS trust: %s)\n",
+                o->policy, tl_policy_nwitnesses(policy),
+                o->witness_ca ? o->witness_ca : "the system store");
     }
     o->api.log = log;
     o->api.cosigner = cos;
@@ -275,6 +282,7 @@ int main(int argc, char **argv) {
         case O_CERT: o.http.tls_cert = a; break;
         case O_KEY: o.http.tls_key = a; break;
         case O_POLICY: o.policy = a; break;
+        case O_WITNESS_CA: o.witness_ca = a; break;
 #define NUMOPT(code, name, lo, hi, dst)                                        \
     case code:                                                                 \
         if (num(a, lo, hi, &v) != 0)                                           \
@@ -332,6 +340,11 @@ int main(int argc, char **argv) {
             return bad_usage("--listen wants HOST:PORT, not '%s'", o.http.listen);
         if ((o.http.tls_cert == NULL) != (o.http.tls_key == NULL))
             return bad_usage("%s", "--tls-cert and --tls-key go together");
+        if (o.witness_ca && !o.policy)
+            return bad_usage("%s", "--witness-ca is only for --policy (the witnesses' URLs)");
+        char err[256];
+        if (o.witness_ca && tl_cafile_check(o.witness_ca, err, sizeof err) != TL_OK)
+            return bad_usage("--witness-ca %s", err);
         o.http.max_body = o.log.max_entry;
         o.api.max_entry = o.log.max_entry;
         return serve(&o);

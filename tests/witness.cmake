@@ -24,4 +24,9 @@ if(Python3_FOUND)
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/witness/test_quorum.py
                    ${CMAKE_BINARY_DIR})
   set_tests_properties(witness_quorum PROPERTIES TIMEOUT 120)
+  # private TLS trust: tlogd --witness-ca (push), tlog-witness --log-ca (pull)
+  add_test(NAME witness_tls
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/witness/test_witness_tls.py
+                   ${CMAKE_BINARY_DIR})
+  set_tests_properties(witness_tls PROPERTIES TIMEOUT 60)
 endif()

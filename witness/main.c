@@ -27,6 +27,7 @@
 #include <event2/thread.h>
 #include <openssl/crypto.h>
 
+#include "common/cafile.h"
 #include "common/err.h"
 #include "common/version.h"
 #include "frontend/httpd.h"
@@ -42,6 +43,7 @@ static const char usage_text[] =
     "usage: tlog-witness init --dir DIR --name NAME\n"
     "       tlog-witness serve --dir DIR --logs FILE [--listen HOST:PORT]\n"
     "                          [--tls-cert FILE --tls-key FILE] [--poll-interval S]\n"
+    "                          [--log-ca FILE]\n"
     "       tlog-witness --help | --version\n"
     "\n"
     "init   creates DIR with the witness state database and an Ed25519 key;\n"
@@ -49,7 +51,9 @@ static const char usage_text[] =
     "       and prints the verifier key.\n"
     "serve  serves C2SP tlog-witness (default listen 127.0.0.1:8090). FILE lists\n"
     "       one log a line: <origin> <log verifier key> [<log base URL>]; logs\n"
-    "       with a URL are also polled every S seconds (default 10).\n"
+    "       with a URL are also polled every S seconds (default 10); https:// URLs\n"
+    "       are verified with the PEM CA certificates of --log-ca FILE (default:\n"
+    "       the system store).\n"
     "Endpoints: POST /add-checkpoint, GET /<hex sha256(origin)>/checkpoint,\n"
     "           GET /<hex sha256(origin)>/evidence, GET /metrics, GET /healthz\n";
 
@@ -402,7 +406,7 @@ static char *read_small_file(const char *path)
 }
 
 static int cmd_serve(const char *dir, const char *listen, const char *cert, const char *keyf,
-                     const char *logs, unsigned poll_s)
+                     const char *logs, const char *log_ca, unsigned poll_s)
 {
     char path[PATH_MAX], err[512];
     struct server s;
@@ -469,7 +473,7 @@ static int cmd_serve(const char *dir, const char *listen, const char *cert, cons
         if (tl_witness_log_at(s.w, i, &o, &u) == TL_OK && u)
             npull++;
     }
-    if (npull && tl_witness_puller_start(s.w, poll_s * 1000, &s.puller) != TL_OK)
+    if (npull && tl_witness_puller_start(s.w, log_ca, poll_s * 1000, &s.puller) != TL_OK)
         goto out;
     sigs[0] = evsignal_new(s.base, SIGTERM, on_signal, &s);
     sigs[1] = evsignal_new(s.base, SIGINT, on_signal, &s);
@@ -477,9 +481,11 @@ static int cmd_serve(const char *dir, const char *listen, const char *cert, cons
         goto out;
     char *vk = NULL;
     tl_signer_vkey(key, &vk);
-    fprintf(stderr, "tlog-witness %s: serving %zu log(s) on %s%s port %d as %s (%d polled)\n",
+    fprintf(stderr,
+            "tlog-witness %s: serving %zu log(s) on %s%s port %d as %s (%d polled; TLS trust: "
+            "%s)\n",
             TL_VERSION, tl_witness_nlogs(s.w), cert ? "https://" : "http://", listen,
-            tl_httpd_port(s.httpd), vk ? vk : "?", npull);
+            tl_httpd_port(s.httpd), vk ? vk : "?", npull, log_ca ? log_ca : "the system store");
     free(vk);
     event_base_dispatch(s.base);
     ret = 0;
@@ -517,12 +523,13 @@ int main(int argc, char **argv)
         {"tls-key", required_argument, NULL, 'k'},
         {"logs", required_argument, NULL, 'L'},
         {"poll-interval", required_argument, NULL, 'p'},
+        {"log-ca", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *name = NULL, *listen = "127.0.0.1:8090", *cert = NULL, *keyf = NULL,
-               *logs = NULL;
+               *logs = NULL, *log_ca = NULL;
     unsigned long poll_s = 10;
     const char *cmd = NULL;
     int c;
@@ -554,6 +561,9 @@ int main(int argc, char **argv)
         case 'L':
             logs = optarg;
             break;
+        case 'C':
+            log_ca = optarg;
+            break;
         case 'p': {
             char *end;
             errno = 0;
@@ -579,7 +589,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "init") == 0) {
         if (!dir || !name)
             return bad_usage("init needs --dir and --name%s", NULL);
-        if (logs || cert || keyf)
+        if (logs || cert || keyf || log_ca)
             return bad_usage("init takes only --dir and --name%s", NULL);
         return cmd_init(dir, name);
     }
@@ -590,8 +600,11 @@ int main(int argc, char **argv)
             return bad_usage("serve does not take --name%s", NULL);
         if (!cert != !keyf)
             return bad_usage("--tls-cert and --tls-key go together%s", NULL);
+        char err[256];
+        if (log_ca && tl_cafile_check(log_ca, err, sizeof(err)) != TL_OK)
+            return bad_usage("--log-ca %s", err);
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        int rc = cmd_serve(dir, listen, cert, keyf, logs, (unsigned)poll_s);
+        int rc = cmd_serve(dir, listen, cert, keyf, logs, log_ca, (unsigned)poll_s);
         curl_global_cleanup();
         return rc;
     }

@@ -10,7 +10,9 @@
  * proof built from the fetched tiles must verify against the stored root and
  * the checkpoint's root, so a tile inconsistent with the checkpoints is
  * rejected (422) instead of cosigned. Responses are bounded in size; every
- * transfer has a deadline.
+ * transfer has a deadline. https:// logs are always verified (peer
+ * certificate and host name), against the system store or, when given, only
+ * the certificates of the CA file (tlog-witness --log-ca).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -34,6 +36,15 @@ struct get_buf {
     size_t max;
 };
 
+/* One poll's HTTP client: a reused easy handle (its connections are kept
+ * alive between the checkpoint and the tiles), the TLS trust and the detail
+ * of the last failed transfer. */
+struct fetcher {
+    CURL *c;
+    const char *ca_file; /* borrowed; NULL: the system store */
+    char err[CURL_ERROR_SIZE];
+};
+
 static size_t on_data(char *p, size_t sz, size_t n, void *ctx)
 {
     struct get_buf *g = ctx;
@@ -43,11 +54,13 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ctx)
     return len;
 }
 
-/* GET url into out (at most max bytes). Returns TL_OK and *status. */
-static int http_get(CURL *c, const char *url, size_t max, unsigned timeout_ms, tl_buf *out,
-                    long *status)
+/* GET url into out (at most max bytes). Returns TL_OK and *status; on a
+ * failed transfer f->err says why. */
+static int http_get(struct fetcher *f, const char *url, size_t max, unsigned timeout_ms,
+                    tl_buf *out, long *status)
 {
     struct get_buf g = {out, max};
+    CURL *c = f->c;
     tl_buf_reset(out);
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -59,6 +72,15 @@ static int http_get(CURL *c, const char *url, size_t max, unsigned timeout_ms, t
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "tlog-witness");
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (f->ca_file) {
+        /* the CA file replaces the system store: its bundle and its folder */
+        curl_easy_setopt(c, CURLOPT_CAINFO, f->ca_file);
+        curl_easy_setopt(c, CURLOPT_CAPATH, (const char *)NULL);
+    }
+    f->err[0] = 0;
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, f->err);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK)
         return cc == CURLE_OPERATION_TIMEDOUT ? TL_ERR_TIMEOUT : TL_ERR_NETWORK;
@@ -69,7 +91,7 @@ static int http_get(CURL *c, const char *url, size_t max, unsigned timeout_ms, t
 /* ---- a hash-tile source over HTTP for tl_tile_read_nodes ----------------- */
 
 struct tile_src {
-    CURL *c;
+    struct fetcher *f;
     const char *base;
     uint64_t size; /* tree size the tiles are read at */
     unsigned timeout_ms;
@@ -81,7 +103,7 @@ struct tile_src {
     } cache[TILE_CACHE];
     size_t ncache;
     tl_buf tmp;
-    char err[200];
+    char err[448];
 };
 
 static int tile_get(void *ctx, int level, uint64_t n, unsigned min_width, const uint8_t **data,
@@ -106,10 +128,10 @@ static int tile_get(void *ctx, int level, uint64_t n, unsigned min_width, const 
     char url[2048];
     snprintf(url, sizeof(url), "%s/%s", s->base, path);
     long status = 0;
-    int rc = http_get(s->c, url, (size_t)t.width * TL_HASH_SIZE, s->timeout_ms, &s->tmp, &status);
+    int rc = http_get(s->f, url, (size_t)t.width * TL_HASH_SIZE, s->timeout_ms, &s->tmp, &status);
     if (rc != TL_OK || status != 200) {
-        snprintf(s->err, sizeof(s->err), "GET %.150s: %s", url,
-                 rc != TL_OK ? tl_strerror(rc) : "unexpected status");
+        snprintf(s->err, sizeof(s->err), "GET %.150s: %.250s", url,
+                 rc != TL_OK ? (s->f->err[0] ? s->f->err : tl_strerror(rc)) : "unexpected status");
         return rc != TL_OK ? rc : TL_ERR_NETWORK;
     }
     if (s->tmp.len != (size_t)t.width * TL_HASH_SIZE) {
@@ -146,8 +168,8 @@ static int tile_read(void *ctx, const tl_node *nodes, size_t n, tl_hash *out)
 
 enum { PULL_SKIP = 0, PULL_COSIGNED = 1, PULL_FAILED = 2 };
 
-static int pull_log(tl_witness *w, CURL *c, tl_hasher *h, const char *origin, const char *base,
-                    unsigned timeout_ms)
+static int pull_log(tl_witness *w, struct fetcher *f, tl_hasher *h, const char *origin,
+                    const char *base, unsigned timeout_ms)
 {
     char url[2048];
     tl_buf body = TL_BUF_INIT, req = TL_BUF_INIT;
@@ -157,13 +179,15 @@ static int pull_log(tl_witness *w, CURL *c, tl_hasher *h, const char *origin, co
     int result = PULL_FAILED, have_note = 0;
     long status = 0;
     snprintf(url, sizeof(url), "%s/checkpoint", base);
-    int rc = http_get(c, url, CHECKPOINT_MAX, timeout_ms, &body, &status);
+    int rc = http_get(f, url, CHECKPOINT_MAX, timeout_ms, &body, &status);
     if (rc != TL_OK || status != 200) {
         if (rc == TL_OK && status == 503)
             result = PULL_SKIP; /* nothing published yet */
+        else if (rc != TL_OK)
+            fprintf(stderr, "tlog-witness: pull %s: GET %s: %s\n", origin, url,
+                    f->err[0] ? f->err : tl_strerror(rc));
         else
-            fprintf(stderr, "tlog-witness: pull %s: GET %s: %s %ld\n", origin, url,
-                    rc != TL_OK ? tl_strerror(rc) : "status", status);
+            fprintf(stderr, "tlog-witness: pull %s: GET %s: status %ld\n", origin, url, status);
         goto out;
     }
     tl_checkpoint cp;
@@ -189,7 +213,7 @@ static int pull_log(tl_witness *w, CURL *c, tl_hasher *h, const char *origin, co
     tl_hash proof[TL_MAX_PROOF];
     size_t plen = 0;
     if (size > 0 && cp.size > size) {
-        src.c = c;
+        src.f = f;
         src.base = base;
         src.size = cp.size;
         src.timeout_ms = timeout_ms;
@@ -240,13 +264,13 @@ struct pull_stats {
     uint64_t polls, cosigned, failures;
 };
 
-static int pull_all(tl_witness *w, unsigned timeout_ms, struct pull_stats *st)
+static int pull_all(tl_witness *w, const char *ca_file, unsigned timeout_ms, struct pull_stats *st)
 {
-    CURL *c = curl_easy_init();
+    struct fetcher f = {curl_easy_init(), ca_file, {0}};
     tl_hasher *h = tl_hasher_new();
     int cosigned = 0;
-    if (!c || !h) {
-        curl_easy_cleanup(c);
+    if (!f.c || !h) {
+        curl_easy_cleanup(f.c);
         tl_hasher_free(h);
         return TL_ERR_NOMEM;
     }
@@ -254,7 +278,7 @@ static int pull_all(tl_witness *w, unsigned timeout_ms, struct pull_stats *st)
         const char *origin, *url;
         if (tl_witness_log_at(w, i, &origin, &url) != TL_OK || !url)
             continue;
-        int r = pull_log(w, c, h, origin, url, timeout_ms);
+        int r = pull_log(w, &f, h, origin, url, timeout_ms);
         if (st) {
             st->polls++;
             st->cosigned += r == PULL_COSIGNED;
@@ -262,20 +286,16 @@ static int pull_all(tl_witness *w, unsigned timeout_ms, struct pull_stats *st)
         }
         cosigned += r == PULL_COSIGNED;
     }
-    curl_easy_cleanup(c);
+    curl_easy_cleanup(f.c);
     tl_hasher_free(h);
     return cosigned;
-}
-
-int tl_witness_pull_once(tl_witness *w, unsigned timeout_ms)
-{
-    return pull_all(w, timeout_ms, NULL);
 }
 
 /* ---- the polling thread --------------------------------------------------- */
 
 struct tl_witness_puller {
     tl_witness *w;
+    const char *ca_file; /* borrowed; NULL: the system store */
     unsigned interval_ms;
     pthread_t th;
     pthread_mutex_t mu;
@@ -291,7 +311,7 @@ static void *puller_main(void *arg)
     while (!p->stop) {
         pthread_mutex_unlock(&p->mu);
         struct pull_stats st = {0};
-        pull_all(p->w, p->interval_ms < 10000 ? 10000 : p->interval_ms, &st);
+        pull_all(p->w, p->ca_file, p->interval_ms < 10000 ? 10000 : p->interval_ms, &st);
         pthread_mutex_lock(&p->mu);
         p->st.polls += st.polls;
         p->st.cosigned += st.cosigned;
@@ -311,12 +331,14 @@ static void *puller_main(void *arg)
     return NULL;
 }
 
-int tl_witness_puller_start(tl_witness *w, unsigned interval_ms, tl_witness_puller **out)
+int tl_witness_puller_start(tl_witness *w, const char *ca_file, unsigned interval_ms,
+                            tl_witness_puller **out)
 {
     tl_witness_puller *p = calloc(1, sizeof(*p));
     if (!p)
         return TL_ERR_NOMEM;
     p->w = w;
+    p->ca_file = ca_file;
     p->interval_ms = interval_ms ? interval_ms : 10000;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);

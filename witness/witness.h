@@ -103,10 +103,12 @@ typedef struct tl_witness_puller tl_witness_puller;
 /* Starts a thread that polls every log with a URL every interval_ms: fetches
  * <url>/checkpoint, builds the consistency proof from the stored size out of
  * the log's tiles (<url>/tile/...), and submits it through
- * tl_witness_add_checkpoint. */
-int tl_witness_puller_start(tl_witness *w, unsigned interval_ms, tl_witness_puller **out);
-/* Runs one poll of every log now (tests); returns how many were cosigned. */
-int tl_witness_pull_once(tl_witness *w, unsigned timeout_ms);
+ * tl_witness_add_checkpoint. ca_file, if not NULL, is a PEM file of CA
+ * certificates that alone verify https:// logs (tlog-witness --log-ca;
+ * borrowed, must outlive the puller); NULL means the system store. Peer and
+ * host verification are always on. */
+int tl_witness_puller_start(tl_witness *w, const char *ca_file, unsigned interval_ms,
+                            tl_witness_puller **out);
 void tl_witness_puller_stop(tl_witness_puller *p);
 void tl_witness_puller_metrics(tl_witness_puller *p, tl_buf *out);
 

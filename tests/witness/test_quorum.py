@@ -16,10 +16,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wt_common import Env, check, finish, http, wait_for  # noqa: E402
+from wt_common import Env, check, checkpoint_of, cosigners, finish, http, wait_for  # noqa: E402
 
 ORIGIN = "example.com/quorum-log"
-DASH = "\u2014 ".encode()
 SANITIZED = os.environ.get("TL_SANITIZED") == "1"
 
 
@@ -32,18 +31,6 @@ def main():
         traceback.print_exc()
         check(False, "exception: %r" % (e,))
     finish(env)
-
-
-def cosigners(note):
-    """Names on the signature lines of a note (log first)."""
-    sigs = note.split(b"\n\n", 1)[1] if b"\n\n" in note else b""
-    return [line[len(DASH):].split(b" ")[0].decode() for line in sigs.split(b"\n")
-            if line.startswith(DASH)]
-
-
-def checkpoint_of(proof):
-    """The checkpoint inside a tlog-proof body."""
-    return proof.split(b"\n\n", 1)[1] if b"\n\n" in proof else b""
 
 
 def run(env):

@@ -1,6 +1,7 @@
 """wt_common.py - helpers for the witness integration tests: temp dirs,
 starting real processes on free loopback ports (port 0, read back from
-stderr), HTTP with http.client, and cleanup of everything started.
+stderr), HTTP(S) with http.client, reading signed notes, tlog-proofs and
+/metrics, and cleanup of everything started.
 Temp dirs come from tests/pylib/tltest.py."""
 import http.client as httpclient
 import os
@@ -83,8 +84,13 @@ class Env:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def http(port, method, path, body=None, headers=None, timeout=30):
-    c = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http(port, method, path, body=None, headers=None, timeout=30, tls=None):
+    """One request to 127.0.0.1:port; over HTTPS when tls (an ssl.SSLContext)
+    is given. Returns (status, content type, body)."""
+    if tls:
+        c = httpclient.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls)
+    else:
+        c = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
@@ -92,6 +98,30 @@ def http(port, method, path, body=None, headers=None, timeout=30):
         return r.status, r.getheader("Content-Type") or "", data
     finally:
         c.close()
+
+
+DASH = "\u2014 ".encode()
+
+
+def cosigners(note):
+    """Names on the signature lines of a note (log first)."""
+    sigs = note.split(b"\n\n", 1)[1] if b"\n\n" in note else b""
+    return [line[len(DASH):].split(b" ")[0].decode() for line in sigs.split(b"\n")
+            if line.startswith(DASH)]
+
+
+def checkpoint_of(proof):
+    """The checkpoint inside a tlog-proof body."""
+    return proof.split(b"\n\n", 1)[1] if b"\n\n" in proof else b""
+
+
+def metric(text, sample):
+    """The value of one Prometheus sample (name with its labels) in a
+    /metrics body, or None when it is absent."""
+    for line in text.decode().splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    return None
 
 
 def wait_for(fn, timeout, step=0.1):
