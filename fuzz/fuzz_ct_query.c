@@ -11,8 +11,7 @@
  * is one non-empty, NUL-terminated line.
  */
 #include "frontend/api.c"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

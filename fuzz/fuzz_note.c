@@ -4,14 +4,8 @@
  * over-read; an accepted note formats back to the same bytes; verification
  * with a fixed key never crashes and never succeeds on fuzzed signatures.
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz/fuzz.h"
 #include "signer/note.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Tessera's test log key (tests/data: /work/shared/testdata SOURCE); the
  * seeds carry its real signatures, so mutations exercise the verify path. */
@@ -23,37 +17,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static tl_verifier *v;
     if (!v && tl_verifier_parse(k_vkey, &v) != TL_OK)
         v = NULL;
-    char *p = malloc(size ? size : 1);
+    char *p = fuzz_copy(data, size);
     if (!p)
         return 0;
-    memcpy(p, data, size);
     tl_note n;
     memset(&n, 0, sizeof(n));
     if (tl_note_parse(p, size, &n) == TL_OK) {
         if (n.nsigs == 0 || n.nsigs > TL_NOTE_MAX_SIGS || n.text_len == 0 ||
             n.text[n.text_len - 1] != '\n') {
-            fprintf(stderr, "accepted note with %zu sigs, text_len %zu\n", n.nsigs,
-                    n.text_len);
-            abort();
+            FUZZ_FAIL("accepted note with %zu sigs, text_len %zu\n", n.nsigs, n.text_len);
         }
         char *out = NULL;
         size_t olen = 0;
         if (tl_note_format(&n, &out, &olen) != TL_OK) {
-            fprintf(stderr, "accepted note does not format\n");
-            abort();
+            FUZZ_FAIL("accepted note does not format\n");
         }
         if (olen != size || memcmp(out, p, size) != 0) {
-            fprintf(stderr, "non-canonical note accepted (%zu bytes formats as %zu)\n", size,
-                    olen);
-            abort();
+            FUZZ_FAIL("non-canonical note accepted (%zu bytes formats as %zu)\n", size, olen);
         }
         free(out);
         if (v) {
             int rc = tl_note_verify(&n, v);
             /* A valid signature is only possible for the seeds' exact texts. */
             if (rc == TL_OK && memcmp(n.text, "example.com/log/testdata\n", 25) != 0) {
-                fprintf(stderr, "signature verified over foreign text\n");
-                abort();
+                FUZZ_FAIL("signature verified over foreign text\n");
             }
             uint64_t ts = 0;
             (void)tl_cosig_verify(&n, v, &ts);

@@ -4,21 +4,14 @@
  * NUL-terminated reason; an accepted policy answers its accessors and the
  * quorum functions (all witnesses / none cosigning) without crashing.
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz/fuzz.h"
 #include "signer/policy.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *p = malloc(size ? size : 1);
+    char *p = fuzz_copy(data, size);
     if (!p)
         return 0;
-    memcpy(p, data, size);
     char err[256];
     memset(err, 'x', sizeof(err));
     tl_policy *pol = NULL;
@@ -26,14 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != TL_OK) {
         size_t el = strnlen(err, sizeof(err));
         if (el == 0 || el == sizeof(err) || memchr(err, '\n', el)) {
-            fprintf(stderr, "policy rejected without a one-line reason\n");
-            abort();
+            FUZZ_FAIL("policy rejected without a one-line reason\n");
         }
     } else {
         size_t nw = tl_policy_nwitnesses(pol), nl = tl_policy_nlogs(pol);
         if (nw > TL_POLICY_MAX || nl > TL_POLICY_MAX) {
-            fprintf(stderr, "policy with %zu witnesses, %zu logs\n", nw, nl);
-            abort();
+            FUZZ_FAIL("policy with %zu witnesses, %zu logs\n", nw, nl);
         }
         for (size_t i = 0; i < nl; i++) {
             const tl_policy_log *l = tl_policy_log_at(pol, i);

@@ -11,14 +11,8 @@
  *  - verification of mutated and raw fuzz-supplied proofs agrees with the
  *    reference verifier, and a flipped bit never verifies.
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz/fuzz.h"
 #include "merkle/merkle.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_LEAVES 700
 

@@ -4,35 +4,24 @@
  * and the parser is canonical: every accepted path formats back to exactly
  * the same bytes (less an optional leading '/'), with sane fields.
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz/fuzz.h"
 #include "merkle/merkle.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* An exact-size heap copy so ASan catches any read past the end. */
-    char *p = malloc(size ? size : 1);
+    char *p = fuzz_copy(data, size);
     if (!p)
         return 0;
-    memcpy(p, data, size);
     tl_tile t;
     memset(&t, 0xa5, sizeof(t));
     if (tl_tile_parse_path(p, size, &t) == TL_OK) {
         if (t.width < 1 || t.width > TL_TILE_WIDTH ||
             (t.level != TL_TILE_ENTRIES && (t.level < 0 || t.level > 63))) {
-            fprintf(stderr, "accepted path with bad fields: level %d width %u\n", t.level,
-                    t.width);
-            abort();
+            FUZZ_FAIL("accepted path with bad fields: level %d width %u\n", t.level, t.width);
         }
         char out[TL_TILE_PATH_MAX];
         if (tl_tile_path(&t, out, sizeof(out)) != TL_OK) {
-            fprintf(stderr, "accepted path does not format\n");
-            abort();
+            FUZZ_FAIL("accepted path does not format\n");
         }
         const char *in = p;
         size_t inlen = size;
@@ -41,9 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             inlen--;
         }
         if (strlen(out) != inlen || memcmp(out, in, inlen) != 0) {
-            fprintf(stderr, "non-canonical path accepted: '%.*s' formats as '%s'\n",
-                    (int)inlen, in, out);
-            abort();
+            FUZZ_FAIL("non-canonical path accepted: '%.*s' formats as '%s'\n", (int)inlen, in, out);
         }
     }
     free(p);

@@ -3,39 +3,28 @@
  * tlog-proof@v1). Checks: no crash, leak or over-read; accepted proofs have
  * sane fields and format back to exactly the input (the parser is canonical).
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz/fuzz.h"
 #include "signer/tlogproof.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *p = malloc(size ? size : 1);
+    char *p = fuzz_copy(data, size);
     if (!p)
         return 0;
-    memcpy(p, data, size);
     tl_tlogproof tp;
     memset(&tp, 0, sizeof(tp));
     if (tl_tlogproof_parse(p, size, &tp) == TL_OK) {
         if (tp.proof_len > TL_MAX_PROOF || !tp.checkpoint || tp.checkpoint_len == 0 ||
             tp.checkpoint_len >= size) {
-            fprintf(stderr, "accepted proof with bad fields (proof_len %zu)\n", tp.proof_len);
-            abort();
+            FUZZ_FAIL("accepted proof with bad fields (proof_len %zu)\n", tp.proof_len);
         }
         char *out = NULL;
         size_t olen = 0;
         if (tl_tlogproof_format(&tp, &out, &olen) != TL_OK) {
-            fprintf(stderr, "accepted tlog-proof does not format\n");
-            abort();
+            FUZZ_FAIL("accepted tlog-proof does not format\n");
         }
         if (olen != size || memcmp(out, p, size) != 0) {
-            fprintf(stderr, "non-canonical tlog-proof accepted (%zu bytes -> %zu)\n", size,
-                    olen);
-            abort();
+            FUZZ_FAIL("non-canonical tlog-proof accepted (%zu bytes -> %zu)\n", size, olen);
         }
         free(out);
         tl_tlogproof_release(&tp);

@@ -10,17 +10,11 @@
  * gets two roots; a 200 carries a cosignature/v1 line that verifies with the
  * witness key over the checkpoint now stored.
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz/fuzz.h"
 #include "log/store.h"
 #include "signer/checkpoint.h"
 #include "signer/note.h"
 #include "witness/witness.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define ORIGIN "example.com/log/testdata"
 static const char *const k_vkey =
