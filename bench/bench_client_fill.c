@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "log/log.h"
 
 static volatile uint64_t acked, failed;
@@ -26,13 +27,6 @@ static void on_add(void *ctx, int err, uint64_t index, const tl_hash *leaf)
     if (err != TL_OK)
         __atomic_add_fetch(&failed, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&acked, 1, __ATOMIC_RELAXED);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -62,7 +56,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "open: %s\n", err);
         return 1;
     }
-    double t0 = now_s();
+    double t0 = tl_mono_s();
     uint64_t e[32], x = 0x9e3779b97f4a7c15ULL;
     for (uint64_t i = 0; i < n; i++) {
         for (int k = 0; k < 32; k++) {
@@ -89,6 +83,6 @@ int main(int argc, char **argv)
     } while (st.published_size < n);
     tl_log_close(log);
     fprintf(stderr, "filled %llu entries in %.1f s (%llu failed)\n", (unsigned long long)n,
-            now_s() - t0, (unsigned long long)failed);
+            tl_mono_s() - t0, (unsigned long long)failed);
     return failed ? 1 : 0;
 }

@@ -27,6 +27,8 @@
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
 
+#include "common/clock.h"
+
 typedef struct stream {
     double t0;
     char body[1024];
@@ -51,12 +53,6 @@ static double start, *lat;
 static uint64_t nlat;
 static double tokens;
 static double last_tick;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static ssize_t send_cb(nghttp2_session *s, const uint8_t *d, size_t len, int flags, void *u) {
     (void)s;
@@ -116,7 +112,7 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *u) {
     done++;
     if (code == 0 && st->status == 200) {
         ok++;
-        lat[nlat++] = now_s() - st->t0;
+        lat[nlat++] = tl_mono_s() - st->t0;
     } else if (st->status) {
         non200++;
     } else {
@@ -135,7 +131,7 @@ static void submit(client *c) {
     while ((unsigned)n < size && (size_t)n < sizeof st->body)
         st->body[n++] = 'x';
     st->len = (size_t)n;
-    st->t0 = now_s();
+    st->t0 = tl_mono_s();
     char cl[16];
     snprintf(cl, sizeof cl, "%zu", st->len);
     char auth[64];
@@ -215,7 +211,7 @@ static void tick(evutil_socket_t fd, short w, void *arg) {
     (void)fd;
     (void)w;
     (void)arg;
-    double t = now_s();
+    double t = tl_mono_s();
     tokens += (t - last_tick) * (double)rate;
     if (tokens > (double)rate / 100 + 1)
         tokens = (double)rate / 100 + 1; /* at most 10 ms of burst */
@@ -293,12 +289,12 @@ int main(int argc, char **argv) {
     nghttp2_session_callbacks_del(cbs);
     struct event *t = event_new(base, -1, EV_PERSIST, tick, NULL);
     struct timeval ms = {0, 1000};
-    start = last_tick = now_s();
+    start = last_tick = tl_mono_s();
     if (rate)
         event_add(t, &ms);
     pump();
     event_base_dispatch(base);
-    double el = now_s() - start;
+    double el = tl_mono_s() - start;
     qsort(lat, nlat, sizeof *lat, cmp);
 #define PCT(p) (nlat ? lat[(size_t)((double)(nlat - 1) * (p))] * 1000 : 0)
     printf("adds: %llu ok, %llu non-200, %llu failed in %.2f s = %.0f adds/s "

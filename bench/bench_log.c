@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "log/log.h"
 
 static uint64_t N = 10000000, T = 4;
@@ -32,13 +33,6 @@ static tl_log *LOG;
 static volatile uint64_t acked, failed;
 static pthread_mutex_t adder_mu = PTHREAD_MUTEX_INITIALIZER;
 static double adder_cpu; /* CPU seconds of the adder threads (hash, pre-check, queue) */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void on_add(void *ctx, int err, uint64_t index, const tl_hash *leaf)
 {
@@ -214,14 +208,14 @@ static int open_only(const char *dir)
     tl_log *log = NULL;
     tl_log_stats st;
     char err[512];
-    double t0 = now_s(), t1;
+    double t0 = tl_mono_s(), t1;
     memset(&cfg, 0, sizeof(cfg));
     cfg.dir = dir;
     if (tl_log_open(&cfg, &log, err, sizeof(err)) != TL_OK) {
         fprintf(stderr, "open: %s\n", err);
         return 1;
     }
-    t1 = now_s();
+    t1 = tl_mono_s();
     tl_log_get_stats(log, &st);
     tl_log_close(log);
     printf("startup: open+recovery of a %llu-entry log: %.3f s, peak RSS %.1f MiB\n",
@@ -300,7 +294,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     th = calloc(T, sizeof(*th));
     w0 = proc_io("write_bytes");
-    t0 = now_s();
+    t0 = tl_mono_s();
     for (uint64_t t = 0; t < T; t++)
         pthread_create(&th[t], NULL, adder, (void *)(uintptr_t)t);
     {
@@ -309,18 +303,18 @@ int main(int argc, char **argv)
         while (__atomic_load_n(&acked, __ATOMIC_RELAXED) < N) {
             usleep(100000);
             sample_rss();
-            if (now_s() - tl >= 10) {
+            if (tl_mono_s() - tl >= 10) {
                 uint64_t a = __atomic_load_n(&acked, __ATOMIC_RELAXED);
                 printf("  %6.0f s: %llu acknowledged (%.0f/s recent), RSS peak %.1f MiB\n",
-                       now_s() - t0, (unsigned long long)a, (double)(a - last) / (now_s() - tl),
+                       tl_mono_s() - t0, (unsigned long long)a, (double)(a - last) / (tl_mono_s() - tl),
                        (double)rss_kib() / 1024.0);
                 fflush(stdout);
                 last = a;
-                tl = now_s();
+                tl = tl_mono_s();
             }
         }
     }
-    t1 = now_s();
+    t1 = tl_mono_s();
     print_thread_cpu();
     for (uint64_t t = 0; t < T; t++)
         pthread_join(th[t], NULL);

@@ -23,18 +23,12 @@
 
 #include <curl/curl.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "log/store.h"
 #include "signer/note.h"
 #include "tests/witness/wt_tree.h"
 #include "witness/witness.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -77,7 +71,7 @@ static void *core_main(void *arg)
     tl_buf body = TL_BUF_INIT;
     uint64_t size = 0;
     tl_hasher *h = tl_hasher_new();
-    while (h && now_s() < t->until && size < 200000) {
+    while (h && tl_mono_s() < t->until && size < 200000) {
         if (wt_tree_request_h(t->tree, h, t->key, origin_of(t->idx), size, size + 1, &body) !=
             TL_OK)
             break;
@@ -123,7 +117,7 @@ static int cmd_core(const char *dir, int nlogs, double secs)
         t[i].idx = i;
         t[i].tree = tree;
     }
-    double t0 = now_s();
+    double t0 = tl_mono_s();
     for (int i = 0; i < nlogs; i++) {
         t[i].until = t0 + secs;
         pthread_create(&th[i], NULL, core_main, &t[i]);
@@ -135,7 +129,7 @@ static int cmd_core(const char *dir, int nlogs, double secs)
         bad += t[i].bad;
         tl_signer_free(t[i].key);
     }
-    double el = now_s() - t0;
+    double el = tl_mono_s() - t0;
     char what[128];
     snprintf(what, sizeof(what), "core add-checkpoint, %d log(s), LevelDB synced", nlogs);
     report(what, done, el, NULL, 0);
@@ -216,7 +210,7 @@ static void slot_start(CURLM *m, struct slot *s, const char *url, struct curl_sl
     curl_easy_setopt(s->e, CURLOPT_WRITEDATA, &s->resp);
     curl_easy_setopt(s->e, CURLOPT_PRIVATE, (void *)s);
     curl_easy_setopt(s->e, CURLOPT_TIMEOUT, 60L);
-    s->t0 = now_s();
+    s->t0 = tl_mono_s();
     curl_multi_add_handle(m, s->e);
 }
 
@@ -228,7 +222,7 @@ static size_t drive(struct slot *slots, size_t nslots, const char *url, double *
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: text/plain");
     hdrs = curl_slist_append(hdrs, "Expect:");
     size_t bad = 0;
-    double t0 = now_s();
+    double t0 = tl_mono_s();
     for (size_t i = 0; i < nslots; i++)
         if (slots[i].count)
             slot_start(m, &slots[i], url, hdrs);
@@ -245,7 +239,7 @@ static size_t drive(struct slot *slots, size_t nslots, const char *url, double *
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
             struct slot *s = (struct slot *)(void *)priv;
-            lat[(*nlat)++] = now_s() - s->t0;
+            lat[(*nlat)++] = tl_mono_s() - s->t0;
             if (msg->data.result != CURLE_OK || code != 200) {
                 if (bad < 5)
                     fprintf(stderr, "request failed: %s %ld %.*s\n",
@@ -262,7 +256,7 @@ static size_t drive(struct slot *slots, size_t nslots, const char *url, double *
         if (running)
             curl_multi_poll(m, NULL, 0, 100, NULL);
     }
-    *elapsed = now_s() - t0;
+    *elapsed = tl_mono_s() - t0;
     curl_slist_free_all(hdrs);
     curl_multi_cleanup(m);
     return bad;

@@ -21,6 +21,7 @@
  */
 #include "client/client.h"
 #include "common/b64.h"
+#include "common/clock.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -698,7 +699,7 @@ static int verify_entries(audit *a, tl_progress *pg)
 int tl_audit_run(tl_http *http, const tl_trust *t, const tl_audit_opts *o, tl_audit_state *state,
                  tl_audit_result *res, char *err, size_t cap)
 {
-    double t0 = tl_now();
+    double t0 = tl_mono_s();
     memset(res, 0, sizeof(*res));
     audit *a = calloc(1, sizeof(*a));
     if (a == NULL)
@@ -845,7 +846,7 @@ out:
             res->evidence_new[note.len] = 0;
         }
     }
-    res->seconds = tl_now() - t0;
+    res->seconds = tl_mono_s() - t0;
     for (int L = 0; L < MAX_LEVELS; L++)
         free(a->lv[L].h);
     tl_hasher_free(a->hs);

@@ -185,7 +185,4 @@ void tl_progress_start(tl_progress *p, int quiet, uint64_t total);
 void tl_progress_update(tl_progress *p, uint64_t done);
 void tl_progress_end(tl_progress *p, uint64_t done);
 
-/* Seconds since an arbitrary point (CLOCK_MONOTONIC). */
-double tl_now(void);
-
 #endif

@@ -11,6 +11,7 @@
  * backoff; every failure comes back as a one-line reason naming the URL.
  */
 #include "client/client.h"
+#include "common/clock.h"
 #include "common/version.h"
 
 #include <curl/curl.h>
@@ -54,13 +55,6 @@ void tl_http_opts_default(tl_http_opts *o)
     o->max_conns = 4;
 }
 
-double tl_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int stopped(const tl_http *h)
 {
     return h->o.stop != NULL && *h->o.stop != 0;
@@ -69,9 +63,9 @@ static int stopped(const tl_http *h)
 /* Sleeps s seconds in short steps; returns early when asked to stop. */
 static void sleep_seconds(const tl_http *h, double s)
 {
-    double end = tl_now() + s;
+    double end = tl_mono_s() + s;
     while (!stopped(h)) {
-        double left = end - tl_now();
+        double left = end - tl_mono_s();
         if (left <= 0)
             return;
         if (left > 0.1)
@@ -382,7 +376,7 @@ static int finish(tl_http *h, tl_fetch *f, CURLcode rc)
     int again = (rc == CURLE_OK) ? (st == 503 || st == 429) : (transient(rc) && !p->s.over);
     if (again && f->attempts < h->o.retries) {
         f->attempts++;
-        f->not_before = tl_now() + retry_delay(e, st, f->attempts);
+        f->not_before = tl_mono_s() + retry_delay(e, st, f->attempts);
         release_easy(h, e);
         free(p);
         f->easy = NULL;
@@ -410,7 +404,7 @@ int tl_http_fetch_wait(tl_http *h)
 {
     for (;;) {
         /* Start the delayed retries that are due. */
-        double now = tl_now(), next_due = 0;
+        double now = tl_mono_s(), next_due = 0;
         tl_fetch **pp = &h->delayed;
         while (*pp) {
             tl_fetch *f = *pp;
@@ -452,7 +446,7 @@ int tl_http_fetch_wait(tl_http *h)
             return h->pending;
         int ms = 1000;
         if (next_due > 0) {
-            double wait = (next_due - tl_now()) * 1000.0;
+            double wait = (next_due - tl_mono_s()) * 1000.0;
             ms = wait < 0 ? 0 : (wait < 1000 ? (int)wait + 1 : 1000);
         }
         curl_multi_poll(h->multi, NULL, 0, ms, NULL);

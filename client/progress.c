@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+
 #define BAR 24
 
 static void fmt_eta(double s, char *buf, size_t cap)
@@ -25,7 +27,7 @@ static void fmt_eta(double s, char *buf, size_t cap)
 
 static void draw(tl_progress *p, uint64_t done, int final)
 {
-    double el = tl_now() - p->start;
+    double el = tl_mono_s() - p->start;
     double rate = el > 0 ? (double)done / el : 0;
     double left = rate > 0 ? (double)(p->total - (done < p->total ? done : p->total)) / rate : -1;
     char eta[32];
@@ -55,14 +57,14 @@ void tl_progress_start(tl_progress *p, int quiet, uint64_t total)
 {
     p->mode = quiet ? 0 : (isatty(2) ? 1 : 2);
     p->total = total;
-    p->start = p->last = tl_now();
+    p->start = p->last = tl_mono_s();
 }
 
 void tl_progress_update(tl_progress *p, uint64_t done)
 {
     if (p->mode == 0)
         return;
-    double now = tl_now();
+    double now = tl_mono_s();
     if (now - p->last < (p->mode == 1 ? 0.1 : 5.0))
         return;
     p->last = now;
@@ -71,6 +73,6 @@ void tl_progress_update(tl_progress *p, uint64_t done)
 
 void tl_progress_end(tl_progress *p, uint64_t done)
 {
-    if (p->mode == 1 || (p->mode == 2 && tl_now() - p->start >= 5.0))
+    if (p->mode == 1 || (p->mode == 2 && tl_mono_s() - p->start >= 5.0))
         draw(p, done, 1);
 }

@@ -10,6 +10,7 @@
  */
 #include "client/client.h"
 #include "common/b64.h"
+#include "common/clock.h"
 #include "common/version.h"
 
 #include <curl/curl.h>
@@ -489,9 +490,9 @@ static void report_success(const opts *o, const tl_audit_state *st, const tl_aud
 
 static void sleep_interruptible(double s)
 {
-    double end = tl_now() + s;
+    double end = tl_mono_s() + s;
     while (!stop_flag) {
-        double left = end - tl_now();
+        double left = end - tl_mono_s();
         if (left <= 0)
             break;
         if (left > 0.2)

@@ -33,6 +33,7 @@
 
 #include "common/b64.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "signer/tlogproof.h"
 
@@ -372,12 +373,6 @@ struct tl_api {
     uint64_t lat_n;
 };
 
-static uint64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- responding ---------------------------------------------------------- */
 
 /* The one place errors become HTTP statuses. */
@@ -521,7 +516,7 @@ static void waiter_unlink(tl_api *a, waiter *w) {
 }
 
 static void observe_latency(tl_api *a, waiter *w) {
-    double s = (double)(mono_ms() - w->start_ms) / 1000.0;
+    double s = (double)(tl_mono_ms() - w->start_ms) / 1000.0;
     size_t i = 0;
     while (i < NLAT && s > lat_bounds[i])
         i++;
@@ -673,7 +668,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     tl_api *a = arg;
-    uint64_t now = mono_ms();
+    uint64_t now = tl_mono_ms();
     for (waiter *w = a->pending, *n; w; w = n) {
         n = w->next;
         if (now >= w->deadline_ms) {
@@ -713,7 +708,7 @@ static void handle_add(tl_api *a, tl_http_req *r) {
     w->req = r;
     w->json = wants_json(r);
     w->state = W_ADDING;
-    w->start_ms = mono_ms();
+    w->start_ms = tl_mono_ms();
     w->deadline_ms = w->start_ms + a->cfg.add_timeout_ms;
     tl_http_req_on_abort(r, waiter_abort, w);
     int rc = tl_log_add(a->cfg.log, body, len, on_added, w);

@@ -34,6 +34,7 @@
 #include <curl/curl.h>
 
 #include "common/b64.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "signer/note.h"
 
@@ -103,9 +104,7 @@ static pthread_mutex_t hooks_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static double now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return tl_mono_s() * 1e3;
 }
 
 static void on_event(void *ctx, uint64_t signed_size, uint64_t published_size)

@@ -32,6 +32,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
+
 static pthread_key_t hasher_key;
 static pthread_once_t hasher_once = PTHREAD_ONCE_INIT;
 
@@ -58,20 +60,6 @@ tl_hasher *log_thread_hasher(void)
         }
     }
     return h;
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int tl_log_add(tl_log *log, const void *entry, size_t len, tl_add_fn cb, void *ctx)
@@ -104,7 +92,7 @@ int tl_log_add(tl_log *log, const void *entry, size_t len, tl_add_fn cb, void *c
     it->len = len;
     memcpy(it->data, entry, len);
     tl_hash_leaf(h, entry, len, &it->leaf);
-    it->t_enq = mono_ms();
+    it->t_enq = tl_mono_ms();
     pthread_mutex_lock(&log->mu);
     if (log->stopped || log->closing) {
         rc = TL_ERR_STOPPED;
@@ -381,7 +369,7 @@ static void stage_batch(tl_log *log, log_stage *st)
     st->fresh = 0;
     st->dups = 0;
     st->dedup_reads = st->dedup_skips = 0;
-    st->t0 = mono_s();
+    st->t0 = tl_mono_s();
     pthread_mutex_lock(&log->mu);
     stopped = log->stopped;
     pthread_mutex_unlock(&log->mu);
@@ -632,7 +620,7 @@ static void commit_stage(tl_log *log, log_stage *st)
     log->st.duplicates += st->dups;
     log->st.batches++;
     log->st.batch_entries_last = st->n;
-    log->st.commit_seconds_last = mono_s() - st->t0;
+    log->st.commit_seconds_last = tl_mono_s() - st->t0;
     log->st.commit_seconds_total += log->st.commit_seconds_last;
     log->st.signed_size = st->head.size;
     pthread_mutex_unlock(&log->mu);

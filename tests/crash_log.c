@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "log/log.h"
 #include "merkle/merkle.h"
 #include "signer/checkpoint.h"
@@ -330,13 +331,6 @@ static int hash_cmp(const void *a, const void *b)
     return memcmp(a, b, TL_HASH_SIZE);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int main(int argc, char **argv)
 {
     const char *t = getenv("TMPDIR"), *san = getenv("TL_SANITIZED");
@@ -345,7 +339,7 @@ int main(int argc, char **argv)
     tl_hasher *h;
     uint64_t acked_max = 0, acks = 0;
     ssize_t sl;
-    double t0 = now_s();
+    double t0 = tl_mono_s();
     int rc = 0;
 
     if (argc == 5 && strcmp(argv[1], "--child") == 0)
@@ -389,10 +383,10 @@ int main(int argc, char **argv)
             _exit(99);
         }
         close(fds[1]);
-        deadline = now_s() + (double)(rnd() % 101) / 1000.0;
+        deadline = tl_mono_s() + (double)(rnd() % 101) / 1000.0;
         for (;;) {
             struct pollfd pfd = {fds[0], POLLIN, 0};
-            double left = deadline - now_s();
+            double left = deadline - tl_mono_s();
             ssize_t r;
             if (left <= 0)
                 break;
@@ -435,7 +429,7 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "crash_log: %s after %.1f s: signed size %llu, %llu acknowledgements "
             "(highest index %llu), %zu distinct heads verified\n",
-            rc ? "FAILED" : "ok", now_s() - t0, (unsigned long long)P.fr.size,
+            rc ? "FAILED" : "ok", tl_mono_s() - t0, (unsigned long long)P.fr.size,
             (unsigned long long)acks, (unsigned long long)acked_max, P.nheads);
     /* strong dedup: no entry is in the log twice (children resubmit) */
     if (rc == 0 && P.fr.size > 1) {

@@ -24,6 +24,7 @@
 #include <openssl/crypto.h>
 
 #include "common/b64.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "signer/checkpoint.h"
 
@@ -118,13 +119,6 @@ static void to_hex(const uint8_t *p, size_t n, char *out)
         out[2 * i + 1] = hx[p[i] & 15];
     }
     out[2 * n] = 0;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Strict ASCII decimal, no leading zeros (except "0"), no overflow. */
@@ -726,9 +720,9 @@ static int run_group(tl_witness *w, struct job *first, struct job *last, double 
             break;
     }
     if (rc == TL_OK && tl_batch_count(b) > 0) {
-        double t0 = now_seconds();
+        double t0 = tl_mono_s();
         rc = tl_store_write(w->store, b, 1);
-        *sync_s = now_seconds() - t0;
+        *sync_s = tl_mono_s() - t0;
     }
     tl_batch_free(b);
     return rc;

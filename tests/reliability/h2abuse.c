@@ -44,6 +44,8 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "common/clock.h"
+
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define F_DATA 0
 #define F_HEADERS 1
@@ -61,13 +63,6 @@ static const char *g_path = "/checkpoint";
 static int g_quick;
 static int g_idle = 2000;
 static double g_slow_limit = 45.0;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int dial(void)
 {
@@ -101,7 +96,7 @@ static int write_all(int fd, const uint8_t *buf, size_t len, double deadline)
         }
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return -1;
-        double left = deadline - now_s();
+        double left = deadline - tl_mono_s();
         if (left <= 0)
             return -1;
         struct pollfd p = {fd, POLLOUT, 0};
@@ -145,17 +140,17 @@ typedef struct seen {
  * byte); returns 1 if the connection is closed. */
 static int drain(int fd, seen *s, double wait_s)
 {
-    double end = now_s() + wait_s;
+    double end = tl_mono_s() + wait_s;
     for (;;) {
         struct pollfd p = {fd, POLLIN, 0};
-        double left = end - now_s();
+        double left = end - tl_mono_s();
         int r = poll(&p, 1, left > 0 ? (int)(left * 1000) : 0);
         if (r <= 0)
             return s->closed;
         ssize_t n = recv(fd, s->buf + s->have, sizeof(s->buf) - s->have, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             if (!s->closed)
-                s->closed_at = now_s();
+                s->closed_at = tl_mono_s();
             s->closed = 1;
             return 1;
         }
@@ -204,7 +199,7 @@ static int drain(int fd, seen *s, double wait_s)
         }
         memmove(s->buf, s->buf + off, s->have - off);
         s->have -= off;
-        end = now_s() + 0.05; /* keep reading while data flows */
+        end = tl_mono_s() + 0.05; /* keep reading while data flows */
     }
 }
 
@@ -214,7 +209,7 @@ static int h2_start(int fd)
     uint8_t b[64];
     memcpy(b, PREFACE, 24);
     size_t n = 24 + frame(b + 24, 0, F_SETTINGS, 0, 0);
-    return write_all(fd, b, n, now_s() + 5);
+    return write_all(fd, b, n, tl_mono_s() + 5);
 }
 
 /* HPACK block for a request, with a deflater that never indexes (so the
@@ -268,7 +263,7 @@ static void atk_rapid_reset(void)
     size_t bl = req_block(blk, sizeof(blk), "GET", g_path);
     long n = g_quick ? 20000 : 100000, sent = 0;
     uint8_t *buf = malloc(200 * (9 + bl + 13));
-    double t0 = now_s(), deadline = t0 + 20;
+    double t0 = tl_mono_s(), deadline = t0 + 20;
     while (sent < n && buf) {
         size_t off = 0;
         for (int i = 0; i < 200 && sent < n; i++, sent++) {
@@ -287,7 +282,7 @@ static void atk_rapid_reset(void)
             break;
     }
     drain(fd, s, 1.0);
-    double dt = now_s() - t0;
+    double dt = tl_mono_s() - t0;
     /* Accept: the server cut the connection short; or it answered a
      * bounded number of them (it never queued work for every reset stream). */
     int ok = s->closed || s->goaway;
@@ -314,7 +309,7 @@ static void atk_continuation(void)
     uint8_t hdr[300];
     size_t off = frame(hdr, (uint32_t)bl, F_HEADERS, FL_END_STREAM, 1);
     memcpy(hdr + off, blk, bl);
-    write_all(fd, hdr, off + bl, now_s() + 5);
+    write_all(fd, hdr, off + bl, tl_mono_s() + 5);
     /* Each CONTINUATION: literal header fields without indexing, new name
      * (0x00, len, name, len, value), 16 KB of them. */
     static uint8_t cont[9 + 16384];
@@ -331,7 +326,7 @@ static void atk_continuation(void)
     }
     frame(cont, (uint32_t)pl, F_CONT, 0, 1);
     long n = g_quick ? 2000 : 20000, sent = 0;
-    double t0 = now_s(), deadline = t0 + 20;
+    double t0 = tl_mono_s(), deadline = t0 + 20;
     for (; sent < n; sent++) {
         if (write_all(fd, cont, 9 + pl, deadline) != 0)
             break;
@@ -344,7 +339,7 @@ static void atk_continuation(void)
     drain(fd, s, 1.0);
     int ok = s->closed || s->goaway || s->rst;
     report("continuation", ok, "%ld CONTINUATION frames (%.1f MB) in %.2fs; server: %s "
-           "goaway=%d(code %u) rst=%ld", sent, (double)sent * (double)pl / 1e6, now_s() - t0,
+           "goaway=%d(code %u) rst=%ld", sent, (double)sent * (double)pl / 1e6, tl_mono_s() - t0,
            s->closed ? "closed" : "open", s->goaway, s->goaway_code, s->rst);
 out:
     if (fd >= 0)
@@ -408,7 +403,7 @@ static void atk_hpack_bomb(void)
         fo += chunk;
         done += chunk;
     }
-    double t0 = now_s();
+    double t0 = tl_mono_s();
     int wr = write_all(fd, fb, fo, t0 + 10);
     /* A sanitizer build may take seconds to decode it: wait for a verdict. */
     for (int i = 0; i < 30 && !(s->closed || s->goaway || s->rst || s->headers); i++)
@@ -447,7 +442,7 @@ static void atk_flood(const char *name, uint8_t type)
             off += frame(buf + off, 0, F_SETTINGS, 0, 0);
         }
     }
-    double t0 = now_s(), deadline = t0 + 15;
+    double t0 = tl_mono_s(), deadline = t0 + 15;
     /* Write without reading: a server that queues every ACK grows without
      * bound; one that defends itself stops reading or hangs up. */
     int stalled = 0;
@@ -463,7 +458,7 @@ static void atk_flood(const char *name, uint8_t type)
      * bounded), or everything ACKed (nothing left queued). */
     int ok = s->closed || s->goaway || stalled;
     report(name, ok, "%ld frames written in %.2fs%s; server: %s goaway=%d(code %u)", sent,
-           now_s() - t0, stalled ? " (then the server stopped reading)" : "",
+           tl_mono_s() - t0, stalled ? " (then the server stopped reading)" : "",
            s->closed ? "closed" : "open", s->goaway, s->goaway_code);
 out:
     if (fd >= 0)
@@ -492,7 +487,7 @@ static void atk_streams(void)
         off += bl;
     }
     long rst0 = s->rst;
-    write_all(fd, buf, off, now_s() + 10);
+    write_all(fd, buf, off, tl_mono_s() + 10);
     drain(fd, s, 2.0);
     long refused = s->rst - rst0;
     int ok = s->closed || s->goaway || refused >= 100;
@@ -527,7 +522,7 @@ static void *slow_thread(void *vp)
             close(fd);
         return NULL;
     }
-    double t0 = now_s();
+    double t0 = tl_mono_s();
     uint8_t b[512];
     size_t n = 0;
     if (a->kind == 1 || a->kind == 2) {
@@ -537,10 +532,10 @@ static void *slow_thread(void *vp)
                               a->kind == 2 ? "/add" : g_path);
         n = frame(b, (uint32_t)bl, F_HEADERS, a->kind == 2 ? FL_END_HEADERS : 0, 1);
         memcpy(b + n, blk, bl);
-        write_all(fd, b, n + bl, now_s() + 5);
+        write_all(fd, b, n + bl, tl_mono_s() + 5);
     }
     long bytes = 0;
-    while (now_s() - t0 < g_slow_limit) {
+    while (tl_mono_s() - t0 < g_slow_limit) {
         if (a->kind == 0) {
             b[0] = (uint8_t)PREFACE[bytes % 16]; /* never completes the preface */
             n = 1;
@@ -556,7 +551,7 @@ static void *slow_thread(void *vp)
             n = strlen(h);
             memcpy(b, h, n);
         }
-        if (write_all(fd, b, n, now_s() + 2) != 0)
+        if (write_all(fd, b, n, tl_mono_s() + 2) != 0)
             break;
         bytes++;
         if (drain(fd, s, 1.0))
@@ -567,7 +562,7 @@ static void *slow_thread(void *vp)
             break;
     }
     drain(fd, s, 0.2);
-    double dt = now_s() - t0;
+    double dt = tl_mono_s() - t0;
     a->ok = s->closed || s->goaway || (a->kind >= 1 && (s->rst || s->headers));
     snprintf(a->msg, sizeof(a->msg), "%s after %.1fs (%ld slow writes)%s",
              s->closed ? "closed" : s->goaway ? "GOAWAY" : (s->rst || s->headers) ? "reset/answered" : "still open",
@@ -598,7 +593,7 @@ static ssize_t g_send_cb(nghttp2_session *s, const uint8_t *d, size_t n, int fla
     good *g = u;
     (void)s;
     (void)flags;
-    if (write_all(g->fd, d, n, now_s() + 5) != 0)
+    if (write_all(g->fd, d, n, tl_mono_s() + 5) != 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     return (ssize_t)n;
 }
@@ -670,12 +665,12 @@ static void *good_thread(void *vp)
         };
         g->done = 0;
         g->status = 0;
-        double t0 = now_s();
+        double t0 = tl_mono_s();
         int ok = nghttp2_submit_request(sess, NULL, nva, 4, NULL, NULL) > 0 &&
                  nghttp2_session_send(sess) == 0;
         while (ok && !g->done) {
             struct pollfd p = {g->fd, POLLIN, 0};
-            double left = t0 + 10 - now_s();
+            double left = t0 + 10 - tl_mono_s();
             if (left <= 0 || poll(&p, 1, (int)(left * 1000)) <= 0) {
                 ok = 0;
                 snprintf(g->last_err, sizeof(g->last_err), "no answer within 10 s");
@@ -694,7 +689,7 @@ static void *good_thread(void *vp)
                 snprintf(g->last_err, sizeof(g->last_err), "HTTP/2 error");
             }
         }
-        double dt = now_s() - t0;
+        double dt = tl_mono_s() - t0;
         if (ok && g->status >= 200 && g->status < 500) {
             g->ok++;
             if (g->nlat < (long)(sizeof(g->lat) / sizeof(g->lat[0])))
@@ -807,14 +802,14 @@ int main(int argc, char **argv)
     if (want(names, nn, "idle")) {
         int *fds = malloc(sizeof(int) * (size_t)g_idle);
         int open_ok = 0;
-        double t0 = now_s();
+        double t0 = tl_mono_s();
         for (int i = 0; i < g_idle; i++) {
             fds[i] = dial();
             if (fds[i] >= 0 && h2_start(fds[i]) == 0)
                 open_ok++;
         }
         printf("idle-open       %d connections open (%.2fs); holding 3 s\n", open_ok,
-               now_s() - t0);
+               tl_mono_s() - t0);
         fflush(stdout);
         /* The caller reads the server's RSS now (marker line above). */
         sleep(3);
