@@ -11,8 +11,10 @@
 #                                                   (TL_BENCH_N adds, default 300000, from
 #                                                   TL_BENCH_CONNS x 100 streams, default 32)
 #   bench/frontend_bench.sh BUILD idle             RSS with 10,000 idle connections
+#   bench/frontend_bench.sh BUILD busy             RSS with 10,000 connections x 4 tile
+#                                                   requests in flight, 5 runs
 set -eu
-BUILD=$(cd "${1:?usage: frontend_bench.sh BUILD tiles|proofs LOGDIR|adds|idle}" && pwd)
+BUILD=$(cd "${1:?usage: frontend_bench.sh BUILD tiles|proofs LOGDIR|adds|idle|busy}" && pwd)
 what=${2:?}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -198,6 +200,36 @@ idle)
     "$BUILD/tlogd" init --dir "$T/log" --origin bench.example/idle >/dev/null
     start_tlogd "$T/log" --max-conns 10100 --idle-timeout 600000
     python3 "$HERE/frontend_idle.py" "$TPID" "$TPORT" "${TL_BENCH_N:-10000}"
+    stop_tlogd
+    ;;
+busy)
+    # 10,000 connections at once, each with 4 tile requests in flight
+    # (h2load -c 10000 -m 4), 5 bursts against one tlogd, 12 s apart: its
+    # peak RSS shows the memory busy connections hold, and its RSS 12 s after
+    # each burst that the memory goes back (tl_httpd trims after bursts)
+    # and repeated bursts level off.
+    "$BUILD/tlogd" init --dir "$T/log" --origin bench.example/busy >/dev/null
+    start_tlogd "$T/log" --batch-max 8192
+    "$BUILD/bench_frontend_add" --port "$TPORT" --total 65536 --conns 4 --streams 100 >/dev/null
+    n=0
+    : >"$T/urls"
+    while [ $n -lt 256 ]; do
+        printf 'http://127.0.0.1:%s/tile/0/%03d\n' "$TPORT" $n >>"$T/urls"
+        n=$((n + 1))
+    done
+    C=${TL_BENCH_CONNS:-10000}
+    echo "tlogd RSS before: $(awk '/VmRSS/ {print $2 / 1024 " MiB"}' "/proc/$TPID/status")"
+    r=1
+    while [ $r -le 5 ]; do
+        h2load -n 100000 -c "$C" -m 4 -i "$T/urls" >"$T/h2.out" 2>&1 || true
+        sleep 12
+        printf 'burst %d: %s; %s; tlogd peak %s, 12 s later %s\n' $r \
+            "$(sed -n 's/^finished in \([^,]*\), \([0-9.]*\) req\/s.*/\1, \2 req\/s/p' "$T/h2.out")" \
+            "$(sed -n 's/^status codes: //p' "$T/h2.out")" \
+            "$(awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$TPID/status")" \
+            "$(awk '/VmRSS/ {printf "%.0f MiB", $2 / 1024}' "/proc/$TPID/status")"
+        r=$((r + 1))
+    done
     stop_tlogd
     ;;
 *)
