@@ -264,31 +264,23 @@ struct pull_stats {
     uint64_t polls, cosigned, failures;
 };
 
-static int pull_all(tl_witness *w, const char *ca_file, unsigned timeout_ms, struct pull_stats *st)
+/* One poll of every log with a URL, counted into st. Out of memory: no poll. */
+static void pull_all(tl_witness *w, const char *ca_file, unsigned timeout_ms,
+                     struct pull_stats *st)
 {
     struct fetcher f = {curl_easy_init(), ca_file, {0}};
     tl_hasher *h = tl_hasher_new();
-    int cosigned = 0;
-    if (!f.c || !h) {
-        curl_easy_cleanup(f.c);
-        tl_hasher_free(h);
-        return TL_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < tl_witness_nlogs(w); i++) {
+    for (size_t i = 0; f.c && h && i < tl_witness_nlogs(w); i++) {
         const char *origin, *url;
         if (tl_witness_log_at(w, i, &origin, &url) != TL_OK || !url)
             continue;
         int r = pull_log(w, &f, h, origin, url, timeout_ms);
-        if (st) {
-            st->polls++;
-            st->cosigned += r == PULL_COSIGNED;
-            st->failures += r == PULL_FAILED;
-        }
-        cosigned += r == PULL_COSIGNED;
+        st->polls++;
+        st->cosigned += r == PULL_COSIGNED;
+        st->failures += r == PULL_FAILED;
     }
     curl_easy_cleanup(f.c);
     tl_hasher_free(h);
-    return cosigned;
 }
 
 /* ---- the polling thread --------------------------------------------------- */
