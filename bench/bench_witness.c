@@ -25,7 +25,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
-#include "log/store.h"
+#include "store/store.h"
 #include "signer/note.h"
 #include "tests/witness/wt_tree.h"
 #include "witness/witness.h"

@@ -1,5 +1,5 @@
 /*
- * api.h - tlogd's HTTP handlers (the API of /work/shared/CONTRACT.md): C2SP
+ * api.h - tlogd's HTTP handlers (the API of the contract, docs/USAGE.md): C2SP
  * tlog-tiles reads, POST /add with C2SP tlog-proof answers, the RFC 6962 JSON
  * endpoints, /metrics and /healthz. Serves only what the PUBLISHED checkpoint
  * covers. Runs on the tl_httpd loop thread; the log's callbacks hop onto it
@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "frontend/cosigner.h"
-#include "frontend/httpd.h"
+#include "log/cosigner.h"
+#include "http/httpd.h"
 #include "log/log.h"
 
 typedef struct tl_api tl_api;

@@ -11,7 +11,7 @@
  * witness key over the checkpoint now stored.
  */
 #include "fuzz/fuzz.h"
-#include "log/store.h"
+#include "store/store.h"
 #include "signer/checkpoint.h"
 #include "signer/note.h"
 #include "witness/witness.h"

@@ -24,7 +24,7 @@
 
 #include "common/buf.h"
 #include "merkle/merkle.h"
-#include "log/store.h"
+#include "store/store.h"
 
 typedef struct tl_log tl_log;
 

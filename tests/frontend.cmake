@@ -1,7 +1,7 @@
 # frontend tests (issue 4): tl_httpd alone through a small test server, and
 # tlogd serve end to end (python3 stdlib + curl + nghttp + openssl CLI).
 add_executable(frontend_httpd_testsrv ${CMAKE_CURRENT_SOURCE_DIR}/frontend/httpd_testsrv.c)
-target_link_libraries(frontend_httpd_testsrv tl_httpd)
+target_link_libraries(frontend_httpd_testsrv tl_http)
 
 find_program(TL_PYTHON3 python3)
 if(TL_PYTHON3)

@@ -22,7 +22,7 @@
 
 #include "log/log.h"
 #include "log/log_int.h" /* log_dedup_prefix: short dedup keys force shared keys */
-#include "log/store.h"
+#include "store/store.h"
 #include "merkle/merkle.h"
 #include "signer/checkpoint.h"
 #include "signer/note.h"

@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
-#include "log/store.h"
+#include "store/store.h"
 #include "merkle/merkle.h"
 #include "signer/note.h"
 

@@ -20,7 +20,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
-#include "frontend/httpd.h"
+#include "http/httpd.h"
 
 static tl_httpd *g_h;
 static struct event_base *g_base;

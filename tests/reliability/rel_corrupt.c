@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "log/log_int.h"
-#include "log/store.h"
+#include "store/store.h"
 
 int main(int argc, char **argv)
 {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
-#include "log/store.h"
+#include "store/store.h"
 #include "signer/checkpoint.h"
 #include "signer/note.h"
 #include "tests/witness/wt_tree.h"

@@ -9,8 +9,8 @@
  * one request per witness per checkpoint (intermediate checkpoints are
  * skipped when witnesses are slower than the sequencer).
  */
-#ifndef TL_FRONTEND_COSIGNER_H
-#define TL_FRONTEND_COSIGNER_H
+#ifndef TL_LOG_COSIGNER_H
+#define TL_LOG_COSIGNER_H
 
 #include <stddef.h>
 

@@ -23,7 +23,7 @@
  * the CRC32C of ~74 KB (10% of tlogd's CPU under an audit). Those clean
  * page-cache pages of the mmap'ed tables count in RSS too.
  */
-#include "log/store.h"
+#include "store/store.h"
 
 #include <leveldb/c.h>
 #include <pthread.h>

@@ -24,8 +24,8 @@
 #include "common/err.h"
 #include "common/version.h"
 #include "frontend/api.h"
-#include "frontend/cosigner.h"
-#include "frontend/httpd.h"
+#include "log/cosigner.h"
+#include "http/httpd.h"
 #include "log/log.h"
 #include "signer/policy.h"
 

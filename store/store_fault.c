@@ -6,7 +6,7 @@
  *          acknowledgement was lost: the caller cannot tell it happened).
  * Reads and scans pass through. Thread-safe.
  */
-#include "log/store.h"
+#include "store/store.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -30,8 +30,8 @@
 #include "common/cafile.h"
 #include "common/err.h"
 #include "common/version.h"
-#include "frontend/httpd.h"
-#include "log/store.h"
+#include "http/httpd.h"
+#include "store/store.h"
 #include "signer/note.h"
 #include "witness/witness.h"
 

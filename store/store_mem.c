@@ -5,7 +5,7 @@
  * Thread-safe. Not ordered: a scan visits the keys in bucket order, under the
  * mutex (so as of one moment).
  */
-#include "log/store.h"
+#include "store/store.h"
 
 #include <pthread.h>
 #include <stdlib.h>

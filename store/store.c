@@ -6,7 +6,7 @@
  * in the order they were added. Implementations replay it with
  * tl_batch_iterate and must apply it atomically. Keys and values are copied.
  */
-#include "log/store.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>

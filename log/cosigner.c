@@ -22,7 +22,7 @@
  *  - https:// witnesses are always verified (peer certificate and host name),
  *    against the system store or, when given, only the CA file's certificates.
  */
-#include "frontend/cosigner.h"
+#include "log/cosigner.h"
 
 #include <inttypes.h>
 #include <pthread.h>

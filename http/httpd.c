@@ -36,7 +36,7 @@
  * queues under a mutex and wakes the loop with event_active (the caller must
  * have called evthread_use_pthreads() before creating the base).
  */
-#include "frontend/httpd.h"
+#include "http/httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

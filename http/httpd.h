@@ -13,8 +13,8 @@
  * per request), request body size, connections, and absolute deadlines for
  * the TLS handshake, the preface, the request headers and idle connections.
  */
-#ifndef TL_FRONTEND_HTTPD_H
-#define TL_FRONTEND_HTTPD_H
+#ifndef TL_HTTP_HTTPD_H
+#define TL_HTTP_HTTPD_H
 
 #include <stddef.h>
 #include <stdint.h>

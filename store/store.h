@@ -9,8 +9,8 @@
  *
  * Keys and values are opaque bytes; the key layout belongs to log.c.
  */
-#ifndef TL_LOG_STORE_H
-#define TL_LOG_STORE_H
+#ifndef TL_STORE_STORE_H
+#define TL_STORE_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
