@@ -54,7 +54,8 @@ static uint64_t nlat;
 static double tokens;
 static double last_tick;
 
-static ssize_t send_cb(nghttp2_session *s, const uint8_t *d, size_t len, int flags, void *u) {
+static ssize_t send_cb(nghttp2_session *s, const uint8_t *d, size_t len, int flags, void *u)
+{
     (void)s;
     (void)flags;
     client *c = u;
@@ -62,8 +63,9 @@ static ssize_t send_cb(nghttp2_session *s, const uint8_t *d, size_t len, int fla
     return (ssize_t)len;
 }
 
-static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
-                         uint32_t *flags, nghttp2_data_source *src, void *u) {
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *u)
+{
     (void)s;
     (void)id;
     (void)u;
@@ -78,8 +80,9 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     return (ssize_t)n;
 }
 
-static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
-                     size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *u) {
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
+                     const uint8_t *value, size_t vl, uint8_t flags, void *u)
+{
     (void)flags;
     (void)u;
     if (f->hd.type == NGHTTP2_HEADERS && nl == 7 && memcmp(name, ":status", 7) == 0) {
@@ -91,7 +94,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 }
 
 static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *d, size_t len,
-                   void *u) {
+                   void *u)
+{
     (void)s;
     (void)flags;
     (void)id;
@@ -103,7 +107,8 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 
 static void pump(void);
 
-static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *u) {
+static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *u)
+{
     client *c = u;
     stream *st = nghttp2_session_get_stream_user_data(s, id);
     if (!st)
@@ -124,10 +129,10 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *u) {
     return 0;
 }
 
-static void submit(client *c) {
+static void submit(client *c)
+{
     stream *st = calloc(1, sizeof *st);
-    int n = snprintf(st->body, sizeof st->body, "%s %llu ", prefix,
-                     (unsigned long long)submitted);
+    int n = snprintf(st->body, sizeof st->body, "%s %llu ", prefix, (unsigned long long)submitted);
     while ((unsigned)n < size && (size_t)n < sizeof st->body)
         st->body[n++] = 'x';
     st->len = (size_t)n;
@@ -157,7 +162,8 @@ static void submit(client *c) {
     submitted++;
 }
 
-static void pump(void) {
+static void pump(void)
+{
     for (unsigned i = 0; i < nconns; i++) {
         client *c = &clients[i];
         if (c->dead)
@@ -171,7 +177,8 @@ static void pump(void) {
     }
 }
 
-static void readcb(struct bufferevent *bev, void *arg) {
+static void readcb(struct bufferevent *bev, void *arg)
+{
     client *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t len = evbuffer_get_length(in);
@@ -185,7 +192,8 @@ static void readcb(struct bufferevent *bev, void *arg) {
     pump();
 }
 
-static void eventcb(struct bufferevent *bev, short ev, void *arg) {
+static void eventcb(struct bufferevent *bev, short ev, void *arg)
+{
     (void)bev;
     client *c = arg;
     if (ev & BEV_EVENT_CONNECTED) {
@@ -207,7 +215,8 @@ static void eventcb(struct bufferevent *bev, short ev, void *arg) {
     }
 }
 
-static void tick(evutil_socket_t fd, short w, void *arg) {
+static void tick(evutil_socket_t fd, short w, void *arg)
+{
     (void)fd;
     (void)w;
     (void)arg;
@@ -219,12 +228,14 @@ static void tick(evutil_socket_t fd, short w, void *arg) {
     pump();
 }
 
-static int cmp(const void *a, const void *b) {
+static int cmp(const void *a, const void *b)
+{
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(k, "--json")) {
@@ -236,14 +247,22 @@ int main(int argc, char **argv) {
             return 2;
         }
         i++;
-        if (!strcmp(k, "--port")) port = atoi(v);
-        else if (!strcmp(k, "--host")) host = v;
-        else if (!strcmp(k, "--conns")) nconns = (unsigned)atoi(v);
-        else if (!strcmp(k, "--streams")) nstreams = (unsigned)atoi(v);
-        else if (!strcmp(k, "--total")) total = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--rate")) rate = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--size")) size = (unsigned)atoi(v);
-        else if (!strcmp(k, "--prefix")) prefix = v;
+        if (!strcmp(k, "--port"))
+            port = atoi(v);
+        else if (!strcmp(k, "--host"))
+            host = v;
+        else if (!strcmp(k, "--conns"))
+            nconns = (unsigned)atoi(v);
+        else if (!strcmp(k, "--streams"))
+            nstreams = (unsigned)atoi(v);
+        else if (!strcmp(k, "--total"))
+            total = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "--rate"))
+            rate = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "--size"))
+            size = (unsigned)atoi(v);
+        else if (!strcmp(k, "--prefix"))
+            prefix = v;
         else {
             fprintf(stderr, "bench: unknown option %s\n", k);
             return 2;

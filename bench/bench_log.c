@@ -306,8 +306,8 @@ int main(int argc, char **argv)
             if (tl_mono_s() - tl >= 10) {
                 uint64_t a = __atomic_load_n(&acked, __ATOMIC_RELAXED);
                 printf("  %6.0f s: %llu acknowledged (%.0f/s recent), RSS peak %.1f MiB\n",
-                       tl_mono_s() - t0, (unsigned long long)a, (double)(a - last) / (tl_mono_s() - tl),
-                       (double)rss_kib() / 1024.0);
+                       tl_mono_s() - t0, (unsigned long long)a,
+                       (double)(a - last) / (tl_mono_s() - tl), (double)rss_kib() / 1024.0);
                 fflush(stdout);
                 last = a;
                 tl = tl_mono_s();

@@ -59,9 +59,28 @@ static const char usage_text[] =
     "  --help, --version\n";
 
 enum {
-    O_DIR = 1, O_ORIGIN, O_LISTEN, O_CERT, O_KEY, O_POLICY, O_BATCH_MAX, O_BATCH_INT,
-    O_MAX_ENTRY, O_POOL_MAX, O_ADD_TIMEOUT, O_GE_MAX, O_MAX_CONNS, O_MAX_STREAMS,
-    O_MAX_HDR, O_HS_TO, O_PREFACE_TO, O_HDR_TO, O_BODY_TO, O_IDLE_TO, O_WITNESS_CA, O_HELP,
+    O_DIR = 1,
+    O_ORIGIN,
+    O_LISTEN,
+    O_CERT,
+    O_KEY,
+    O_POLICY,
+    O_BATCH_MAX,
+    O_BATCH_INT,
+    O_MAX_ENTRY,
+    O_POOL_MAX,
+    O_ADD_TIMEOUT,
+    O_GE_MAX,
+    O_MAX_CONNS,
+    O_MAX_STREAMS,
+    O_MAX_HDR,
+    O_HS_TO,
+    O_PREFACE_TO,
+    O_HDR_TO,
+    O_BODY_TO,
+    O_IDLE_TO,
+    O_WITNESS_CA,
+    O_HELP,
     O_VERSION
 };
 
@@ -100,7 +119,8 @@ typedef struct opts {
     tl_api_config api;
 } opts;
 
-static int bad_usage(const char *fmt, const char *arg) {
+static int bad_usage(const char *fmt, const char *arg)
+{
     fprintf(stderr, "tlogd: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, " (see tlogd --help)\n");
@@ -108,8 +128,8 @@ static int bad_usage(const char *fmt, const char *arg) {
 }
 
 /* Strict decimal in [lo, hi]. */
-static int num(const char *s, unsigned long long lo, unsigned long long hi,
-               unsigned long long *out) {
+static int num(const char *s, unsigned long long lo, unsigned long long hi, unsigned long long *out)
+{
     if (!*s || s[0] == '-' || s[0] == '+' || (s[0] == '0' && s[1]))
         return -1;
     char *end;
@@ -132,13 +152,15 @@ typedef struct server {
     unsigned add_timeout_ms;
 } server;
 
-static void drained(void *ctx) {
+static void drained(void *ctx)
+{
     server *s = ctx;
     fprintf(stderr, "tlogd: all in-flight requests answered\n");
     event_base_loopexit(s->base, NULL);
 }
 
-static void hard_stop_cb(evutil_socket_t fd, short what, void *arg) {
+static void hard_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     server *s = arg;
@@ -147,7 +169,8 @@ static void hard_stop_cb(evutil_socket_t fd, short what, void *arg) {
     event_base_loopexit(s->base, NULL);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg) {
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
     (void)what;
     server *s = arg;
     if (s->signals++ == 0) {
@@ -167,7 +190,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     }
 }
 
-static int serve(opts *o) {
+static int serve(opts *o)
+{
     char err[256];
     tl_policy *policy = NULL;
     tl_log *log = NULL;
@@ -219,8 +243,7 @@ static int serve(opts *o) {
         fprintf(stderr, "tlogd: cannot set up the API\n");
         goto out;
     }
-    if (tl_httpd_new(s.base, &o->http, tl_api_handle, s.api, &s.httpd, err, sizeof err) !=
-        TL_OK) {
+    if (tl_httpd_new(s.base, &o->http, tl_api_handle, s.api, &s.httpd, err, sizeof err) != TL_OK) {
         fprintf(stderr, "tlogd: %s\n", err);
         goto out;
     }
@@ -259,7 +282,8 @@ out:
 
 /* ---- main ---------------------------------------------------------------- */
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     opts o;
     tl_log_process_setup();
     memset(&o, 0, sizeof o);
@@ -274,38 +298,58 @@ int main(int argc, char **argv) {
             break;
         const char *a = optarg;
         switch (c) {
-        case O_HELP: fputs(usage_text, stdout); return 0;
-        case O_VERSION: printf("tlogd %s\n", TL_VERSION); return 0;
-        case O_DIR: o.dir = a; break;
-        case O_ORIGIN: o.origin = a; break;
-        case O_LISTEN: o.http.listen = a; break;
-        case O_CERT: o.http.tls_cert = a; break;
-        case O_KEY: o.http.tls_key = a; break;
-        case O_POLICY: o.policy = a; break;
-        case O_WITNESS_CA: o.witness_ca = a; break;
-#define NUMOPT(code, name, lo, hi, dst)                                        \
-    case code:                                                                 \
-        if (num(a, lo, hi, &v) != 0)                                           \
-            return bad_usage("--" name " must be a number in " #lo ".." #hi ", not '%s'", a); \
-        dst = v;                                                               \
+        case O_HELP:
+            fputs(usage_text, stdout);
+            return 0;
+        case O_VERSION:
+            printf("tlogd %s\n", TL_VERSION);
+            return 0;
+        case O_DIR:
+            o.dir = a;
+            break;
+        case O_ORIGIN:
+            o.origin = a;
+            break;
+        case O_LISTEN:
+            o.http.listen = a;
+            break;
+        case O_CERT:
+            o.http.tls_cert = a;
+            break;
+        case O_KEY:
+            o.http.tls_key = a;
+            break;
+        case O_POLICY:
+            o.policy = a;
+            break;
+        case O_WITNESS_CA:
+            o.witness_ca = a;
+            break;
+#define NUMOPT(code, name, lo, hi, dst)                                                            \
+    case code:                                                                                     \
+        if (num(a, lo, hi, &v) != 0)                                                               \
+            return bad_usage("--" name " must be a number in " #lo ".." #hi ", not '%s'", a);      \
+        dst = v;                                                                                   \
         break;
-        NUMOPT(O_BATCH_MAX, "batch-max", 1, 1000000, o.log.batch_max)
-        NUMOPT(O_BATCH_INT, "batch-interval", 1, 60000, o.log.batch_interval_ms)
-        NUMOPT(O_MAX_ENTRY, "max-entry", 1, 65535, o.log.max_entry)
-        NUMOPT(O_POOL_MAX, "pool-max", 1, 100000000, o.log.pool_max)
-        NUMOPT(O_ADD_TIMEOUT, "add-timeout", 1, 3600000, o.api.add_timeout_ms)
-        NUMOPT(O_GE_MAX, "get-entries-max", 1, 100000, o.api.get_entries_max)
-        NUMOPT(O_MAX_CONNS, "max-conns", 1, 1000000, o.http.max_conns)
-        NUMOPT(O_MAX_STREAMS, "max-streams", 1, 10000, o.http.max_streams)
-        NUMOPT(O_MAX_HDR, "max-header-bytes", 1024, 1048576, o.http.max_header_bytes)
-        NUMOPT(O_HS_TO, "handshake-timeout", 1, 3600000, o.http.handshake_timeout_ms)
-        NUMOPT(O_PREFACE_TO, "preface-timeout", 1, 3600000, o.http.preface_timeout_ms)
-        NUMOPT(O_HDR_TO, "header-timeout", 1, 3600000, o.http.header_timeout_ms)
-        NUMOPT(O_BODY_TO, "body-timeout", 1, 3600000, o.http.body_timeout_ms)
-        NUMOPT(O_IDLE_TO, "idle-timeout", 1, 86400000, o.http.idle_timeout_ms)
+            NUMOPT(O_BATCH_MAX, "batch-max", 1, 1000000, o.log.batch_max)
+            NUMOPT(O_BATCH_INT, "batch-interval", 1, 60000, o.log.batch_interval_ms)
+            NUMOPT(O_MAX_ENTRY, "max-entry", 1, 65535, o.log.max_entry)
+            NUMOPT(O_POOL_MAX, "pool-max", 1, 100000000, o.log.pool_max)
+            NUMOPT(O_ADD_TIMEOUT, "add-timeout", 1, 3600000, o.api.add_timeout_ms)
+            NUMOPT(O_GE_MAX, "get-entries-max", 1, 100000, o.api.get_entries_max)
+            NUMOPT(O_MAX_CONNS, "max-conns", 1, 1000000, o.http.max_conns)
+            NUMOPT(O_MAX_STREAMS, "max-streams", 1, 10000, o.http.max_streams)
+            NUMOPT(O_MAX_HDR, "max-header-bytes", 1024, 1048576, o.http.max_header_bytes)
+            NUMOPT(O_HS_TO, "handshake-timeout", 1, 3600000, o.http.handshake_timeout_ms)
+            NUMOPT(O_PREFACE_TO, "preface-timeout", 1, 3600000, o.http.preface_timeout_ms)
+            NUMOPT(O_HDR_TO, "header-timeout", 1, 3600000, o.http.header_timeout_ms)
+            NUMOPT(O_BODY_TO, "body-timeout", 1, 3600000, o.http.body_timeout_ms)
+            NUMOPT(O_IDLE_TO, "idle-timeout", 1, 86400000, o.http.idle_timeout_ms)
 #undef NUMOPT
-        case ':': return bad_usage("option %s needs a value", argv[optind - 1]);
-        default: return bad_usage("unknown option %s", argv[optind - 1]);
+        case ':':
+            return bad_usage("option %s needs a value", argv[optind - 1]);
+        default:
+            return bad_usage("unknown option %s", argv[optind - 1]);
         }
     }
     for (int i = optind; i < argc; i++) {

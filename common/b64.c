@@ -21,8 +21,8 @@ char *tl_b64_encode_alloc(const uint8_t *in, size_t n)
 
 static int b64_char(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 int tl_b64_decode(const char *s, size_t slen, uint8_t *out, size_t cap, size_t *outlen)

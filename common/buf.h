@@ -18,7 +18,10 @@ typedef struct tl_buf {
     size_t cap;
 } tl_buf;
 
-#define TL_BUF_INIT {NULL, 0, 0}
+#define TL_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void tl_buf_init(tl_buf *b);
 void tl_buf_release(tl_buf *b);

@@ -48,12 +48,32 @@
 
 /* Endpoints, for metrics. */
 enum ep {
-    EP_CHECKPOINT, EP_TILE, EP_ENTRIES, EP_ADD, EP_STH, EP_CONSISTENCY, EP_PROOF_BY_HASH,
-    EP_GET_ENTRIES, EP_ENTRY_AND_PROOF, EP_METRICS, EP_HEALTHZ, EP_OTHER, EP_N
+    EP_CHECKPOINT,
+    EP_TILE,
+    EP_ENTRIES,
+    EP_ADD,
+    EP_STH,
+    EP_CONSISTENCY,
+    EP_PROOF_BY_HASH,
+    EP_GET_ENTRIES,
+    EP_ENTRY_AND_PROOF,
+    EP_METRICS,
+    EP_HEALTHZ,
+    EP_OTHER,
+    EP_N
 };
-static const char *const ep_names[EP_N] = {
-    "checkpoint", "tile", "tile_entries", "add", "get-sth", "get-sth-consistency",
-    "get-proof-by-hash", "get-entries", "get-entry-and-proof", "metrics", "healthz", "other"};
+static const char *const ep_names[EP_N] = {"checkpoint",
+                                           "tile",
+                                           "tile_entries",
+                                           "add",
+                                           "get-sth",
+                                           "get-sth-consistency",
+                                           "get-proof-by-hash",
+                                           "get-entries",
+                                           "get-entry-and-proof",
+                                           "metrics",
+                                           "healthz",
+                                           "other"};
 static const int statuses[] = {200, 400, 404, 405, 413, 500, 503};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 
@@ -109,14 +129,16 @@ typedef struct prover {
     tl_buf tmp;
 } prover;
 
-static uint64_t mix64(uint64_t x) {
+static uint64_t mix64(uint64_t x)
+{
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
     x ^= x >> 33;
     return x;
 }
 
-static int prover_init(prover *p, tl_log *log) {
+static int prover_init(prover *p, tl_log *log)
+{
     memset(p, 0, sizeof *p);
     p->log = log;
     p->h = tl_hasher_new();
@@ -131,7 +153,8 @@ static int prover_init(prover *p, tl_log *log) {
     return TL_OK;
 }
 
-static void prover_release(prover *p) {
+static void prover_release(prover *p)
+{
     if (p->h)
         tl_hasher_free(p->h);
     free(p->keys);
@@ -143,12 +166,14 @@ static void prover_release(prover *p) {
 /* Direct-mapped by tile number, so any run of TILE_CACHE consecutive tiles of
  * one level (what auditors and monitors fetch) fits without two tiles of the
  * run evicting each other; levels are offset from each other. */
-static tile_slot *tile_slot_of(prover *p, int tl, uint64_t n) {
+static tile_slot *tile_slot_of(prover *p, int tl, uint64_t n)
+{
     return &p->tiles[((uint64_t)tl * 0x9e3779b97f4a7c15ULL + n) % TILE_CACHE];
 }
 
 /* Hash number `index` of level 8*tl (tile level tl), from a hash tile. */
-static int prover_base(prover *p, int tl, uint64_t index, tl_hash *out) {
+static int prover_base(prover *p, int tl, uint64_t index, tl_hash *out)
+{
     uint64_t n = index / TL_TILE_WIDTH;
     unsigned pos = (unsigned)(index % TL_TILE_WIDTH);
     tile_slot *ts = tile_slot_of(p, tl, n);
@@ -177,7 +202,8 @@ static int prover_base(prover *p, int tl, uint64_t index, tl_hash *out) {
  * evict each other on every request) and the intermediate nodes of folds
  * (direct mapped), so folds for random proofs do not flush the nodes repeated
  * proofs need, and batches of consecutive proofs still share their folds. */
-static int prover_node_(prover *p, unsigned level, uint64_t index, tl_hash *out, int asked) {
+static int prover_node_(prover *p, unsigned level, uint64_t index, tl_hash *out, int asked)
+{
     uint64_t key = ((index << 6) | level) + 1;
     size_t h = mix64(key) & (NODE_CACHE / 2 - 1);
     size_t sa = h, sb = h ^ 1, si = NODE_CACHE / 2 + h;
@@ -218,11 +244,13 @@ static int prover_node_(prover *p, unsigned level, uint64_t index, tl_hash *out,
     return rc;
 }
 
-static int prover_node(prover *p, unsigned level, uint64_t index, tl_hash *out) {
+static int prover_node(prover *p, unsigned level, uint64_t index, tl_hash *out)
+{
     return prover_node_(p, level, index, out, 1);
 }
 
-static int prover_read(void *ctx, const tl_node *nodes, size_t n, tl_hash *out) {
+static int prover_read(void *ctx, const tl_node *nodes, size_t n, tl_hash *out)
+{
     prover *p = ctx;
     for (size_t i = 0; i < n; i++) {
         int rc = prover_node(p, nodes[i].level, nodes[i].index, &out[i]);
@@ -234,14 +262,16 @@ static int prover_read(void *ctx, const tl_node *nodes, size_t n, tl_hash *out) 
 
 /* Inclusion / consistency proofs within the published tree `pub_size`. */
 static int prove_inclusion(prover *p, uint64_t pub_size, uint64_t index, uint64_t size,
-                           tl_hash *proof, size_t *len) {
+                           tl_hash *proof, size_t *len)
+{
     p->size = pub_size;
     tl_hash_reader r = {prover_read, p};
     return tl_prove_inclusion(&r, p->h, index, size, proof, len);
 }
 
-static int prove_consistency(prover *p, uint64_t pub_size, uint64_t m, uint64_t n,
-                             tl_hash *proof, size_t *len) {
+static int prove_consistency(prover *p, uint64_t pub_size, uint64_t m, uint64_t n, tl_hash *proof,
+                             size_t *len)
+{
     p->size = pub_size;
     tl_hash_reader r = {prover_read, p};
     return tl_prove_consistency(&r, p->h, m, n, proof, len);
@@ -262,13 +292,15 @@ typedef struct leaf_slot {
 } leaf_slot;
 
 /* The set of two slots a leaf may be in. */
-static leaf_slot *leaf_set(leaf_slot *c, const tl_hash *leaf) {
+static leaf_slot *leaf_set(leaf_slot *c, const tl_hash *leaf)
+{
     uint64_t k;
     memcpy(&k, leaf->b, sizeof k);
     return &c[mix64(k) & (LEAF_CACHE - 2)];
 }
 
-static void leaf_put(leaf_slot *c, const tl_hash *leaf, uint64_t index) {
+static void leaf_put(leaf_slot *c, const tl_hash *leaf, uint64_t index)
+{
     leaf_slot *s = leaf_set(c, leaf);
     s[1] = s[0]; /* the newest first, the one it displaces second */
     s[0].leaf = *leaf;
@@ -276,7 +308,8 @@ static void leaf_put(leaf_slot *c, const tl_hash *leaf, uint64_t index) {
 }
 
 /* tl_log_lookup through the cache. */
-static int leaf_lookup(leaf_slot *c, tl_log *log, const tl_hash *leaf, uint64_t *index) {
+static int leaf_lookup(leaf_slot *c, tl_log *log, const tl_hash *leaf, uint64_t *index)
+{
     leaf_slot *s = leaf_set(c, leaf);
     for (int i = 0; i < 2; i++) {
         if (s[i].index1 && memcmp(s[i].leaf.b, leaf->b, TL_HASH_SIZE) == 0) {
@@ -309,14 +342,16 @@ typedef struct answer {
     char *mem; /* query then body */
 } answer;
 
-static uint64_t answer_key(int e, const char *q, size_t qlen) {
+static uint64_t answer_key(int e, const char *q, size_t qlen)
+{
     uint64_t h = 1469598103934665603ULL ^ (uint64_t)e;
     for (size_t i = 0; i < qlen; i++)
         h = (h ^ (uint8_t)q[i]) * 1099511628211ULL;
     return mix64(h) | 1;
 }
 
-static const answer *answer_get(answer *c, int e, const char *q) {
+static const answer *answer_get(answer *c, int e, const char *q)
+{
     size_t qlen = strlen(q);
     uint64_t k = answer_key(e, q, qlen);
     answer *s = &c[k & (ANSWER_CACHE - 2)];
@@ -326,7 +361,8 @@ static const answer *answer_get(answer *c, int e, const char *q) {
     return NULL;
 }
 
-static void answer_put(answer *c, int e, const char *q, const char *body, size_t blen) {
+static void answer_put(answer *c, int e, const char *q, const char *body, size_t blen)
+{
     size_t qlen = strlen(q);
     uint64_t k = answer_key(e, q, qlen);
     char *mem = malloc(qlen + blen);
@@ -340,7 +376,8 @@ static void answer_put(answer *c, int e, const char *q, const char *body, size_t
     s[0] = (answer){k, e, qlen, blen, mem};
 }
 
-static void answers_free(answer *c) {
+static void answers_free(answer *c)
+{
     for (size_t i = 0; c && i < ANSWER_CACHE; i++)
         free(c[i].mem);
     free(c);
@@ -376,21 +413,29 @@ struct tl_api {
 /* ---- responding ---------------------------------------------------------- */
 
 /* The one place errors become HTTP statuses. */
-static int status_of(int err) {
+static int status_of(int err)
+{
     switch (err) {
-    case TL_OK: return 200;
+    case TL_OK:
+        return 200;
     case TL_ERR_INVALID:
-    case TL_ERR_RANGE: return 400;
-    case TL_ERR_NOTFOUND: return 404;
-    case TL_ERR_TOOBIG: return 413;
+    case TL_ERR_RANGE:
+        return 400;
+    case TL_ERR_NOTFOUND:
+        return 404;
+    case TL_ERR_TOOBIG:
+        return 413;
     case TL_ERR_BUSY:
     case TL_ERR_STOPPED:
-    case TL_ERR_TIMEOUT: return 503;
-    default: return 500;
+    case TL_ERR_TIMEOUT:
+        return 503;
+    default:
+        return 500;
     }
 }
 
-static void count(tl_api *a, enum ep e, int status) {
+static void count(tl_api *a, enum ep e, int status)
+{
     size_t i;
     for (i = 0; i < NSTATUS; i++)
         if (statuses[i] == status)
@@ -399,7 +444,8 @@ static void count(tl_api *a, enum ep e, int status) {
 }
 
 static void reply(tl_api *a, tl_http_req *r, enum ep e, int status, const char *ctype,
-                  const char *cache, const void *body, size_t len) {
+                  const char *cache, const void *body, size_t len)
+{
     tl_http_header h[3];
     size_t n = 0;
     h[n++] = (tl_http_header){"access-control-allow-origin", "*"};
@@ -414,7 +460,8 @@ static void reply(tl_api *a, tl_http_req *r, enum ep e, int status, const char *
 /* An error answer: the status from status_of (or forced), a one-line reason. */
 static void fail(tl_api *a, tl_http_req *r, enum ep e, int err, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-static void fail(tl_api *a, tl_http_req *r, enum ep e, int err, const char *fmt, ...) {
+static void fail(tl_api *a, tl_http_req *r, enum ep e, int err, const char *fmt, ...)
+{
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
@@ -434,7 +481,8 @@ static void fail(tl_api *a, tl_http_req *r, enum ep e, int err, const char *fmt,
 
 /* akey: the query to cache the answer under (immutable answers), or NULL. */
 static void reply_json_(tl_api *a, tl_http_req *r, enum ep e, json_t *j, const char *cache,
-                        const char *akey) {
+                        const char *akey)
+{
     /* Most answers (proofs) fit the stack buffer: no malloc, no strlen. */
     char stackbuf[ANSWER_MAX];
     size_t n = j ? json_dumpb(j, stackbuf, sizeof stackbuf, JSON_COMPACT) : 0;
@@ -455,12 +503,14 @@ static void reply_json_(tl_api *a, tl_http_req *r, enum ep e, json_t *j, const c
     free(s);
 }
 
-static void reply_json(tl_api *a, tl_http_req *r, enum ep e, json_t *j, const char *cache) {
+static void reply_json(tl_api *a, tl_http_req *r, enum ep e, json_t *j, const char *cache)
+{
     reply_json_(a, r, e, j, cache, NULL);
 }
 
 /* Answers r from the answer cache if it holds its query. */
-static int reply_cached(tl_api *a, tl_http_req *r, enum ep e) {
+static int reply_cached(tl_api *a, tl_http_req *r, enum ep e)
+{
     const answer *c = answer_get(a->answers, e, tl_http_req_query(r));
     if (!c)
         return 0;
@@ -470,7 +520,8 @@ static int reply_cached(tl_api *a, tl_http_req *r, enum ep e) {
 
 /* ---- the published head (cached on the loop thread) ---------------------- */
 
-static void refresh_published(tl_api *a) {
+static void refresh_published(tl_api *a)
+{
     tl_log_head h;
     memset(&h, 0, sizeof h);
     if (tl_log_published(a->cfg.log, &h) != TL_OK)
@@ -504,7 +555,8 @@ static void refresh_published(tl_api *a) {
 
 /* ---- POST /add ----------------------------------------------------------- */
 
-static void waiter_unlink(tl_api *a, waiter *w) {
+static void waiter_unlink(tl_api *a, waiter *w)
+{
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -515,7 +567,8 @@ static void waiter_unlink(tl_api *a, waiter *w) {
     a->npending--;
 }
 
-static void observe_latency(tl_api *a, waiter *w) {
+static void observe_latency(tl_api *a, waiter *w)
+{
     double s = (double)(tl_mono_ms() - w->start_ms) / 1000.0;
     size_t i = 0;
     while (i < NLAT && s > lat_bounds[i])
@@ -526,7 +579,8 @@ static void observe_latency(tl_api *a, waiter *w) {
 }
 
 /* Answers w with its proof in the published tree; frees w. */
-static void answer_proof(tl_api *a, waiter *w) {
+static void answer_proof(tl_api *a, waiter *w)
+{
     tl_http_req *r = w->req;
     tl_hash proof[TL_MAX_PROOF];
     size_t plen = 0;
@@ -544,9 +598,9 @@ static void answer_proof(tl_api *a, waiter *w) {
             tl_b64_encode(proof[i].b, TL_HASH_SIZE, p);
             json_array_append_new(arr, json_string(p));
         }
-        json_t *j = json_pack("{s:I, s:s, s:s%, s:o}", "index", (json_int_t)w->index,
-                              "leaf_hash", lh, "checkpoint", a->pub.note, a->pub.note_len,
-                              "inclusion_proof", arr);
+        json_t *j =
+            json_pack("{s:I, s:s, s:s%, s:o}", "index", (json_int_t)w->index, "leaf_hash", lh,
+                      "checkpoint", a->pub.note, a->pub.note_len, "inclusion_proof", arr);
         reply_json(a, r, EP_ADD, j, "no-store");
     } else {
         tl_tlogproof p;
@@ -562,13 +616,14 @@ static void answer_proof(tl_api *a, waiter *w) {
         if (rc != TL_OK)
             fail(a, r, EP_ADD, rc, "cannot format the proof: %s", tl_strerror(rc));
         else
-            reply(a, r, EP_ADD, 200, "text/plain; charset=utf-8", "no-store",
-                  a->proof_text.data, a->proof_text.len);
+            reply(a, r, EP_ADD, 200, "text/plain; charset=utf-8", "no-store", a->proof_text.data,
+                  a->proof_text.len);
     }
     free(w);
 }
 
-static void waiter_abort(void *ctx) {
+static void waiter_abort(void *ctx)
+{
     waiter *w = ctx;
     w->req = NULL;
     if (w->state == W_PENDING) {
@@ -579,7 +634,8 @@ static void waiter_abort(void *ctx) {
 }
 
 /* Answers every pending waiter the published tree now covers. */
-static void answer_published(tl_api *a) {
+static void answer_published(tl_api *a)
+{
     if (!a->have_pub)
         return;
     for (waiter *w = a->pending, *n; w; w = n) {
@@ -591,7 +647,8 @@ static void answer_published(tl_api *a) {
     }
 }
 
-static void api_loop(void *ctx) {
+static void api_loop(void *ctx)
+{
     tl_api *a = ctx;
     atomic_store(&a->kicked, 0);
     if (atomic_exchange(&a->pub_changed, 0))
@@ -628,7 +685,8 @@ static void api_loop(void *ctx) {
     answer_published(a);
 }
 
-static void kick(tl_api *a) {
+static void kick(tl_api *a)
+{
     if (!a->httpd)
         return;
     if (atomic_exchange(&a->kicked, 1) == 0)
@@ -636,7 +694,8 @@ static void kick(tl_api *a) {
 }
 
 /* Sequencer thread. */
-static void on_added(void *ctx, int err, uint64_t index, const tl_hash *leaf) {
+static void on_added(void *ctx, int err, uint64_t index, const tl_hash *leaf)
+{
     waiter *w = ctx;
     tl_api *a = w->a;
     w->err = err;
@@ -656,7 +715,8 @@ static void on_added(void *ctx, int err, uint64_t index, const tl_hash *leaf) {
 }
 
 /* Sequencer / publisher thread. */
-static void on_log_event(void *ctx, uint64_t signed_size, uint64_t published_size) {
+static void on_log_event(void *ctx, uint64_t signed_size, uint64_t published_size)
+{
     (void)signed_size;
     (void)published_size;
     tl_api *a = ctx;
@@ -664,7 +724,8 @@ static void on_log_event(void *ctx, uint64_t signed_size, uint64_t published_siz
     kick(a);
 }
 
-static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     tl_api *a = arg;
@@ -682,12 +743,14 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
     }
 }
 
-static int wants_json(tl_http_req *r) {
+static int wants_json(tl_http_req *r)
+{
     const char *acc = tl_http_req_header(r, "accept");
     return acc && strstr(acc, "application/json") != NULL;
 }
 
-static void handle_add(tl_api *a, tl_http_req *r) {
+static void handle_add(tl_api *a, tl_http_req *r)
+{
     size_t len;
     const uint8_t *body = tl_http_req_body(r, &len);
     if (len == 0) {
@@ -733,7 +796,8 @@ typedef struct param {
 
 /* Copies s into out (cap bytes, truncated), with every byte that is not
  * printable ASCII replaced by '?', so echoed input keeps a reason one line. */
-static void printable(const char *s, char *out, size_t cap) {
+static void printable(const char *s, char *out, size_t cap)
+{
     size_t i = 0;
     for (; s[i] && i + 1 < cap; i++)
         out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
@@ -741,7 +805,8 @@ static void printable(const char *s, char *out, size_t cap) {
 }
 
 /* Canonical decimal: digits only, no sign, no leading zero, < 2^63. */
-static int parse_dec(const char *s, uint64_t *out) {
+static int parse_dec(const char *s, uint64_t *out)
+{
     if (!*s || (s[0] == '0' && s[1]))
         return TL_ERR_INVALID;
     uint64_t v = 0;
@@ -758,7 +823,8 @@ static int parse_dec(const char *s, uint64_t *out) {
 
 /* Fills ps[0..n) from the query; every parameter required, none repeated, no
  * others. On failure writes a one-line reason. */
-static int parse_query(const char *q, param *ps, size_t n, char *why, size_t cap) {
+static int parse_query(const char *q, param *ps, size_t n, char *why, size_t cap)
+{
     struct evkeyvalq kv;
     kv.tqh_first = NULL;
     kv.tqh_last = &kv.tqh_first;
@@ -790,8 +856,7 @@ static int parse_query(const char *q, param *ps, size_t n, char *why, size_t cap
             if (tl_b64_decode(e->value, strlen(e->value), ps[i].hash.b, TL_HASH_SIZE, &hl) !=
                     TL_OK ||
                 hl != TL_HASH_SIZE) {
-                snprintf(why, cap, "%s must be a base64 SHA-256 hash (URL-encoded)",
-                         ps[i].name);
+                snprintf(why, cap, "%s must be a base64 SHA-256 hash (URL-encoded)", ps[i].name);
                 rc = TL_ERR_INVALID;
             }
         } else if (parse_dec(e->value, &ps[i].num) != TL_OK) {
@@ -809,7 +874,8 @@ static int parse_query(const char *q, param *ps, size_t n, char *why, size_t cap
     return rc;
 }
 
-static json_t *hashes_json(const tl_hash *h, size_t n) {
+static json_t *hashes_json(const tl_hash *h, size_t n)
+{
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++) {
         char p[TL_B64_LEN(TL_HASH_SIZE) + 1];
@@ -825,7 +891,8 @@ static json_t *hashes_json(const tl_hash *h, size_t n) {
 
 /* {k1: v1[, k2: v2]} taking the values (NULL if any is NULL); cheaper than
  * json_pack's format parsing on the proof paths. */
-static json_t *obj2(const char *k1, json_t *v1, const char *k2, json_t *v2) {
+static json_t *obj2(const char *k1, json_t *v1, const char *k2, json_t *v2)
+{
     json_t *o = json_object();
     if (!o) {
         json_decref(v1);
@@ -844,18 +911,23 @@ static json_t *obj2(const char *k1, json_t *v1, const char *k2, json_t *v2) {
     return o;
 }
 
-static json_t *obj1(const char *k, json_t *v) { return obj2(k, v, NULL, NULL); }
+static json_t *obj1(const char *k, json_t *v)
+{
+    return obj2(k, v, NULL, NULL);
+}
 
 /* ---- RFC 6962 §4 --------------------------------------------------------- */
 
-static int need_pub(tl_api *a, tl_http_req *r, enum ep e) {
+static int need_pub(tl_api *a, tl_http_req *r, enum ep e)
+{
     if (a->have_pub)
         return 1;
     fail(a, r, e, TL_ERR_BUSY, "no checkpoint published yet");
     return 0;
 }
 
-static void handle_consistency(tl_api *a, tl_http_req *r) {
+static void handle_consistency(tl_api *a, tl_http_req *r)
+{
     if (reply_cached(a, r, EP_CONSISTENCY))
         return;
     param ps[] = {{"first", 0, 0, {{0}}, 0}, {"second", 0, 0, {{0}}, 0}};
@@ -889,7 +961,8 @@ static void handle_consistency(tl_api *a, tl_http_req *r) {
                 tl_http_req_query(r));
 }
 
-static void handle_proof_by_hash(tl_api *a, tl_http_req *r) {
+static void handle_proof_by_hash(tl_api *a, tl_http_req *r)
+{
     if (reply_cached(a, r, EP_PROOF_BY_HASH))
         return;
     param ps[] = {{"hash", 1, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}};
@@ -925,13 +998,14 @@ static void handle_proof_by_hash(tl_api *a, tl_http_req *r) {
              "cannot build the proof: %s", tl_strerror(rc));
         return;
     }
-    reply_json_(a, r, EP_PROOF_BY_HASH,
-                obj2("leaf_index", json_integer((json_int_t)idx), "audit_path",
-                     hashes_json(proof, len)),
-                IMMUTABLE, tl_http_req_query(r));
+    reply_json_(
+        a, r, EP_PROOF_BY_HASH,
+        obj2("leaf_index", json_integer((json_int_t)idx), "audit_path", hashes_json(proof, len)),
+        IMMUTABLE, tl_http_req_query(r));
 }
 
-static void handle_get_entries(tl_api *a, tl_http_req *r) {
+static void handle_get_entries(tl_api *a, tl_http_req *r)
+{
     param ps[] = {{"start", 0, 0, {{0}}, 0}, {"end", 0, 0, {{0}}, 0}};
     char why[160];
     if (parse_query(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
@@ -980,7 +1054,8 @@ static void handle_get_entries(tl_api *a, tl_http_req *r) {
     reply_json(a, r, EP_GET_ENTRIES, json_pack("{s:o}", "entries", arr), PARTIAL_MAX_AGE);
 }
 
-static void handle_entry_and_proof(tl_api *a, tl_http_req *r) {
+static void handle_entry_and_proof(tl_api *a, tl_http_req *r)
+{
     param ps[] = {{"leaf_index", 0, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}};
     char why[160];
     if (parse_query(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
@@ -989,13 +1064,15 @@ static void handle_entry_and_proof(tl_api *a, tl_http_req *r) {
     }
     uint64_t i = ps[0].num, n = ps[1].num;
     if (n > a->pub.size) {
-        fail(a, r, EP_ENTRY_AND_PROOF, TL_ERR_RANGE, "tree_size (%llu) is beyond the tree size %llu",
-             (unsigned long long)n, (unsigned long long)a->pub.size);
+        fail(a, r, EP_ENTRY_AND_PROOF, TL_ERR_RANGE,
+             "tree_size (%llu) is beyond the tree size %llu", (unsigned long long)n,
+             (unsigned long long)a->pub.size);
         return;
     }
     if (i >= n) {
-        fail(a, r, EP_ENTRY_AND_PROOF, TL_ERR_RANGE, "leaf_index (%llu) is not below tree_size (%llu)",
-             (unsigned long long)i, (unsigned long long)n);
+        fail(a, r, EP_ENTRY_AND_PROOF, TL_ERR_RANGE,
+             "leaf_index (%llu) is not below tree_size (%llu)", (unsigned long long)i,
+             (unsigned long long)n);
         return;
     }
     tl_hash proof[TL_MAX_PROOF];
@@ -1007,7 +1084,10 @@ static void handle_entry_and_proof(tl_api *a, tl_http_req *r) {
     char *li = rc == TL_OK ? tl_b64_encode_alloc(b.data, b.len) : NULL;
     tl_buf_release(&b);
     if (rc != TL_OK || !li) {
-        fail(a, r, EP_ENTRY_AND_PROOF, rc == TL_ERR_NOTFOUND ? TL_ERR_IO : rc ? rc : TL_ERR_NOMEM,
+        fail(a, r, EP_ENTRY_AND_PROOF,
+             rc == TL_ERR_NOTFOUND ? TL_ERR_IO
+             : rc                  ? rc
+                                   : TL_ERR_NOMEM,
              "cannot read the entry: %s", tl_strerror(rc));
         return;
     }
@@ -1019,7 +1099,8 @@ static void handle_entry_and_proof(tl_api *a, tl_http_req *r) {
 
 /* ---- tiles, checkpoint, operations -------------------------------------- */
 
-static void handle_tile(tl_api *a, tl_http_req *r, const char *path) {
+static void handle_tile(tl_api *a, tl_http_req *r, const char *path)
+{
     tl_tile t;
     enum ep e = strncmp(path, "/tile/entries/", 14) == 0 ? EP_ENTRIES : EP_TILE;
     if (tl_tile_parse_path(path, strlen(path), &t) != TL_OK) {
@@ -1032,8 +1113,7 @@ static void handle_tile(tl_api *a, tl_http_req *r, const char *path) {
     if (t.level != TL_TILE_ENTRIES && t.width == TL_TILE_WIDTH) {
         ts = tile_slot_of(&a->prv, t.level, t.n);
         if (ts->level == t.level && ts->n == t.n && ts->width == TL_TILE_WIDTH) {
-            reply(a, r, e, 200, "application/octet-stream", IMMUTABLE, ts->data,
-                  sizeof ts->data);
+            reply(a, r, e, 200, "application/octet-stream", IMMUTABLE, ts->data, sizeof ts->data);
             return;
         }
     }
@@ -1059,7 +1139,8 @@ static void handle_tile(tl_api *a, tl_http_req *r, const char *path) {
     tl_buf_release(&b);
 }
 
-static void handle_metrics(tl_api *a, tl_http_req *r) {
+static void handle_metrics(tl_api *a, tl_http_req *r)
+{
     tl_log_stats st;
     tl_log_get_stats(a->cfg.log, &st);
     tl_buf b = TL_BUF_INIT;
@@ -1144,7 +1225,8 @@ static void handle_metrics(tl_api *a, tl_http_req *r) {
     tl_buf_release(&b);
 }
 
-static void handle_healthz(tl_api *a, tl_http_req *r) {
+static void handle_healthz(tl_api *a, tl_http_req *r)
+{
     tl_log_stats st;
     tl_log_get_stats(a->cfg.log, &st);
     if (st.stopped)
@@ -1153,7 +1235,8 @@ static void handle_healthz(tl_api *a, tl_http_req *r) {
         reply(a, r, EP_HEALTHZ, 200, "text/plain; charset=utf-8", "no-store", "ok\n", 3);
 }
 
-static void method_not_allowed(tl_api *a, tl_http_req *r, enum ep e, const char *allow) {
+static void method_not_allowed(tl_api *a, tl_http_req *r, enum ep e, const char *allow)
+{
     tl_http_header h[] = {{"allow", allow}, {"access-control-allow-origin", "*"}};
     const char *msg = "method not allowed\n";
     count(a, e, 405);
@@ -1161,7 +1244,8 @@ static void method_not_allowed(tl_api *a, tl_http_req *r, enum ep e, const char 
 }
 
 /* CORS preflight: browsers ask before a cross-origin POST /add. */
-static void cors_preflight(tl_api *a, tl_http_req *r) {
+static void cors_preflight(tl_api *a, tl_http_req *r)
+{
     tl_http_header h[] = {{"access-control-allow-origin", "*"},
                           {"access-control-allow-methods", "GET, HEAD, POST"},
                           {"access-control-allow-headers", "Content-Type, Accept"},
@@ -1170,7 +1254,8 @@ static void cors_preflight(tl_api *a, tl_http_req *r) {
     tl_http_respond(r, 204, NULL, h, 4, "", 0);
 }
 
-void tl_api_handle(void *ctx, tl_http_req *r) {
+void tl_api_handle(void *ctx, tl_http_req *r)
+{
     tl_api *a = ctx;
     const char *p = tl_http_req_path(r), *m = tl_http_req_method(r);
     int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
@@ -1214,10 +1299,17 @@ void tl_api_handle(void *ctx, tl_http_req *r) {
     }
     switch (e) {
     case EP_TILE:
-    case EP_ENTRIES: handle_tile(a, r, p); return;
-    case EP_METRICS: handle_metrics(a, r); return;
-    case EP_HEALTHZ: handle_healthz(a, r); return;
-    default: break;
+    case EP_ENTRIES:
+        handle_tile(a, r, p);
+        return;
+    case EP_METRICS:
+        handle_metrics(a, r);
+        return;
+    case EP_HEALTHZ:
+        handle_healthz(a, r);
+        return;
+    default:
+        break;
     }
     if (!need_pub(a, r, e))
         return;
@@ -1227,20 +1319,30 @@ void tl_api_handle(void *ctx, tl_http_req *r) {
               a->pub.note_len);
         break;
     case EP_STH:
-        reply(a, r, e, 200, "application/json", CHECKPOINT_MAX_AGE, a->sth_json,
-              a->sth_json_len);
+        reply(a, r, e, 200, "application/json", CHECKPOINT_MAX_AGE, a->sth_json, a->sth_json_len);
         break;
-    case EP_CONSISTENCY: handle_consistency(a, r); break;
-    case EP_PROOF_BY_HASH: handle_proof_by_hash(a, r); break;
-    case EP_GET_ENTRIES: handle_get_entries(a, r); break;
-    case EP_ENTRY_AND_PROOF: handle_entry_and_proof(a, r); break;
-    default: fail(a, r, EP_OTHER, TL_ERR_NOTFOUND, "no such endpoint"); break;
+    case EP_CONSISTENCY:
+        handle_consistency(a, r);
+        break;
+    case EP_PROOF_BY_HASH:
+        handle_proof_by_hash(a, r);
+        break;
+    case EP_GET_ENTRIES:
+        handle_get_entries(a, r);
+        break;
+    case EP_ENTRY_AND_PROOF:
+        handle_entry_and_proof(a, r);
+        break;
+    default:
+        fail(a, r, EP_OTHER, TL_ERR_NOTFOUND, "no such endpoint");
+        break;
     }
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-int tl_api_new(const tl_api_config *cfg, struct event_base *base, tl_api **out) {
+int tl_api_new(const tl_api_config *cfg, struct event_base *base, tl_api **out)
+{
     *out = NULL;
     tl_api *a = calloc(1, sizeof *a);
     if (!a)
@@ -1285,13 +1387,15 @@ int tl_api_new(const tl_api_config *cfg, struct event_base *base, tl_api **out) 
     return TL_OK;
 }
 
-void tl_api_set_httpd(tl_api *a, tl_httpd *h) {
+void tl_api_set_httpd(tl_api *a, tl_httpd *h)
+{
     a->httpd = h;
     atomic_store(&a->pub_changed, 1);
     kick(a);
 }
 
-void tl_api_fail_waiters(tl_api *a) {
+void tl_api_fail_waiters(tl_api *a)
+{
     while (a->pending) {
         waiter *w = a->pending;
         waiter_unlink(a, w);
@@ -1300,7 +1404,8 @@ void tl_api_fail_waiters(tl_api *a) {
     }
 }
 
-void tl_api_free(tl_api *a) {
+void tl_api_free(tl_api *a)
+{
     if (!a)
         return;
     while (a->pending) {

@@ -17,11 +17,11 @@
 typedef struct tl_api tl_api;
 
 typedef struct tl_api_config {
-    tl_log *log;                 /* borrowed; must outlive the api */
-    tl_cosigner *cosigner;       /* borrowed, may be NULL (metrics only) */
-    size_t max_entry;            /* bytes (default 65535) */
-    unsigned add_timeout_ms;     /* POST /add wait for publication (default 30 s) */
-    unsigned get_entries_max;    /* entries per get-entries call (default 1000) */
+    tl_log *log;              /* borrowed; must outlive the api */
+    tl_cosigner *cosigner;    /* borrowed, may be NULL (metrics only) */
+    size_t max_entry;         /* bytes (default 65535) */
+    unsigned add_timeout_ms;  /* POST /add wait for publication (default 30 s) */
+    unsigned get_entries_max; /* entries per get-entries call (default 1000) */
 } tl_api_config;
 
 /* Creates the api and registers its log listener (call before traffic). */

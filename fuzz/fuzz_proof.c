@@ -21,13 +21,13 @@ static tl_hash g_leaf[MAX_LEAVES];
 static uint64_t g_n;     /* leaves in the reference tree */
 static uint64_t g_bound; /* size the code under test was given */
 
-#define CHECK(c, ...)                                                                          \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            fprintf(stderr, "fuzz_proof: " __VA_ARGS__);                                      \
-            fprintf(stderr, " [n=%llu]\n", (unsigned long long)g_n);                           \
-            abort();                                                                           \
-        }                                                                                      \
+#define CHECK(c, ...)                                                                              \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_proof: " __VA_ARGS__);                                           \
+            fprintf(stderr, " [n=%llu]\n", (unsigned long long)g_n);                               \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* ---- input reader ------------------------------------------------------- */
@@ -114,8 +114,8 @@ static void ref_subproof(uint64_t m, uint64_t a, uint64_t n, int b, tl_hash *out
 
 /* ---- reference verifiers (RFC 9162) ------------------------------------- */
 
-static int ref_verify_incl(const tl_hash *leaf, uint64_t index, uint64_t size,
-                           const tl_hash *proof, size_t len, const tl_hash *root)
+static int ref_verify_incl(const tl_hash *leaf, uint64_t index, uint64_t size, const tl_hash *proof,
+                           size_t len, const tl_hash *root)
 {
     if (index >= size)
         return 0;
@@ -195,8 +195,7 @@ static int node_read(void *ctx, const tl_node *nodes, size_t n, tl_hash *out)
     for (size_t i = 0; i < n; i++) {
         CHECK(nodes[i].level < 64, "reader asked for level %u", nodes[i].level);
         uint64_t w = (uint64_t)1 << nodes[i].level;
-        CHECK(nodes[i].index < (g_bound >> nodes[i].level) &&
-                  (nodes[i].index + 1) * w <= g_bound,
+        CHECK(nodes[i].index < (g_bound >> nodes[i].level) && (nodes[i].index + 1) * w <= g_bound,
               "reader asked for node (%u,%llu) outside size %llu", nodes[i].level,
               (unsigned long long)nodes[i].index, (unsigned long long)g_bound);
         ref_mth(nodes[i].index * w, w, &out[i]);
@@ -212,8 +211,8 @@ static int tile_get(void *ctx, int level, uint64_t n, unsigned min_width, const 
     (void)ctx;
     CHECK(level >= 0 && level < 8, "tile level %d", level);
     uint64_t have = tl_tile_level_hashes(level, g_bound);
-    CHECK(n * TL_TILE_WIDTH < have, "tile (%d,%llu) beyond size %llu", level,
-          (unsigned long long)n, (unsigned long long)g_bound);
+    CHECK(n * TL_TILE_WIDTH < have, "tile (%d,%llu) beyond size %llu", level, (unsigned long long)n,
+          (unsigned long long)g_bound);
     uint64_t w = have - n * TL_TILE_WIDTH;
     if (w > TL_TILE_WIDTH)
         w = TL_TILE_WIDTH;
@@ -315,8 +314,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             tl_hash a, b;
             tl_frontier_root(&f, g_h, &a);
             ref_mth(0, s1, &b);
-            CHECK(memcmp(&a, &b, 32) == 0, "frontier root at %llu != MTH",
-                  (unsigned long long)s1);
+            CHECK(memcmp(&a, &b, 32) == 0, "frontier root at %llu != MTH", (unsigned long long)s1);
         }
     }
     tl_frontier_root(&f, g_h, &got);

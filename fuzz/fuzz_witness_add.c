@@ -20,11 +20,11 @@
 static const char *const k_vkey =
     "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
 
-#define FAIL(...)                                                                              \
-    do {                                                                                       \
-        fprintf(stderr, "fuzz_witness_add: " __VA_ARGS__);                                    \
-        fputc('\n', stderr);                                                                   \
-        abort();                                                                               \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        fprintf(stderr, "fuzz_witness_add: " __VA_ARGS__);                                         \
+        fputc('\n', stderr);                                                                       \
+        abort();                                                                                   \
     } while (0)
 
 static tl_signer *g_key;

@@ -95,9 +95,9 @@ typedef struct ovf {
 
 struct tl_http_req {
     tl_httpd *h;
-    conn *c;                 /* NULL once the connection is gone */
-    tl_http_req *prev, *next; /* in c's list */
-    int32_t stream_id;       /* HTTP/2 */
+    conn *c;                     /* NULL once the connection is gone */
+    tl_http_req *prev, *next;    /* in c's list */
+    int32_t stream_id;           /* HTTP/2 */
     struct evhttp_request *ereq; /* HTTP/1.1 */
     char *method, *path, *query;
     hdr *hdrs; /* hdrs_inline or malloc'd */
@@ -133,7 +133,7 @@ struct conn {
     tl_http_req *reqs;
     unsigned nstreams;
     int closing;
-    int in_recv; /* inside nghttp2_session_mem_recv: no send, no close */
+    int in_recv;        /* inside nghttp2_session_mem_recv: no send, no close */
     size_t block_bytes; /* header bytes of the header block being received */
     /* relay to evhttp */
     struct bufferevent *ibev;
@@ -185,17 +185,20 @@ static void maybe_drained(tl_httpd *h);
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static struct timeval ms_tv(unsigned ms) {
+static struct timeval ms_tv(unsigned ms)
+{
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     return tv;
 }
 
-static void arm(struct event *ev, unsigned ms) {
+static void arm(struct event *ev, unsigned ms)
+{
     struct timeval tv = ms_tv(ms);
     evtimer_add(ev, &tv);
 }
 
-static void conn_link(tl_httpd *h, conn *c) {
+static void conn_link(tl_httpd *h, conn *c)
+{
     c->next = h->conns;
     if (h->conns)
         h->conns->prev = c;
@@ -205,7 +208,8 @@ static void conn_link(tl_httpd *h, conn *c) {
         h->nconns_peak = h->nconns;
 }
 
-static void conn_unlink(conn *c) {
+static void conn_unlink(conn *c)
+{
     tl_httpd *h = c->h;
     if (c->prev)
         c->prev->next = c->next;
@@ -216,7 +220,8 @@ static void conn_unlink(conn *c) {
     h->nconns--;
 }
 
-static void req_link(conn *c, tl_http_req *r) {
+static void req_link(conn *c, tl_http_req *r)
+{
     r->c = c;
     r->next = c->reqs;
     if (c->reqs)
@@ -224,7 +229,8 @@ static void req_link(conn *c, tl_http_req *r) {
     c->reqs = r;
 }
 
-static void req_unlink(tl_http_req *r) {
+static void req_unlink(tl_http_req *r)
+{
     conn *c = r->c;
     if (!c)
         return;
@@ -242,7 +248,8 @@ static void req_unlink(tl_http_req *r) {
 
 /* One allocation per request: the request, its deadline event (assigned
  * in place) and its string arena. */
-static tl_http_req *req_new(tl_httpd *h) {
+static tl_http_req *req_new(tl_httpd *h)
+{
     tl_http_req *r = malloc(sizeof *r + event_get_struct_event_size());
     if (!r)
         return NULL;
@@ -255,9 +262,13 @@ static tl_http_req *req_new(tl_httpd *h) {
 }
 
 /* The request's embedded event (sizeof *r is a multiple of its alignment). */
-static struct event *req_event(tl_http_req *r) { return (struct event *)(void *)(r + 1); }
+static struct event *req_event(tl_http_req *r)
+{
+    return (struct event *)(void *)(r + 1);
+}
 
-static void req_free(tl_http_req *r) {
+static void req_free(tl_http_req *r)
+{
     if (!r)
         return;
     req_unlink(r);
@@ -275,7 +286,8 @@ static void req_free(tl_http_req *r) {
 }
 
 /* A NUL-terminated copy of p[0..n) owned by r. */
-static char *req_strdup(tl_http_req *r, const void *p, size_t n) {
+static char *req_strdup(tl_http_req *r, const void *p, size_t n)
+{
     char *s;
     if (n < REQ_ARENA - r->arena_used) {
         s = r->arena + r->arena_used;
@@ -293,7 +305,8 @@ static char *req_strdup(tl_http_req *r, const void *p, size_t n) {
     return s;
 }
 
-static int req_add_header(tl_http_req *r, const char *n, size_t nl, const char *v, size_t vl) {
+static int req_add_header(tl_http_req *r, const char *n, size_t nl, const char *v, size_t vl)
+{
     if (r->nhdrs >= MAX_HEADER_FIELDS)
         return TL_ERR_TOOBIG;
     if (r->nhdrs == r->hdrs_cap) {
@@ -317,7 +330,8 @@ static int req_add_header(tl_http_req *r, const char *n, size_t nl, const char *
 }
 
 /* Splits "path?query" into r->path and r->query. */
-static int req_set_target(tl_http_req *r, const char *t, size_t len) {
+static int req_set_target(tl_http_req *r, const char *t, size_t len)
+{
     const char *q = memchr(t, '?', len);
     size_t pl = q ? (size_t)(q - t) : len;
     r->path = req_strdup(r, t, pl);
@@ -325,7 +339,8 @@ static int req_set_target(tl_http_req *r, const char *t, size_t len) {
     return r->path && r->query ? TL_OK : TL_ERR_NOMEM;
 }
 
-static void drain_fire(evutil_socket_t fd, short what, void *arg) {
+static void drain_fire(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     tl_httpd *h = arg;
@@ -338,7 +353,8 @@ static void drain_fire(evutil_socket_t fd, short what, void *arg) {
 
 /* Drained: no request in flight and every connection closed after writing
  * its last response (or, as a backstop, 2 s after the last answer). */
-static void maybe_drained(tl_httpd *h) {
+static void maybe_drained(tl_httpd *h)
+{
     if (!h->draining || h->inflight != 0 || !h->drain_cb || h->freeing)
         return;
     if (h->nconns == 0)
@@ -348,7 +364,8 @@ static void maybe_drained(tl_httpd *h) {
 }
 
 /* The handler gives up on a request (client gone before the response). */
-static void req_abort_handed(tl_http_req *r) {
+static void req_abort_handed(tl_http_req *r)
+{
     if (r->handed && !r->responded) {
         r->responded = 1;
         r->h->inflight--;
@@ -358,7 +375,8 @@ static void req_abort_handed(tl_http_req *r) {
     }
 }
 
-static void req_hand(tl_http_req *r) {
+static void req_hand(tl_http_req *r)
+{
     tl_httpd *h = r->h;
     r->handed = 1;
     h->inflight++;
@@ -368,12 +386,14 @@ static void req_hand(tl_http_req *r) {
 /* ---- HTTP/2 -------------------------------------------------------------- */
 
 /* nghttp2's output goes straight into the bufferevent's output buffer. */
-static int out_full(conn *c) {
+static int out_full(conn *c)
+{
     return evbuffer_get_length(bufferevent_get_output(c->bev)) >= OUT_HIGH_WATER;
 }
 
 static ssize_t h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags,
-                          void *user) {
+                          void *user)
+{
     (void)s;
     (void)flags;
     conn *c = user;
@@ -391,7 +411,8 @@ static ssize_t h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, i
  * own records, and a frame split over a nearly full chain would cost a short
  * record (and a write) of its own. */
 static int h2_send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *framehd,
-                           size_t length, nghttp2_data_source *src, void *user) {
+                           size_t length, nghttp2_data_source *src, void *user)
+{
     (void)s;
     conn *c = user;
     tl_http_req *r = src->ptr;
@@ -407,18 +428,21 @@ static int h2_send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8
     return 0;
 }
 
-static tl_http_req *h2_req(conn *c, int32_t id) {
+static tl_http_req *h2_req(conn *c, int32_t id)
+{
     return nghttp2_session_get_stream_user_data(c->ng, id);
 }
 
-static void h2_idle_update(conn *c) {
+static void h2_idle_update(conn *c)
+{
     if (c->nstreams == 0 && !c->closing)
         arm(c->timer, c->h->cfg.idle_timeout_ms);
     else
         evtimer_del(c->timer);
 }
 
-static void h2_stream_deadline(evutil_socket_t fd, short what, void *arg) {
+static void h2_stream_deadline(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     tl_http_req *r = arg;
@@ -430,7 +454,8 @@ static void h2_stream_deadline(evutil_socket_t fd, short what, void *arg) {
     h2_flush(c);
 }
 
-static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user) {
+static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
     conn *c = user;
     c->block_bytes = 0;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
@@ -459,7 +484,8 @@ static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void 
 
 static int h2_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
                         size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-                        void *user) {
+                        void *user)
+{
     (void)flags;
     conn *c = user;
     /* Every header block (requests, trailers, refused streams) is bounded:
@@ -500,7 +526,8 @@ static int h2_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_
 }
 
 static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
-                      size_t len, void *user) {
+                      size_t len, void *user)
+{
     (void)s;
     (void)flags;
     conn *c = user;
@@ -518,7 +545,8 @@ static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8
 }
 
 static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
-                            uint32_t *flags, nghttp2_data_source *src, void *user) {
+                            uint32_t *flags, nghttp2_data_source *src, void *user)
+{
     (void)s;
     (void)id;
     (void)user;
@@ -535,7 +563,8 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
 }
 
 /* Sends an error response directly (limits hit before the handler saw it). */
-static void h2_error(conn *c, tl_http_req *r, int status, const char *reason) {
+static void h2_error(conn *c, tl_http_req *r, int status, const char *reason)
+{
     char body[128];
     int n = snprintf(body, sizeof body, "%s\n", reason);
     r->failed = status;
@@ -545,7 +574,8 @@ static void h2_error(conn *c, tl_http_req *r, int status, const char *reason) {
     (void)c;
 }
 
-static void h2_request_done(conn *c, tl_http_req *r) {
+static void h2_request_done(conn *c, tl_http_req *r)
+{
     evtimer_del(r->deadline);
     if (r->failed == 431) {
         h2_error(c, r, 431, "request header fields too large");
@@ -558,7 +588,8 @@ static void h2_request_done(conn *c, tl_http_req *r) {
     }
 }
 
-static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user) {
+static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
     (void)s;
     conn *c = user;
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
@@ -581,7 +612,8 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *us
     return 0;
 }
 
-static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *user) {
+static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *user)
+{
     (void)code;
     conn *c = user;
     tl_http_req *r = h2_req(c, id);
@@ -595,7 +627,8 @@ static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, voi
     return 0;
 }
 
-static void h2_flush(conn *c) {
+static void h2_flush(conn *c)
+{
     if (!c->ng || c->in_recv)
         return; /* h2_readcb flushes once nghttp2 returns */
     if (nghttp2_session_send(c->ng) != 0) {
@@ -607,7 +640,8 @@ static void h2_flush(conn *c) {
         conn_close(c);
 }
 
-static void h2_readcb(struct bufferevent *bev, void *arg) {
+static void h2_readcb(struct bufferevent *bev, void *arg)
+{
     conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t len = evbuffer_get_length(in);
@@ -623,7 +657,8 @@ static void h2_readcb(struct bufferevent *bev, void *arg) {
     h2_flush(c);
 }
 
-static void h2_writecb(struct bufferevent *bev, void *arg) {
+static void h2_writecb(struct bufferevent *bev, void *arg)
+{
     conn *c = arg;
     (void)bev;
     if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
@@ -634,14 +669,16 @@ static void h2_writecb(struct bufferevent *bev, void *arg) {
     h2_flush(c);
 }
 
-static void h2_eventcb(struct bufferevent *bev, short events, void *arg) {
+static void h2_eventcb(struct bufferevent *bev, short events, void *arg)
+{
     (void)bev;
     conn *c = arg;
     if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
         conn_close(c);
 }
 
-static void conn_timer_cb(evutil_socket_t fd, short what, void *arg) {
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     conn *c = arg;
@@ -660,7 +697,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg) {
     conn_close(c);
 }
 
-static int h2_start(conn *c) {
+static int h2_start(conn *c)
+{
     tl_httpd *h = c->h;
     nghttp2_session_callbacks *cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0)
@@ -707,7 +745,8 @@ static int h2_start(conn *c) {
 
 /* ---- HTTP/1.1 relay to the private evhttp ------------------------------- */
 
-static void relay_timer_update(conn *c) {
+static void relay_timer_update(conn *c)
+{
     if (c->inflight > 0)
         evtimer_del(c->timer);
     else if (c->in_request)
@@ -716,7 +755,8 @@ static void relay_timer_update(conn *c) {
         arm(c->timer, c->h->cfg.idle_timeout_ms);
 }
 
-static void relay_maybe_close(conn *c) {
+static void relay_maybe_close(conn *c)
+{
     /* Close once one side ended and everything it sent was passed on. */
     if (c->inner_eof && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         conn_close(c);
@@ -725,7 +765,8 @@ static void relay_maybe_close(conn *c) {
         conn_close(c);
 }
 
-static void relay_client_read(struct bufferevent *bev, void *arg) {
+static void relay_client_read(struct bufferevent *bev, void *arg)
+{
     conn *c = arg;
     if (!c->in_request && c->inflight == 0) {
         c->in_request = 1;
@@ -736,14 +777,16 @@ static void relay_client_read(struct bufferevent *bev, void *arg) {
         bufferevent_disable(c->bev, EV_READ);
 }
 
-static void relay_inner_read(struct bufferevent *bev, void *arg) {
+static void relay_inner_read(struct bufferevent *bev, void *arg)
+{
     conn *c = arg;
     bufferevent_write_buffer(c->bev, bufferevent_get_input(bev));
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) > RELAY_HIGH_WATER)
         bufferevent_disable(c->ibev, EV_READ);
 }
 
-static void relay_client_write(struct bufferevent *bev, void *arg) {
+static void relay_client_write(struct bufferevent *bev, void *arg)
+{
     (void)bev;
     conn *c = arg;
     if (!c->inner_eof)
@@ -751,7 +794,8 @@ static void relay_client_write(struct bufferevent *bev, void *arg) {
     relay_maybe_close(c);
 }
 
-static void relay_inner_write(struct bufferevent *bev, void *arg) {
+static void relay_inner_write(struct bufferevent *bev, void *arg)
+{
     (void)bev;
     conn *c = arg;
     if (!c->client_eof)
@@ -759,7 +803,8 @@ static void relay_inner_write(struct bufferevent *bev, void *arg) {
     relay_maybe_close(c);
 }
 
-static void relay_client_event(struct bufferevent *bev, short ev, void *arg) {
+static void relay_client_event(struct bufferevent *bev, short ev, void *arg)
+{
     (void)bev;
     conn *c = arg;
     if (ev & BEV_EVENT_EOF) {
@@ -770,7 +815,8 @@ static void relay_client_event(struct bufferevent *bev, short ev, void *arg) {
     }
 }
 
-static void relay_inner_event(struct bufferevent *bev, short ev, void *arg) {
+static void relay_inner_event(struct bufferevent *bev, short ev, void *arg)
+{
     (void)bev;
     conn *c = arg;
     if (ev & BEV_EVENT_CONNECTED)
@@ -783,7 +829,8 @@ static void relay_inner_event(struct bufferevent *bev, short ev, void *arg) {
     }
 }
 
-static int relay_start(conn *c) {
+static int relay_start(conn *c)
+{
     tl_httpd *h = c->h;
     struct sockaddr_in sin;
     memset(&sin, 0, sizeof sin);
@@ -818,7 +865,8 @@ static int relay_start(conn *c) {
  * header and body limits itself with 400/413). */
 static void h1_send_text(struct evhttp_request *er, int status, const char *line);
 
-static void h1_gencb(struct evhttp_request *er, void *arg) {
+static void h1_gencb(struct evhttp_request *er, void *arg)
+{
     tl_httpd *h = arg;
     struct evhttp_connection *ec = evhttp_request_get_connection(er);
     char *addr = NULL;
@@ -840,16 +888,36 @@ static void h1_gencb(struct evhttp_request *er, void *arg) {
     const char *uri = evhttp_request_get_uri(er);
     const char *m;
     switch (evhttp_request_get_command(er)) {
-    case EVHTTP_REQ_GET: m = "GET"; break;
-    case EVHTTP_REQ_POST: m = "POST"; break;
-    case EVHTTP_REQ_HEAD: m = "HEAD"; break;
-    case EVHTTP_REQ_PUT: m = "PUT"; break;
-    case EVHTTP_REQ_DELETE: m = "DELETE"; break;
-    case EVHTTP_REQ_OPTIONS: m = "OPTIONS"; break;
-    case EVHTTP_REQ_TRACE: m = "TRACE"; break;
-    case EVHTTP_REQ_CONNECT: m = "CONNECT"; break;
-    case EVHTTP_REQ_PATCH: m = "PATCH"; break;
-    default: m = "UNKNOWN"; break;
+    case EVHTTP_REQ_GET:
+        m = "GET";
+        break;
+    case EVHTTP_REQ_POST:
+        m = "POST";
+        break;
+    case EVHTTP_REQ_HEAD:
+        m = "HEAD";
+        break;
+    case EVHTTP_REQ_PUT:
+        m = "PUT";
+        break;
+    case EVHTTP_REQ_DELETE:
+        m = "DELETE";
+        break;
+    case EVHTTP_REQ_OPTIONS:
+        m = "OPTIONS";
+        break;
+    case EVHTTP_REQ_TRACE:
+        m = "TRACE";
+        break;
+    case EVHTTP_REQ_CONNECT:
+        m = "CONNECT";
+        break;
+    case EVHTTP_REQ_PATCH:
+        m = "PATCH";
+        break;
+    default:
+        m = "UNKNOWN";
+        break;
     }
     if (!r || !uri || !(r->method = req_strdup(r, m, strlen(m))) ||
         req_set_target(r, uri, strlen(uri)) != TL_OK) {
@@ -869,8 +937,8 @@ static void h1_gencb(struct evhttp_request *er, void *arg) {
         if (nl >= sizeof lower)
             continue;
         for (size_t i = 0; i < nl; i++)
-            lower[i] = (char)((kv->key[i] >= 'A' && kv->key[i] <= 'Z') ? kv->key[i] + 32
-                                                                      : kv->key[i]);
+            lower[i] =
+                (char)((kv->key[i] >= 'A' && kv->key[i] <= 'Z') ? kv->key[i] + 32 : kv->key[i]);
         if (req_add_header(r, lower, nl, kv->value, strlen(kv->value)) != TL_OK)
             break;
     }
@@ -899,7 +967,8 @@ static void h1_gencb(struct evhttp_request *er, void *arg) {
 
 /* ---- accepting and classifying ------------------------------------------ */
 
-static void conn_close(conn *c) {
+static void conn_close(conn *c)
+{
     tl_httpd *h = c->h;
     /* Requests on this connection: the handler forgets them. */
     while (c->reqs) {
@@ -938,7 +1007,8 @@ static void conn_close(conn *c) {
 }
 
 /* The connection is classified: wrap the fd in a bufferevent and start. */
-static void conn_classified(conn *c, int h2) {
+static void conn_classified(conn *c, int h2)
+{
     tl_httpd *h = c->h;
     event_free(c->io);
     c->io = NULL;
@@ -966,7 +1036,8 @@ static void conn_classified(conn *c, int h2) {
         conn_close(c);
 }
 
-static void peek_cb(evutil_socket_t fd, short what, void *arg) {
+static void peek_cb(evutil_socket_t fd, short what, void *arg)
+{
     conn *c = arg;
     (void)what;
     char buf[H2_PREFACE_LEN];
@@ -985,7 +1056,8 @@ static void peek_cb(evutil_socket_t fd, short what, void *arg) {
     /* else: a prefix of the preface; wait for more (the deadline runs). */
 }
 
-static void handshake_cb(evutil_socket_t fd, short what, void *arg) {
+static void handshake_cb(evutil_socket_t fd, short what, void *arg)
+{
     conn *c = arg;
     (void)what;
     ERR_clear_error();
@@ -1013,8 +1085,9 @@ static void handshake_cb(evutil_socket_t fd, short what, void *arg) {
     event_add(c->io, NULL);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg) {
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
     (void)l;
     (void)sa;
     (void)salen;
@@ -1063,7 +1136,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 #define TRIM_MIN_CONNS 1000
 #define TRIM_CHECK_MS 10000
 
-static void trim_check(evutil_socket_t fd, short what, void *arg) {
+static void trim_check(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     tl_httpd *h = arg;
@@ -1074,7 +1148,8 @@ static void trim_check(evutil_socket_t fd, short what, void *arg) {
 
 /* accept() failed (EMFILE, ENFILE, ENOBUFS...): pause accepting for 100 ms
  * instead of spinning on a listening socket that stays readable. */
-static void accept_resume(evutil_socket_t fd, short what, void *arg) {
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     tl_httpd *h = arg;
@@ -1082,7 +1157,8 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg) {
         evconnlistener_enable(h->lis);
 }
 
-static void accept_error_cb(struct evconnlistener *l, void *arg) {
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
     tl_httpd *h = arg;
     evconnlistener_disable(l);
     arm(h->accept_pause, 100);
@@ -1091,7 +1167,8 @@ static void accept_error_cb(struct evconnlistener *l, void *arg) {
 /* ---- TLS ----------------------------------------------------------------- */
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                       const unsigned char *in, unsigned inlen, void *arg) {
+                       const unsigned char *in, unsigned inlen, void *arg)
+{
     (void)ssl;
     (void)arg;
     /* Prefer h2, else http/1.1 (RFC 7301 §3.2). */
@@ -1113,7 +1190,8 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_NOACK;
 }
 
-static SSL_CTX *tls_ctx(const char *cert, const char *key, char *err, size_t cap) {
+static SSL_CTX *tls_ctx(const char *cert, const char *key, char *err, size_t cap)
+{
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         snprintf(err, cap, "TLS: cannot create context");
@@ -1145,7 +1223,8 @@ fail:
 
 /* ---- run in loop --------------------------------------------------------- */
 
-static void queue_cb(evutil_socket_t fd, short what, void *arg) {
+static void queue_cb(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     tl_httpd *h = arg;
@@ -1161,7 +1240,8 @@ static void queue_cb(evutil_socket_t fd, short what, void *arg) {
     }
 }
 
-int tl_httpd_run_in_loop(tl_httpd *h, void (*fn)(void *ctx), void *ctx) {
+int tl_httpd_run_in_loop(tl_httpd *h, void (*fn)(void *ctx), void *ctx)
+{
     job *j = malloc(sizeof *j);
     if (!j)
         return TL_ERR_NOMEM;
@@ -1183,7 +1263,8 @@ int tl_httpd_run_in_loop(tl_httpd *h, void (*fn)(void *ctx), void *ctx) {
 
 /* ---- public -------------------------------------------------------------- */
 
-static int parse_listen(const char *s, struct sockaddr_storage *ss, int *sl) {
+static int parse_listen(const char *s, struct sockaddr_storage *ss, int *sl)
+{
     char host[256];
     const char *colon = strrchr(s, ':');
     if (!colon || (size_t)(colon - s) >= sizeof host)
@@ -1203,7 +1284,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *sl) {
     memset(ss, 0, sizeof *ss);
     struct sockaddr_in *sin = (struct sockaddr_in *)ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    if (host[0] == 0 || strcmp(host, "0.0.0.0") == 0 || inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+    if (host[0] == 0 || strcmp(host, "0.0.0.0") == 0 ||
+        inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
         if (host[0] == 0)
             sin->sin_addr.s_addr = htonl(INADDR_ANY);
         else if (strcmp(host, "0.0.0.0") == 0)
@@ -1230,7 +1312,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *sl) {
 }
 
 int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_handler_fn fn,
-                 void *ctx, tl_httpd **out, char *err, size_t cap) {
+                 void *ctx, tl_httpd **out, char *err, size_t cap)
+{
     *out = NULL;
     tl_httpd *h = calloc(1, sizeof *h);
     if (!h) {
@@ -1293,8 +1376,7 @@ int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_ha
     evhttp_set_max_headers_size(h->h1, (ev_ssize_t)c->max_header_bytes);
     evhttp_set_max_body_size(h->h1, (ev_ssize_t)(c->max_body + 65536));
     evhttp_set_allowed_methods(h->h1, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                          EVHTTP_REQ_OPTIONS);
+                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
     /* The relay enforces the real deadlines; this only reaps leftovers. */
     evhttp_set_timeout(h->h1, (int)(c->idle_timeout_ms / 1000) + 60);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h->h1, "127.0.0.1", 0);
@@ -1312,9 +1394,8 @@ int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_ha
         }
         h->h1_port = ntohs(in.sin_port);
     }
-    h->lis = evconnlistener_new_bind(base, accept_cb, h,
-                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
-                                     (struct sockaddr *)&ss, sl);
+    h->lis = evconnlistener_new_bind(base, accept_cb, h, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                     1024, (struct sockaddr *)&ss, sl);
     if (!h->lis) {
         snprintf(err, cap, "cannot listen on %s: %s", c->listen, strerror(errno));
         goto fail;
@@ -1335,9 +1416,13 @@ fail:
     return rc;
 }
 
-int tl_httpd_port(const tl_httpd *h) { return h->port; }
+int tl_httpd_port(const tl_httpd *h)
+{
+    return h->port;
+}
 
-void tl_httpd_drain(tl_httpd *h, void (*cb)(void *ctx), void *ctx) {
+void tl_httpd_drain(tl_httpd *h, void (*cb)(void *ctx), void *ctx)
+{
     h->draining = 1;
     h->drain_cb = cb;
     h->drain_ctx = ctx;
@@ -1351,8 +1436,8 @@ void tl_httpd_drain(tl_httpd *h, void (*cb)(void *ctx), void *ctx) {
         } else if (c->kind == CONN_H2 && !c->closing) {
             c->closing = 1;
             nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
-                                  nghttp2_session_get_last_proc_stream_id(c->ng),
-                                  NGHTTP2_NO_ERROR, NULL, 0);
+                                  nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
+                                  NULL, 0);
             if (c->nstreams == 0)
                 arm(c->timer, 1000);
             h2_flush(c);
@@ -1363,7 +1448,8 @@ void tl_httpd_drain(tl_httpd *h, void (*cb)(void *ctx), void *ctx) {
     maybe_drained(h);
 }
 
-void tl_httpd_free(tl_httpd *h) {
+void tl_httpd_free(tl_httpd *h)
+{
     if (!h)
         return;
     h->freeing = 1;
@@ -1394,41 +1480,63 @@ void tl_httpd_free(tl_httpd *h) {
     free(h);
 }
 
-const char *tl_http_req_method(const tl_http_req *r) { return r->method; }
-const char *tl_http_req_path(const tl_http_req *r) { return r->path; }
-const char *tl_http_req_query(const tl_http_req *r) { return r->query; }
-const char *tl_http_req_proto(const tl_http_req *r) { return r->proto; }
+const char *tl_http_req_method(const tl_http_req *r)
+{
+    return r->method;
+}
+const char *tl_http_req_path(const tl_http_req *r)
+{
+    return r->path;
+}
+const char *tl_http_req_query(const tl_http_req *r)
+{
+    return r->query;
+}
+const char *tl_http_req_proto(const tl_http_req *r)
+{
+    return r->proto;
+}
 
-const char *tl_http_req_header(const tl_http_req *r, const char *name) {
+const char *tl_http_req_header(const tl_http_req *r, const char *name)
+{
     for (size_t i = 0; i < r->nhdrs; i++)
         if (strcmp(r->hdrs[i].name, name) == 0)
             return r->hdrs[i].value;
     return NULL;
 }
 
-const uint8_t *tl_http_req_body(const tl_http_req *r, size_t *len) {
+const uint8_t *tl_http_req_body(const tl_http_req *r, size_t *len)
+{
     *len = r->body.len;
     return r->body.data ? r->body.data : (const uint8_t *)"";
 }
 
-void tl_http_req_on_abort(tl_http_req *r, void (*fn)(void *ctx), void *ctx) {
+void tl_http_req_on_abort(tl_http_req *r, void (*fn)(void *ctx), void *ctx)
+{
     r->abort_fn = fn;
     r->abort_ctx = ctx;
 }
 
 /* Reason phrases libevent does not know (it would say "Client Error"). */
-static const char *h1_reason(int status) {
+static const char *h1_reason(int status)
+{
     switch (status) {
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    default: return NULL; /* libevent's own */
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    default:
+        return NULL; /* libevent's own */
     }
 }
 
 /* A one-line text/plain answer on an HTTP/1.1 request no handler saw. */
-static void h1_send_text(struct evhttp_request *er, int status, const char *line) {
+static void h1_send_text(struct evhttp_request *er, int status, const char *line)
+{
     struct evbuffer *b = evbuffer_new();
     evhttp_add_header(evhttp_request_get_output_headers(er), "Content-Type",
                       "text/plain; charset=utf-8");
@@ -1440,7 +1548,8 @@ static void h1_send_text(struct evhttp_request *er, int status, const char *line
 }
 
 static void respond_h1(tl_http_req *r, int status, const char *ctype, const tl_http_header *hdrs,
-                       size_t nhdrs, const void *body, size_t len) {
+                       size_t nhdrs, const void *body, size_t len)
+{
     struct evhttp_request *er = r->ereq;
     struct evkeyvalq *oh = evhttp_request_get_output_headers(er);
     if (ctype)
@@ -1464,7 +1573,8 @@ static void respond_h1(tl_http_req *r, int status, const char *ctype, const tl_h
 }
 
 static void respond_h2(tl_http_req *r, int status, const char *ctype, const tl_http_header *hdrs,
-                       size_t nhdrs, const void *body, size_t len) {
+                       size_t nhdrs, const void *body, size_t len)
+{
     conn *c = r->c;
     if (!c) {
         req_free(r);
@@ -1475,14 +1585,14 @@ static void respond_h2(tl_http_req *r, int status, const char *ctype, const tl_h
     snprintf(cl, sizeof cl, "%zu", len);
     nghttp2_nv nv[3 + 32];
     size_t n = 0;
-#define NV(nm, val)                                                                     \
-    do {                                                                                \
-        nv[n].name = (uint8_t *)(nm);                                                   \
-        nv[n].namelen = strlen(nm);                                                     \
-        nv[n].value = (uint8_t *)(val);                                                 \
-        nv[n].valuelen = strlen(val);                                                   \
-        nv[n].flags = NGHTTP2_NV_FLAG_NONE;                                             \
-        n++;                                                                            \
+#define NV(nm, val)                                                                                \
+    do {                                                                                           \
+        nv[n].name = (uint8_t *)(nm);                                                              \
+        nv[n].namelen = strlen(nm);                                                                \
+        nv[n].value = (uint8_t *)(val);                                                            \
+        nv[n].valuelen = strlen(val);                                                              \
+        nv[n].flags = NGHTTP2_NV_FLAG_NONE;                                                        \
+        n++;                                                                                       \
     } while (0)
     NV(":status", st);
     if (ctype)
@@ -1506,13 +1616,13 @@ static void respond_h2(tl_http_req *r, int status, const char *ctype, const tl_h
     nghttp2_data_provider dp = {.source = {.ptr = r}, .read_callback = h2_read_body};
     int rv = nghttp2_submit_response(c->ng, r->stream_id, nv, n, r->resp ? &dp : NULL);
     if (rv != 0)
-        nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id,
-                                  NGHTTP2_INTERNAL_ERROR);
+        nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_INTERNAL_ERROR);
     h2_flush(c);
 }
 
 void tl_http_respond(tl_http_req *r, int status, const char *content_type,
-                     const tl_http_header *hdrs, size_t nhdrs, const void *body, size_t len) {
+                     const tl_http_header *hdrs, size_t nhdrs, const void *body, size_t len)
+{
     tl_httpd *h = r->h;
     if (r->responded)
         return;

@@ -25,13 +25,13 @@ typedef struct tl_httpd tl_httpd;
 typedef struct tl_http_req tl_http_req; /* owned by the server; valid until responded or aborted */
 
 typedef struct tl_httpd_config {
-    const char *listen;          /* "HOST:PORT" */
-    const char *tls_cert;        /* PEM files; both NULL = cleartext */
+    const char *listen;   /* "HOST:PORT" */
+    const char *tls_cert; /* PEM files; both NULL = cleartext */
     const char *tls_key;
-    size_t max_body;             /* request body bytes (default 1 MiB) */
-    unsigned max_streams;        /* per connection (default 100) */
-    size_t max_header_bytes;     /* per request (default 16 KiB) */
-    unsigned max_conns;          /* default 10000 */
+    size_t max_body;               /* request body bytes (default 1 MiB) */
+    unsigned max_streams;          /* per connection (default 100) */
+    size_t max_header_bytes;       /* per request (default 16 KiB) */
+    unsigned max_conns;            /* default 10000 */
     unsigned handshake_timeout_ms; /* TLS handshake deadline (default 10 s) */
     unsigned preface_timeout_ms;   /* first request bytes (default 10 s) */
     unsigned header_timeout_ms;    /* whole request head (default 10 s) */

@@ -36,8 +36,8 @@ struct log_dfilter {
     tl_store *store;
     pthread_t th;
     int started;
-    int ready;      /* atomic: every stored key is in */
-    int stop;       /* atomic: the scan should end */
+    int ready; /* atomic: every stored key is in */
+    int stop;  /* atomic: the scan should end */
 };
 
 static uint64_t mix64(uint64_t x)
@@ -127,8 +127,10 @@ static void *scan_main(void *arg)
     if (rc == TL_OK)
         __atomic_store_n(&f->ready, 1, __ATOMIC_RELEASE);
     else if (rc != 1 && rc != TL_ERR_INVALID)
-        fprintf(stderr, "tlogd: dedup filter not built (%s); every dedup lookup reads the "
-                        "store\n", tl_strerror(rc));
+        fprintf(stderr,
+                "tlogd: dedup filter not built (%s); every dedup lookup reads the "
+                "store\n",
+                tl_strerror(rc));
     return NULL;
 }
 

@@ -128,8 +128,7 @@ static int read_tile_rec(tl_store *s, int level, uint64_t n, int how, tl_buf *v,
         if (rc != TL_ERR_NOTFOUND || how == 1)
             return rc;
     }
-    rc = bundle ? get(s, log_key_bpart, 2, v)
-                : tl_store_get(s, k, log_key_tpart(k, level), v);
+    rc = bundle ? get(s, log_key_bpart, 2, v) : tl_store_get(s, k, log_key_tpart(k, level), v);
     if (rc != TL_OK)
         return rc;
     if (v->len < 8)
@@ -288,8 +287,7 @@ static int tile_src_get(void *ctx, int level, uint64_t n, unsigned min_width, co
     int rc;
     if (level < 0 || level >= LOG_TILE_LEVELS)
         return TL_ERR_RANGE;
-    rc = read_tile_rec(ts->store, level, n, min_width == TL_TILE_WIDTH ? 1 : 2, &ts->buf, &off,
-                       0);
+    rc = read_tile_rec(ts->store, level, n, min_width == TL_TILE_WIDTH ? 1 : 2, &ts->buf, &off, 0);
     if (rc != TL_OK)
         return rc;
     len = ts->buf.len - off;
@@ -1435,8 +1433,7 @@ int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out)
     {
         size_t off = 0;
         int how = avail == TL_TILE_WIDTH ? 1 : 0;
-        rc = read_tile_rec(log->store, t->level, t->n, how, &v, &off,
-                           t->level == TL_TILE_ENTRIES);
+        rc = read_tile_rec(log->store, t->level, t->n, how, &v, &off, t->level == TL_TILE_ENTRIES);
         if (rc == TL_OK && t->level == TL_TILE_ENTRIES) {
             /* read without the store's checksum: every entry is hashed */
             tl_buf view = {v.data + off, v.len - off, v.len - off};
@@ -1455,8 +1452,8 @@ int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out)
     if (rc == TL_ERR_NOTFOUND)
         rc = TL_ERR_CORRUPT; /* within the signed size it must exist */
     tl_buf_release(&v);
-    return read_checked(log, rc, t->level == TL_TILE_ENTRIES ? "entry bundle" : "hash tile",
-                        t->n, size);
+    return read_checked(log, rc, t->level == TL_TILE_ENTRIES ? "entry bundle" : "hash tile", t->n,
+                        size);
 }
 
 int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out)

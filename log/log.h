@@ -29,14 +29,14 @@
 typedef struct tl_log tl_log;
 
 typedef struct tl_log_config {
-    const char *dir;             /* data folder made by tl_log_create */
-    tl_store *store;             /* if not NULL, used instead of dir/db (tests; log takes it) */
-    size_t pool_max;             /* pending entries before TL_ERR_BUSY (default 16384) */
-    size_t batch_max;            /* entries per batch (default 4096) */
-    unsigned batch_interval_ms;  /* max wait to fill a batch (default 25) */
-    size_t max_entry;            /* bytes, 1..65535 (default 65535) */
-    int publish_on_sign;         /* 1: every signed checkpoint is published at once (no witnesses) */
-    uint64_t (*clock_ms)(void);  /* wall clock in ms; NULL = real clock (tests override) */
+    const char *dir;            /* data folder made by tl_log_create */
+    tl_store *store;            /* if not NULL, used instead of dir/db (tests; log takes it) */
+    size_t pool_max;            /* pending entries before TL_ERR_BUSY (default 16384) */
+    size_t batch_max;           /* entries per batch (default 4096) */
+    unsigned batch_interval_ms; /* max wait to fill a batch (default 25) */
+    size_t max_entry;           /* bytes, 1..65535 (default 65535) */
+    int publish_on_sign;        /* 1: every signed checkpoint is published at once (no witnesses) */
+    uint64_t (*clock_ms)(void); /* wall clock in ms; NULL = real clock (tests override) */
 } tl_log_config;
 
 /* tlogd init: creates dir (must not hold a log), its database and keys
@@ -69,9 +69,9 @@ typedef struct tl_log_head {
     uint64_t size;
     tl_hash root;
     uint64_t timestamp_ms;
-    char *note;          /* signed checkpoint (log signature [+ cosignatures]), malloc'd */
+    char *note; /* signed checkpoint (log signature [+ cosignatures]), malloc'd */
     size_t note_len;
-    uint8_t *sth_sig;    /* RFC 6962 digitally-signed TreeHeadSignature, malloc'd */
+    uint8_t *sth_sig; /* RFC 6962 digitally-signed TreeHeadSignature, malloc'd */
     size_t sth_sig_len;
 } tl_log_head;
 
@@ -108,8 +108,7 @@ int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out);
 int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out);
 /* Index of a leaf hash (TL_ERR_NOTFOUND if never sequenced). */
 int tl_log_lookup(tl_log *log, const tl_hash *leaf, uint64_t *index);
-int tl_log_prove_inclusion(tl_log *log, uint64_t index, uint64_t size, tl_hash *proof,
-                           size_t *len);
+int tl_log_prove_inclusion(tl_log *log, uint64_t index, uint64_t size, tl_hash *proof, size_t *len);
 int tl_log_prove_consistency(tl_log *log, uint64_t size1, uint64_t size2, tl_hash *proof,
                              size_t *len);
 /* Root of any size <= the signed size. */
@@ -129,7 +128,7 @@ const char *tl_log_origin(tl_log *log);
 const char *tl_log_vkey(tl_log *log);
 
 typedef struct tl_log_stats {
-    uint64_t entries_added;   /* new entries sequenced since open */
+    uint64_t entries_added; /* new entries sequenced since open */
     uint64_t duplicates;
     uint64_t batches;
     uint64_t batch_entries_last;
@@ -141,7 +140,7 @@ typedef struct tl_log_stats {
     uint64_t dedup_store_reads;  /* dedup lookups that read the store */
     uint64_t dedup_filter_skips; /* ... that the dedup filter answered (certainly new) */
     int dedup_filter_ready;      /* the filter holds every stored key */
-    int stopped;              /* 1 when signing stopped after a failure */
+    int stopped;                 /* 1 when signing stopped after a failure */
     char stop_reason[160];
 } tl_log_stats;
 void tl_log_get_stats(tl_log *log, tl_log_stats *st);

@@ -53,7 +53,7 @@ typedef struct log_item {
     int is_new;
     uint8_t *coll;   /* first occurrence: the store's dedup value for this */
     size_t coll_len; /* leaf's key when it named only other leaves (rare) */
-    uint64_t t_enq; /* CLOCK_MONOTONIC ms at submission */
+    uint64_t t_enq;  /* CLOCK_MONOTONIC ms at submission */
     size_t len;
     uint8_t data[];
 } log_item;

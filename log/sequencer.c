@@ -474,8 +474,8 @@ static void stage_batch(tl_log *log, log_stage *st)
             continue;
         }
         /* new leaves sharing a key (sorted: adjacent) go into one value */
-        while (j < nsorted && memcmp(log->sorted[j]->leaf.b, log->sorted[i]->leaf.b,
-                                     log_dedup_prefix) == 0)
+        while (j < nsorted &&
+               memcmp(log->sorted[j]->leaf.b, log->sorted[i]->leaf.b, log_dedup_prefix) == 0)
             j++;
         if (j == i + 1 && !log->sorted[i]->coll && !recent_shares_key(log, &log->sorted[i]->leaf)) {
             uint8_t idx[8];

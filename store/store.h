@@ -52,16 +52,15 @@ size_t tl_batch_bytes(const tl_batch *b);
 void tl_batch_clear(tl_batch *b);
 void tl_batch_free(tl_batch *b);
 /* Iterates the batch in order (for implementations). */
-typedef int (*tl_batch_fn)(void *ctx, int is_put, const void *key, size_t klen,
-                           const void *val, size_t vlen);
+typedef int (*tl_batch_fn)(void *ctx, int is_put, const void *key, size_t klen, const void *val,
+                           size_t vlen);
 int tl_batch_iterate(const tl_batch *b, tl_batch_fn fn, void *ctx);
 
 static inline int tl_store_get(tl_store *s, const void *key, size_t klen, tl_buf *val)
 {
     return s->ops->get(s, key, klen, val);
 }
-static inline int tl_store_get_unverified(tl_store *s, const void *key, size_t klen,
-                                          tl_buf *val)
+static inline int tl_store_get_unverified(tl_store *s, const void *key, size_t klen, tl_buf *val)
 {
     return s->ops->get_unverified ? s->ops->get_unverified(s, key, klen, val)
                                   : s->ops->get(s, key, klen, val);

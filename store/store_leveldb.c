@@ -235,8 +235,8 @@ int tl_store_open_leveldb(const char *path, int create, tl_store **out, char *er
     l->wb = leveldb_writebatch_create();
     if (l->wb)
         pthread_mutex_init(&l->wbmu, NULL);
-    if (!l->opt || !l->cache || !l->bloom || !l->ropt || !l->ropt_unverified || !l->wopt_sync || !l->wopt_nosync ||
-        !l->wb) {
+    if (!l->opt || !l->cache || !l->bloom || !l->ropt || !l->ropt_unverified || !l->wopt_sync ||
+        !l->wopt_nosync || !l->wb) {
         ldb_free_parts(l);
         snprintf(errbuf, cap, "out of memory");
         return TL_ERR_NOMEM;

@@ -265,8 +265,7 @@ struct pull_stats {
 };
 
 /* One poll of every log with a URL, counted into st. Out of memory: no poll. */
-static void pull_all(tl_witness *w, const char *ca_file, unsigned timeout_ms,
-                     struct pull_stats *st)
+static void pull_all(tl_witness *w, const char *ca_file, unsigned timeout_ms, struct pull_stats *st)
 {
     struct fetcher f = {curl_easy_init(), ca_file, {0}};
     tl_hasher *h = tl_hasher_new();

@@ -31,17 +31,20 @@ typedef struct slow {
     struct event *ev;
 } slow;
 
-static void text(tl_http_req *r, int st, const char *s) {
+static void text(tl_http_req *r, int st, const char *s)
+{
     tl_http_respond(r, st, "text/plain", NULL, 0, s, strlen(s));
 }
 
-static void slow_abort(void *arg) {
+static void slow_abort(void *arg)
+{
     slow *s = arg;
     g_aborts++;
     s->req = NULL;
 }
 
-static void slow_fire(evutil_socket_t fd, short w, void *arg) {
+static void slow_fire(evutil_socket_t fd, short w, void *arg)
+{
     (void)fd;
     (void)w;
     slow *s = arg;
@@ -51,14 +54,19 @@ static void slow_fire(evutil_socket_t fd, short w, void *arg) {
     free(s);
 }
 
-static void thread_answer(void *arg) { text(arg, 200, "thread\n"); }
+static void thread_answer(void *arg)
+{
+    text(arg, 200, "thread\n");
+}
 
-static void *thread_main(void *arg) {
+static void *thread_main(void *arg)
+{
     tl_httpd_run_in_loop(g_h, thread_answer, arg);
     return NULL;
 }
 
-static void handler(void *ctx, tl_http_req *r) {
+static void handler(void *ctx, tl_http_req *r)
+{
     (void)ctx;
     const char *p = tl_http_req_path(r), *m = tl_http_req_method(r);
     char buf[256];
@@ -95,13 +103,15 @@ static void handler(void *ctx, tl_http_req *r) {
     }
 }
 
-static void drained(void *ctx) {
+static void drained(void *ctx)
+{
     (void)ctx;
     fprintf(stderr, "testsrv: drained\n");
     event_base_loopexit(g_base, NULL);
 }
 
-static void on_signal(evutil_socket_t fd, short w, void *arg) {
+static void on_signal(evutil_socket_t fd, short w, void *arg)
+{
     (void)fd;
     (void)w;
     (void)arg;
@@ -109,24 +119,37 @@ static void on_signal(evutil_socket_t fd, short w, void *arg) {
     tl_httpd_drain(g_h, drained, NULL);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     tl_httpd_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.listen = "127.0.0.1:0";
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--listen")) cfg.listen = v;
-        else if (!strcmp(k, "--tls-cert")) cfg.tls_cert = v;
-        else if (!strcmp(k, "--tls-key")) cfg.tls_key = v;
-        else if (!strcmp(k, "--max-body")) cfg.max_body = (size_t)atol(v);
-        else if (!strcmp(k, "--max-streams")) cfg.max_streams = (unsigned)atol(v);
-        else if (!strcmp(k, "--max-header")) cfg.max_header_bytes = (size_t)atol(v);
-        else if (!strcmp(k, "--max-conns")) cfg.max_conns = (unsigned)atol(v);
-        else if (!strcmp(k, "--handshake-ms")) cfg.handshake_timeout_ms = (unsigned)atol(v);
-        else if (!strcmp(k, "--preface-ms")) cfg.preface_timeout_ms = (unsigned)atol(v);
-        else if (!strcmp(k, "--header-ms")) cfg.header_timeout_ms = (unsigned)atol(v);
-        else if (!strcmp(k, "--body-ms")) cfg.body_timeout_ms = (unsigned)atol(v);
-        else if (!strcmp(k, "--idle-ms")) cfg.idle_timeout_ms = (unsigned)atol(v);
+        if (!strcmp(k, "--listen"))
+            cfg.listen = v;
+        else if (!strcmp(k, "--tls-cert"))
+            cfg.tls_cert = v;
+        else if (!strcmp(k, "--tls-key"))
+            cfg.tls_key = v;
+        else if (!strcmp(k, "--max-body"))
+            cfg.max_body = (size_t)atol(v);
+        else if (!strcmp(k, "--max-streams"))
+            cfg.max_streams = (unsigned)atol(v);
+        else if (!strcmp(k, "--max-header"))
+            cfg.max_header_bytes = (size_t)atol(v);
+        else if (!strcmp(k, "--max-conns"))
+            cfg.max_conns = (unsigned)atol(v);
+        else if (!strcmp(k, "--handshake-ms"))
+            cfg.handshake_timeout_ms = (unsigned)atol(v);
+        else if (!strcmp(k, "--preface-ms"))
+            cfg.preface_timeout_ms = (unsigned)atol(v);
+        else if (!strcmp(k, "--header-ms"))
+            cfg.header_timeout_ms = (unsigned)atol(v);
+        else if (!strcmp(k, "--body-ms"))
+            cfg.body_timeout_ms = (unsigned)atol(v);
+        else if (!strcmp(k, "--idle-ms"))
+            cfg.idle_timeout_ms = (unsigned)atol(v);
         else {
             fprintf(stderr, "testsrv: unknown flag %s\n", k);
             return 2;

@@ -123,13 +123,13 @@ static size_t frame(uint8_t *out, uint32_t len, uint8_t type, uint8_t flags, uin
 
 /* What the server sent on an abused connection. */
 typedef struct seen {
-    int closed;      /* EOF or reset */
-    int goaway;      /* GOAWAY frames */
+    int closed; /* EOF or reset */
+    int goaway; /* GOAWAY frames */
     uint32_t goaway_code;
-    long rst;        /* RST_STREAM frames */
-    long headers;    /* HEADERS frames (responses) */
-    long settings;   /* SETTINGS (incl. ACKs) */
-    long pings;      /* PING ACKs */
+    long rst;      /* RST_STREAM frames */
+    long headers;  /* HEADERS frames (responses) */
+    long settings; /* SETTINGS (incl. ACKs) */
+    long pings;    /* PING ACKs */
     uint32_t max_streams;
     double closed_at;
     uint8_t buf[1 << 16];
@@ -164,8 +164,8 @@ static int drain(int fd, seen *s, double wait_s)
             continue;
         }
         while (s->have - off >= 9) {
-            uint32_t len = ((uint32_t)s->buf[off] << 16) | ((uint32_t)s->buf[off + 1] << 8) |
-                           s->buf[off + 2];
+            uint32_t len =
+                ((uint32_t)s->buf[off] << 16) | ((uint32_t)s->buf[off + 1] << 8) | s->buf[off + 2];
             if (s->have - off < 9 + (size_t)len) {
                 if (9 + (size_t)len > sizeof(s->buf)) { /* giant frame: skip what we have */
                     s->have = 0;
@@ -286,9 +286,10 @@ static void atk_rapid_reset(void)
     /* Accept: the server cut the connection short; or it answered a
      * bounded number of them (it never queued work for every reset stream). */
     int ok = s->closed || s->goaway;
-    report("rapid-reset", ok, "%ld HEADERS+RST sent in %.2fs; server: %s%s goaway=%d(code %u) "
-           "responses=%ld", sent, dt, s->closed ? "closed" : "open", "", s->goaway,
-           s->goaway_code, s->headers);
+    report("rapid-reset", ok,
+           "%ld HEADERS+RST sent in %.2fs; server: %s%s goaway=%d(code %u) "
+           "responses=%ld",
+           sent, dt, s->closed ? "closed" : "open", "", s->goaway, s->goaway_code, s->headers);
     free(buf);
 out:
     if (fd >= 0)
@@ -338,9 +339,11 @@ static void atk_continuation(void)
     }
     drain(fd, s, 1.0);
     int ok = s->closed || s->goaway || s->rst;
-    report("continuation", ok, "%ld CONTINUATION frames (%.1f MB) in %.2fs; server: %s "
-           "goaway=%d(code %u) rst=%ld", sent, (double)sent * (double)pl / 1e6, tl_mono_s() - t0,
-           s->closed ? "closed" : "open", s->goaway, s->goaway_code, s->rst);
+    report("continuation", ok,
+           "%ld CONTINUATION frames (%.1f MB) in %.2fs; server: %s "
+           "goaway=%d(code %u) rst=%ld",
+           sent, (double)sent * (double)pl / 1e6, tl_mono_s() - t0, s->closed ? "closed" : "open",
+           s->goaway, s->goaway_code, s->rst);
 out:
     if (fd >= 0)
         close(fd);
@@ -374,8 +377,8 @@ static void atk_hpack_bomb(void)
     }
     size_t refs = 16000, cap = 4096 + refs + 256, bl = 0;
     uint8_t *blk = malloc(cap);
-    blk[bl++] = 0x82; /* :method GET */
-    blk[bl++] = 0x86; /* :scheme http */
+    blk[bl++] = 0x82;                      /* :method GET */
+    blk[bl++] = 0x86;                      /* :scheme http */
     bl += hpack_int(blk + bl, 0x00, 4, 4); /* :path, literal w/o indexing, name idx 4 */
     bl += hpack_int(blk + bl, 0x00, 7, strlen(g_path));
     memcpy(blk + bl, g_path, strlen(g_path));
@@ -410,9 +413,10 @@ static void atk_hpack_bomb(void)
         drain(fd, s, 0.5);
     /* The request must not be served as is: a reset, a 431, GOAWAY or close. */
     int ok = s->closed || s->goaway || s->rst || s->headers > 0;
-    report("hpack-bomb", ok, "%zu-byte block decoding to %.1f MB of headers (write %s); server: "
-           "%s goaway=%d(code %u) rst=%ld response-headers=%ld", bl,
-           (double)refs * 4038 / 1e6, wr ? "cut" : "done", s->closed ? "closed" : "open",
+    report("hpack-bomb", ok,
+           "%zu-byte block decoding to %.1f MB of headers (write %s); server: "
+           "%s goaway=%d(code %u) rst=%ld response-headers=%ld",
+           bl, (double)refs * 4038 / 1e6, wr ? "cut" : "done", s->closed ? "closed" : "open",
            s->goaway, s->goaway_code, s->rst, s->headers);
     free(fb);
     free(blk);
@@ -491,9 +495,11 @@ static void atk_streams(void)
     drain(fd, s, 2.0);
     long refused = s->rst - rst0;
     int ok = s->closed || s->goaway || refused >= 100;
-    report("streams", ok, "advertised limit %u (%s); opened %u streams with pending bodies; "
-           "server: %s goaway=%d rst=%ld", limit, s->max_streams ? "from SETTINGS" : "assumed",
-           n, s->closed ? "closed" : "open", s->goaway, refused);
+    report("streams", ok,
+           "advertised limit %u (%s); opened %u streams with pending bodies; "
+           "server: %s goaway=%d rst=%ld",
+           limit, s->max_streams ? "from SETTINGS" : "assumed", n, s->closed ? "closed" : "open",
+           s->goaway, refused);
     free(buf);
 out:
     if (fd >= 0)
@@ -565,7 +571,10 @@ static void *slow_thread(void *vp)
     double dt = tl_mono_s() - t0;
     a->ok = s->closed || s->goaway || (a->kind >= 1 && (s->rst || s->headers));
     snprintf(a->msg, sizeof(a->msg), "%s after %.1fs (%ld slow writes)%s",
-             s->closed ? "closed" : s->goaway ? "GOAWAY" : (s->rst || s->headers) ? "reset/answered" : "still open",
+             s->closed                ? "closed"
+             : s->goaway              ? "GOAWAY"
+             : (s->rst || s->headers) ? "reset/answered"
+                                      : "still open",
              dt, bytes, a->ok ? "" : " - no deadline enforced");
     close(fd);
     free(s);
@@ -598,8 +607,8 @@ static ssize_t g_send_cb(nghttp2_session *s, const uint8_t *d, size_t n, int fla
     return (ssize_t)n;
 }
 
-static int g_header_cb(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
-                       size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *u)
+static int g_header_cb(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
+                       const uint8_t *value, size_t vl, uint8_t flags, void *u)
 {
     good *g = u;
     (void)s;
@@ -825,8 +834,10 @@ int main(int argc, char **argv)
             }
             close(fds[i]);
         }
-        report("idle", open_ok > 0, "%d idle h2c connections held 3 s (%ld closed by the "
-               "server meanwhile); good client kept being served", open_ok, closed);
+        report("idle", open_ok > 0,
+               "%d idle h2c connections held 3 s (%ld closed by the "
+               "server meanwhile); good client kept being served",
+               open_ok, closed);
         free(fds);
     }
     for (int i = 0; i < 4; i++)
@@ -840,9 +851,11 @@ int main(int argc, char **argv)
     qsort(g->lat, (size_t)g->nlat, sizeof(double), cmp_d);
     double p50 = g->nlat ? g->lat[g->nlat / 2] : 0, p99 = g->nlat ? g->lat[g->nlat * 99 / 100] : 0;
     int gok = g->fail == 0 && g->ok > 0;
-    report("good-client", gok, "%ld requests ok, %ld failed%s%s; latency p50 %.1f ms, p99 %.1f "
-           "ms, max %.1f ms", g->ok, g->fail, g->fail ? ": " : "", g->fail ? g->last_err : "",
-           p50 * 1e3, p99 * 1e3, g->worst * 1e3);
+    report("good-client", gok,
+           "%ld requests ok, %ld failed%s%s; latency p50 %.1f ms, p99 %.1f "
+           "ms, max %.1f ms",
+           g->ok, g->fail, g->fail ? ": " : "", g->fail ? g->last_err : "", p50 * 1e3, p99 * 1e3,
+           g->worst * 1e3);
     free(g);
     return g_fail ? 1 : 0;
 }
