@@ -1,4 +1,4 @@
-# frontend benchmarks (issue 4): the POST /add load generator (HTTP/2,
+# frontend benchmarks: the POST /add load generator (HTTP/2,
 # distinct entries). The driver script bench/frontend_bench.sh runs it with
 # h2load, nginx and the idle-connection probe; figures in docs/PERFORMANCE.md.
 add_executable(bench_frontend_add ${CMAKE_CURRENT_SOURCE_DIR}/bench_frontend_add.c)

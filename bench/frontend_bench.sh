@@ -1,5 +1,5 @@
 #!/bin/sh
-# frontend_bench.sh - tlogd's HTTP benchmarks (issue 4); figures go to
+# frontend_bench.sh - tlogd's HTTP benchmarks; figures go to
 # docs/PERFORMANCE.md. Everything runs on this machine (client and server
 # share the cores), on loopback.
 #

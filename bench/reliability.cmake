@@ -1,4 +1,4 @@
-# Reliability long runs (issue 7) are scripts driving the built programs, so
+# Reliability long runs are scripts driving the built programs, so
 # nothing is compiled here; commands and figures: docs/RELIABILITY.md.
 #   python3 bench/soak.py BUILD --duration 1800 --kill-every 180   (30-min soak)
 #   python3 tests/reliability/kill9.py BUILD --kills 1000           (long kill -9)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""soak.py - the soak hammer of issue 7: for a set duration, mixes adds,
+"""soak.py - the soak hammer: for a set duration, mixes adds,
 proof reads, tile reads and invalid requests against a tlogd whose policy
 requires a tlog-witness, kill -9 restarting the log and the witness every
 few minutes, and verifies everything it gets.

@@ -7,7 +7,7 @@
 #include "fuzz/fuzz.h"
 #include "signer/note.h"
 
-/* Tessera's test log key (tests/data: /work/shared/testdata SOURCE); the
+/* Tessera's test log key (../shared/testdata/tessera-testdata/SOURCE); the
  * seeds carry its real signatures, so mutations exercise the verify path. */
 static const char *const k_vkey =
     "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";

@@ -1,5 +1,5 @@
 #!/bin/sh
-# fuzz.sh - long libFuzzer runs of every target in fuzz/ (issue 7).
+# fuzz.sh - long libFuzzer runs of every target in fuzz/.
 # Builds build-fuzz with clang (-DTL_FUZZ=ON), then fuzzes each target for
 # SECONDS (default 600) with a persistent corpus in build-fuzz/corpus/<target>
 # (seeded from fuzz/corpus/). Crashing inputs land in build-fuzz/artifacts/;

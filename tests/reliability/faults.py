@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""faults.py - storage and environment faults of tlogd (issue 7, "Faults").
+"""faults.py - storage and environment faults of tlogd ("Faults" in docs/RELIABILITY.md).
 
 Cases (each independent, on its own data folder; run all, or name some):
   second    a second `tlogd serve` on a data folder in use is refused
@@ -279,7 +279,7 @@ def case_corrupt(build):
         e.stop()
         bad = [r for r in results if r.startswith("VIOLATION")]
         if bad:
-            raise Violation("%d of %d damaged stores broke issue 7's rule (detected, no "
+            raise Violation("%d of %d damaged stores broke the rule (detected, no "
                             "wrong data served, signing stops):\n  %s" %
                             (len(bad), len(results), "\n  ".join(bad)))
     finally:
@@ -313,7 +313,7 @@ def probe_run(e, what):
     got2 = verify_everything(e, fresh=False)
     e.kill()
     if got != "ok" and st.get(200):
-        # Issue 7: detected corruption stops signing (with a clear message).
+        # Detected corruption stops signing (with a clear message).
         raise Violation("kept signing after detecting the damage (adds %s after %s)" %
                         (st, got))
     return "%s: served; reads %s; adds %s; after %s" % (what, got, st, got2)

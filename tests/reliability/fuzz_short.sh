@@ -1,5 +1,5 @@
 #!/bin/sh
-# fuzz_short.sh - the short fuzz run of issue 7, for ctest in the TL_FUZZ
+# fuzz_short.sh - the short fuzz run, for ctest in the TL_FUZZ
 # build: replays every saved regression input (fuzz/regressions/<target>/),
 # then fuzzes each target for FUZZ_SECONDS (default 9) from its seed corpus
 # (fuzz/corpus/<target>/, copied to a temp dir: the repo is never written).

@@ -1,6 +1,6 @@
 /*
  * h2abuse.c - HTTP/2 and network abuse client of the reliability suite
- * (issue 7). Attacks a server (tlogd or tlog-witness, cleartext h2c) with
+ * (docs/RELIABILITY.md). Attacks a server (tlogd or tlog-witness, cleartext h2c) with
  * hand-built frames over plain sockets while a well-behaved nghttp2 client
  * on its own connection keeps fetching a path and timing every request.
  *

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """h2abuse_run.py - runs the h2abuse client (h2abuse.c) against a fresh
-tlogd (or tlog-witness with --witness) and watches the server (issue 7,
+tlogd (or tlog-witness with --witness) and watches the server (docs/RELIABILITY.md,
 "HTTP/2 and network abuse").
 
 Checks: every attack's expectation (reported by h2abuse: connection closed,

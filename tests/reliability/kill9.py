@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """kill9.py - kill -9 of tlogd (and of a witness) at random moments under
-load, then restart and check (issue 7, "Faults").
+load, then restart and check ("Faults" in docs/RELIABILITY.md).
 
 After every restart: every entry acknowledged with a proof is present at its
 index, the root recomputed from all entries equals every signed head seen

@@ -1,4 +1,4 @@
-"""tlrel.py - shared helpers of the reliability suites (issue 7).
+"""tlrel.py - shared helpers of the reliability suites.
 
 An independent verifier, written from the specs and not from tlogd's code:
 RFC 6962 / RFC 9162 Merkle hashing and proof verification (tests/pylib/tltest.py), C2SP
@@ -470,7 +470,7 @@ def init_witness(build, d, name):
 
 
 class LogChecker:
-    """Everything the log ever showed us, and the checks of issue 7:
+    """Everything the log ever showed us, and the checks of docs/RELIABILITY.md:
     every acknowledged entry present at its index, the root recomputed from
     the entries equal to every signed head, no two heads with one size and
     different roots (every head consistent with all others: they are all

@@ -1,4 +1,4 @@
-// goclient drives tlogd with Go's HTTP clients (issue 4: net/http and
+// goclient drives tlogd with Go's HTTP clients (net/http and
 // x/net/http2 must work): it reads the checkpoint, submits entries (one
 // and 40 concurrent ones on one connection), checks every returned
 // inclusion proof against the checkpoint's root (RFC 9162 section 2.1.3.2,
