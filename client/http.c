@@ -215,11 +215,13 @@ static double retry_delay(CURL *e, long status, int attempt)
 static int curl_err(CURLcode rc, const char *url, const sink *s, const char *ebuf, char *err,
                     size_t cap)
 {
+    /* The URL and curl's reason are cut to fit one line of an error buffer
+     * of 256 bytes or more. */
     if (s->over) {
-        snprintf(err, cap, "%s: response larger than %zu bytes", url, s->max);
+        snprintf(err, cap, "%.200s: response larger than %zu bytes", url, s->max);
         return TL_ERR_TOOBIG;
     }
-    snprintf(err, cap, "%s: %s", url, ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    snprintf(err, cap, "%.120s: %.128s", url, ebuf[0] ? ebuf : curl_easy_strerror(rc));
     return rc == CURLE_OPERATION_TIMEDOUT ? TL_ERR_TIMEOUT : TL_ERR_NETWORK;
 }
 
