@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""test_go.py - tlogd with Go's HTTP clients (issue 4): net/http over TLS
+"""test_go.py - tlogd with Go's HTTP clients: net/http over TLS
 (ALPN h2) and over cleartext HTTP/1.1, x/net/http2 over TLS and over h2c
 with prior knowledge. Builds tests/frontend/goclient (Debian's golang-go and
 golang-golang-x-net-dev, GOPATH mode, offline) and runs it against a real
 tlogd; the client checks the protocol of every response, every inclusion
 proof it gets (RFC 9162, in Go), a duplicate and get-sth.
 Also: the client must fail when the protocol is not the one expected.
-Usage: test_go.py BUILD_DIR. Exit 77 (skipped) when there is no Go toolchain.
+Usage: test_go.py BUILD_DIR. Fails when there is no Go toolchain (scripts/deps.sh test installs it).
 """
 import os
 import re
@@ -25,8 +25,9 @@ GOPATH = "/usr/share/gocode"
 def build_client(tmp):
     go = shutil.which("go")
     if not go or not os.path.isdir(os.path.join(GOPATH, "src/golang.org/x/net/http2")):
-        print("test_go: no Go toolchain or golang.org/x/net (scripts/deps.sh test installs them)")
-        sys.exit(77)
+        print("test_go: FAIL: no Go toolchain or golang.org/x/net "
+              "(scripts/deps.sh test installs them)")
+        sys.exit(1)
     out = os.path.join(BUILD, "tl_goclient")
     env = dict(os.environ, GO111MODULE="off", GOPATH=GOPATH, GOFLAGS="",
                GOCACHE=os.path.join(BUILD, "gocache"), CGO_ENABLED="0")

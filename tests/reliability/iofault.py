@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""iofault.py - I/O errors on tlogd's commit path (issue 7, "Faults").
+"""iofault.py - I/O errors on tlogd's commit path ("Faults" in docs/RELIABILITY.md).
 
 Runs tlogd under `strace -f -e inject=SYSCALLS:error=ERR:when=N[+]`,
 stepping N through the calls of the first batches (strace counts per
@@ -124,8 +124,8 @@ def main():
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     if not shutil.which("strace"):
-        log("SKIP: strace not installed")
-        return 77
+        log("FAIL: strace not installed (scripts/deps.sh test installs it)")
+        return 1
     build = os.path.abspath(a.build)
     tlogd = os.path.join(build, "tlogd")
     top = tlrel.tmpdir("iofault")

@@ -102,17 +102,15 @@ def run(env):
     size, note = cosigned()
     check(size == 10 and note.count("\u2014 ".encode()) == 2,
           "GET /<hex>/checkpoint: log signature + cosignature")
-    if shutil.which("curl"):
-        p = env.path("r.bin")
-        with open(p, "wb") as f:
-            f.write(req("main", 10, 20))
-        r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-o", "-", "-w",
-                            "\n%{http_code} %{http_version}", "--data-binary", "@" + p,
-                            "http://127.0.0.1:%d/add-checkpoint" % port],
-                           capture_output=True, timeout=30)
-        check(r.stdout.endswith(b"200 2"), "200 over h2c (curl --http2-prior-knowledge)")
-    else:
-        post(req("main", 10, 20))
+    check(shutil.which("curl") is not None, "curl is installed (scripts/deps.sh test)")
+    p = env.path("r.bin")
+    with open(p, "wb") as f:
+        f.write(req("main", 10, 20))
+    r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-o", "-", "-w",
+                        "\n%{http_code} %{http_version}", "--data-binary", "@" + p,
+                        "http://127.0.0.1:%d/add-checkpoint" % port],
+                       capture_output=True, timeout=30)
+    check(r.stdout.endswith(b"200 2"), "200 over h2c (curl --http2-prior-knowledge)")
     check(cosigned()[0] == 20, "state advanced to 20")
 
     # ---- every error status ---------------------------------------------------
@@ -206,30 +204,31 @@ def run(env):
     check(monotone, "stored size never decreased")
 
     # ---- TLS (ALPN h2) ---------------------------------------------------------------------
-    if shutil.which("openssl") and shutil.which("curl"):
-        crt, k = env.path("tls.crt"), env.path("tls.key")
-        r = env.run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", k, "-out", crt,
-                    "-days", "1", "-subj", "/CN=127.0.0.1", check_rc=False)
-        if r.returncode == 0:
-            w2dir = env.path("wtls")
-            env.run(W, "init", "--dir", w2dir, "--name", "witness.example/tls")
-            tproc, tport = env.start([W, "serve", "--dir", w2dir, "--logs", logs, "--listen",
-                                      "127.0.0.1:0", "--tls-cert", crt, "--tls-key", k],
-                                     "wtls.log")
-            p = env.path("r0.bin")
-            with open(p, "wb") as f:
-                f.write(req("main", 0, 7))
-            r = subprocess.run(["curl", "-sk", "--http2", "-o", "-", "-w",
-                                "\n%{http_code} %{http_version}", "--data-binary", "@" + p,
-                                "https://127.0.0.1:%d/add-checkpoint" % tport],
-                               capture_output=True, timeout=30)
-            check(r.stdout.endswith(b"200 2") and b"witness.example/tls" in r.stdout,
-                  "200 over TLS with ALPN h2")
-            check(env.stop(tproc) == 0, "TLS witness: SIGTERM exit 0")
-        r = env.run(W, "serve", "--dir", wdir, "--logs", logs, "--tls-cert", "x",
-                    check_rc=False)
-        check(r.returncode == 2, "--tls-cert without --tls-key: exit 2")
+    check(shutil.which("openssl") is not None, "openssl is installed (scripts/deps.sh test)")
+    crt, k = env.path("tls.crt"), env.path("tls.key")
+    r = env.run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", k, "-out", crt,
+                "-days", "1", "-subj", "/CN=127.0.0.1", check_rc=False)
+    check(r.returncode == 0, "openssl made a test certificate")
+    if r.returncode == 0:
+        w2dir = env.path("wtls")
+        env.run(W, "init", "--dir", w2dir, "--name", "witness.example/tls")
+        tproc, tport = env.start([W, "serve", "--dir", w2dir, "--logs", logs, "--listen",
+                                  "127.0.0.1:0", "--tls-cert", crt, "--tls-key", k],
+                                 "wtls.log")
+        p = env.path("r0.bin")
+        with open(p, "wb") as f:
+            f.write(req("main", 0, 7))
+        r = subprocess.run(["curl", "-sk", "--http2", "-o", "-", "-w",
+                            "\n%{http_code} %{http_version}", "--data-binary", "@" + p,
+                            "https://127.0.0.1:%d/add-checkpoint" % tport],
+                           capture_output=True, timeout=30)
+        check(r.stdout.endswith(b"200 2") and b"witness.example/tls" in r.stdout,
+              "200 over TLS with ALPN h2")
+        check(env.stop(tproc) == 0, "TLS witness: SIGTERM exit 0")
+    r = env.run(W, "serve", "--dir", wdir, "--logs", logs, "--tls-cert", "x",
+                check_rc=False)
+    check(r.returncode == 2, "--tls-cert without --tls-key: exit 2")
 
     # ---- restart ------------------------------------------------------------------------
     before = cosigned()[1]
