@@ -5,7 +5,7 @@ set -e
 pkgs="gcc cmake make pkg-config libssl-dev libnghttp2-dev libleveldb-dev libevent-dev
 libcunit1-dev libjansson-dev libcurl4-openssl-dev openssl curl"
 if [ "${1:-build}" = test ]; then
-    pkgs="$pkgs nghttp2-client clang libclang-rt-14-dev nginx-light strace valgrind python3 procps
+    pkgs="$pkgs dpkg-dev nghttp2-client clang clang-format libclang-rt-14-dev nginx-light strace valgrind python3 procps
 golang-go golang-golang-x-net-dev"
 fi
 missing=""
