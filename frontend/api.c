@@ -35,6 +35,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "log/reader.h"
 #include "signer/tlogproof.h"
 
 #define RETRY_AFTER "1"
@@ -97,232 +98,6 @@ typedef struct waiter {
     struct waiter *qnext;       /* done queue (under qlock) */
 } waiter;
 
-/* ---- proofs through a cache of node hashes -------------------------------
- *
- * A complete subtree's hash never changes, so node hashes are cached for the
- * life of the process (direct-mapped, NODE_CACHE entries). Level 8L hashes
- * come from the log's hash tiles (a few recent tiles are cached too); the
- * levels in between are folded from their two children, each cached, so the
- * proofs of a batch of consecutive entries share nearly all their work
- * instead of refolding up to 255 hashes per tile level each.
- */
-
-#define NODE_CACHE (1u << 19) /* two halves; 20 MiB */
-/* Hash tiles, for proofs and for GET /tile/<L>/<N>: a full tile never changes,
- * so a hot one is served without a LevelDB read and its CRC32C. 512 x 8 KiB. */
-#define TILE_CACHE 512
-
-typedef struct tile_slot {
-    int level;
-    uint64_t n;
-    unsigned width;
-    uint8_t data[TL_TILE_WIDTH * TL_HASH_SIZE];
-} tile_slot;
-
-typedef struct prover {
-    tl_log *log;
-    uint64_t size; /* the published size tiles are read at */
-    tl_hasher *h;
-    uint64_t *keys; /* key + 1; 0 = empty */
-    tl_hash *vals;
-    tile_slot *tiles;
-    tl_buf tmp;
-} prover;
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return x;
-}
-
-static int prover_init(prover *p, tl_log *log)
-{
-    memset(p, 0, sizeof *p);
-    p->log = log;
-    p->h = tl_hasher_new();
-    p->keys = calloc(NODE_CACHE, sizeof *p->keys);
-    p->vals = malloc(NODE_CACHE * sizeof *p->vals);
-    p->tiles = calloc(TILE_CACHE, sizeof *p->tiles);
-    tl_buf_init(&p->tmp);
-    if (!p->h || !p->keys || !p->vals || !p->tiles)
-        return TL_ERR_NOMEM;
-    for (size_t i = 0; i < TILE_CACHE; i++)
-        p->tiles[i].level = -2;
-    return TL_OK;
-}
-
-static void prover_release(prover *p)
-{
-    if (p->h)
-        tl_hasher_free(p->h);
-    free(p->keys);
-    free(p->vals);
-    free(p->tiles);
-    tl_buf_release(&p->tmp);
-}
-
-/* Direct-mapped by tile number, so any run of TILE_CACHE consecutive tiles of
- * one level (what auditors and monitors fetch) fits without two tiles of the
- * run evicting each other; levels are offset from each other. */
-static tile_slot *tile_slot_of(prover *p, int tl, uint64_t n)
-{
-    return &p->tiles[((uint64_t)tl * 0x9e3779b97f4a7c15ULL + n) % TILE_CACHE];
-}
-
-/* Hash number `index` of level 8*tl (tile level tl), from a hash tile. */
-static int prover_base(prover *p, int tl, uint64_t index, tl_hash *out)
-{
-    uint64_t n = index / TL_TILE_WIDTH;
-    unsigned pos = (unsigned)(index % TL_TILE_WIDTH);
-    tile_slot *ts = tile_slot_of(p, tl, n);
-    if (ts->level != tl || ts->n != n || ts->width <= pos) {
-        tl_tile t;
-        int rc = tl_tile_for_hash(tl, index, p->size, &t);
-        if (rc != TL_OK)
-            return rc == TL_ERR_RANGE ? TL_ERR_CORRUPT : rc;
-        tl_buf_reset(&p->tmp);
-        rc = tl_log_tile(p->log, &t, p->size, &p->tmp);
-        if (rc != TL_OK)
-            return rc;
-        if (p->tmp.len != (size_t)t.width * TL_HASH_SIZE)
-            return TL_ERR_CORRUPT;
-        ts->level = tl;
-        ts->n = n;
-        ts->width = t.width;
-        memcpy(ts->data, p->tmp.data, p->tmp.len);
-    }
-    memcpy(out->b, ts->data + (size_t)pos * TL_HASH_SIZE, TL_HASH_SIZE);
-    return TL_OK;
-}
-
-/* Node (level, index). The cache has two halves: nodes a proof asked for
- * (`asked`, two-way set associative, so two hot nodes sharing a slot do not
- * evict each other on every request) and the intermediate nodes of folds
- * (direct mapped), so folds for random proofs do not flush the nodes repeated
- * proofs need, and batches of consecutive proofs still share their folds. */
-static int prover_node_(prover *p, unsigned level, uint64_t index, tl_hash *out, int asked)
-{
-    uint64_t key = ((index << 6) | level) + 1;
-    size_t h = mix64(key) & (NODE_CACHE / 2 - 1);
-    size_t sa = h, sb = h ^ 1, si = NODE_CACHE / 2 + h;
-    if (p->keys[sa] == key) {
-        *out = p->vals[sa];
-        return TL_OK;
-    }
-    if (p->keys[sb] == key) {
-        *out = p->vals[sb];
-        return TL_OK;
-    }
-    if (p->keys[si] == key) {
-        *out = p->vals[si];
-        return TL_OK;
-    }
-    int rc;
-    if (level % TL_TILE_HEIGHT == 0) {
-        rc = prover_base(p, (int)(level / TL_TILE_HEIGHT), index, out);
-    } else {
-        tl_hash l, r;
-        rc = prover_node_(p, level - 1, 2 * index, &l, 0);
-        if (rc == TL_OK)
-            rc = prover_node_(p, level - 1, 2 * index + 1, &r, 0);
-        if (rc == TL_OK)
-            tl_hash_node(p->h, &l, &r, out);
-    }
-    if (rc == TL_OK) {
-        size_t slot = si;
-        if (asked) {
-            /* Two ways: the newest in sa, the one it displaces in sb. */
-            p->keys[sb] = p->keys[sa];
-            p->vals[sb] = p->vals[sa];
-            slot = sa;
-        }
-        p->keys[slot] = key;
-        p->vals[slot] = *out;
-    }
-    return rc;
-}
-
-static int prover_node(prover *p, unsigned level, uint64_t index, tl_hash *out)
-{
-    return prover_node_(p, level, index, out, 1);
-}
-
-static int prover_read(void *ctx, const tl_node *nodes, size_t n, tl_hash *out)
-{
-    prover *p = ctx;
-    for (size_t i = 0; i < n; i++) {
-        int rc = prover_node(p, nodes[i].level, nodes[i].index, &out[i]);
-        if (rc != TL_OK)
-            return rc;
-    }
-    return TL_OK;
-}
-
-/* Inclusion / consistency proofs within the published tree `pub_size`. */
-static int prove_inclusion(prover *p, uint64_t pub_size, uint64_t index, uint64_t size,
-                           tl_hash *proof, size_t *len)
-{
-    p->size = pub_size;
-    tl_hash_reader r = {prover_read, p};
-    return tl_prove_inclusion(&r, p->h, index, size, proof, len);
-}
-
-static int prove_consistency(prover *p, uint64_t pub_size, uint64_t m, uint64_t n, tl_hash *proof,
-                             size_t *len)
-{
-    p->size = pub_size;
-    tl_hash_reader r = {prover_read, p};
-    return tl_prove_consistency(&r, p->h, m, n, proof, len);
-}
-
-/* ---- leaf hash -> index, cached --------------------------------------------
- *
- * The log gives every distinct leaf exactly one index, forever, so a
- * successful tl_log_lookup (a LevelDB read) never goes stale. Direct mapped
- * (two ways) by the hash's first bytes; filled by get-proof-by-hash lookups and by the
- * entries POST /add sequenced (clients commonly ask for their new entries). */
-
-#define LEAF_CACHE (1u << 16) /* 2.5 MiB */
-
-typedef struct leaf_slot {
-    tl_hash leaf;
-    uint64_t index1; /* index + 1; 0 = empty */
-} leaf_slot;
-
-/* The set of two slots a leaf may be in. */
-static leaf_slot *leaf_set(leaf_slot *c, const tl_hash *leaf)
-{
-    uint64_t k;
-    memcpy(&k, leaf->b, sizeof k);
-    return &c[mix64(k) & (LEAF_CACHE - 2)];
-}
-
-static void leaf_put(leaf_slot *c, const tl_hash *leaf, uint64_t index)
-{
-    leaf_slot *s = leaf_set(c, leaf);
-    s[1] = s[0]; /* the newest first, the one it displaces second */
-    s[0].leaf = *leaf;
-    s[0].index1 = index + 1;
-}
-
-/* tl_log_lookup through the cache. */
-static int leaf_lookup(leaf_slot *c, tl_log *log, const tl_hash *leaf, uint64_t *index)
-{
-    leaf_slot *s = leaf_set(c, leaf);
-    for (int i = 0; i < 2; i++) {
-        if (s[i].index1 && memcmp(s[i].leaf.b, leaf->b, TL_HASH_SIZE) == 0) {
-            *index = s[i].index1 - 1;
-            return TL_OK;
-        }
-    }
-    int rc = tl_log_lookup(log, leaf, index);
-    if (rc == TL_OK)
-        leaf_put(c, leaf, *index);
-    return rc;
-}
-
 /* ---- immutable answers, cached -------------------------------------------
  *
  * A 200 answer of get-sth-consistency or get-proof-by-hash depends only on
@@ -344,10 +119,10 @@ typedef struct answer {
 
 static uint64_t answer_key(int e, const char *q, size_t qlen)
 {
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)e;
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)e; /* FNV-1a */
     for (size_t i = 0; i < qlen; i++)
         h = (h ^ (uint8_t)q[i]) * 1099511628211ULL;
-    return mix64(h) | 1;
+    return (h ^ (h >> 29)) | 1;
 }
 
 static const answer *answer_get(answer *c, int e, const char *q)
@@ -396,8 +171,7 @@ struct tl_api {
     waiter *pending;
     size_t npending;
     struct event *sweep;
-    prover prv;
-    leaf_slot *leaves; /* LEAF_CACHE slots */
+    tl_log_reader *rd; /* the log's read side for this thread: proofs, tiles, leaves */
     answer *answers;   /* ANSWER_CACHE slots */
     int have_pub;
     tl_log_head pub;
@@ -584,7 +358,7 @@ static void answer_proof(tl_api *a, waiter *w)
     tl_http_req *r = w->req;
     tl_hash proof[TL_MAX_PROOF];
     size_t plen = 0;
-    int rc = prove_inclusion(&a->prv, a->pub.size, w->index, a->pub.size, proof, &plen);
+    int rc = tl_log_reader_inclusion(a->rd, a->pub.size, w->index, a->pub.size, proof, &plen);
     observe_latency(a, w);
     if (rc != TL_OK) {
         fail(a, r, EP_ADD, rc == TL_ERR_NOTFOUND ? TL_ERR_IO : rc, "cannot build the proof: %s",
@@ -668,11 +442,11 @@ static void api_loop(void *ctx)
             free(w);
         } else if (a->have_pub && w->index < a->pub.size) {
             if (w->have_leaf)
-                leaf_put(a->leaves, &w->leaf, w->index);
+                tl_log_reader_learn(a->rd, &w->leaf, w->index);
             answer_proof(a, w);
         } else {
             if (w->have_leaf)
-                leaf_put(a->leaves, &w->leaf, w->index);
+                tl_log_reader_learn(a->rd, &w->leaf, w->index);
             w->state = W_PENDING;
             w->next = a->pending;
             if (a->pending)
@@ -951,7 +725,7 @@ static void handle_consistency(tl_api *a, tl_http_req *r)
     size_t len = 0;
     int rc = TL_OK;
     if (m > 0 && m < n)
-        rc = prove_consistency(&a->prv, a->pub.size, m, n, proof, &len);
+        rc = tl_log_reader_consistency(a->rd, a->pub.size, m, n, proof, &len);
     if (rc != TL_OK) {
         fail(a, r, EP_CONSISTENCY, rc == TL_ERR_NOTFOUND ? TL_ERR_IO : rc,
              "cannot build the proof: %s", tl_strerror(rc));
@@ -978,7 +752,7 @@ static void handle_proof_by_hash(tl_api *a, tl_http_req *r)
         return;
     }
     uint64_t idx;
-    int rc = leaf_lookup(a->leaves, a->cfg.log, &ps[0].hash, &idx);
+    int rc = tl_log_reader_lookup(a->rd, &ps[0].hash, &idx);
     if (rc == TL_ERR_NOTFOUND || (rc == TL_OK && idx >= a->pub.size)) {
         fail(a, r, EP_PROOF_BY_HASH, TL_ERR_NOTFOUND, "no entry with that leaf hash");
         return;
@@ -992,7 +766,7 @@ static void handle_proof_by_hash(tl_api *a, tl_http_req *r)
     tl_hash proof[TL_MAX_PROOF];
     size_t len = 0;
     if (rc == TL_OK)
-        rc = prove_inclusion(&a->prv, a->pub.size, idx, n, proof, &len);
+        rc = tl_log_reader_inclusion(a->rd, a->pub.size, idx, n, proof, &len);
     if (rc != TL_OK) {
         fail(a, r, EP_PROOF_BY_HASH, rc == TL_ERR_NOTFOUND ? TL_ERR_IO : rc,
              "cannot build the proof: %s", tl_strerror(rc));
@@ -1080,7 +854,7 @@ static void handle_entry_and_proof(tl_api *a, tl_http_req *r)
     tl_buf b = TL_BUF_INIT;
     int rc = tl_log_entry(a->cfg.log, i, &b); /* checked against its leaf hash */
     if (rc == TL_OK)
-        rc = prove_inclusion(&a->prv, a->pub.size, i, n, proof, &len);
+        rc = tl_log_reader_inclusion(a->rd, a->pub.size, i, n, proof, &len);
     char *li = rc == TL_OK ? tl_b64_encode_alloc(b.data, b.len) : NULL;
     tl_buf_release(&b);
     if (rc != TL_OK || !li) {
@@ -1109,34 +883,20 @@ static void handle_tile(tl_api *a, tl_http_req *r, const char *path)
     }
     if (!need_pub(a, r, e))
         return;
-    tile_slot *ts = NULL;
-    if (t.level != TL_TILE_ENTRIES && t.width == TL_TILE_WIDTH) {
-        ts = tile_slot_of(&a->prv, t.level, t.n);
-        if (ts->level == t.level && ts->n == t.n && ts->width == TL_TILE_WIDTH) {
-            reply(a, r, e, 200, "application/octet-stream", IMMUTABLE, ts->data, sizeof ts->data);
-            return;
-        }
-    }
-    tl_buf b = TL_BUF_INIT;
-    int rc = tl_log_tile(a->cfg.log, &t, a->pub.size, &b);
+    const uint8_t *data;
+    size_t len;
+    int rc = tl_log_reader_tile(a->rd, &t, a->pub.size, &data, &len);
     if (rc == TL_ERR_NOTFOUND || rc == TL_ERR_RANGE || rc == TL_ERR_INVALID) {
         fail(a, r, e, TL_ERR_NOTFOUND, "no such tile in the published tree of size %llu",
              (unsigned long long)a->pub.size);
     } else if (rc != TL_OK) {
         /* a damaged bundle (an entry that does not hash to its leaf hash)
-         * is refused here, and tl_log_tile has stopped signing */
+         * is refused here, and the log has stopped signing */
         fail(a, r, e, rc, "cannot read the tile: %s", tl_strerror(rc));
     } else {
-        if (ts && b.len == sizeof ts->data) { /* a full hash tile: keep it */
-            ts->level = t.level;
-            ts->n = t.n;
-            ts->width = TL_TILE_WIDTH;
-            memcpy(ts->data, b.data, b.len);
-        }
         reply(a, r, e, 200, "application/octet-stream",
-              t.width == TL_TILE_WIDTH ? IMMUTABLE : PARTIAL_MAX_AGE, b.data, b.len);
+              t.width == TL_TILE_WIDTH ? IMMUTABLE : PARTIAL_MAX_AGE, data, len);
     }
-    tl_buf_release(&b);
 }
 
 static void handle_metrics(tl_api *a, tl_http_req *r)
@@ -1356,15 +1116,8 @@ int tl_api_new(const tl_api_config *cfg, struct event_base *base, tl_api **out)
         a->cfg.get_entries_max = 1000;
     a->base = base;
     pthread_mutex_init(&a->qlock, NULL);
-    if (prover_init(&a->prv, cfg->log) != TL_OK) {
-        prover_release(&a->prv);
-        pthread_mutex_destroy(&a->qlock);
-        free(a);
-        return TL_ERR_NOMEM;
-    }
-    a->leaves = calloc(LEAF_CACHE, sizeof *a->leaves);
     a->answers = calloc(ANSWER_CACHE, sizeof *a->answers);
-    if (!a->leaves || !a->answers) {
+    if (tl_log_reader_new(cfg->log, TL_LOG_READER_LARGE, &a->rd) != TL_OK || !a->answers) {
         tl_api_free(a);
         return TL_ERR_NOMEM;
     }
@@ -1425,8 +1178,7 @@ void tl_api_free(tl_api *a)
         tl_log_head_release(&a->pub);
     free(a->sth_json);
     tl_buf_release(&a->proof_text);
-    prover_release(&a->prv);
-    free(a->leaves);
+    tl_log_reader_free(a->rd);
     answers_free(a->answers);
     pthread_mutex_destroy(&a->qlock);
     free(a);

@@ -36,6 +36,7 @@
 #include "common/b64.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "log/reader.h"
 #include "signer/note.h"
 
 #define BACKOFF_BASE_MS 200.0
@@ -78,6 +79,7 @@ struct hook {
 
 struct tl_cosigner {
     tl_log *log;
+    tl_log_reader *rd; /* the cosigner thread's: consistency proofs */
     const tl_policy *policy;
     pthread_t th;
     int started;
@@ -166,7 +168,8 @@ static int start_request(tl_cosigner *c, struct wit *w)
         return -1;
     }
     if (old > 0 && old < c->target.size) {
-        int rc = tl_log_prove_consistency(c->log, old, c->target.size, proof, &plen);
+        int rc =
+            tl_log_reader_consistency(c->rd, c->target.size, old, c->target.size, proof, &plen);
         if (rc != TL_OK) {
             fail(c, w, "cannot build the consistency proof", 0);
             return -1;
@@ -586,6 +589,7 @@ static void free_cosigner(tl_cosigner *c)
     }
     if (c->multi)
         curl_multi_cleanup(c->multi);
+    tl_log_reader_free(c->rd);
     if (c->have_target)
         tl_log_head_release(&c->target);
     free(c->w);
@@ -612,7 +616,8 @@ int tl_cosigner_start(tl_log *log, const tl_policy *policy, const char *ca_file,
     c->w = calloc(c->nw ? c->nw : 1, sizeof(*c->w));
     c->cosigned = calloc(c->nw ? c->nw : 1, 1);
     c->multi = curl_multi_init();
-    if (!c->w || !c->cosigned || !c->multi) {
+    if (!c->w || !c->cosigned || !c->multi ||
+        tl_log_reader_new(log, TL_LOG_READER_SMALL, &c->rd) != TL_OK) {
         free_cosigner(c);
         snprintf(err, cap, "out of memory");
         return TL_ERR_NOMEM;

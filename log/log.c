@@ -1347,7 +1347,7 @@ int tl_log_add_listener(tl_log *log, tl_log_event_fn fn, void *ctx)
 
 /* ---- reading ------------------------------------------------------------ */
 
-static uint64_t signed_size(tl_log *log)
+uint64_t tl_log_signed_size(tl_log *log)
 {
     uint64_t s;
     pthread_mutex_lock(&log->mu);
@@ -1415,7 +1415,7 @@ int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out)
 
     if (!t || t->width < 1 || t->width > TL_TILE_WIDTH)
         return TL_ERR_INVALID;
-    if (size > signed_size(log))
+    if (size > tl_log_signed_size(log))
         return TL_ERR_RANGE;
     if (t->level == TL_TILE_ENTRIES)
         count = size;
@@ -1460,7 +1460,7 @@ int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out)
 {
     tl_buf v = TL_BUF_INIT;
     size_t last = 0, end, off = 0;
-    uint64_t size = signed_size(log);
+    uint64_t size = tl_log_signed_size(log);
     unsigned k = (unsigned)(index & 255);
     int how, rc;
     if (index >= size)
@@ -1523,52 +1523,7 @@ int tl_log_lookup(tl_log *log, const tl_hash *leaf, uint64_t *index)
         rc = log_dedup_verify(log->store, &v, leaf, index, &scratch);
     tl_buf_release(&v);
     tl_buf_release(&scratch);
-    return read_checked(log, rc, "dedup index entry for a leaf of", 0, signed_size(log));
-}
-
-int tl_log_prove_inclusion(tl_log *log, uint64_t index, uint64_t size, tl_hash *proof, size_t *len)
-{
-    tl_hash_reader rd;
-    tile_src ts;
-    int rc;
-    if (size > signed_size(log))
-        return TL_ERR_RANGE;
-    if (index >= size)
-        return TL_ERR_RANGE;
-    rc = tile_src_init(&ts, log->store, &rd);
-    if (rc == TL_OK)
-        rc = tl_prove_inclusion(&rd, ts.h, index, size, proof, len);
-    tile_src_release(&ts);
-    return read_checked(log, rc, "tiles for the inclusion proof of", index, size);
-}
-
-int tl_log_prove_consistency(tl_log *log, uint64_t size1, uint64_t size2, tl_hash *proof,
-                             size_t *len)
-{
-    tl_hash_reader rd;
-    tile_src ts;
-    int rc;
-    if (size2 > signed_size(log) || size1 > size2)
-        return TL_ERR_RANGE;
-    rc = tile_src_init(&ts, log->store, &rd);
-    if (rc == TL_OK)
-        rc = tl_prove_consistency(&rd, ts.h, size1, size2, proof, len);
-    tile_src_release(&ts);
-    return read_checked(log, rc, "tiles for the consistency proof from", size1, size2);
-}
-
-int tl_log_root(tl_log *log, uint64_t size, tl_hash *root)
-{
-    tl_hash_reader rd;
-    tile_src ts;
-    int rc;
-    if (size > signed_size(log))
-        return TL_ERR_RANGE;
-    rc = tile_src_init(&ts, log->store, &rd);
-    if (rc == TL_OK)
-        rc = tl_tree_hash(&rd, ts.h, size, root);
-    tile_src_release(&ts);
-    return read_checked(log, rc, "tiles for the root of size", size, size);
+    return read_checked(log, rc, "dedup index entry for a leaf of", 0, tl_log_signed_size(log));
 }
 
 const char *tl_log_origin(tl_log *log)

@@ -81,6 +81,8 @@ void tl_log_head_release(tl_log_head *h);
 int tl_log_published(tl_log *log, tl_log_head *out);
 /* The latest signed head (may not be published yet). */
 int tl_log_latest_signed(tl_log *log, tl_log_head *out);
+/* Size of the latest signed head. */
+uint64_t tl_log_signed_size(tl_log *log);
 /* The signed head for exactly this size, if one was signed. */
 int tl_log_signed_at(tl_log *log, uint64_t size, tl_log_head *out);
 
@@ -108,11 +110,7 @@ int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out);
 int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out);
 /* Index of a leaf hash (TL_ERR_NOTFOUND if never sequenced). */
 int tl_log_lookup(tl_log *log, const tl_hash *leaf, uint64_t *index);
-int tl_log_prove_inclusion(tl_log *log, uint64_t index, uint64_t size, tl_hash *proof, size_t *len);
-int tl_log_prove_consistency(tl_log *log, uint64_t size1, uint64_t size2, tl_hash *proof,
-                             size_t *len);
-/* Root of any size <= the signed size. */
-int tl_log_root(tl_log *log, uint64_t size, tl_hash *root);
+/* Proofs and roots: the log's read side, log/reader.h. */
 
 /* Every read above that finds stored data failing its own checks returns
  * TL_ERR_CORRUPT and stops signing (stats.stopped, stop_reason): a log must

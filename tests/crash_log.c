@@ -34,6 +34,7 @@
 
 #include "common/clock.h"
 #include "log/log.h"
+#include "log/reader.h"
 #include "merkle/merkle.h"
 #include "signer/checkpoint.h"
 #include "signer/note.h"
@@ -188,6 +189,7 @@ static int verify(const char *dir, tl_hasher *h, uint64_t *acked_max_out)
 {
     tl_log_config cfg;
     tl_log *log = NULL;
+    tl_log_reader *rd = NULL;
     tl_log_head head, pub;
     tl_verifier *v = NULL;
     tl_note note;
@@ -206,6 +208,11 @@ static int verify(const char *dir, tl_hasher *h, uint64_t *acked_max_out)
     if (tl_log_latest_signed(log, &head) != TL_OK) {
         tl_log_close(log);
         return fail("no signed head");
+    }
+    if (tl_log_reader_new(log, TL_LOG_READER_SMALL, &rd) != TL_OK) {
+        tl_log_head_release(&head);
+        tl_log_close(log);
+        return fail("out of memory");
     }
     size = head.size;
     if (size < prev) {
@@ -290,7 +297,7 @@ static int verify(const char *dir, tl_hasher *h, uint64_t *acked_max_out)
             goto out;
         }
         tl_log_head_release(&old);
-        if (tl_log_prove_consistency(log, o->size, size, proof, &plen) != TL_OK ||
+        if (tl_log_reader_consistency(rd, size, o->size, size, proof, &plen) != TL_OK ||
             tl_verify_consistency(h, o->size, size, proof, plen, &o->root, &root) != TL_OK) {
             fail("head %llu is not consistent with head %llu", (unsigned long long)o->size,
                  (unsigned long long)size);
@@ -322,6 +329,7 @@ out:
     tl_verifier_free(v);
     tl_log_head_release(&head);
     tl_buf_release(&b);
+    tl_log_reader_free(rd);
     tl_log_close(log);
     return rc;
 }
