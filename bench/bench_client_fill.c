@@ -39,7 +39,7 @@ int main(int argc, char **argv)
     uint64_t n = strtoull(argv[2], NULL, 10);
     const char *origin = argc > 3 ? argv[3] : "bench.example/client";
     char err[512], *vkey = NULL;
-    if (tl_log_create(dir, origin, &vkey, err, sizeof(err)) != TL_OK) {
+    if (tl_log_create(dir, origin, NULL, &vkey, err, sizeof(err)) != TL_OK) {
         fprintf(stderr, "create: %s\n", err);
         return 1;
     }

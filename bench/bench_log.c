@@ -273,7 +273,7 @@ int main(int argc, char **argv)
         }
     }
     snprintf(dir, sizeof(dir), "%s/log", parent);
-    if (tl_log_create(dir, "bench.example/log", &vkey, err, sizeof(err)) != TL_OK) {
+    if (tl_log_create(dir, "bench.example/log", NULL, &vkey, err, sizeof(err)) != TL_OK) {
         fprintf(stderr, "create: %s\n", err);
         return 1;
     }

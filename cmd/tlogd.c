@@ -366,7 +366,7 @@ int main(int argc, char **argv)
             return bad_usage("%s", "init needs --origin ORIGIN");
         char err[256] = "";
         char *vkey = NULL;
-        if (tl_log_create(o.dir, o.origin, &vkey, err, sizeof err) != TL_OK) {
+        if (tl_log_create(o.dir, o.origin, NULL, &vkey, err, sizeof err) != TL_OK) {
             fprintf(stderr, "tlogd: init: %s\n", err);
             return 1;
         }

@@ -5,7 +5,7 @@
  * LevelDB miss walks both memtables, every level-0 file and one file per
  * level: at 10^7 entries those lookups were half of the sequencer's CPU.
  *
- * A blocked Bloom filter: 512-bit blocks (one cache line), LOG_DF_K bits of
+ * A blocked Bloom filter: 512-bit blocks (one cache line), DF_K bits of
  * one block per key. It has no false negatives once ready:
  *   - the sequencer adds every dedup key it writes, from the moment the
  *     filter exists (before the scan starts);
@@ -20,17 +20,20 @@
  * false-positive rate grows with the log instead, and a false positive
  * costs only the store lookup that would have been made anyway.
  */
-#include "log/log_int.h"
+#include "log/dedup_filter.h"
+#include "log/layout.h"
+
+#include <pthread.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define LOG_DF_K 4
+#define DF_K 4
 #define BLOCK_WORDS 8 /* 512 bits */
 
-struct log_dfilter {
+struct tl_dfilter {
     uint64_t *w;
     size_t nblocks; /* a power of two */
     tl_store *store;
@@ -50,21 +53,21 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-/* The key's block and its LOG_DF_K bit numbers (0..511) in it. */
-static uint64_t *key_block(const log_dfilter *f, const uint8_t *key, size_t klen, unsigned bit[])
+/* The key's block and its DF_K bit numbers (0..511) in it. */
+static uint64_t *key_block(const tl_dfilter *f, const uint8_t *key, size_t klen, unsigned bit[])
 {
     uint64_t x = klen, h;
     for (size_t i = 0; i < klen; i++)
         x = (x << 8 | (x >> 56)) ^ key[i];
     h = mix64(x);
-    for (int j = 0; j < LOG_DF_K; j++)
+    for (int j = 0; j < DF_K; j++)
         bit[j] = (unsigned)(h >> (9 * j)) & 511;
     return f->w + (size_t)((h >> 40) & (f->nblocks - 1)) * BLOCK_WORDS;
 }
 
-log_dfilter *log_dfilter_new(size_t bytes)
+tl_dfilter *tl_dfilter_new(size_t bytes)
 {
-    log_dfilter *f = calloc(1, sizeof(*f));
+    tl_dfilter *f = calloc(1, sizeof(*f));
     size_t nb = 1;
     if (!f)
         return NULL;
@@ -80,50 +83,49 @@ log_dfilter *log_dfilter_new(size_t bytes)
     return f;
 }
 
-void log_dfilter_add(log_dfilter *f, const uint8_t *key, size_t klen)
+void tl_dfilter_add(tl_dfilter *f, const uint8_t *key, size_t klen)
 {
-    unsigned bit[LOG_DF_K];
+    unsigned bit[DF_K];
     uint64_t *b;
     if (!f)
         return;
     b = key_block(f, key, klen, bit);
     /* the scan thread and the sequencer may set bits of one word at once */
-    for (int j = 0; j < LOG_DF_K; j++)
+    for (int j = 0; j < DF_K; j++)
         __atomic_fetch_or(&b[bit[j] >> 6], 1ULL << (bit[j] & 63), __ATOMIC_RELAXED);
 }
 
-int log_dfilter_may_have(const log_dfilter *f, const uint8_t *key, size_t klen)
+int tl_dfilter_may_have(const tl_dfilter *f, const uint8_t *key, size_t klen)
 {
-    unsigned bit[LOG_DF_K];
+    unsigned bit[DF_K];
     const uint64_t *b;
     if (!f || !__atomic_load_n(&f->ready, __ATOMIC_ACQUIRE))
         return 1;
     b = key_block(f, key, klen, bit);
-    for (int j = 0; j < LOG_DF_K; j++)
+    for (int j = 0; j < DF_K; j++)
         if (!(__atomic_load_n(&b[bit[j] >> 6], __ATOMIC_RELAXED) & (1ULL << (bit[j] & 63))))
             return 0;
     return 1;
 }
 
-int log_dfilter_ready(const log_dfilter *f)
+int tl_dfilter_ready(const tl_dfilter *f)
 {
     return f && __atomic_load_n(&f->ready, __ATOMIC_ACQUIRE);
 }
 
 static int scan_one(void *ctx, const void *key, size_t klen)
 {
-    log_dfilter *f = ctx;
+    tl_dfilter *f = ctx;
     if (__atomic_load_n(&f->stop, __ATOMIC_RELAXED))
         return 1;
-    log_dfilter_add(f, key, klen);
+    tl_dfilter_add(f, key, klen);
     return 0;
 }
 
 static void *scan_main(void *arg)
 {
-    static const uint8_t lo[1] = {2}, hi[1] = {3}; /* the dedup keys: 02 ... */
-    log_dfilter *f = arg;
-    int rc = tl_store_scan(f->store, lo, 1, hi, 1, scan_one, f);
+    tl_dfilter *f = arg;
+    int rc = tl_store_scan(f->store, tl_layout_dedup_lo, 1, tl_layout_dedup_hi, 1, scan_one, f);
     if (rc == TL_OK)
         __atomic_store_n(&f->ready, 1, __ATOMIC_RELEASE);
     else if (rc != 1 && rc != TL_ERR_INVALID)
@@ -134,7 +136,7 @@ static void *scan_main(void *arg)
     return NULL;
 }
 
-int log_dfilter_start(log_dfilter *f, tl_store *store)
+int tl_dfilter_start(tl_dfilter *f, tl_store *store)
 {
     if (!f || f->started)
         return TL_ERR_INVALID;
@@ -145,7 +147,7 @@ int log_dfilter_start(log_dfilter *f, tl_store *store)
     return TL_OK;
 }
 
-void log_dfilter_free(log_dfilter *f)
+void tl_dfilter_free(tl_dfilter *f)
 {
     if (!f)
         return;

@@ -4,8 +4,9 @@
  *
  * Guarantees (see docs/ARCHITECTURE.md):
  *  - One synced write batch per sequenced batch holds the entries, changed
- *    tiles, dedup index, tree state and the signed checkpoint + STH. That
- *    write is the commit point; no add callback fires before it returns.
+ *    tiles, dedup index, the entry kind's records, tree state and the signed
+ *    checkpoint + STH. That write is the commit point; no submission's
+ *    callback fires before it returns.
  *  - Never signs a head its stored data does not reproduce, never two roots
  *    for one size, never a smaller size, never an earlier timestamp.
  *  - Open recomputes the root from the stored frontier and tiles and refuses
@@ -13,8 +14,12 @@
  *  - On a failed commit the sequencer stops signing (TL_ERR_STOPPED to new
  *    submissions) rather than guess; restart recovers from the store.
  *
- * Threads: tl_log_add may be called from any thread; callbacks run on the
- * sequencer thread and must not block. Read functions are thread-safe.
+ * What the entries are is the log's kind (log/kind.h), fixed at create.
+ * Proofs and tiles for answers: the read side, log/reader.h.
+ *
+ * Threads: submissions may come from any thread; their callbacks and the
+ * listeners run on the committer thread (or the publisher's, for
+ * tl_log_publish) and must not block. Read functions are thread-safe.
  */
 #ifndef TL_LOG_LOG_H
 #define TL_LOG_LOG_H
@@ -23,7 +28,10 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "log/kind.h"
+#include "log/layout.h"
 #include "merkle/merkle.h"
+#include "signer/logsigner.h"
 #include "store/store.h"
 
 typedef struct tl_log tl_log;
@@ -31,51 +39,73 @@ typedef struct tl_log tl_log;
 typedef struct tl_log_config {
     const char *dir;            /* data folder made by tl_log_create */
     tl_store *store;            /* if not NULL, used instead of dir/db (tests; log takes it) */
-    size_t pool_max;            /* pending entries before TL_ERR_BUSY (default 16384) */
-    size_t batch_max;           /* entries per batch (default 4096) */
+    tl_logsigner *signer;       /* if not NULL, used instead of dir's key files (log takes it) */
+    const tl_kind *kind;        /* if not NULL, the log's kind must be this one (by name), and a
+                                   fresh store handed in is made for it; NULL: tl_kinds */
+    size_t pool_max;            /* pending submissions before TL_ERR_BUSY (default 16384) */
+    size_t batch_max;           /* submissions per batch (default 4096) */
     unsigned batch_interval_ms; /* max wait to fill a batch (default 25) */
-    size_t max_entry;           /* bytes, 1..65535 (default 65535) */
+    size_t max_entry;           /* bytes of a submission, 1..65535 (default 65535) */
     int publish_on_sign;        /* 1: every signed checkpoint is published at once (no witnesses) */
     uint64_t (*clock_ms)(void); /* wall clock in ms; NULL = real clock (tests override) */
 } tl_log_config;
 
 /* tlogd init: creates dir (must not hold a log), its database and keys
- * (log.key, log.vkey, rfc6962.key, rfc6962.pub). *vkey receives the verifier
- * key line (malloc'd). err gets a one-line reason on failure. */
-int tl_log_create(const char *dir, const char *origin, char **vkey, char *err, size_t cap);
+ * (log.key, log.vkey, rfc6962.key, rfc6962.pub), for entries of the named
+ * kind (NULL: "blob"). *vkey receives the verifier key line (malloc'd). err
+ * gets a one-line reason on failure. */
+int tl_log_create(const char *dir, const char *origin, const char *kind, char **vkey, char *err,
+                  size_t cap);
 
-/* Opens the log, runs the recovery checks and starts the sequencer thread. */
+/* Opens the log, runs the recovery checks and starts the sequencer. The
+ * entry kind is the one stored in the log (found in tl_kinds, or
+ * cfg->kind). */
 int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap);
 /* Finishes the current batch, stops the sequencer, closes the store. */
 void tl_log_close(tl_log *log);
+/* The log's entry kind (borrowed, static). */
+const tl_kind *tl_log_kind(tl_log *log);
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* Called once per add, on the sequencer thread, after the commit: err is
- * TL_OK with the entry's index (a duplicate gets its original index), or an
- * error (TL_ERR_STOPPED if the commit failed). */
-typedef void (*tl_add_fn)(void *ctx, int err, uint64_t index, const tl_hash *leaf);
+/* One submission: the kind's bytes (for blob, the entry). */
+typedef struct tl_sub {
+    const void *data;
+    size_t len;
+} tl_sub;
 
-/* Queues an entry (copied). Returns TL_OK (cb will be called), TL_ERR_BUSY
- * when the pool is full, TL_ERR_TOOBIG / TL_ERR_INVALID for the size, or
- * TL_ERR_STOPPED; on error cb is never called. */
+/* What a submission's callback learns, per submission of its group. */
+typedef struct tl_sub_result {
+    uint64_t index; /* its index (a duplicate: the earlier one's) */
+    tl_hash leaf;   /* its leaf hash: for new entries, and for kinds without seal */
+    int dup;        /* 1: the same occurrence as an earlier submission */
+} tl_sub_result;
+
+/* Called once per group, after the commit point: err is TL_OK (res[0..n)
+ * filled), TL_ERR_CONFLICT (submission `bad` of the group has the key of an
+ * earlier one but is not the same occurrence; res[bad].index names the
+ * earlier one when it is stored; nothing of the group was recorded) or
+ * TL_ERR_STOPPED (nothing of it recorded: the log stopped signing). res is
+ * valid during the call. */
+typedef void (*tl_submit_fn)(void *ctx, int err, const tl_sub_result *res, size_t n, size_t bad);
+
+/* Queues a group of n (1..batch_max) submissions (copied), committed in one
+ * batch or not at all. TL_OK (cb will be called once), TL_ERR_BUSY when the
+ * pool cannot take all of them now, TL_ERR_INVALID / TL_ERR_TOOBIG for a
+ * size (of a submission, or n), the kind's own refusal, or TL_ERR_STOPPED;
+ * on error cb is never called. */
+int tl_log_submit(tl_log *log, const tl_sub *subs, size_t n, tl_submit_fn cb, void *ctx);
+
+/* One submission, with a callback of its own: err is TL_OK with the
+ * entry's index (a duplicate gets its original index), or an error
+ * (TL_ERR_STOPPED if the commit failed). Returns as tl_log_submit. */
+typedef void (*tl_add_fn)(void *ctx, int err, uint64_t index, const tl_hash *leaf);
 int tl_log_add(tl_log *log, const void *entry, size_t len, tl_add_fn cb, void *ctx);
-/* Entries waiting to be sequenced. */
+/* Submissions waiting to be sequenced. */
 size_t tl_log_pool_depth(tl_log *log);
 
-/* ---- heads -------------------------------------------------------------- */
+/* ---- heads (tl_log_head: log/layout.h) ---------------------------------- */
 
-typedef struct tl_log_head {
-    uint64_t size;
-    tl_hash root;
-    uint64_t timestamp_ms;
-    char *note; /* signed checkpoint (log signature [+ cosignatures]), malloc'd */
-    size_t note_len;
-    uint8_t *sth_sig; /* RFC 6962 digitally-signed TreeHeadSignature, malloc'd */
-    size_t sth_sig_len;
-} tl_log_head;
-
-void tl_log_head_release(tl_log_head *h);
 /* The latest checkpoint that was published (met the quorum).
  * TL_ERR_NOTFOUND before the first. */
 int tl_log_published(tl_log *log, tl_log_head *out);
@@ -88,11 +118,12 @@ int tl_log_signed_at(tl_log *log, uint64_t size, tl_log_head *out);
 
 /* Publishes the signed head of `size` with note = the log's signed note plus
  * cosignature lines. size must have been signed with the same body and be
- * >= the published size. Durable before it returns. */
+ * >= the published size. Durable before it returns. Only for logs opened
+ * without publish_on_sign (TL_ERR_INVALID otherwise). */
 int tl_log_publish(tl_log *log, uint64_t size, const char *note, size_t len);
 
-/* Called on the sequencer thread (or the publisher's thread) after each new
- * signed head and each publication; must not block. At most 8 listeners
+/* Called after each new signed head (on the committer thread) and each
+ * publication (on the publisher's); must not block. At most 8 listeners
  * (the frontend's waiters, the cosigner, ...); register before traffic. */
 typedef void (*tl_log_event_fn)(void *ctx, uint64_t signed_size, uint64_t published_size);
 int tl_log_add_listener(tl_log *log, tl_log_event_fn fn, void *ctx);
@@ -108,9 +139,9 @@ int tl_log_add_listener(tl_log *log, tl_log_event_fn fn, void *ctx);
 int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out);
 /* Entry at index (< size), checked against its leaf hash; appended to out. */
 int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out);
-/* Index of a leaf hash (TL_ERR_NOTFOUND if never sequenced). */
-int tl_log_lookup(tl_log *log, const tl_hash *leaf, uint64_t *index);
-/* Proofs and roots: the log's read side, log/reader.h. */
+/* Index of a submission by its dedup key (the leaf hash, for blob):
+ * TL_ERR_NOTFOUND if never sequenced. */
+int tl_log_lookup(tl_log *log, const tl_hash *key, uint64_t *index);
 
 /* Every read above that finds stored data failing its own checks returns
  * TL_ERR_CORRUPT and stops signing (stats.stopped, stop_reason): a log must
@@ -128,6 +159,7 @@ const char *tl_log_vkey(tl_log *log);
 typedef struct tl_log_stats {
     uint64_t entries_added; /* new entries sequenced since open */
     uint64_t duplicates;
+    uint64_t conflicts; /* groups refused: a key of an earlier, different occurrence */
     uint64_t batches;
     uint64_t batch_entries_last;
     double commit_seconds_total;

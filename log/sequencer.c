@@ -2,37 +2,224 @@
  * sequencer.c - the bounded submission pool, the sequencer thread (stages
  * batches) and the committer thread (writes them, then answers).
  *
- * tl_log_add hashes the entry on the caller's thread and queues it; a full
- * pool fails fast with TL_ERR_BUSY. The sequencer thread closes a batch when
- * batch_max entries wait or batch_interval_ms after the batch's first entry
- * arrived, then, in this order (Sunlight's stage-sign-commit-answer):
- *   1. dedup: within the batch, against the leaves of the last few commits
- *      (an in-memory index; it covers the commits still in flight, which the
- *      store cannot show yet), and against the leaf-hash index in the store;
- *   2. integrate: append the new leaves to the frontier, collect the changed
- *      hash tiles (levels 0, 8, 16, ...) and entry bundles;
- *   3. sign: checkpoint note (Ed25519) and RFC 6962 STH, refusing a clock
- *      earlier than the last signed timestamp (equal is allowed: timestamps
- *      never decrease) and a size already signed;
+ * tl_seq_submit runs the kind's prepare (dedup key, leaf hash) on the
+ * caller's thread and queues the group; a full pool fails fast with
+ * TL_ERR_BUSY. The sequencer thread closes a batch when batch_max
+ * submissions wait or batch_interval_ms after the oldest arrived, taking
+ * whole groups only, then, in this order (Sunlight's stage-sign-commit-answer):
+ *   1. dedup: within the batch, against the keys of the last few commits (an
+ *      in-memory index; it covers the commits still in flight, which the
+ *      store cannot show yet), and against the dedup index in the store; a
+ *      submission with an earlier one's key but another occurrence (the
+ *      kind's same_*) refuses its whole group, and the batch is deduplicated
+ *      again without it;
+ *   2. integrate: the log time (never earlier than the last batch's: the
+ *      kind says whether a clock that steps back repeats it or stops
+ *      signing), each new entry (the kind's seal, for kinds whose entry
+ *      depends on index and time), the frontier, the changed hash tiles and
+ *      entry bundles, the dedup index;
+ *   3. sign: checkpoint note (Ed25519) and RFC 6962 STH through the log's
+ *      signer, refusing a size already signed;
  * and hands the staged batch to the committer thread, which, in order:
- *   4. commit: ONE synced write batch with entries, tiles, dedup index,
- *      state, signed head (and the published head with publish_on_sign);
- *   5. answer: add callbacks, then listeners.
- * LOG_STAGES (3) stages rotate, so batches k+1 and k+2 are staged while
- * batch k is written (a slow fsync or a LevelDB write stall does not stop
- * the sequencer at once).
+ *   4. commit: ONE synced write batch with entries, tiles, dedup index, the
+ *      kind's records, state, signed head (and the published head with
+ *      publish_on_sign);
+ *   5. answer: the log's committed event, the groups' callbacks, then the
+ *      after event.
+ * STAGES (3) stages rotate, so batches k+1 and k+2 are staged while batch k
+ * is written (a slow fsync or a LevelDB write stall does not stop the
+ * sequencer at once).
  * A failed commit stops signing for good (until reopen): every pending,
- * staged and later add gets TL_ERR_STOPPED; staged heads after a failure are
- * discarded unseen; nothing unacknowledged is reported as done.
+ * staged and later submission gets TL_ERR_STOPPED; staged heads after a
+ * failure are discarded unseen; nothing unacknowledged is reported as done.
  */
-#include "log/log_int.h"
+#include "log/sequencer.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/clock.h"
+#include "signer/checkpoint.h"
+
+#define STAGES 3
+#define MAX_SUB 65535
+
+typedef struct seq_group seq_group;
+
+/* One submission; lives in its group's allocation. */
+typedef struct seq_item {
+    seq_group *g;
+    const uint8_t *data;
+    size_t len;
+    int has_key;
+    tl_hash key;  /* dedup key (has_key) */
+    tl_hash leaf; /* from prepare (kinds without seal) or integration */
+    uint64_t index;
+    struct seq_item *dup_of; /* earlier pending item of the batch with this key */
+    int is_new;
+    int dup;         /* a duplicate of a stored or recent submission */
+    uint8_t *coll;   /* first occurrence: the store's dedup value for this */
+    size_t coll_len; /* key when it named only other submissions (rare) */
+} seq_item;
+
+/* A group: submitted together, committed in one batch or not at all. One
+ * allocation: the struct, n items, n results, then the submissions' bytes. */
+struct seq_group {
+    seq_group *next;
+    tl_submit_fn cb;
+    tl_add_fn add_cb; /* instead of cb, for a group of one (tl_seq_add) */
+    void *ctx;
+    uint64_t t_enq; /* CLOCK_MONOTONIC ms at submission */
+    size_t n;
+    int rejected; /* TL_ERR_CONFLICT for item `bad` */
+    size_t bad;
+    tl_sub_result *res;
+    seq_item items[];
+};
+
+/* The keys of one recent commit: the store cannot show the commit in flight
+ * to the sequencer's dedup lookups, this can. */
+typedef struct recent_key {
+    tl_hash key;
+    uint64_t index;
+} recent_key;
+
+typedef struct recent {
+    uint64_t gen; /* commit generation this holds; UINT64_MAX = empty */
+    size_t n;
+    recent_key *e; /* batch_max slots */
+} recent;
+
+/* Slot of the hash index over the recent keys (linear probing). */
+typedef struct rslot {
+    uint64_t tag;  /* first 8 bytes of the key */
+    recent_key *p; /* NULL = empty */
+} rslot;
+
+typedef struct tile_buf {
+    uint64_t n;     /* tile index at this level */
+    unsigned width; /* hashes held, 0..255 (a full tile is flushed at once) */
+    int dirty;      /* changed in the current batch */
+    uint8_t hashes[TL_TILE_WIDTH * TL_HASH_SIZE];
+} tile_buf;
+
+/* A staged batch, handed from the sequencer to the committer thread. */
+typedef struct stage {
+    seq_group **groups; /* batch_max slots */
+    size_t ngroups;
+    size_t n;     /* submissions in the batch */
+    tl_batch *wb; /* the batch's one write */
+    int commit;   /* 1: wb and head hold a commit; 0: duplicates or refusals only */
+    int fail;     /* 1: staging failed (the log is stopped) */
+    tl_log_head head, pubcopy;
+    size_t fresh, dups, conflicts;
+    uint64_t dedup_reads, dedup_skips; /* store lookups made and skipped */
+    double t0;
+} stage;
+
+struct tl_seq {
+    tl_seq_config cfg; /* borrowed pointers; immutable */
+
+    /* mu guards everything in this block */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* wakes the sequencer */
+    seq_group *qhead, *qtail;
+    size_t qlen; /* submissions in the pool */
+    int closing;
+    int stopped;
+    char stop_reason[160];
+    tl_seq_stats st;
+
+    /* pipeline: the sequencer stages batch k+1 while the committer writes
+     * batch k. stage_full and a_done are guarded by mu. */
+    stage stage[STAGES];
+    int stage_full[STAGES];
+    int a_done;
+    pthread_cond_t cv_stage;
+    pthread_t committer, thread;
+    int threads;
+
+    /* sequencer-thread state */
+    uint64_t staged_gen; /* commits staged so far */
+    uint64_t last_ts;    /* log time of the last staged head */
+    tl_hasher *hasher;
+    tl_frontier fr;
+    tile_buf tiles[TL_LAYOUT_TILE_LEVELS];
+    uint64_t bundle_n;
+    unsigned bundle_count;
+    int bundle_dirty;
+    tl_buf bundle;
+    tl_buf entry; /* a sealed entry */
+    tl_batch *wb; /* the write batch being staged (a stage's wb) */
+    int emit_err;
+    recent *recent; /* ring of nrecent, indexed by gen % nrecent */
+    size_t nrecent;
+    rslot *rtab; /* hash index over every key in recent[] */
+    size_t rmask;
+    seq_item **sorted; /* batch_max slots: first occurrences, by key */
+    seq_item **dedup;  /* open-addressing table, dedup_cap slots */
+    size_t dedup_cap;
+};
+
+/* ---- stopping --------------------------------------------------------------- */
+
+static void halt_locked(tl_seq *s, const char *fmt, va_list ap)
+{
+    if (s->stopped)
+        return;
+    s->stopped = 1;
+    vsnprintf(s->stop_reason, sizeof(s->stop_reason), fmt, ap);
+    fprintf(stderr, "tlogd: log stopped signing: %s\n", s->stop_reason);
+}
+
+void tl_seq_halt(tl_seq *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&s->mu);
+    halt_locked(s, fmt, ap);
+    pthread_mutex_unlock(&s->mu);
+    va_end(ap);
+}
+
+int tl_seq_stopped(tl_seq *s, char *reason, size_t cap)
+{
+    int st;
+    pthread_mutex_lock(&s->mu);
+    st = s->stopped;
+    if (reason && cap)
+        snprintf(reason, cap, "%s", s->stop_reason);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static int is_stopped(tl_seq *s)
+{
+    return tl_seq_stopped(s, NULL, 0);
+}
+
+void tl_seq_get_stats(tl_seq *s, tl_seq_stats *st)
+{
+    pthread_mutex_lock(&s->mu);
+    *st = s->st;
+    pthread_mutex_unlock(&s->mu);
+}
+
+size_t tl_seq_pool_depth(tl_seq *s)
+{
+    size_t n;
+    pthread_mutex_lock(&s->mu);
+    n = s->qlen;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* ---- submitting ------------------------------------------------------------- */
 
 static pthread_key_t hasher_key;
 static pthread_once_t hasher_once = PTHREAD_ONCE_INIT;
@@ -47,7 +234,8 @@ static void hasher_key_init(void)
     pthread_key_create(&hasher_key, hasher_destroy);
 }
 
-tl_hasher *log_thread_hasher(void)
+/* The calling thread's hasher (created on first use, freed at thread exit). */
+static tl_hasher *thread_hasher(void)
 {
     tl_hasher *h;
     pthread_once(&hasher_once, hasher_key_init);
@@ -62,222 +250,272 @@ tl_hasher *log_thread_hasher(void)
     return h;
 }
 
-int tl_log_add(tl_log *log, const void *entry, size_t len, tl_add_fn cb, void *ctx)
+static int submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, tl_add_fn add_cb,
+                  void *ctx)
 {
-    log_item *it;
+    const tl_kind *k = s->cfg.kind;
+    size_t bytes = 0;
+    seq_group *g;
+    uint8_t *p;
     tl_hasher *h;
     int rc = TL_OK;
 
-    if (!entry || len == 0)
-        return TL_ERR_INVALID;
-    if (len > log->max_entry)
-        return TL_ERR_TOOBIG;
+    if (n == 0 || n > s->cfg.batch_max)
+        return n == 0 ? TL_ERR_INVALID : TL_ERR_TOOBIG;
+    for (size_t i = 0; i < n; i++) {
+        if (!subs[i].data || subs[i].len == 0)
+            return TL_ERR_INVALID;
+        if (subs[i].len > s->cfg.max_sub)
+            return TL_ERR_TOOBIG;
+        bytes += subs[i].len;
+    }
     /* push back before doing any work (checked again under the lock) */
-    if (__atomic_load_n(&log->qlen, __ATOMIC_RELAXED) >= log->pool_max)
+    if (__atomic_load_n(&s->qlen, __ATOMIC_RELAXED) + n > s->cfg.pool_max)
         return TL_ERR_BUSY;
-    h = log_thread_hasher();
-    it = malloc(sizeof(*it) + len);
-    if (!h || !it) {
-        free(it);
+    h = thread_hasher();
+    g = malloc(sizeof(*g) + n * (sizeof(seq_item) + sizeof(tl_sub_result)) + bytes);
+    if (!h || !g) {
+        free(g);
         return TL_ERR_NOMEM;
     }
-    it->next = NULL;
-    it->cb = cb;
-    it->ctx = ctx;
-    it->dup_of = NULL;
-    it->is_new = 0;
-    it->coll = NULL;
-    it->coll_len = 0;
-    it->index = 0;
-    it->len = len;
-    memcpy(it->data, entry, len);
-    tl_hash_leaf(h, entry, len, &it->leaf);
-    it->t_enq = tl_mono_ms();
-    pthread_mutex_lock(&log->mu);
-    if (log->stopped || log->closing) {
+    g->next = NULL;
+    g->cb = cb;
+    g->add_cb = add_cb;
+    g->ctx = ctx;
+    g->n = n;
+    g->rejected = 0;
+    g->bad = 0;
+    g->res = (tl_sub_result *)(void *)(g->items + n);
+    p = (uint8_t *)(g->res + n);
+    for (size_t i = 0; i < n && rc == TL_OK; i++) {
+        seq_item *it = &g->items[i];
+        memset(it, 0, sizeof(*it));
+        it->g = g;
+        it->len = subs[i].len;
+        memcpy(p, subs[i].data, it->len);
+        it->data = p;
+        p += it->len;
+        rc = k->prepare(k, h, it->data, it->len, &it->key, &it->leaf);
+        if (rc >= 0) {
+            it->has_key = rc;
+            rc = TL_OK;
+        }
+    }
+    if (rc != TL_OK) {
+        free(g);
+        return rc;
+    }
+    g->t_enq = tl_mono_ms();
+    pthread_mutex_lock(&s->mu);
+    if (s->stopped || s->closing) {
         rc = TL_ERR_STOPPED;
-    } else if (log->qlen >= log->pool_max) {
+    } else if (s->qlen + n > s->cfg.pool_max) {
         rc = TL_ERR_BUSY;
     } else {
-        if (log->qtail)
-            log->qtail->next = it;
+        size_t before = s->qlen;
+        if (s->qtail)
+            s->qtail->next = g;
         else
-            log->qhead = it;
-        log->qtail = it;
-        __atomic_store_n(&log->qlen, log->qlen + 1, __ATOMIC_RELAXED);
-        if (log->qlen == 1 || log->qlen == log->batch_max)
-            pthread_cond_signal(&log->cv);
+            s->qhead = g;
+        s->qtail = g;
+        __atomic_store_n(&s->qlen, s->qlen + n, __ATOMIC_RELAXED);
+        if (before == 0 || (before < s->cfg.batch_max && s->qlen >= s->cfg.batch_max))
+            pthread_cond_signal(&s->cv);
     }
-    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&s->mu);
     if (rc != TL_OK)
-        free(it);
+        free(g);
     return rc;
 }
 
-size_t tl_log_pool_depth(tl_log *log)
+int tl_seq_submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, void *ctx)
 {
-    size_t n;
-    pthread_mutex_lock(&log->mu);
-    n = log->qlen;
-    pthread_mutex_unlock(&log->mu);
-    return n;
+    return submit(s, subs, n, cb, NULL, ctx);
 }
 
-/* ---- integration -------------------------------------------------------- */
-
-static int put_tile(tl_log *log, int level, const log_tile_buf *t, unsigned width)
+int tl_seq_add(tl_seq *s, const void *data, size_t len, tl_add_fn cb, void *ctx)
 {
-    uint8_t k[LOG_KEY_MAX];
-    return tl_batch_put(log->wb, k, log_key_tile(k, level, t->n), t->hashes,
+    tl_sub sub = {data, len};
+    return submit(s, &sub, 1, NULL, cb, ctx);
+}
+
+/* ---- integration ------------------------------------------------------------ */
+
+static int put_tile(tl_seq *s, int level, const tile_buf *t, unsigned width)
+{
+    uint8_t k[TL_LAYOUT_KEY_MAX];
+    return tl_batch_put(s->wb, k, tl_layout_key_tile(k, level, t->n), t->hashes,
                         (size_t)width * TL_HASH_SIZE);
 }
 
 /* The current partial tile of level L, under its level's key. */
-static int put_partial(tl_log *log, int L)
+static int put_partial(tl_seq *s, int L)
 {
-    uint8_t k[LOG_KEY_MAX], val[8 + TL_TILE_WIDTH * TL_HASH_SIZE];
-    const log_tile_buf *t = &log->tiles[L];
-    log_put_u64(val, t->n);
+    uint8_t k[TL_LAYOUT_KEY_MAX], val[8 + TL_TILE_WIDTH * TL_HASH_SIZE];
+    const tile_buf *t = &s->tiles[L];
+    tl_layout_put_u64(val, t->n);
     memcpy(val + 8, t->hashes, (size_t)t->width * TL_HASH_SIZE);
-    return tl_batch_put(log->wb, k, log_key_tpart(k, L), val, 8 + (size_t)t->width * TL_HASH_SIZE);
+    return tl_batch_put(s->wb, k, tl_layout_key_tpart(k, L), val,
+                        8 + (size_t)t->width * TL_HASH_SIZE);
 }
 
 /* Frontier emit callback: collects level 8L hashes into tile buffers. */
 static void emit_node(void *ctx, const tl_node *node, const tl_hash *hash)
 {
-    tl_log *log = ctx;
-    log_tile_buf *t;
+    tl_seq *s = ctx;
+    tile_buf *t;
     int L;
     if (node->level % TL_TILE_HEIGHT)
         return;
     L = node->level / TL_TILE_HEIGHT;
-    if (L >= LOG_TILE_LEVELS)
+    if (L >= TL_LAYOUT_TILE_LEVELS)
         return;
-    t = &log->tiles[L];
+    t = &s->tiles[L];
     if (node->index != (t->n << 8) + t->width) {
-        log->emit_err = TL_ERR_CORRUPT;
+        s->emit_err = TL_ERR_CORRUPT;
         return;
     }
     memcpy(t->hashes + (size_t)t->width * TL_HASH_SIZE, hash->b, TL_HASH_SIZE);
     t->width++;
     t->dirty = 1;
     if (t->width == TL_TILE_WIDTH) {
-        if (put_tile(log, L, t, TL_TILE_WIDTH) != TL_OK)
-            log->emit_err = TL_ERR_NOMEM;
+        if (put_tile(s, L, t, TL_TILE_WIDTH) != TL_OK)
+            s->emit_err = TL_ERR_NOMEM;
         t->n++;
         t->width = 0; /* stays dirty: the partial key must name the next tile */
     }
 }
 
-static int bundle_append(tl_log *log, const log_item *it)
+static int bundle_append(tl_seq *s, const uint8_t *entry, size_t len)
 {
-    uint8_t l[2] = {(uint8_t)(it->len >> 8), (uint8_t)it->len};
-    uint8_t k[LOG_KEY_MAX];
-    if (tl_buf_add(&log->bundle, l, 2) || tl_buf_add(&log->bundle, it->data, it->len))
+    uint8_t l[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+    uint8_t k[TL_LAYOUT_KEY_MAX];
+    if (tl_buf_add(&s->bundle, l, 2) || tl_buf_add(&s->bundle, entry, len))
         return TL_ERR_NOMEM;
-    log->bundle_count++;
-    log->bundle_dirty = 1;
-    if (log->bundle_count == TL_TILE_WIDTH) {
-        if (tl_batch_put(log->wb, k, log_key_bundle(k, log->bundle_n), log->bundle.data,
-                         log->bundle.len))
+    s->bundle_count++;
+    s->bundle_dirty = 1;
+    if (s->bundle_count == TL_TILE_WIDTH) {
+        if (tl_batch_put(s->wb, k, tl_layout_key_bundle(k, s->bundle_n), s->bundle.data,
+                         s->bundle.len))
             return TL_ERR_NOMEM;
-        tl_buf_reset(&log->bundle);
-        log->bundle_n++;
-        log->bundle_count = 0; /* stays dirty: see emit_node */
+        tl_buf_reset(&s->bundle);
+        s->bundle_n++;
+        s->bundle_count = 0; /* stays dirty: see emit_node */
     }
     return TL_OK;
 }
 
-static int item_cmp(const void *a, const void *b)
+/* ---- dedup -------------------------------------------------------------------- */
+
+int tl_seq_dedup_find(const tl_kind *kind, tl_store *s, const tl_buf *list, const tl_hash *key,
+                      uint64_t *index, tl_buf *scratch)
 {
-    const log_item *x = *(log_item *const *)a, *y = *(log_item *const *)b;
-    return memcmp(x->leaf.b, y->leaf.b, TL_HASH_SIZE);
+    if (list->len == 0 || list->len % 8)
+        return TL_ERR_CORRUPT;
+    for (size_t i = 0; i < list->len; i += 8) {
+        uint64_t idx = tl_layout_get_u64(list->data + i);
+        tl_hash h;
+        int rc = kind->key_at(kind, s, idx, &h, scratch);
+        if (rc != TL_OK)
+            return rc;
+        if (memcmp(h.b, key->b, TL_HASH_SIZE) == 0) {
+            *index = idx;
+            return TL_OK;
+        }
+    }
+    return TL_ERR_NOTFOUND; /* only other submissions share this key's prefix */
 }
 
-static uint64_t leaf_tag(const tl_hash *leaf)
+static int item_cmp(const void *a, const void *b)
+{
+    const seq_item *x = *(seq_item *const *)a, *y = *(seq_item *const *)b;
+    return memcmp(x->key.b, y->key.b, TL_HASH_SIZE);
+}
+
+static uint64_t key_tag(const tl_hash *key)
 {
     uint64_t t;
-    memcpy(&t, leaf->b, 8);
+    memcpy(&t, key->b, 8);
     return t;
 }
 
-static const log_recent_leaf *recent_find(const tl_log *log, const tl_hash *leaf)
+static const recent_key *recent_find(const tl_seq *s, const tl_hash *key)
 {
-    uint64_t tag = leaf_tag(leaf);
-    size_t i = (size_t)tag & log->rmask;
-    for (; log->rtab[i].p; i = (i + 1) & log->rmask)
-        if (log->rtab[i].tag == tag && memcmp(log->rtab[i].p->leaf.b, leaf->b, TL_HASH_SIZE) == 0)
-            return log->rtab[i].p;
+    uint64_t tag = key_tag(key);
+    size_t i = (size_t)tag & s->rmask;
+    for (; s->rtab[i].p; i = (i + 1) & s->rmask)
+        if (s->rtab[i].tag == tag && memcmp(s->rtab[i].p->key.b, key->b, TL_HASH_SIZE) == 0)
+            return s->rtab[i].p;
     return NULL;
 }
 
 /* Removes p from the linear-probing table (backward-shift deletion). */
-static void recent_remove(tl_log *log, const log_recent_leaf *p)
+static void recent_remove(tl_seq *s, const recent_key *p)
 {
-    size_t i = (size_t)leaf_tag(&p->leaf) & log->rmask, j;
-    while (log->rtab[i].p && log->rtab[i].p != p)
-        i = (i + 1) & log->rmask;
-    if (!log->rtab[i].p)
+    size_t i = (size_t)key_tag(&p->key) & s->rmask, j;
+    while (s->rtab[i].p && s->rtab[i].p != p)
+        i = (i + 1) & s->rmask;
+    if (!s->rtab[i].p)
         return;
     j = i;
     for (;;) {
         size_t home;
-        j = (j + 1) & log->rmask;
-        if (!log->rtab[j].p)
+        j = (j + 1) & s->rmask;
+        if (!s->rtab[j].p)
             break;
-        home = (size_t)log->rtab[j].tag & log->rmask;
+        home = (size_t)s->rtab[j].tag & s->rmask;
         /* leave it if its home lies cyclically in (i, j] */
         if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
             continue;
-        log->rtab[i] = log->rtab[j];
+        s->rtab[i] = s->rtab[j];
         i = j;
     }
-    log->rtab[i].p = NULL;
-    log->rtab[i].tag = 0;
+    s->rtab[i].p = NULL;
+    s->rtab[i].tag = 0;
 }
 
-/* After the commit of generation gen: its new leaves replace those of
+/* After the commit of generation gen: its new keys replace those of
  * generation gen - nrecent in the ring and the index. */
-static void recent_record(tl_log *log, size_t nsorted, uint64_t gen)
+static void recent_record(tl_seq *s, size_t nsorted, uint64_t gen)
 {
-    log_recent *r = &log->recent[gen % log->nrecent];
+    recent *r = &s->recent[gen % s->nrecent];
     if (r->gen != UINT64_MAX)
         for (size_t i = 0; i < r->n; i++)
-            recent_remove(log, &r->e[i]);
+            recent_remove(s, &r->e[i]);
     r->n = 0;
     for (size_t i = 0; i < nsorted; i++) {
-        const log_item *it = log->sorted[i];
-        log_recent_leaf *e;
+        const seq_item *it = s->sorted[i];
+        recent_key *e;
         size_t j;
         if (!it->is_new)
             continue;
         e = &r->e[r->n++];
-        e->leaf = it->leaf;
+        e->key = it->key;
         e->index = it->index;
-        j = (size_t)leaf_tag(&e->leaf) & log->rmask;
-        while (log->rtab[j].p)
-            j = (j + 1) & log->rmask;
-        log->rtab[j].tag = leaf_tag(&e->leaf);
-        log->rtab[j].p = e;
+        j = (size_t)key_tag(&e->key) & s->rmask;
+        while (s->rtab[j].p)
+            j = (j + 1) & s->rmask;
+        s->rtab[j].tag = key_tag(&e->key);
+        s->rtab[j].p = e;
     }
     r->gen = gen;
 }
 
-/* Whether a leaf of the recent commits (maybe not yet in the store) has a
- * dedup key equal to leaf's. */
-static int recent_shares_key(const tl_log *log, const tl_hash *leaf)
+/* Whether a key of the recent commits (maybe not yet in the store) has a
+ * dedup index key equal to key's. */
+static int recent_shares_key(const tl_seq *s, const tl_hash *key)
 {
-    if (log_dedup_prefix >= 8) {
-        uint64_t tag = leaf_tag(leaf);
-        for (size_t i = (size_t)tag & log->rmask; log->rtab[i].p; i = (i + 1) & log->rmask)
-            if (log->rtab[i].tag == tag &&
-                memcmp(log->rtab[i].p->leaf.b, leaf->b, log_dedup_prefix) == 0)
+    if (tl_layout_dedup_prefix >= 8) {
+        uint64_t tag = key_tag(key);
+        for (size_t i = (size_t)tag & s->rmask; s->rtab[i].p; i = (i + 1) & s->rmask)
+            if (s->rtab[i].tag == tag &&
+                memcmp(s->rtab[i].p->key.b, key->b, tl_layout_dedup_prefix) == 0)
                 return 1;
         return 0;
     }
-    for (size_t r = 0; r < log->nrecent; r++)
-        for (size_t i = 0; i < log->recent[r].n; i++)
-            if (memcmp(log->recent[r].e[i].leaf.b, leaf->b, log_dedup_prefix) == 0)
+    for (size_t r = 0; r < s->nrecent; r++)
+        for (size_t i = 0; i < s->recent[r].n; i++)
+            if (memcmp(s->recent[r].e[i].key.b, key->b, tl_layout_dedup_prefix) == 0)
                 return 1;
     return 0;
 }
@@ -285,7 +523,7 @@ static int recent_shares_key(const tl_log *log, const tl_hash *leaf)
 static int list_has(const tl_buf *v, uint64_t idx)
 {
     for (size_t i = 0; i < v->len; i += 8)
-        if (log_get_u64(v->data + i) == idx)
+        if (tl_layout_get_u64(v->data + i) == idx)
             return 1;
     return 0;
 }
@@ -295,134 +533,161 @@ static int list_add(tl_buf *v, uint64_t idx)
     uint8_t b[8];
     if (list_has(v, idx))
         return TL_OK;
-    log_put_u64(b, idx);
+    tl_layout_put_u64(b, idx);
     return tl_buf_add(v, b, 8) ? TL_ERR_NOMEM : TL_OK;
 }
 
-/* The dedup value of the key shared by the new leaves sorted[i..j): what
- * the store held (the other leaves it named), the leaves of the recent
- * commits with that key (the one in flight is not in the store yet, and a
- * plain put would drop it), then the new ones. v is scratch. */
-static int put_shared_key(tl_log *log, size_t i, size_t j, tl_buf *v)
+/* The dedup value of the index key shared by the new submissions
+ * sorted[i..j): what the store held (the other submissions it named), the
+ * keys of the recent commits with that index key (the one in flight is not
+ * in the store yet, and a plain put would drop it), then the new ones. v is
+ * scratch. */
+static int put_shared_key(tl_seq *s, size_t i, size_t j, tl_buf *v)
 {
-    uint8_t k[LOG_KEY_MAX];
-    const tl_hash *leaf = &log->sorted[i]->leaf;
+    uint8_t k[TL_LAYOUT_KEY_MAX];
+    const tl_hash *key = &s->sorted[i]->key;
     int rc = TL_OK;
     tl_buf_reset(v);
     for (size_t x = i; x < j && rc == TL_OK; x++)
-        for (size_t y = 0; y + 8 <= log->sorted[x]->coll_len && rc == TL_OK; y += 8)
-            rc = list_add(v, log_get_u64(log->sorted[x]->coll + y));
-    for (size_t r = 0; r < log->nrecent && rc == TL_OK; r++) {
-        if (log->recent[r].gen == UINT64_MAX)
+        for (size_t y = 0; y + 8 <= s->sorted[x]->coll_len && rc == TL_OK; y += 8)
+            rc = list_add(v, tl_layout_get_u64(s->sorted[x]->coll + y));
+    for (size_t r = 0; r < s->nrecent && rc == TL_OK; r++) {
+        if (s->recent[r].gen == UINT64_MAX)
             continue;
-        for (size_t y = 0; y < log->recent[r].n && rc == TL_OK; y++)
-            if (memcmp(log->recent[r].e[y].leaf.b, leaf->b, log_dedup_prefix) == 0)
-                rc = list_add(v, log->recent[r].e[y].index);
+        for (size_t y = 0; y < s->recent[r].n && rc == TL_OK; y++)
+            if (memcmp(s->recent[r].e[y].key.b, key->b, tl_layout_dedup_prefix) == 0)
+                rc = list_add(v, s->recent[r].e[y].index);
     }
     for (size_t x = i; x < j && rc == TL_OK; x++)
-        if (log->sorted[x]->is_new)
-            rc = list_add(v, log->sorted[x]->index);
+        if (s->sorted[x]->is_new)
+            rc = list_add(v, s->sorted[x]->index);
     if (rc == TL_OK)
-        rc = tl_batch_put(log->wb, k, log_key_leaf(k, leaf), v->data, v->len);
+        rc = tl_batch_put(s->wb, k, tl_layout_key_dedup(k, key), v->data, v->len);
     return rc;
 }
 
-static void answer(tl_log *log, log_item **items, size_t n, int err)
+/* Waits until every stage but `mine` is committed, so that the store shows
+ * every earlier commit (for the kind's same_stored of a recent key). */
+static void wait_committed(tl_seq *s, const stage *mine)
 {
-    (void)log;
-    for (size_t i = 0; i < n; i++) {
-        log_item *it = items[i];
-        uint64_t idx = it->dup_of ? it->dup_of->index : it->index;
-        if (it->cb)
-            it->cb(it->ctx, err, err == TL_OK ? idx : 0, &it->leaf);
+    pthread_mutex_lock(&s->mu);
+    for (int busy = 1; busy;) {
+        busy = 0;
+        for (int i = 0; i < STAGES; i++)
+            if (&s->stage[i] != mine && s->stage_full[i])
+                busy = 1;
+        if (busy)
+            pthread_cond_wait(&s->cv_stage, &s->mu);
     }
-    for (size_t i = 0; i < n; i++) {
-        free(items[i]->coll);
-        free(items[i]);
-    }
+    pthread_mutex_unlock(&s->mu);
 }
 
-/* Stops signing (first reason wins); the stage's adds will get
- * TL_ERR_STOPPED from the committer, in order. */
-static void stage_fail(tl_log *log, log_stage *st, const char *fmt, int rc, uint64_t a, uint64_t b)
+/* Refuses item it's group: nothing of it is recorded. */
+static void reject(seq_item *it, uint64_t earlier)
 {
-    pthread_mutex_lock(&log->mu);
-    log_stop_locked(log, fmt, tl_strerror(rc), (unsigned long long)a, (unsigned long long)b);
-    pthread_mutex_unlock(&log->mu);
-    st->fail = 1;
+    seq_group *g = it->g;
+    g->rejected = 1;
+    g->bad = (size_t)(it - g->items);
+    g->res[g->bad].index = earlier;
 }
 
-/* Sequencer thread: dedup, integrate and sign a batch into st (steps 1-3). */
-static void stage_batch(tl_log *log, log_stage *st)
+/* Step 1 over the groups not refused. Returns TL_OK, TL_ERR_CONFLICT when it
+ * refused a group (the caller runs it again without it), or a read error.
+ * *nsorted gets the number of first occurrences. */
+static int dedup_pass(tl_seq *s, stage *st, size_t *nsorted, int *waited)
 {
-    uint8_t k[LOG_KEY_MAX];
-    size_t klen;
+    const tl_kind *k = s->cfg.kind;
+    uint8_t key[TL_LAYOUT_KEY_MAX];
     tl_buf v = TL_BUF_INIT, scratch = TL_BUF_INIT;
-    tl_hash root;
-    log_item **items = st->items;
-    size_t n = st->n, nsorted = 0;
-    uint64_t size0 = log->fr.size, now, gen = log->staged_gen;
-    int rc, stopped;
+    size_t ns = 0;
+    int rc = TL_OK;
 
-    st->commit = 0;
-    st->fail = 0;
-    st->fresh = 0;
     st->dups = 0;
-    st->dedup_reads = st->dedup_skips = 0;
-    st->t0 = tl_mono_s();
-    pthread_mutex_lock(&log->mu);
-    stopped = log->stopped;
-    pthread_mutex_unlock(&log->mu);
-    if (stopped) {
-        st->fail = 1;
-        return;
-    }
-
-    /* 1. dedup: within the batch by hash table, then each first occurrence
-     * against the recent commits and the store, in leaf-hash order: that
-     * keeps LevelDB's memtable skiplist and blocks in the CPU cache and
-     * costs about half of the same lookups in submission order (or spread
-     * over the submitting threads) */
-    memset(log->dedup, 0, log->dedup_cap * sizeof(*log->dedup));
-    for (size_t i = 0; i < n; i++) {
-        log_item *it = items[i];
-        uint64_t hv;
-        size_t slot;
-        memcpy(&hv, it->leaf.b, 8);
-        slot = (size_t)hv & (log->dedup_cap - 1);
-        while (log->dedup[slot] && memcmp(log->dedup[slot]->leaf.b, it->leaf.b, TL_HASH_SIZE) != 0)
-            slot = (slot + 1) & (log->dedup_cap - 1);
-        if (log->dedup[slot]) {
-            it->dup_of = log->dedup[slot];
-            st->dups++;
+    st->fresh = 0;
+    memset(s->dedup, 0, s->dedup_cap * sizeof(*s->dedup));
+    /* within the batch, by hash table */
+    for (size_t gi = 0; gi < st->ngroups && rc == TL_OK; gi++) {
+        seq_group *g = st->groups[gi];
+        if (g->rejected)
             continue;
+        for (size_t i = 0; i < g->n; i++) {
+            seq_item *it = &g->items[i];
+            size_t slot;
+            if (it->coll) {
+                free(it->coll);
+                it->coll = NULL;
+                it->coll_len = 0;
+            }
+            it->dup_of = NULL;
+            it->is_new = 0;
+            it->dup = 0;
+            if (!it->has_key) {
+                it->is_new = 1;
+                st->fresh++;
+                continue;
+            }
+            slot = (size_t)key_tag(&it->key) & (s->dedup_cap - 1);
+            while (s->dedup[slot] && memcmp(s->dedup[slot]->key.b, it->key.b, TL_HASH_SIZE) != 0)
+                slot = (slot + 1) & (s->dedup_cap - 1);
+            if (s->dedup[slot]) {
+                seq_item *first = s->dedup[slot];
+                if (k->same_pending &&
+                    k->same_pending(k, it->data, it->len, first->data, first->len) != TL_OK) {
+                    /* the later group goes; its earlier items stay in the
+                     * table until the pass runs again without it */
+                    reject(it, 0);
+                    rc = TL_ERR_CONFLICT;
+                    break;
+                }
+                it->dup_of = first;
+                st->dups++;
+                continue;
+            }
+            s->dedup[slot] = it;
+            s->sorted[ns++] = it;
         }
-        log->dedup[slot] = it;
-        log->sorted[nsorted++] = it;
     }
-    qsort(log->sorted, nsorted, sizeof(*log->sorted), item_cmp);
-    for (size_t i = 0; i < nsorted; i++) {
-        log_item *it = log->sorted[i];
-        /* the store has every commit but the (up to LOG_STAGES - 1) in
-         * flight: the recent index has those (and the one before) */
-        const log_recent_leaf *r = recent_find(log, &it->leaf);
+    if (rc != TL_OK)
+        return rc;
+    /* each first occurrence against the recent commits and the store, in key
+     * order: that keeps LevelDB's memtable skiplist and blocks in the CPU
+     * cache and costs about half of the same lookups in submission order */
+    qsort(s->sorted, ns, sizeof(*s->sorted), item_cmp);
+    for (size_t i = 0; i < ns && rc == TL_OK; i++) {
+        seq_item *it = s->sorted[i];
+        /* the store has every commit but the (up to STAGES - 1) in flight:
+         * the recent index has those (and the one before) */
+        const recent_key *r = recent_find(s, &it->key);
+        size_t klen;
         if (r) {
             it->index = r->index;
+            if (k->same_stored) {
+                if (!*waited) {
+                    wait_committed(s, st);
+                    *waited = 1;
+                }
+                rc = k->same_stored(k, s->cfg.store, it->index, it->data, it->len);
+                if (rc == TL_ERR_CONFLICT)
+                    reject(it, it->index);
+                if (rc != TL_OK)
+                    break;
+            }
+            it->dup = 1;
             st->dups++;
             continue;
         }
-        klen = log_key_leaf(k, &it->leaf);
-        if (log_dfilter_may_have(log->dfilter, k, klen)) {
+        klen = tl_layout_key_dedup(key, &it->key);
+        if (tl_dfilter_may_have(s->cfg.dfilter, key, klen)) {
             st->dedup_reads++;
-            rc = tl_store_get(log->store, k, klen, &v);
+            rc = tl_store_get(s->cfg.store, key, klen, &v);
         } else {
             st->dedup_skips++; /* certainly not in the store */
             rc = TL_ERR_NOTFOUND;
         }
         if (rc == TL_OK) {
-            /* the key is a prefix of the leaf hash: the index it names
-             * counts only if the stored leaf hash there is this one */
-            rc = log_dedup_verify(log->store, &v, &it->leaf, &it->index, &scratch);
+            /* the index key is a prefix of the key: the index it names
+             * counts only if the stored submission there has this key */
+            rc = tl_seq_dedup_find(k, s->cfg.store, &v, &it->key, &it->index, &scratch);
             if (rc == TL_ERR_NOTFOUND) {
                 it->coll = malloc(v.len);
                 if (!it->coll)
@@ -430,8 +695,15 @@ static void stage_batch(tl_log *log, log_stage *st)
                 else
                     memcpy(it->coll, v.data, v.len);
                 it->coll_len = v.len;
+            } else if (rc == TL_OK && k->same_stored) {
+                rc = k->same_stored(k, s->cfg.store, it->index, it->data, it->len);
+                if (rc == TL_ERR_CONFLICT) {
+                    reject(it, it->index);
+                    break;
+                }
             }
             if (rc == TL_OK) {
+                it->dup = 1;
                 st->dups++;
                 continue;
             }
@@ -439,290 +711,581 @@ static void stage_batch(tl_log *log, log_stage *st)
         if (rc == TL_ERR_NOTFOUND) {
             it->is_new = 1;
             st->fresh++;
-        } else {
-            tl_buf_release(&v);
-            tl_buf_release(&scratch);
-            stage_fail(log, st, "dedup index lookup failed (%s) at size %llu%.0llu",
-                       rc == TL_OK ? TL_ERR_CORRUPT : rc, size0, 0);
-            return;
+            rc = TL_OK;
+        } else if (rc == TL_OK) {
+            rc = TL_ERR_CORRUPT;
         }
     }
     tl_buf_release(&v);
     tl_buf_release(&scratch);
-    if (st->fresh == 0)
-        return; /* duplicates only: answered after the commits in flight */
+    *nsorted = ns;
+    return rc;
+}
 
-    /* 2. integrate */
-    log->wb = st->wb;
-    tl_batch_clear(log->wb);
-    log->emit_err = TL_OK;
+/* ---- staging and committing -------------------------------------------------- */
+
+static void answer(stage *st, int err)
+{
+    /* every callback first: a duplicate's result may come from an item of
+     * an earlier group of the batch */
+    for (size_t gi = 0; gi < st->ngroups; gi++) {
+        seq_group *g = st->groups[gi];
+        int e = err == TL_OK && g->rejected ? TL_ERR_CONFLICT : err;
+        if (e == TL_OK) {
+            for (size_t i = 0; i < g->n; i++) {
+                const seq_item *it = &g->items[i];
+                const seq_item *src = it->dup_of ? it->dup_of : it;
+                g->res[i].index = src->index;
+                g->res[i].leaf = src->leaf;
+                g->res[i].dup = it->dup_of != NULL || it->dup;
+            }
+        }
+        if (g->cb)
+            g->cb(g->ctx, e, g->res, g->n, g->bad);
+        else if (g->add_cb)
+            g->add_cb(g->ctx, e, e == TL_OK ? g->res[0].index : 0,
+                      e == TL_OK ? &g->res[0].leaf : NULL);
+    }
+    for (size_t gi = 0; gi < st->ngroups; gi++) {
+        seq_group *g = st->groups[gi];
+        for (size_t i = 0; i < g->n; i++)
+            if (g->items[i].coll)
+                free(g->items[i].coll);
+        free(g);
+    }
+}
+
+/* Stops signing (first reason wins); the stage's groups will get
+ * TL_ERR_STOPPED from the committer, in order. */
+static void stage_fail(tl_seq *s, stage *st, const char *fmt, int rc, uint64_t a, uint64_t b)
+{
+    tl_seq_halt(s, fmt, tl_strerror(rc), (unsigned long long)a, (unsigned long long)b);
+    st->fail = 1;
+}
+
+static int sign_head(tl_seq *s, uint64_t size, const tl_hash *root, uint64_t ts, tl_log_head *h)
+{
+    char *body = NULL;
+    size_t blen = 0;
+    int rc;
+    memset(h, 0, sizeof(*h));
+    rc = tl_checkpoint_format(s->cfg.origin, size, root, &body, &blen);
+    if (rc != TL_OK)
+        return rc;
+    rc = tl_logsigner_sign_note(s->cfg.signer, body, blen, &h->note, &h->note_len);
+    free(body);
+    if (rc != TL_OK)
+        return rc;
+    rc = tl_logsigner_sign_sth(s->cfg.signer, ts, size, root, &h->sth_sig, &h->sth_sig_len);
+    if (rc != TL_OK) {
+        tl_log_head_release(h);
+        return rc;
+    }
+    h->size = size;
+    h->root = *root;
+    h->timestamp_ms = ts;
+    return TL_OK;
+}
+
+/* Sequencer thread: dedup, integrate and sign a batch into st (steps 1-3). */
+static void stage_batch(tl_seq *s, stage *st)
+{
+    const tl_kind *kind = s->cfg.kind;
+    uint8_t k[TL_LAYOUT_KEY_MAX];
+    size_t klen;
+    tl_buf v = TL_BUF_INIT;
+    tl_hash root;
+    size_t nsorted = 0;
+    uint64_t size0 = s->fr.size, now, gen = s->staged_gen;
+    int rc, waited = 0;
+
+    st->commit = 0;
+    st->fail = 0;
+    st->conflicts = 0;
+    st->dedup_reads = st->dedup_skips = 0;
+    st->t0 = tl_mono_s();
+    if (is_stopped(s)) {
+        st->fail = 1;
+        return;
+    }
+
+    /* 1. dedup, again without each group that turns out to conflict */
+    while ((rc = dedup_pass(s, st, &nsorted, &waited)) == TL_ERR_CONFLICT)
+        st->conflicts++;
+    if (rc != TL_OK) {
+        stage_fail(s, st, "dedup index lookup failed (%s) at size %llu%.0llu", rc, size0, 0);
+        return;
+    }
+    if (st->fresh == 0)
+        return; /* duplicates and refusals only: answered after the commits in flight */
+
+    /* 2. integrate, at the log time of this batch */
+    now = s->cfg.clock_ms();
+    if (now < s->last_ts) {
+        if (!kind->repeat_time_on_clock_step) {
+            stage_fail(s, st,
+                       "%s: the clock reads %llu ms, before the last signed timestamp %llu ms",
+                       TL_ERR_CLOCK, now, s->last_ts);
+            return;
+        }
+        now = s->last_ts;
+    }
+    s->wb = st->wb;
+    tl_batch_clear(s->wb);
+    s->emit_err = TL_OK;
     rc = TL_OK;
-    for (size_t i = 0; i < n && rc == TL_OK; i++) {
-        log_item *it = items[i];
-        if (!it->is_new)
+    for (size_t gi = 0; gi < st->ngroups && rc == TL_OK; gi++) {
+        seq_group *g = st->groups[gi];
+        if (g->rejected)
             continue;
-        it->index = log->fr.size;
-        rc = bundle_append(log, it);
-        tl_frontier_append(&log->fr, log->hasher, &it->leaf, emit_node, log);
-        if (rc == TL_OK)
-            rc = log->emit_err;
+        for (size_t i = 0; i < g->n && rc == TL_OK; i++) {
+            seq_item *it = &g->items[i];
+            const uint8_t *entry = it->data;
+            size_t len = it->len;
+            if (!it->is_new)
+                continue;
+            it->index = s->fr.size;
+            if (kind->seal) {
+                tl_buf_reset(&s->entry);
+                rc = kind->seal(kind, it->data, it->len, it->index, now, &s->entry, s->wb);
+                if (rc == TL_OK && (s->entry.len == 0 || s->entry.len > MAX_SUB))
+                    rc = TL_ERR_INVALID;
+                if (rc != TL_OK)
+                    break;
+                entry = s->entry.data;
+                len = s->entry.len;
+                tl_hash_leaf(s->hasher, entry, len, &it->leaf);
+            }
+            rc = bundle_append(s, entry, len);
+            tl_frontier_append(&s->fr, s->hasher, &it->leaf, emit_node, s);
+            if (rc == TL_OK)
+                rc = s->emit_err;
+        }
     }
     for (size_t i = 0; i < nsorted && rc == TL_OK;) {
         size_t j = i + 1;
-        if (!log->sorted[i]->is_new) {
+        if (!s->sorted[i]->is_new) {
             i++;
             continue;
         }
-        /* new leaves sharing a key (sorted: adjacent) go into one value */
+        /* new keys sharing an index key (sorted: adjacent) go into one value */
         while (j < nsorted &&
-               memcmp(log->sorted[j]->leaf.b, log->sorted[i]->leaf.b, log_dedup_prefix) == 0)
+               memcmp(s->sorted[j]->key.b, s->sorted[i]->key.b, tl_layout_dedup_prefix) == 0)
             j++;
-        if (j == i + 1 && !log->sorted[i]->coll && !recent_shares_key(log, &log->sorted[i]->leaf)) {
+        if (j == i + 1 && !s->sorted[i]->coll && !recent_shares_key(s, &s->sorted[i]->key)) {
             uint8_t idx[8];
-            log_put_u64(idx, log->sorted[i]->index);
-            rc = tl_batch_put(log->wb, k, log_key_leaf(k, &log->sorted[i]->leaf), idx, 8);
+            tl_layout_put_u64(idx, s->sorted[i]->index);
+            rc = tl_batch_put(s->wb, k, tl_layout_key_dedup(k, &s->sorted[i]->key), idx, 8);
         } else {
-            rc = put_shared_key(log, i, j, &v);
+            rc = put_shared_key(s, i, j, &v);
         }
         /* before the commit: the filter may only claim more than the store */
-        klen = log_key_leaf(k, &log->sorted[i]->leaf);
-        log_dfilter_add(log->dfilter, k, klen);
+        klen = tl_layout_key_dedup(k, &s->sorted[i]->key);
+        tl_dfilter_add(s->cfg.dfilter, k, klen);
         i = j;
     }
-    for (int L = 0; L < LOG_TILE_LEVELS && rc == TL_OK; L++)
-        if (log->tiles[L].dirty)
-            rc = put_partial(log, L);
-    if (rc == TL_OK && log->bundle_dirty) {
+    for (int L = 0; L < TL_LAYOUT_TILE_LEVELS && rc == TL_OK; L++)
+        if (s->tiles[L].dirty)
+            rc = put_partial(s, L);
+    if (rc == TL_OK && s->bundle_dirty) {
         uint8_t nb[8];
         tl_buf_reset(&v);
-        log_put_u64(nb, log->bundle_n);
-        if (tl_buf_add(&v, nb, 8) || tl_buf_add(&v, log->bundle.data, log->bundle.len) ||
-            tl_batch_put(log->wb, log_key_bpart, 2, v.data, v.len))
+        tl_layout_put_u64(nb, s->bundle_n);
+        if (tl_buf_add(&v, nb, 8) || tl_buf_add(&v, s->bundle.data, s->bundle.len) ||
+            tl_batch_put(s->wb, tl_layout_key_bpart, 2, v.data, v.len))
             rc = TL_ERR_NOMEM;
     }
-    tl_buf_release(&v);
     if (rc != TL_OK) {
-        stage_fail(log, st, "integrating a batch failed (%s) at size %llu -> %llu", rc, size0,
-                   log->fr.size);
+        tl_buf_release(&v);
+        stage_fail(s, st, "integrating a batch failed (%s) at size %llu -> %llu", rc, size0,
+                   s->fr.size);
         return;
     }
 
     /* 3. sign */
-    now = log->clock_ms();
-    if (now < log->last_ts) {
-        stage_fail(log, st, "%s: the clock reads %llu ms, before the last signed timestamp %llu ms",
-                   TL_ERR_CLOCK, now, log->last_ts);
-        return;
-    }
-    tl_frontier_root(&log->fr, log->hasher, &root);
-    rc = tl_store_get(log->store, k, log_key_head(k, log->fr.size), &v);
+    tl_frontier_root(&s->fr, s->hasher, &root);
+    rc = tl_store_get(s->cfg.store, k, tl_layout_key_head(k, s->fr.size), &v);
     tl_buf_release(&v);
     if (rc != TL_ERR_NOTFOUND) {
-        stage_fail(log, st,
-                   "refusing to sign (%s): a head for size %llu exists already (from %llu)",
-                   rc == TL_OK ? TL_ERR_CONFLICT : rc, log->fr.size, size0);
+        stage_fail(s, st, "refusing to sign (%s): a head for size %llu exists already (from %llu)",
+                   rc == TL_OK ? TL_ERR_CONFLICT : rc, s->fr.size, size0);
         return;
     }
-    rc = log_sign_head(log, log->fr.size, &root, now, &st->head);
+    rc = sign_head(s, s->fr.size, &root, now, &st->head);
     if (rc != TL_OK) {
-        stage_fail(log, st, "signing failed (%s) at size %llu -> %llu", rc, size0, log->fr.size);
+        stage_fail(s, st, "signing failed (%s) at size %llu -> %llu", rc, size0, s->fr.size);
         return;
     }
-    rc = log_state_encode(&log->fr, &root, &v);
+    rc = tl_layout_state_encode(&s->fr, &root, &v);
     if (rc == TL_OK)
-        rc = tl_batch_put(log->wb, log_key_state, 2, v.data, v.len);
+        rc = tl_batch_put(s->wb, tl_layout_key_state, 2, v.data, v.len);
     if (rc == TL_OK)
-        rc = log_head_encode(&st->head, &v);
+        rc = tl_layout_head_encode(&st->head, &v);
     if (rc == TL_OK)
-        rc = tl_batch_put(log->wb, k, log_key_head(k, st->head.size), v.data, v.len);
-    if (rc == TL_OK && log->publish_on_sign) {
-        uint8_t sz[8];
-        log_put_u64(sz, st->head.size);
-        tl_buf_reset(&v);
-        if (tl_buf_add(&v, sz, 8) || tl_buf_add(&v, st->head.note, st->head.note_len) ||
-            tl_batch_put(log->wb, log_key_pub, 2, v.data, v.len))
-            rc = TL_ERR_NOMEM;
+        rc = tl_batch_put(s->wb, k, tl_layout_key_head(k, st->head.size), v.data, v.len);
+    if (rc == TL_OK && s->cfg.publish_on_sign) {
+        rc = tl_layout_pub_encode(st->head.size, st->head.note, st->head.note_len, &v);
+        if (rc == TL_OK)
+            rc = tl_batch_put(s->wb, tl_layout_key_pub, 2, v.data, v.len);
     }
     tl_buf_release(&v);
     memset(&st->pubcopy, 0, sizeof(st->pubcopy));
-    if (rc == TL_OK && log->publish_on_sign)
-        rc = log_head_copy(&st->pubcopy, &st->head);
+    if (rc == TL_OK && s->cfg.publish_on_sign)
+        rc = tl_log_head_copy(&st->pubcopy, &st->head);
     if (rc != TL_OK) {
         tl_log_head_release(&st->head);
-        stage_fail(log, st, "staging the commit failed (%s) at size %llu -> %llu", rc, size0,
-                   log->fr.size);
+        stage_fail(s, st, "staging the commit failed (%s) at size %llu -> %llu", rc, size0,
+                   s->fr.size);
         return;
     }
-    log->last_ts = now;
-    recent_record(log, nsorted, gen);
-    log->staged_gen = gen + 1;
-    for (int L = 0; L < LOG_TILE_LEVELS; L++)
-        log->tiles[L].dirty = 0;
-    log->bundle_dirty = 0;
+    s->last_ts = now;
+    recent_record(s, nsorted, gen);
+    s->staged_gen = gen + 1;
+    for (int L = 0; L < TL_LAYOUT_TILE_LEVELS; L++)
+        s->tiles[L].dirty = 0;
+    s->bundle_dirty = 0;
     st->commit = 1;
 }
 
-/* Committer thread: the one synced write (step 4), then the answers and
- * the listeners (step 5). Stages arrive in order. */
-static void commit_stage(tl_log *log, log_stage *st)
+static void count_stage(tl_seq *s, const stage *st)
 {
-    int rc, stopped;
-    pthread_mutex_lock(&log->mu);
-    stopped = log->stopped;
-    pthread_mutex_unlock(&log->mu);
-    if (st->fail || stopped) {
+    pthread_mutex_lock(&s->mu);
+    s->st.duplicates += st->dups;
+    s->st.conflicts += st->conflicts;
+    s->st.dedup_store_reads += st->dedup_reads;
+    s->st.dedup_filter_skips += st->dedup_skips;
+    s->st.batch_entries_last = st->n;
+    if (st->commit) {
+        s->st.entries_added += st->fresh;
+        s->st.batches++;
+        s->st.commit_seconds_last = tl_mono_s() - st->t0;
+        s->st.commit_seconds_total += s->st.commit_seconds_last;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Committer thread: the one synced write (step 4), then the answers (step
+ * 5). Stages arrive in order. */
+static void commit_stage(tl_seq *s, stage *st)
+{
+    int rc;
+    if (st->fail || is_stopped(s)) {
         /* after a failure nothing staged later is trusted or written */
         if (st->commit) {
             tl_log_head_release(&st->head);
             tl_log_head_release(&st->pubcopy);
         }
-        answer(log, st->items, st->n, TL_ERR_STOPPED);
+        answer(st, TL_ERR_STOPPED);
         return;
     }
     if (!st->commit) {
-        pthread_mutex_lock(&log->mu);
-        log->st.duplicates += st->dups;
-        log->st.dedup_store_reads += st->dedup_reads;
-        log->st.dedup_filter_skips += st->dedup_skips;
-        log->st.batch_entries_last = st->n;
-        pthread_mutex_unlock(&log->mu);
-        answer(log, st->items, st->n, TL_OK);
+        count_stage(s, st);
+        answer(st, TL_OK);
         return;
     }
-    if (log->publish_on_sign)
-        pthread_mutex_lock(&log->pubmu);
-    rc = tl_store_write(log->store, st->wb, 1);
+    rc = tl_store_write(s->cfg.store, st->wb, 1);
     if (rc != TL_OK) {
-        uint64_t to = st->head.size;
-        if (log->publish_on_sign)
-            pthread_mutex_unlock(&log->pubmu);
+        tl_seq_halt(s, "the commit write failed (%s) at size %llu -> %llu", tl_strerror(rc),
+                    (unsigned long long)(st->head.size - st->fresh),
+                    (unsigned long long)st->head.size);
         tl_log_head_release(&st->head);
         tl_log_head_release(&st->pubcopy);
-        pthread_mutex_lock(&log->mu);
-        log_stop_locked(log, "the commit write failed (%s) at size %llu -> %llu", tl_strerror(rc),
-                        (unsigned long long)log->latest.size, (unsigned long long)to);
-        pthread_mutex_unlock(&log->mu);
-        answer(log, st->items, st->n, TL_ERR_STOPPED);
+        answer(st, TL_ERR_STOPPED);
         return;
     }
-    pthread_mutex_lock(&log->mu);
-    tl_log_head_release(&log->latest);
-    log->latest = st->head;
-    if (log->publish_on_sign) {
-        tl_log_head_release(&log->published);
-        log->published = st->pubcopy;
-        log->have_pub = 1;
-        log->st.published_size = st->pubcopy.size;
-    }
-    log->st.entries_added += st->fresh;
-    log->st.dedup_store_reads += st->dedup_reads;
-    log->st.dedup_filter_skips += st->dedup_skips;
-    log->st.duplicates += st->dups;
-    log->st.batches++;
-    log->st.batch_entries_last = st->n;
-    log->st.commit_seconds_last = tl_mono_s() - st->t0;
-    log->st.commit_seconds_total += log->st.commit_seconds_last;
-    log->st.signed_size = st->head.size;
-    pthread_mutex_unlock(&log->mu);
-    if (log->publish_on_sign)
-        pthread_mutex_unlock(&log->pubmu);
+    count_stage(s, st);
+    s->cfg.events.committed(s->cfg.events.ctx, &st->head,
+                            s->cfg.publish_on_sign ? &st->pubcopy : NULL);
     memset(&st->head, 0, sizeof(st->head));
     memset(&st->pubcopy, 0, sizeof(st->pubcopy));
-
-    answer(log, st->items, st->n, TL_OK);
-    log_fire_listeners(log);
+    answer(st, TL_OK);
+    s->cfg.events.after(s->cfg.events.ctx);
 }
 
 static void *seq_main(void *arg)
 {
-    tl_log *log = arg;
+    tl_seq *s = arg;
     int i = 0;
     pthread_setname_np(pthread_self(), "tl-sequencer");
-    pthread_mutex_lock(&log->mu);
+    pthread_mutex_lock(&s->mu);
     for (;;) {
-        log_stage *st = &log->stage[i];
-        size_t n = 0;
-        while (log->qlen == 0 && !log->closing)
-            pthread_cond_wait(&log->cv, &log->mu);
-        if (log->qlen == 0)
+        stage *st = &s->stage[i];
+        while (s->qlen == 0 && !s->closing)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (s->qlen == 0)
             break;
-        if (!log->closing && !log->stopped && log->qlen < log->batch_max) {
-            uint64_t dl = log->qhead->t_enq + log->interval_ms;
+        if (!s->closing && !s->stopped && s->qlen < s->cfg.batch_max) {
+            uint64_t dl = s->qhead->t_enq + s->cfg.interval_ms;
             struct timespec ts = {(time_t)(dl / 1000), (long)(dl % 1000) * 1000000L};
-            while (log->qlen < log->batch_max && !log->closing)
-                if (pthread_cond_timedwait(&log->cv, &log->mu, &ts) == ETIMEDOUT)
+            while (s->qlen < s->cfg.batch_max && !s->closing)
+                if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
                     break;
         }
-        while (log->stage_full[i])
-            pthread_cond_wait(&log->cv_stage, &log->mu);
-        while (n < log->batch_max && log->qhead) {
-            st->items[n++] = log->qhead;
-            log->qhead = log->qhead->next;
+        while (s->stage_full[i])
+            pthread_cond_wait(&s->cv_stage, &s->mu);
+        /* whole groups only: a group is committed in one batch */
+        st->n = 0;
+        st->ngroups = 0;
+        while (s->qhead && st->n + s->qhead->n <= s->cfg.batch_max) {
+            seq_group *g = s->qhead;
+            s->qhead = g->next;
+            st->groups[st->ngroups++] = g;
+            st->n += g->n;
         }
-        if (!log->qhead)
-            log->qtail = NULL;
-        __atomic_store_n(&log->qlen, log->qlen - n, __ATOMIC_RELAXED);
-        st->n = n;
-        pthread_mutex_unlock(&log->mu);
-        stage_batch(log, st);
-        pthread_mutex_lock(&log->mu);
-        log->stage_full[i] = 1;
-        pthread_cond_broadcast(&log->cv_stage);
-        i = (i + 1) % LOG_STAGES;
+        if (!s->qhead)
+            s->qtail = NULL;
+        __atomic_store_n(&s->qlen, s->qlen - st->n, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&s->mu);
+        stage_batch(s, st);
+        pthread_mutex_lock(&s->mu);
+        s->stage_full[i] = 1;
+        pthread_cond_broadcast(&s->cv_stage);
+        i = (i + 1) % STAGES;
     }
-    log->a_done = 1;
-    pthread_cond_broadcast(&log->cv_stage);
-    pthread_mutex_unlock(&log->mu);
+    s->a_done = 1;
+    pthread_cond_broadcast(&s->cv_stage);
+    pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
 static void *commit_main(void *arg)
 {
-    tl_log *log = arg;
+    tl_seq *s = arg;
     int i = 0;
     pthread_setname_np(pthread_self(), "tl-committer");
-    pthread_mutex_lock(&log->mu);
+    pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!log->stage_full[i] && !log->a_done)
-            pthread_cond_wait(&log->cv_stage, &log->mu);
-        if (!log->stage_full[i])
+        while (!s->stage_full[i] && !s->a_done)
+            pthread_cond_wait(&s->cv_stage, &s->mu);
+        if (!s->stage_full[i])
             break;
-        pthread_mutex_unlock(&log->mu);
-        commit_stage(log, &log->stage[i]);
-        pthread_mutex_lock(&log->mu);
-        log->stage_full[i] = 0;
-        pthread_cond_broadcast(&log->cv_stage);
-        i = (i + 1) % LOG_STAGES;
+        pthread_mutex_unlock(&s->mu);
+        commit_stage(s, &s->stage[i]);
+        pthread_mutex_lock(&s->mu);
+        s->stage_full[i] = 0;
+        pthread_cond_broadcast(&s->cv_stage);
+        i = (i + 1) % STAGES;
     }
-    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
-int log_seq_start(tl_log *log)
+/* ---- start and stop ------------------------------------------------------------ */
+
+/* Loads the partial tiles and bundle the sequencer keeps in memory, checked
+ * against the recovered tree state. */
+static int load_partials(tl_seq *s, char *err, size_t cap)
 {
-    if (pthread_create(&log->committer, NULL, commit_main, log) != 0)
-        return TL_ERR_NOMEM;
-    if (pthread_create(&log->thread, NULL, seq_main, log) != 0) {
-        pthread_mutex_lock(&log->mu);
-        log->a_done = 1;
-        pthread_cond_broadcast(&log->cv_stage);
-        pthread_mutex_unlock(&log->mu);
-        pthread_join(log->committer, NULL);
-        return TL_ERR_NOMEM;
+    uint64_t size = s->fr.size;
+    uint8_t k[TL_LAYOUT_KEY_MAX];
+    tl_buf v = TL_BUF_INIT;
+    int rc = TL_OK;
+
+    for (int L = 0; L < TL_LAYOUT_TILE_LEVELS; L++) {
+        uint64_t cnt = L == 0 ? size : size >> (8 * L);
+        tile_buf *t = &s->tiles[L];
+        t->n = cnt >> 8;
+        t->width = (unsigned)(cnt & 255);
+        t->dirty = 0;
+        rc = tl_store_get(s->cfg.store, k, tl_layout_key_tpart(k, L), &v);
+        if (rc == TL_ERR_NOTFOUND && t->width == 0) {
+            rc = TL_OK;
+            continue;
+        }
+        if (rc != TL_OK || v.len < 8 || tl_layout_get_u64(v.data) != t->n ||
+            v.len != 8 + (size_t)t->width * TL_HASH_SIZE) {
+            snprintf(
+                err, cap,
+                "partial hash tile of level %d: %s (the tree state of size %llu needs "
+                "tile %llu of width %u; stored: tile %llu, %zu bytes)",
+                L, rc == TL_OK ? "wrong tile or width" : tl_strerror(rc), (unsigned long long)size,
+                (unsigned long long)t->n, t->width,
+                (unsigned long long)(rc == TL_OK && v.len >= 8 ? tl_layout_get_u64(v.data) : 0),
+                rc == TL_OK && v.len >= 8 ? v.len - 8 : 0);
+            rc = rc == TL_OK || rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
+            goto out;
+        }
+        memcpy(t->hashes, v.data + 8, v.len - 8);
     }
-    log->thread_started = 1;
-    return TL_OK;
+    s->bundle_n = size >> 8;
+    s->bundle_count = (unsigned)(size & 255);
+    s->bundle_dirty = 0;
+    tl_buf_reset(&s->bundle);
+    rc = tl_store_get(s->cfg.store, tl_layout_key_bpart, 2, &v);
+    if (rc == TL_ERR_NOTFOUND && s->bundle_count == 0) {
+        rc = TL_OK;
+    } else if (rc != TL_OK || v.len < 8 || tl_layout_get_u64(v.data) != s->bundle_n) {
+        snprintf(err, cap,
+                 "partial entry bundle: %s (the tree state of size %llu needs "
+                 "bundle %llu)",
+                 rc == TL_OK ? "holds another bundle" : tl_strerror(rc), (unsigned long long)size,
+                 (unsigned long long)s->bundle_n);
+        rc = rc == TL_OK || rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
+        goto out;
+    } else {
+        const uint8_t *d = v.data + 8;
+        size_t dl = v.len - 8, off = 0, last = 0;
+        unsigned c = 0;
+        while (off + 2 <= dl) {
+            size_t l = ((size_t)d[off] << 8) | d[off + 1];
+            if (l == 0 || off + 2 + l > dl)
+                break;
+            last = off;
+            off += 2 + l;
+            c++;
+        }
+        if (off != dl || c != s->bundle_count) {
+            snprintf(err, cap,
+                     "entry bundle %llu holds %u entries (%zu of %zu bytes parse), the tree "
+                     "state of size %llu needs %u",
+                     (unsigned long long)s->bundle_n, c, off, dl, (unsigned long long)size,
+                     s->bundle_count);
+            rc = TL_ERR_CORRUPT;
+            goto out;
+        }
+        if (c) {
+            /* the last entry's leaf hash must be the last level-0 tile hash */
+            tl_hash leaf;
+            tl_hash_leaf(s->hasher, d + last + 2, off - last - 2, &leaf);
+            if (memcmp(leaf.b, s->tiles[0].hashes + (size_t)(c - 1) * TL_HASH_SIZE, TL_HASH_SIZE) !=
+                0) {
+                snprintf(err, cap,
+                         "entry %llu in bundle %llu does not hash to its leaf hash in tile "
+                         "0/%llu",
+                         (unsigned long long)(size - 1), (unsigned long long)s->bundle_n,
+                         (unsigned long long)s->tiles[0].n);
+                rc = TL_ERR_CORRUPT;
+                goto out;
+            }
+        }
+        if (tl_buf_add(&s->bundle, d, dl)) {
+            rc = TL_ERR_NOMEM;
+            snprintf(err, cap, "out of memory");
+        }
+    }
+out:
+    tl_buf_release(&v);
+    return rc;
 }
 
-void log_seq_stop(tl_log *log)
+static void seq_free(tl_seq *s)
 {
-    if (!log->thread_started)
+    seq_group *g, *next;
+    for (g = s->qhead; g; g = next) {
+        next = g->next;
+        free(g);
+    }
+    tl_hasher_free(s->hasher);
+    tl_buf_release(&s->bundle);
+    tl_buf_release(&s->entry);
+    for (int i = 0; i < STAGES; i++) {
+        tl_batch_free(s->stage[i].wb);
+        free(s->stage[i].groups);
+    }
+    if (s->recent)
+        for (size_t i = 0; i < s->nrecent; i++)
+            free(s->recent[i].e);
+    free(s->recent);
+    free(s->rtab);
+    free(s->sorted);
+    free(s->dedup);
+    pthread_cond_destroy(&s->cv_stage);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int tl_seq_start(const tl_seq_config *cfg, tl_seq **out, char *err, size_t cap)
+{
+    tl_seq *s = calloc(1, sizeof(*s));
+    pthread_condattr_t ca;
+    int rc;
+
+    *out = NULL;
+    if (!s) {
+        snprintf(err, cap, "out of memory");
+        return TL_ERR_NOMEM;
+    }
+    s->cfg = *cfg;
+    if (s->cfg.max_sub == 0 || s->cfg.max_sub > MAX_SUB)
+        s->cfg.max_sub = MAX_SUB;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&s->cv_stage, NULL);
+    tl_buf_init(&s->bundle);
+    tl_buf_init(&s->entry);
+    s->fr = *cfg->frontier;
+    s->last_ts = cfg->last_ts;
+    s->hasher = tl_hasher_new();
+    for (int i = 0; i < STAGES; i++) {
+        s->stage[i].wb = tl_batch_new();
+        s->stage[i].groups = calloc(s->cfg.batch_max, sizeof(seq_group *));
+        if (!s->stage[i].wb || !s->stage[i].groups)
+            goto nomem;
+    }
+    s->sorted = calloc(s->cfg.batch_max, sizeof(*s->sorted));
+    /* remember the keys of the last 4 commits (STAGES - 1 may be in flight) */
+    s->nrecent = STAGES + 1 > 4 ? STAGES + 1 : 4;
+    s->rmask = 1;
+    while (s->rmask < 2 * s->nrecent * s->cfg.batch_max)
+        s->rmask <<= 1;
+    s->rtab = calloc(s->rmask, sizeof(*s->rtab));
+    s->rmask--;
+    s->recent = calloc(s->nrecent, sizeof(*s->recent));
+    for (size_t i = 0; s->recent && i < s->nrecent; i++) {
+        s->recent[i].gen = UINT64_MAX;
+        s->recent[i].e = malloc(s->cfg.batch_max * sizeof(recent_key));
+        if (!s->recent[i].e)
+            goto nomem;
+    }
+    s->dedup_cap = 16;
+    while (s->dedup_cap < 2 * s->cfg.batch_max)
+        s->dedup_cap *= 2;
+    s->dedup = calloc(s->dedup_cap, sizeof(*s->dedup));
+    if (!s->hasher || !s->sorted || !s->dedup || !s->recent || !s->rtab)
+        goto nomem;
+    rc = load_partials(s, err, cap);
+    if (rc != TL_OK) {
+        seq_free(s);
+        return rc;
+    }
+    if (pthread_create(&s->committer, NULL, commit_main, s) != 0)
+        goto nothread;
+    if (pthread_create(&s->thread, NULL, seq_main, s) != 0) {
+        pthread_mutex_lock(&s->mu);
+        s->a_done = 1;
+        pthread_cond_broadcast(&s->cv_stage);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->committer, NULL);
+        goto nothread;
+    }
+    s->threads = 1;
+    *out = s;
+    return TL_OK;
+nothread:
+    snprintf(err, cap, "cannot start the sequencer threads");
+    seq_free(s);
+    return TL_ERR_NOMEM;
+nomem:
+    snprintf(err, cap, "out of memory");
+    seq_free(s);
+    return TL_ERR_NOMEM;
+}
+
+void tl_seq_stop(tl_seq *s)
+{
+    if (!s)
         return;
-    pthread_mutex_lock(&log->mu);
-    log->closing = 1;
-    pthread_cond_signal(&log->cv);
-    pthread_mutex_unlock(&log->mu);
-    pthread_join(log->thread, NULL);
-    pthread_join(log->committer, NULL);
-    log->thread_started = 0;
+    if (s->threads) {
+        pthread_mutex_lock(&s->mu);
+        s->closing = 1;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+        pthread_join(s->committer, NULL);
+    }
+    seq_free(s);
 }

@@ -363,7 +363,7 @@ int main(int argc, char **argv)
     if (!mkdtemp(parent))
         return fail("mkdtemp");
     snprintf(dir, sizeof(dir), "%s/log", parent);
-    if (tl_log_create(dir, ORIGIN, &vkey, err, sizeof(err)) != TL_OK)
+    if (tl_log_create(dir, ORIGIN, NULL, &vkey, err, sizeof(err)) != TL_OK)
         return fail("create: %s", err);
     free(vkey);
     h = tl_hasher_new();

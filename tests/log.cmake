@@ -13,3 +13,10 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/crash_log.c)
   add_test(NAME log_crash COMMAND ${CMAKE_BINARY_DIR}/crash_log)
   set_tests_properties(log_crash PROPERTIES TIMEOUT 150)
 endif()
+
+# The entry-kind seam of the sequencer, with a kind of the test's own.
+add_executable(test_kind ${CMAKE_CURRENT_SOURCE_DIR}/test_kind.c)
+target_link_libraries(test_kind PRIVATE tl_log PkgConfig::CUNIT Threads::Threads)
+set_target_properties(test_kind PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+add_test(NAME log_kind COMMAND ${CMAKE_BINARY_DIR}/test_kind)
+set_tests_properties(log_kind PROPERTIES TIMEOUT 60)

@@ -22,7 +22,8 @@
 
 #include "log/log.h"
 #include "log/reader.h"
-#include "log/log_int.h" /* log_dedup_prefix: short dedup keys force shared keys */
+#include "log/dedup_filter.h"
+#include "log/layout.h" /* tl_layout_dedup_prefix: short dedup keys force shared keys */
 #include "store/store.h"
 #include "merkle/merkle.h"
 #include "signer/checkpoint.h"
@@ -102,7 +103,7 @@ static char *new_logdir(char **parent)
 {
     char *p = mktempdir(), *d = malloc(4200), err[256], *vkey = NULL;
     snprintf(d, 4200, "%s/log", p);
-    CU_ASSERT_FATAL(tl_log_create(d, ORIGIN, &vkey, err, sizeof(err)) == TL_OK);
+    CU_ASSERT_FATAL(tl_log_create(d, ORIGIN, NULL, &vkey, err, sizeof(err)) == TL_OK);
     free(vkey);
     *parent = p;
     return d;
@@ -387,9 +388,9 @@ static void test_create(void)
     struct stat st;
     FILE *fp;
     snprintf(d, sizeof(d), "%s/log", p);
-    CU_ASSERT_EQUAL(tl_log_create(d, "bad origin", &vkey, err, sizeof(err)), TL_ERR_INVALID);
-    CU_ASSERT_EQUAL(tl_log_create(d, "", &vkey, err, sizeof(err)), TL_ERR_INVALID);
-    CU_ASSERT_EQUAL_FATAL(tl_log_create(d, ORIGIN, &vkey, err, sizeof(err)), TL_OK);
+    CU_ASSERT_EQUAL(tl_log_create(d, "bad origin", NULL, &vkey, err, sizeof(err)), TL_ERR_INVALID);
+    CU_ASSERT_EQUAL(tl_log_create(d, "", NULL, &vkey, err, sizeof(err)), TL_ERR_INVALID);
+    CU_ASSERT_EQUAL_FATAL(tl_log_create(d, ORIGIN, NULL, &vkey, err, sizeof(err)), TL_OK);
     CU_ASSERT(strncmp(vkey, ORIGIN "+", strlen(ORIGIN) + 1) == 0);
     snprintf(f, sizeof(f), "%s/log.key", d);
     CU_ASSERT(stat(f, &st) == 0 && (st.st_mode & 0777) == 0600);
@@ -407,7 +408,7 @@ static void test_create(void)
     free(vkey);
     vkey = NULL;
     /* refuses a folder that holds a log */
-    CU_ASSERT_EQUAL(tl_log_create(d, ORIGIN, &vkey, err, sizeof(err)), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_log_create(d, ORIGIN, NULL, &vkey, err, sizeof(err)), TL_ERR_CONFLICT);
     CU_ASSERT(strstr(err, "already holds a log") != NULL);
     CU_ASSERT(vkey == NULL);
     /* the fresh log has a signed empty head */
@@ -747,7 +748,7 @@ static void dedup_concurrent(unsigned prefix)
     uint8_t buf[400];
 
     fake_now = real_ms() + 1000;
-    log_dedup_prefix = prefix;
+    tl_layout_dedup_prefix = prefix;
     CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
     log = open_log(d, m, 1, 7, 1, 50);
     for (int t = 0; t < 3; t++) {
@@ -810,7 +811,7 @@ static void dedup_concurrent(unsigned prefix)
     CU_ASSERT_EQUAL(st.signed_size, n);
     CU_ASSERT_EQUAL(st.duplicates, 3 * n);
     tl_log_close(log);
-    log_dedup_prefix = LOG_DEDUP_PREFIX;
+    tl_layout_dedup_prefix = TL_LAYOUT_DEDUP_PREFIX;
     for (int t = 0; t < 3; t++) {
         free(a[t].s);
         waiter_free(&a[t].w);
@@ -823,7 +824,7 @@ static void dedup_concurrent(unsigned prefix)
 
 static void test_dedup_concurrent(void)
 {
-    dedup_concurrent(LOG_DEDUP_PREFIX);
+    dedup_concurrent(TL_LAYOUT_DEDUP_PREFIX);
 }
 
 static void test_dedup_shared_keys(void)
@@ -845,7 +846,7 @@ static void test_dedup_filter(void)
 {
     tl_store *m = NULL;
     tl_batch *b = tl_batch_new();
-    log_dfilter *f;
+    tl_dfilter *f;
     uint8_t k[9], early[9];
     uint64_t x = 12345, fp = 0;
     const int n = 5000;
@@ -860,34 +861,34 @@ static void test_dedup_filter(void)
     tl_batch_put(b, "\x03zz", 3, "stream", 6);
     CU_ASSERT_EQUAL_FATAL(tl_store_write(m, b, 1), TL_OK);
 
-    f = log_dfilter_new(64u << 10);
+    f = tl_dfilter_new(64u << 10);
     CU_ASSERT_FATAL(f != NULL);
     dedup_key(&x, early);
-    CU_ASSERT_EQUAL(log_dfilter_ready(f), 0);
-    CU_ASSERT_EQUAL(log_dfilter_may_have(f, early, sizeof early), 1); /* not ready: maybe */
-    log_dfilter_add(f, early, sizeof early);
-    CU_ASSERT_EQUAL_FATAL(log_dfilter_start(f, m), TL_OK);
-    while (!log_dfilter_ready(f) && waited++ < 5000)
+    CU_ASSERT_EQUAL(tl_dfilter_ready(f), 0);
+    CU_ASSERT_EQUAL(tl_dfilter_may_have(f, early, sizeof early), 1); /* not ready: maybe */
+    tl_dfilter_add(f, early, sizeof early);
+    CU_ASSERT_EQUAL_FATAL(tl_dfilter_start(f, m), TL_OK);
+    while (!tl_dfilter_ready(f) && waited++ < 5000)
         usleep(1000);
-    CU_ASSERT_FATAL(log_dfilter_ready(f));
+    CU_ASSERT_FATAL(tl_dfilter_ready(f));
     x = 12345;
     for (int i = 0; i < n; i++) {
         dedup_key(&x, k);
-        CU_ASSERT_EQUAL(log_dfilter_may_have(f, k, sizeof k), 1);
+        CU_ASSERT_EQUAL(tl_dfilter_may_have(f, k, sizeof k), 1);
     }
-    CU_ASSERT_EQUAL(log_dfilter_may_have(f, early, sizeof early), 1);
+    CU_ASSERT_EQUAL(tl_dfilter_may_have(f, early, sizeof early), 1);
     x = 999;
     for (int i = 0; i < 10000; i++) {
         dedup_key(&x, k);
-        fp += (uint64_t)log_dfilter_may_have(f, k, sizeof k);
+        fp += (uint64_t)tl_dfilter_may_have(f, k, sizeof k);
     }
     CU_ASSERT(fp < 100); /* 5001 keys in 2^19 bits: about 0.01% expected */
-    log_dfilter_free(f);
+    tl_dfilter_free(f);
 
     /* freed while its scan may still run: stops it */
-    f = log_dfilter_new(64u << 10);
-    CU_ASSERT_EQUAL(log_dfilter_start(f, m), TL_OK);
-    log_dfilter_free(f);
+    f = tl_dfilter_new(64u << 10);
+    CU_ASSERT_EQUAL(tl_dfilter_start(f, m), TL_OK);
+    tl_dfilter_free(f);
     tl_batch_free(b);
     tl_store_close(m);
 }
@@ -1364,7 +1365,7 @@ static void test_read_corruption_stops(void)
     tl_log *log;
     tl_log_stats st;
     tl_buf saved = TL_BUF_INIT, out = TL_BUF_INIT;
-    uint8_t k[LOG_KEY_MAX];
+    uint8_t k[TL_LAYOUT_KEY_MAX];
     size_t kl;
 
     fake_now = real_ms() + 1000;
@@ -1373,7 +1374,7 @@ static void test_read_corruption_stops(void)
     add_range(log, 41, 0, 300, NULL, TL_OK);
     tl_log_close(log);
 
-    kl = log_key_bundle(k, 0);
+    kl = tl_layout_key_bundle(k, 0);
     tamper(db, k, kl, 0, &saved); /* high byte of entry 0's length */
     log = open_log(d, NULL, 1, 0, 2, 0);
     CU_ASSERT_EQUAL(tl_log_entry(log, 300 - 1, &out), TL_OK); /* other bundle: fine */

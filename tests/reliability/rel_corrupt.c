@@ -6,7 +6,7 @@
  * it and serves no wrong proof.
  *
  * Usage: rel_corrupt DB (tile LEVEL N | bundle N | key HEX) OFFSET
- * Keys come from the log's own layout (log/log_int.h): the full tile or
+ * Keys come from the log's own layout (log/layout.h): the full tile or
  * bundle if stored, else the current partial one of that level. OFFSET is
  * taken modulo the value's length; -K means K bytes before the end. Exit 0
  * on success, 1 when the key is absent or the store fails, 2 on bad usage.
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log/log_int.h"
+#include "log/layout.h"
 #include "store/store.h"
 
 int main(int argc, char **argv)
@@ -24,13 +24,13 @@ int main(int argc, char **argv)
     size_t klen = 0, klen2 = 0;
     int oi;
     if (argc == 6 && strcmp(argv[2], "tile") == 0) {
-        klen = log_key_tile(key, atoi(argv[3]), strtoull(argv[4], NULL, 10));
-        klen2 = log_key_tpart(key2, atoi(argv[3]));
+        klen = tl_layout_key_tile(key, atoi(argv[3]), strtoull(argv[4], NULL, 10));
+        klen2 = tl_layout_key_tpart(key2, atoi(argv[3]));
         oi = 5;
     } else if (argc == 5 && strcmp(argv[2], "bundle") == 0) {
-        klen = log_key_bundle(key, strtoull(argv[3], NULL, 10));
-        memcpy(key2, log_key_bpart, sizeof(log_key_bpart));
-        klen2 = sizeof(log_key_bpart);
+        klen = tl_layout_key_bundle(key, strtoull(argv[3], NULL, 10));
+        memcpy(key2, tl_layout_key_bpart, sizeof(tl_layout_key_bpart));
+        klen2 = sizeof(tl_layout_key_bpart);
         oi = 4;
     } else if (argc == 5 && strcmp(argv[2], "key") == 0 && strlen(argv[3]) % 2 == 0 &&
                strlen(argv[3]) / 2 <= sizeof(key)) {
