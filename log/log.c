@@ -52,6 +52,7 @@ struct tl_log {
 
     pthread_mutex_t pubmu; /* serializes publications (01 'P' writes) */
 
+    pthread_mutex_t lmu; /* guards the listeners; held while they run */
     tl_log_event_fn lfn[MAX_LISTENERS];
     void *lctx[MAX_LISTENERS];
     int nlisteners;
@@ -81,6 +82,12 @@ static void path_join(char *out, size_t cap, const char *dir, const char *name)
 
 /* ---- stopping and listeners ------------------------------------------------- */
 
+void tl_log_stop_signing(tl_log *log, const char *why)
+{
+    if (log->seq)
+        tl_seq_halt(log->seq, "%s", why);
+}
+
 void tl_log_corrupt(tl_log *log, const char *what)
 {
     if (log->seq)
@@ -108,14 +115,16 @@ static void fire_listeners(tl_log *log)
     s = log->latest.size;
     p = log->have_pub ? log->published.size : 0;
     pthread_mutex_unlock(&log->mu);
+    pthread_mutex_lock(&log->lmu);
     for (int i = 0; i < log->nlisteners; i++)
         log->lfn[i](log->lctx[i], s, p);
+    pthread_mutex_unlock(&log->lmu);
 }
 
 int tl_log_add_listener(tl_log *log, tl_log_event_fn fn, void *ctx)
 {
     int rc = TL_OK;
-    pthread_mutex_lock(&log->mu);
+    pthread_mutex_lock(&log->lmu);
     if (log->nlisteners >= MAX_LISTENERS) {
         rc = TL_ERR_TOOBIG;
     } else {
@@ -123,8 +132,24 @@ int tl_log_add_listener(tl_log *log, tl_log_event_fn fn, void *ctx)
         log->lctx[log->nlisteners] = ctx;
         log->nlisteners++;
     }
-    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&log->lmu);
     return rc;
+}
+
+void tl_log_remove_listener(tl_log *log, tl_log_event_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&log->lmu);
+    for (int i = 0; i < log->nlisteners; i++) {
+        if (log->lfn[i] == fn && log->lctx[i] == ctx) {
+            memmove(&log->lfn[i], &log->lfn[i + 1],
+                    (size_t)(log->nlisteners - i - 1) * sizeof(log->lfn[0]));
+            memmove(&log->lctx[i], &log->lctx[i + 1],
+                    (size_t)(log->nlisteners - i - 1) * sizeof(log->lctx[0]));
+            log->nlisteners--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&log->lmu);
 }
 
 /* The sequencer's events (committer thread). */
@@ -609,6 +634,7 @@ static void log_free(tl_log *log)
     tl_log_head_release(&log->published);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->pubmu);
+    pthread_mutex_destroy(&log->lmu);
     free(log);
 }
 
@@ -638,6 +664,7 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
     }
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->pubmu, NULL);
+    pthread_mutex_init(&log->lmu, NULL);
     log->store = cfg->store;
     log->signer = cfg->signer;
     log->pool_max = cfg->pool_max ? cfg->pool_max : 16384;

@@ -127,6 +127,9 @@ int tl_log_publish(tl_log *log, uint64_t size, const char *note, size_t len);
  * (the frontend's waiters, the cosigner, ...); register before traffic. */
 typedef void (*tl_log_event_fn)(void *ctx, uint64_t signed_size, uint64_t published_size);
 int tl_log_add_listener(tl_log *log, tl_log_event_fn fn, void *ctx);
+/* Removes a listener; once it returns, fn is not running and never runs
+ * again for ctx. Not from inside a listener. */
+void tl_log_remove_listener(tl_log *log, tl_log_event_fn fn, void *ctx);
 
 /* ---- reading (bounded by what the caller allows: pass the published size) */
 
@@ -149,6 +152,9 @@ int tl_log_lookup(tl_log *log, const tl_hash *key, uint64_t *index);
  * read against hashes (e.g. entries against their leaf hashes) report a
  * mismatch here, with a one-line description, to the same effect. */
 void tl_log_corrupt(tl_log *log, const char *what);
+/* Stops signing for another reason found outside the log (a published copy
+ * that differs from the log: a fork alarm), logged with why. */
+void tl_log_stop_signing(tl_log *log, const char *why);
 
 /* ---- identity and metrics ----------------------------------------------- */
 

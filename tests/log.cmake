@@ -20,3 +20,10 @@ target_link_libraries(test_kind PRIVATE tl_log PkgConfig::CUNIT Threads::Threads
 set_target_properties(test_kind PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 add_test(NAME log_kind COMMAND ${CMAKE_BINARY_DIR}/test_kind)
 set_tests_properties(log_kind PROPERTIES TIMEOUT 60)
+
+# Tile stores and the publisher.
+add_executable(test_publish ${CMAKE_CURRENT_SOURCE_DIR}/test_publish.c)
+target_link_libraries(test_publish PRIVATE tl_log PkgConfig::CUNIT Threads::Threads)
+set_target_properties(test_publish PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+add_test(NAME log_publish COMMAND ${CMAKE_BINARY_DIR}/test_publish)
+set_tests_properties(log_publish PROPERTIES TIMEOUT 120)

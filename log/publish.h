@@ -1,0 +1,51 @@
+/*
+ * publish.h - the publisher: after each publication of the log (a
+ * checkpoint that met its quorum), copies the new hash tiles and entry
+ * bundles, then the checkpoint, to every tile store (tilestore.h), so that
+ * each tile store is a read replica that any static web server or CDN can
+ * serve to clients, witnesses and auditors.
+ *
+ * Guarantees:
+ *  - Order: a tile store gets a checkpoint only after every tile and bundle
+ *    of its tree is in place there, and only by compare-and-swap with the
+ *    checkpoint the publisher put there before (so two publishers cannot
+ *    interleave, and a store never goes back).
+ *  - A store holding other bytes at a path the log publishes, or a
+ *    checkpoint that is not one of this log's own (by signature and by root),
+ *    is a fork alarm: the log stops signing and the reason names the path.
+ *  - Start-up catches up from the checkpoint a store holds; a store ahead of
+ *    the log's published tree is refused (it is not this log's past).
+ *  - Publication never blocks sequencing: it runs on its own thread, after
+ *    the commits; I/O errors are retried with backoff (200 ms doubling to
+ *    5 s), and the stores' lag is in the metrics.
+ */
+#ifndef TL_LOG_PUBLISH_H
+#define TL_LOG_PUBLISH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "log/log.h"
+#include "log/tilestore.h"
+
+typedef struct tl_publisher tl_publisher;
+
+/* Starts publishing log to stores[0..n) (borrowed; they must outlive the
+ * publisher). err gets a one-line reason when a store cannot be caught up
+ * (ahead of the log, or not this log's). */
+int tl_publisher_start(tl_log *log, tl_tilestore *const *stores, size_t n, tl_publisher **out,
+                       char *err, size_t cap);
+/* Stops the thread (an upload in progress finishes) and frees. */
+void tl_publisher_stop(tl_publisher *p);
+/* The size of the checkpoint every store holds (the smallest of them). */
+uint64_t tl_publisher_size(tl_publisher *p);
+/* Waits until every store holds a checkpoint of at least size, or
+ * timeout_ms: TL_OK, TL_ERR_TIMEOUT, or TL_ERR_STOPPED (a store failed for
+ * good). Any thread. */
+int tl_publisher_wait(tl_publisher *p, uint64_t size, unsigned timeout_ms);
+/* Appends Prometheus text lines (per store: published size, objects,
+ * failures). Thread-safe. */
+void tl_publisher_metrics(tl_publisher *p, tl_buf *out);
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * test_publish.c - tile stores (log/tilestore.h) and the publisher
+ * (log/publish.h):
+ *   - the key-value tile store: write-once objects (same bytes fine, other
+ *     bytes a conflict) and the checkpoint's compare-and-swap;
+ *   - after publications, a tile store holds exactly what the log serves:
+ *     every hash tile and entry bundle of each published tree (the partial
+ *     ones of intermediate trees under their own paths too) and the
+ *     checkpoint, which never names a tree the store lacks;
+ *   - a restarted publisher catches up from the store's checkpoint;
+ *   - other bytes at a path the log publishes stop the log's signing (a
+ *     fork alarm), and a store whose checkpoint is not one of the log's
+ *     published ones is refused at start.
+ */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log/log.h"
+#include "log/publish.h"
+#include "log/tilestore.h"
+#include "store/store.h"
+
+#define ORIGIN "example.com/publish-test"
+
+/* A store the log does not close (so the test can hand it on). */
+typedef struct keep {
+    tl_store base;
+    tl_store *inner;
+} keep;
+
+static int keep_get(tl_store *s, const void *k, size_t kl, tl_buf *v)
+{
+    return tl_store_get(((keep *)s)->inner, k, kl, v);
+}
+static int keep_write(tl_store *s, tl_batch *b, int sync)
+{
+    return tl_store_write(((keep *)s)->inner, b, sync);
+}
+static void keep_close(tl_store *s)
+{
+    free(s);
+}
+static const struct tl_store_ops keep_ops = {keep_get, keep_write, keep_close, NULL, NULL};
+
+static tl_store *keep_of(tl_store *inner)
+{
+    keep *k = malloc(sizeof(*k));
+    k->base.ops = &keep_ops;
+    k->inner = inner;
+    return &k->base;
+}
+
+static char *make_dir(char **parent)
+{
+    const char *t = getenv("TMPDIR");
+    char *p = malloc(4096), *d = malloc(4200), err[256], *vkey = NULL;
+    snprintf(p, 4096, "%s/tlog-publishtest-XXXXXX", t && *t ? t : "/tmp");
+    CU_ASSERT_FATAL(mkdtemp(p) != NULL);
+    snprintf(d, 4200, "%s/log", p);
+    CU_ASSERT_FATAL(tl_log_create(d, ORIGIN, NULL, &vkey, err, sizeof(err)) == TL_OK);
+    free(vkey);
+    *parent = p;
+    return d;
+}
+
+static void remove_dir(char *parent, char *d)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", parent);
+    CU_ASSERT(system(cmd) == 0);
+    free(parent);
+    free(d);
+}
+
+static tl_log *open_log(const char *dir, tl_store *store)
+{
+    tl_log_config cfg;
+    tl_log *log = NULL;
+    char err[256];
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.dir = dir;
+    cfg.store = store;
+    cfg.publish_on_sign = 1;
+    cfg.batch_max = 1000;
+    cfg.batch_interval_ms = 1;
+    CU_ASSERT_EQUAL_FATAL(tl_log_open(&cfg, &log, err, sizeof(err)), TL_OK);
+    return log;
+}
+
+static volatile int acked;
+static void on_add(void *ctx, int err, uint64_t index, const tl_hash *leaf)
+{
+    (void)ctx;
+    (void)index;
+    (void)leaf;
+    CU_ASSERT_EQUAL(err, TL_OK);
+    __atomic_add_fetch(&acked, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Adds entries [from, to) and waits for them. */
+static void add(tl_log *log, uint64_t from, uint64_t to)
+{
+    int want = __atomic_load_n(&acked, __ATOMIC_SEQ_CST) + (int)(to - from);
+    for (uint64_t i = from; i < to; i++) {
+        char e[64];
+        int n = snprintf(e, sizeof(e), "entry %llu of the publish test", (unsigned long long)i);
+        while (tl_log_add(log, e, (size_t)n, on_add, NULL) == TL_ERR_BUSY)
+            usleep(1000);
+    }
+    while (__atomic_load_n(&acked, __ATOMIC_SEQ_CST) < want)
+        usleep(1000);
+}
+
+/* Every object of the tree of `size` is in ts with the bytes the log serves. */
+static void check_store(tl_log *log, tl_tilestore *ts, uint64_t size)
+{
+    tl_buf want = TL_BUF_INIT, got = TL_BUF_INIT;
+    size_t objects = 0;
+    for (int level = TL_TILE_ENTRIES; level < 8; level++) {
+        uint64_t c = level < 0 ? size : tl_tile_level_hashes(level, size);
+        for (uint64_t n = 0; c && n <= (c - 1) / 256; n++) {
+            uint64_t left = c - n * 256;
+            tl_tile t = {level, n, left > 256 ? 256 : (unsigned)left};
+            char path[TL_TILE_PATH_MAX];
+            CU_ASSERT_EQUAL_FATAL(tl_tile_path(&t, path, sizeof(path)), TL_OK);
+            tl_buf_reset(&want);
+            CU_ASSERT_EQUAL_FATAL(tl_log_tile(log, &t, size, &want), TL_OK);
+            if (tl_tilestore_get(ts, path, &got) != TL_OK) {
+                fprintf(stderr, "missing %s\n", path);
+                CU_FAIL("an object of the published tree is missing");
+                continue;
+            }
+            CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+            objects++;
+        }
+    }
+    CU_ASSERT(objects > 0);
+    tl_buf_release(&want);
+    tl_buf_release(&got);
+}
+
+static void test_kv_tilestore(void)
+{
+    tl_store *m = NULL;
+    tl_tilestore *ts = NULL;
+    tl_buf b = TL_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_tilestore_open_kv(m, &ts), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_get(ts, "tile/0/000", &b), TL_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(tl_tilestore_put(ts, "tile/0/000", "abc", 3), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_put(ts, "tile/0/000", "abc", 3), TL_OK); /* same bytes */
+    CU_ASSERT_EQUAL(tl_tilestore_put(ts, "tile/0/000", "abd", 3), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_put(ts, "tile/0/000", "ab", 2), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_get(ts, "tile/0/000", &b), TL_OK);
+    CU_ASSERT(b.len == 3 && memcmp(b.data, "abc", 3) == 0);
+    CU_ASSERT_EQUAL(tl_tilestore_get_checkpoint(ts, &b), TL_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, "x", 1, "one", 3), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, NULL, 0, "one", 3), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, NULL, 0, "two", 3), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, "two", 3, "three", 5), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, "one", 3, "two", 3), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_get_checkpoint(ts, &b), TL_OK);
+    CU_ASSERT(b.len == 3 && memcmp(b.data, "two", 3) == 0);
+    tl_buf_release(&b);
+    tl_tilestore_close(ts);
+}
+
+static void test_publish_and_catch_up(void)
+{
+    char *parent, *d = make_dir(&parent), err[256];
+    tl_store *m = NULL, *tm = NULL;
+    tl_tilestore *ts = NULL;
+    tl_publisher *p = NULL;
+    tl_log *log;
+    tl_log_head h;
+    tl_buf cp = TL_BUF_INIT;
+
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&tm), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_tilestore_open_kv(keep_of(tm), &ts), TL_OK);
+    log = open_log(d, keep_of(m));
+    CU_ASSERT_EQUAL_FATAL(tl_publisher_start(log, &ts, 1, &p, err, sizeof(err)), TL_OK);
+    add(log, 0, 300);
+    CU_ASSERT_EQUAL(tl_publisher_wait(p, 300, 10000), TL_OK);
+    check_store(log, ts, 300);
+    add(log, 300, 70000); /* a full level-1 tile and a partial level-2 one */
+    CU_ASSERT_EQUAL(tl_publisher_wait(p, 70000, 30000), TL_OK);
+    check_store(log, ts, 70000);
+    check_store(log, ts, 300); /* the partials of an earlier tree stay */
+    CU_ASSERT_EQUAL_FATAL(tl_log_published(log, &h), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_get_checkpoint(ts, &cp), TL_OK);
+    CU_ASSERT(cp.len == h.note_len && memcmp(cp.data, h.note, h.note_len) == 0);
+    CU_ASSERT_EQUAL(tl_publisher_size(p), h.size);
+    tl_log_head_release(&h);
+    {
+        tl_buf met = TL_BUF_INIT;
+        tl_publisher_metrics(p, &met);
+        CU_ASSERT(strstr((char *)met.data, "tlogd_publish_size{store=\"kv\"} 70000") != NULL);
+        tl_buf_release(&met);
+    }
+    tl_publisher_stop(p);
+
+    /* more entries while nothing publishes, then a new publisher catches up */
+    add(log, 70000, 70500);
+    CU_ASSERT_EQUAL_FATAL(tl_publisher_start(log, &ts, 1, &p, err, sizeof(err)), TL_OK);
+    CU_ASSERT_EQUAL(tl_publisher_size(p), 70000);
+    add(log, 70500, 70501); /* a publication wakes it */
+    CU_ASSERT_EQUAL(tl_publisher_wait(p, 70501, 30000), TL_OK);
+    check_store(log, ts, 70501);
+    tl_publisher_stop(p);
+    tl_log_close(log);
+
+    /* the same keys with an empty tree: the store is ahead of it */
+    {
+        tl_store *m2 = NULL;
+        CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m2), TL_OK);
+        log = open_log(d, m2);
+        CU_ASSERT_EQUAL(tl_publisher_start(log, &ts, 1, &p, err, sizeof(err)), TL_ERR_CONFLICT);
+        CU_ASSERT(strstr(err, "beyond this log's published size") != NULL);
+        tl_log_close(log);
+    }
+    tl_buf_release(&cp);
+    tl_tilestore_close(ts);
+    tl_store_close(tm);
+    tl_store_close(m);
+    remove_dir(parent, d);
+}
+
+static void test_fork_alarm(void)
+{
+    char *parent, *d = make_dir(&parent), err[256];
+    tl_store *tm = NULL;
+    tl_tilestore *ts = NULL;
+    tl_publisher *p = NULL;
+    tl_log *log;
+    tl_log_stats st;
+
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&tm), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_tilestore_open_kv(tm, &ts), TL_OK);
+    /* not this log's checkpoint */
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, NULL, 0, "not a note\n", 11), TL_OK);
+    {
+        tl_store *m = NULL;
+        CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
+        log = open_log(d, m);
+    }
+    CU_ASSERT_EQUAL(tl_publisher_start(log, &ts, 1, &p, err, sizeof(err)), TL_ERR_CONFLICT);
+    CU_ASSERT(strstr(err, "not this log's") != NULL);
+    tl_tilestore_close(ts);
+
+    /* other bytes where the first bundle goes */
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&tm), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_tilestore_open_kv(tm, &ts), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_put(ts, "tile/entries/000.p/5", "forged", 6), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_publisher_start(log, &ts, 1, &p, err, sizeof(err)), TL_OK);
+    add(log, 0, 5);
+    CU_ASSERT_EQUAL(tl_publisher_wait(p, 5, 10000), TL_ERR_STOPPED);
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.stopped, 1);
+    CU_ASSERT(strstr(st.stop_reason, "fork alarm") &&
+              strstr(st.stop_reason, "tile/entries/000.p/5"));
+    {
+        tl_buf cp = TL_BUF_INIT;
+        /* the checkpoint never went up */
+        CU_ASSERT_EQUAL(tl_tilestore_get_checkpoint(ts, &cp), TL_ERR_NOTFOUND);
+        tl_buf_release(&cp);
+    }
+    CU_ASSERT_EQUAL(tl_log_add(log, "more", 4, NULL, NULL), TL_ERR_STOPPED);
+    tl_publisher_stop(p);
+    tl_log_close(log);
+    tl_tilestore_close(ts);
+    remove_dir(parent, d);
+}
+
+int main(void)
+{
+    CU_pSuite s;
+    int failures;
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    s = CU_add_suite("publish", NULL, NULL);
+    CU_add_test(s, "kv_tilestore", test_kv_tilestore);
+    CU_add_test(s, "publish_and_catch_up", test_publish_and_catch_up);
+    CU_add_test(s, "fork_alarm", test_fork_alarm);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    failures = (int)CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
