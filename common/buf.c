@@ -32,6 +32,14 @@ char *tl_buf_detach(tl_buf *b, size_t *len)
     return p;
 }
 
+void tl_buf_attach(tl_buf *b, char *data, size_t len)
+{
+    free(b->data);
+    b->data = (uint8_t *)data;
+    b->len = len;
+    b->cap = len + 1;
+}
+
 int tl_buf_grow(tl_buf *b, size_t extra)
 {
     size_t need = b->len + extra + 1, cap;

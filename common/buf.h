@@ -27,6 +27,9 @@ void tl_buf_init(tl_buf *b);
 void tl_buf_release(tl_buf *b);
 /* Returns the contents (NUL-terminated, never NULL) and resets b. */
 char *tl_buf_detach(tl_buf *b, size_t *len);
+/* Frees b's contents and hands it data: len bytes, malloc'd, with a NUL at
+ * data[len] (what tl_file_read gives); b owns data from now on. */
+void tl_buf_attach(tl_buf *b, char *data, size_t len);
 int tl_buf_grow(tl_buf *b, size_t extra);
 int tl_buf_add(tl_buf *b, const void *p, size_t n);
 int tl_buf_adds(tl_buf *b, const char *s);
