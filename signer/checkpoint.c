@@ -15,6 +15,7 @@
 
 #include "common/b64.h"
 #include "common/buf.h"
+#include "common/dec.h"
 #include "signer/internal.h"
 #include "signer/note.h"
 
@@ -46,7 +47,7 @@ int tl_checkpoint_parse(const char *text, size_t len, tl_checkpoint *out)
     pos = (size_t)l + 1;
     /* 2. tree size */
     if (pos >= len || (l = line_len(text + pos, len - pos)) <= 0 ||
-        !tl_parse_u64(text + pos, (size_t)l, &cp.size))
+        tl_dec_parse_u64(text + pos, (size_t)l, UINT64_MAX, &cp.size) != TL_OK)
         return TL_ERR_INVALID;
     pos += (size_t)l + 1;
     /* 3. root hash */

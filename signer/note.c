@@ -22,6 +22,8 @@
 
 #include "common/b64.h"
 #include "common/buf.h"
+#include "common/file.h"
+#include "common/hex.h"
 #include "signer/internal.h"
 
 #define ED25519_LEN 32
@@ -109,26 +111,6 @@ static int compute_keyid(const char *name, uint8_t type, const uint8_t pub[ED255
     return TL_OK;
 }
 
-/* Parses exactly 8 lowercase hex digits. */
-static int parse_hex8(const char *s, uint32_t *out)
-{
-    uint32_t v = 0;
-    int i;
-
-    for (i = 0; i < 8; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (uint32_t)(c - 'a' + 10);
-        else
-            return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 /* Decodes the 44 base64 characters of type || 32-byte key into raw. This
  * calls OpenSSL directly (not common/b64) so that a private seed is only
  * ever decoded into the caller's buffer, which the caller wipes. 33 bytes
@@ -158,15 +140,16 @@ static int split_key(const char *s, size_t len, char **name, uint32_t *keyid, ui
 {
     const char *plus = memchr(s, '+', len);
     size_t nlen, blen;
-    uint8_t raw[1 + ED25519_LEN];
+    uint8_t raw[1 + ED25519_LEN], id[4];
     int r;
 
     if (plus == NULL)
         return TL_ERR_INVALID;
     nlen = (size_t)(plus - s);
     if (!tl_name_valid(s, nlen, TL_NAME_MAX) || len - nlen < 1 + 8 + 1 || plus[9] != '+' ||
-        !parse_hex8(plus + 1, keyid))
+        tl_hex_decode(plus + 1, 8, id, sizeof id) != TL_OK)
         return TL_ERR_INVALID;
+    *keyid = get_be32(id);
     blen = len - nlen - 10;
     r = decode_key_b64(plus + 10, blen, raw);
     if (r != TL_OK || !known_type(raw[0])) {
@@ -402,7 +385,7 @@ int tl_signer_load(const char *path, tl_signer **out)
     size_t len = 0;
     int r;
 
-    r = tl_file_read_small(path, KEY_STR_MAX + 1, &buf, &len);
+    r = tl_file_read(path, KEY_STR_MAX + 1, &buf, &len);
     if (r != TL_OK)
         return r == TL_ERR_TOOBIG ? TL_ERR_INVALID : r;
     /* A NUL inside the file would hide the rest: refuse it. */
@@ -505,7 +488,7 @@ int tl_verifier_load(const char *path, tl_verifier **out)
     size_t len = 0;
     int r;
 
-    r = tl_file_read_small(path, KEY_STR_MAX + 1, &buf, &len);
+    r = tl_file_read(path, KEY_STR_MAX + 1, &buf, &len);
     if (r != TL_OK)
         return r == TL_ERR_TOOBIG ? TL_ERR_INVALID : r;
     r = strlen(buf) == len ? tl_verifier_parse(buf, out) : TL_ERR_INVALID;

@@ -18,8 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dec.h"
+#include "common/file.h"
 #include "signer/checkpoint.h"
-#include "signer/internal.h"
 
 #define POLICY_FILE_MAX (1 << 20)
 #define MEMBERS_MAX (2 * TL_POLICY_MAX)
@@ -275,7 +276,7 @@ static int do_group(tl_policy *p, const tok *t, size_t nt, size_t line, char *er
         k = n;
     } else if (tok_is(&t[2], "any")) {
         k = 1;
-    } else if (!tl_parse_u64(t[2].p, t[2].len, &k)) {
+    } else if (tl_dec_parse_u64(t[2].p, t[2].len, UINT64_MAX, &k) != TL_OK) {
         set_err(err, cap, "line %zu: threshold must be all, any or a decimal number, not " TOKF,
                 line, TOKA(&t[2]));
         return TL_ERR_INVALID;
@@ -438,7 +439,7 @@ int tl_policy_load(const char *path, tl_policy **out, char *err, size_t cap)
     size_t n = 0;
     int r;
 
-    r = tl_file_read_small(path, POLICY_FILE_MAX, &buf, &n);
+    r = tl_file_read(path, POLICY_FILE_MAX, &buf, &n);
     if (r != TL_OK) {
         set_err(err, cap, "%s: %s", path,
                 r == TL_ERR_IO       ? strerror(errno)

@@ -14,7 +14,7 @@
  */
 #include "signer/sth.h"
 
-#include "signer/internal.h"
+#include "common/file.h"
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
@@ -146,7 +146,7 @@ static int load(const char *path, int priv, tl_sth_key **out)
     BIO *mem;
     int r;
 
-    r = tl_file_read_small(path, PEM_FILE_MAX, &buf, &len);
+    r = tl_file_read(path, PEM_FILE_MAX, &buf, &len);
     if (r != TL_OK)
         return r;
     mem = BIO_new_mem_buf(buf, (int)len);

@@ -23,8 +23,8 @@
 
 #include "common/b64.h"
 #include "common/buf.h"
+#include "common/dec.h"
 #include "signer/checkpoint.h"
-#include "signer/internal.h"
 #include "signer/note.h"
 
 #define HEADER "c2sp.org/tlog-proof@v1"
@@ -106,7 +106,7 @@ int tl_tlogproof_parse(const char *buf, size_t len, tl_tlogproof *out)
         NEXT_LINE();
     }
     if (l < 7 || memcmp(buf + pos, "index ", 6) != 0 ||
-        !tl_parse_u64(buf + pos + 6, l - 6, &p.index)) {
+        tl_dec_parse_u64(buf + pos + 6, l - 6, UINT64_MAX, &p.index) != TL_OK) {
         r = TL_ERR_INVALID;
         goto fail;
     }

@@ -4,14 +4,7 @@
  */
 #include "signer/internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <openssl/crypto.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "common/err.h"
+#include <stdint.h>
 
 /* Decodes one UTF-8 sequence at s (at most rem bytes). Returns its length,
  * or 0 if it is not the shortest well-formed encoding of a scalar value. */
@@ -88,93 +81,4 @@ int tl_name_valid(const char *s, size_t len, size_t max)
         i += n;
     }
     return 1;
-}
-
-int tl_parse_u64(const char *s, size_t len, uint64_t *out)
-{
-    uint64_t v = 0;
-    size_t i;
-
-    if (len == 0 || len > 20 || (len > 1 && s[0] == '0'))
-        return 0;
-    for (i = 0; i < len; i++) {
-        unsigned d;
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return 0;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 1;
-}
-
-int tl_file_write_new(const char *path, const void *data, size_t len, unsigned mode)
-{
-    const char *p = data;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
-
-    if (fd < 0)
-        return TL_ERR_IO;
-    if (fchmod(fd, (mode_t)mode) != 0) /* whatever the umask */
-        goto fail;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            goto fail;
-        p += n;
-        len -= (size_t)n;
-    }
-    if (fsync(fd) != 0)
-        goto fail;
-    if (close(fd) != 0) {
-        unlink(path);
-        return TL_ERR_IO;
-    }
-    return TL_OK;
-fail:
-    close(fd);
-    unlink(path);
-    return TL_ERR_IO;
-}
-
-int tl_file_read_small(const char *path, size_t max, char **buf, size_t *len)
-{
-    char *b = malloc(max + 2);
-    size_t n = 0;
-    int fd;
-
-    if (b == NULL)
-        return TL_ERR_NOMEM;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno; /* callers report strerror(errno) */
-        free(b);
-        errno = e;
-        return TL_ERR_IO;
-    }
-    for (;;) {
-        ssize_t got = read(fd, b + n, max + 1 - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0 || n + (size_t)(got > 0 ? got : 0) > max) {
-            int e = errno;
-            close(fd);
-            OPENSSL_cleanse(b, n + (size_t)(got > 0 ? got : 0));
-            free(b);
-            errno = e;
-            return got < 0 ? TL_ERR_IO : TL_ERR_TOOBIG;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-    }
-    close(fd);
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    return TL_OK;
 }
