@@ -11,7 +11,6 @@
  * exits; bad usage exits 2 with a one-line reason.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -28,7 +27,10 @@
 #include <openssl/crypto.h>
 
 #include "common/cafile.h"
+#include "common/dec.h"
 #include "common/err.h"
+#include "common/file.h"
+#include "common/hex.h"
 #include "common/version.h"
 #include "http/httpd.h"
 #include "store/store.h"
@@ -66,29 +68,6 @@ static int bad_usage(const char *fmt, const char *arg)
 }
 
 /* ---- init ------------------------------------------------------------------ */
-
-static int write_file(const char *path, const char *data, mode_t mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0)
-        return -1;
-    size_t len = strlen(data), off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            close(fd);
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) != 0) {
-        close(fd);
-        return -1;
-    }
-    return close(fd);
-}
 
 /* mkdir -p: creates dir and its missing parents. */
 static int make_dirs(const char *dir)
@@ -141,15 +120,15 @@ static int cmd_init(const char *dir, const char *name)
     char line[KEY_FILE_MAX];
     snprintf(path, sizeof(path), "%s/witness.key", dir);
     snprintf(line, sizeof(line), "%s\n", skey);
-    int wr = write_file(path, line, 0600);
+    int wr = tl_file_write_new(path, line, strlen(line), 0600);
     OPENSSL_cleanse(line, sizeof(line));
-    if (wr != 0) {
+    if (wr != TL_OK) {
         fprintf(stderr, "tlog-witness: writing %s: %s\n", path, strerror(errno));
         goto out;
     }
     snprintf(path, sizeof(path), "%s/witness.vkey", dir);
     snprintf(line, sizeof(line), "%s\n", vkey);
-    if (write_file(path, line, 0644) != 0) {
+    if (tl_file_write_new(path, line, strlen(line), 0644) != TL_OK) {
         fprintf(stderr, "tlog-witness: writing %s: %s\n", path, strerror(errno));
         goto out;
     }
@@ -257,16 +236,6 @@ static void respond_text(tl_http_req *r, int status, const char *text)
     tl_http_respond(r, status, "text/plain; charset=utf-8", NULL, 0, text, strlen(text));
 }
 
-static int is_hex64(const char *p, size_t n)
-{
-    if (n != 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 static void handle(void *ctx, tl_http_req *req)
 {
     struct server *s = ctx;
@@ -343,7 +312,9 @@ static void handle(void *ctx, tl_http_req *req)
     }
     /* /<64 hex>/checkpoint and /<64 hex>/evidence */
     size_t plen = strlen(path);
-    if (plen > 66 && path[0] == '/' && path[65] == '/' && is_hex64(path + 1, 64) &&
+    uint8_t ohash[32];
+    if (plen > 66 && path[0] == '/' && path[65] == '/' &&
+        tl_hex_decode(path + 1, 64, ohash, sizeof(ohash)) == TL_OK &&
         (strcmp(path + 66, "checkpoint") == 0 || strcmp(path + 66, "evidence") == 0)) {
         if (!is_get) {
             tl_http_header allow = {"allow", "GET"};
@@ -389,22 +360,6 @@ static void on_signal(evutil_socket_t sig, short what, void *ctx)
     tl_httpd_drain(s->httpd, on_drained, s);
 }
 
-static char *read_small_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, KEY_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, KEY_FILE_MAX, f) : 0;
-    fclose(f);
-    if (buf && n == KEY_FILE_MAX) {
-        OPENSSL_cleanse(buf, KEY_FILE_MAX);
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
-
 static int cmd_serve(const char *dir, const char *listen, const char *cert, const char *keyf,
                      const char *logs, const char *log_ca, unsigned poll_s)
 {
@@ -419,13 +374,14 @@ static int cmd_serve(const char *dir, const char *listen, const char *cert, cons
     int ret = 1;
 
     snprintf(path, sizeof(path), "%s/witness.key", dir);
-    char *skey = read_small_file(path);
-    if (!skey) {
+    char *skey = NULL;
+    size_t sklen = 0;
+    if (tl_file_read(path, KEY_FILE_MAX - 1, &skey, &sklen) != TL_OK) {
         fprintf(stderr, "tlog-witness: cannot read %s (run tlog-witness init first)\n", path);
         goto out;
     }
     int rc = tl_signer_parse(skey, &key);
-    OPENSSL_cleanse(skey, strlen(skey));
+    OPENSSL_cleanse(skey, sklen);
     free(skey);
     if (rc != TL_OK || tl_signer_type(key) != TL_KEY_COSIG_V1) {
         fprintf(stderr, "tlog-witness: %s is not a cosignature/v1 signer key\n", path);
@@ -530,7 +486,7 @@ int main(int argc, char **argv)
     };
     const char *dir = NULL, *name = NULL, *listen = "127.0.0.1:8090", *cert = NULL, *keyf = NULL,
                *logs = NULL, *log_ca = NULL;
-    unsigned long poll_s = 10;
+    uint64_t poll_s = 10;
     const char *cmd = NULL;
     int c;
     opterr = 0;
@@ -564,14 +520,10 @@ int main(int argc, char **argv)
         case 'C':
             log_ca = optarg;
             break;
-        case 'p': {
-            char *end;
-            errno = 0;
-            poll_s = strtoul(optarg, &end, 10);
-            if (errno || *end || end == optarg || poll_s == 0 || poll_s > 86400)
+        case 'p':
+            if (tl_dec_parse_range(optarg, 1, 86400, &poll_s) != TL_OK)
                 return bad_usage("--poll-interval wants seconds in 1..86400, got \"%s\"", optarg);
             break;
-        }
         case 'h':
             fputs(usage_text, stdout);
             return 0;

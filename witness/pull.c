@@ -21,20 +21,14 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "common/b64.h"
+#include "common/curl.h"
 #include "common/err.h"
 #include "signer/checkpoint.h"
 #include "witness/witness.h"
 
 #define TILE_CACHE 48
 #define CHECKPOINT_MAX (256 * 1024)
-
-struct get_buf {
-    tl_buf *out;
-    size_t max;
-};
 
 /* One poll's HTTP client: a reused easy handle (its connections are kept
  * alive between the checkpoint and the tiles), the TLS trust and the detail
@@ -45,42 +39,25 @@ struct fetcher {
     char err[CURL_ERROR_SIZE];
 };
 
-static size_t on_data(char *p, size_t sz, size_t n, void *ctx)
-{
-    struct get_buf *g = ctx;
-    size_t len = sz * n;
-    if (g->out->len + len > g->max || tl_buf_add(g->out, p, len) != TL_OK)
-        return 0; /* aborts the transfer */
-    return len;
-}
-
 /* GET url into out (at most max bytes). Returns TL_OK and *status; on a
  * failed transfer f->err says why. */
 static int http_get(struct fetcher *f, const char *url, size_t max, unsigned timeout_ms,
                     tl_buf *out, long *status)
 {
-    struct get_buf g = {out, max};
+    tl_curl_sink sink = {out, max, 0};
+    tl_curl_opts o = {.user_agent = "tlog-witness",
+                      .ca_file = f->ca_file,
+                      .connect_timeout_ms = (long)timeout_ms,
+                      .timeout_ms = (long)timeout_ms,
+                      .errbuf = f->err};
     CURL *c = f->c;
     tl_buf_reset(out);
     curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "tlog-witness");
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (f->ca_file) {
-        /* the CA file replaces the system store: its bundle and its folder */
-        curl_easy_setopt(c, CURLOPT_CAINFO, f->ca_file);
-        curl_easy_setopt(c, CURLOPT_CAPATH, (const char *)NULL);
+    if (tl_curl_setup(c, &o, &sink) != TL_OK) {
+        snprintf(f->err, sizeof(f->err), "cannot set up libcurl");
+        return TL_ERR_NETWORK;
     }
-    f->err[0] = 0;
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, f->err);
+    curl_easy_setopt(c, CURLOPT_URL, url);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK)
         return cc == CURLE_OPERATION_TIMEDOUT ? TL_ERR_TIMEOUT : TL_ERR_NETWORK;

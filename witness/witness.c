@@ -25,7 +25,9 @@
 
 #include "common/b64.h"
 #include "common/clock.h"
+#include "common/dec.h"
 #include "common/err.h"
+#include "common/hex.h"
 #include "signer/checkpoint.h"
 
 #define GROUP_MAX 256
@@ -109,34 +111,6 @@ static uint64_t get_u64(const uint8_t *p)
     for (int i = 0; i < 8; i++)
         v = (v << 8) | p[i];
     return v;
-}
-
-static void to_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-/* Strict ASCII decimal, no leading zeros (except "0"), no overflow. */
-static int parse_u64(const char *s, size_t n, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (n == 0 || n > 20 || (n > 1 && s[0] == '0'))
-        return TL_ERR_INVALID;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return TL_ERR_INVALID;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return TL_ERR_INVALID;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return TL_OK;
 }
 
 static void state_key(uint8_t key[34], const char *tag, const struct wlog *l)
@@ -341,7 +315,7 @@ int tl_witness_add_log(tl_witness *w, const char *origin, const char *vkey, cons
     tl_hash oh;
     tl_sha256(w->leader_hasher, origin, olen, &oh);
     memcpy(l->ohash, oh.b, 32);
-    to_hex(l->ohash, 32, l->ohex);
+    tl_hex_encode(l->ohash, 32, l->ohex);
     l->keys[l->nkeys++] = v;
     v = NULL;
     rc = wlog_load(w, l, err, cap);
@@ -455,7 +429,7 @@ static int parse_request(const uint8_t *body, size_t len, struct job *j, tl_witn
     const char *p = (const char *)body, *end = p + len;
     const char *nl = memchr(p, '\n', len < 32 ? len : 32);
     if (!nl || nl - p < 5 || memcmp(p, "old ", 4) != 0 ||
-        parse_u64(p + 4, (size_t)(nl - p - 4), &j->old) != TL_OK) {
+        tl_dec_parse_u64(p + 4, (size_t)(nl - p - 4), UINT64_MAX, &j->old) != TL_OK) {
         resp_set(resp, 400, "malformed old size line (want \"old <decimal>\")", NULL);
         return TL_ERR_INVALID;
     }
