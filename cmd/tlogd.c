@@ -8,7 +8,6 @@
  * line on stderr. serve logs one line per event to stderr; SIGTERM/SIGINT
  * stop accepting, finish in-flight requests and the current batch, exit 0.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
@@ -21,6 +20,7 @@
 #include <event2/thread.h>
 
 #include "common/cafile.h"
+#include "common/dec.h"
 #include "common/err.h"
 #include "common/version.h"
 #include "frontend/api.h"
@@ -125,20 +125,6 @@ static int bad_usage(const char *fmt, const char *arg)
     fprintf(stderr, fmt, arg);
     fprintf(stderr, " (see tlogd --help)\n");
     return 2;
-}
-
-/* Strict decimal in [lo, hi]. */
-static int num(const char *s, unsigned long long lo, unsigned long long hi, unsigned long long *out)
-{
-    if (!*s || s[0] == '-' || s[0] == '+' || (s[0] == '0' && s[1]))
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* ---- serve --------------------------------------------------------------- */
@@ -290,7 +276,7 @@ int main(int argc, char **argv)
     o.http.listen = "127.0.0.1:8080";
     o.log.max_entry = 65535;
     const char *cmd = NULL;
-    unsigned long long v;
+    uint64_t v;
     opterr = 0;
     for (;;) {
         int c = getopt_long(argc, argv, ":", longopts, NULL);
@@ -327,7 +313,7 @@ int main(int argc, char **argv)
             break;
 #define NUMOPT(code, name, lo, hi, dst)                                                            \
     case code:                                                                                     \
-        if (num(a, lo, hi, &v) != 0)                                                               \
+        if (tl_dec_parse_range(a, lo, hi, &v) != TL_OK)                                            \
             return bad_usage("--" name " must be a number in " #lo ".." #hi ", not '%s'", a);      \
         dst = v;                                                                                   \
         break;
@@ -380,7 +366,8 @@ int main(int argc, char **argv)
         if (o.origin)
             return bad_usage("%s", "--origin is only for init");
         const char *colon = strrchr(o.http.listen, ':');
-        if (!colon || colon == o.http.listen || num(colon + 1, 0, 65535, &v) != 0)
+        if (!colon || colon == o.http.listen ||
+            tl_dec_parse_range(colon + 1, 0, 65535, &v) != TL_OK)
             return bad_usage("--listen wants HOST:PORT, not '%s'", o.http.listen);
         if ((o.http.tls_cert == NULL) != (o.http.tls_key == NULL))
             return bad_usage("%s", "--tls-cert and --tls-key go together");

@@ -66,6 +66,7 @@
 #include <openssl/ssl.h>
 
 #include "common/buf.h"
+#include "common/dec.h"
 #include "common/err.h"
 
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -1269,10 +1270,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *sl)
     const char *colon = strrchr(s, ':');
     if (!colon || (size_t)(colon - s) >= sizeof host)
         return TL_ERR_INVALID;
-    char *end;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (colon[1] == 0 || *end || errno || port < 0 || port > 65535)
+    uint64_t port;
+    if (tl_dec_parse_range(colon + 1, 0, 65535, &port) != TL_OK)
         return TL_ERR_INVALID;
     size_t hl = (size_t)(colon - s);
     memcpy(host, s, hl);

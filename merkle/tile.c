@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dec.h"
 #include "merkle/internal.h"
 
 /* ---- counting ----------------------------------------------------------- */
@@ -96,22 +97,18 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* Canonical decimal in [lo, hi] of at most 3 digits: no leading zero, no
- * sign; consumes the digits. */
+/* The digits at *p as a canonical decimal in [lo, hi] (common/dec.h: no
+ * leading zero, no sign); consumes them. */
 static int parse_small(const char **p, const char *end, unsigned lo, unsigned hi, unsigned *out)
 {
-    const char *s = *p;
-    unsigned v = 0;
-    int nd = 0;
-    while (s < end && is_digit(*s) && nd < 4) {
-        v = v * 10 + (unsigned)(*s - '0');
-        s++;
-        nd++;
-    }
-    if (nd == 0 || nd > 3 || (nd > 1 && **p == '0') || v < lo || v > hi)
+    size_t n = 0;
+    uint64_t v;
+    while (*p + n < end && is_digit((*p)[n]))
+        n++;
+    if (tl_dec_parse_u64(*p, n, hi, &v) != TL_OK || v < lo)
         return TL_ERR_INVALID;
-    *p = s;
-    *out = v;
+    *p += n;
+    *out = (unsigned)v;
     return TL_OK;
 }
 
