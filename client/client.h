@@ -54,9 +54,12 @@ int tl_trust_verify_checkpoint(const tl_trust *t, const char *note, size_t len, 
 int tl_verify_proof(const tl_trust *t, const char *proof, size_t prooflen, const uint8_t *entry,
                     size_t entrylen, uint64_t *index, tl_checkpoint *cp, char *err, size_t cap);
 
-/* Reads a whole file ("-" is stdin) into b, at most max bytes (TL_ERR_TOOBIG). */
+/* Reads a whole file ("-" is stdin) into b, at most max bytes (TL_ERR_TOOBIG),
+ * with common/file.h's tl_file_read; err names path on failure. */
 int tl_read_file(const char *path, size_t max, tl_buf *b, char *err, size_t cap);
-/* Writes data to path atomically (temp file, fsync, rename). */
+/* Writes data to path atomically with common/file.h's tl_file_write_atomic
+ * (temporary file, fsync, rename, fsync of the folder; mode 0644 less the
+ * umask); err names path on failure. */
 int tl_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t cap);
 
 /* ---- HTTP (libcurl) --------------------------------------------------- */

@@ -12,9 +12,9 @@
  */
 #include "client/client.h"
 #include "common/clock.h"
+#include "common/curl.h"
 #include "common/version.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,13 +38,6 @@ struct tl_http {
     CURL *pool[POOL_MAX];
     int npool;
 };
-
-/* The body sink of a transfer: a buffer with a limit. */
-typedef struct sink {
-    tl_buf *buf;
-    size_t max;
-    int over;
-} sink;
 
 void tl_http_opts_default(tl_http_opts *o)
 {
@@ -137,35 +130,21 @@ const char *tl_http_base(const tl_http *h)
     return h->base;
 }
 
-static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *ctx)
+/* The common setup (common/curl.h: protocols, TLS trust, timeouts, the body
+ * sink, the error buffer), then what only tlog wants. */
+static int setup_easy(tl_http *h, CURL *e, const char *url, tl_curl_sink *s, char *ebuf,
+                      int multiplex)
 {
-    sink *s = ctx;
-    size_t n = size * nmemb;
-    if (s->buf->len + n > s->max) {
-        s->over = 1;
-        return 0;
-    }
-    if (tl_buf_add(s->buf, ptr, n) != TL_OK)
-        return 0;
-    return n;
-}
-
-static void setup_easy(tl_http *h, CURL *e, const char *url, sink *s, int multiplex)
-{
+    tl_curl_opts co = {.user_agent = "tlog/" TL_VERSION,
+                       .ca_file = h->o.ca_file,
+                       .connect_timeout_ms = h->o.connect_timeout * 1000,
+                       .timeout_ms = h->o.timeout * 1000,
+                       .h2c = h->o.h2c,
+                       .errbuf = ebuf};
+    if (tl_curl_setup(e, &co, s) != TL_OK)
+        return TL_ERR_NETWORK;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "tlog/" TL_VERSION);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, h->o.connect_timeout);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, h->o.timeout);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* gzip etc. (tlog-tiles) */
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (h->o.ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, h->o.ca_file);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     h->o.h2c ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-                              : (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     if (multiplex) {
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
@@ -176,8 +155,7 @@ static void setup_easy(tl_http *h, CURL *e, const char *url, sink *s, int multip
     }
     if (getenv("TLOG_CURL_VERBOSE"))
         curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    return TL_OK;
 }
 
 /* Whether a curl result is worth retrying. */
@@ -212,8 +190,8 @@ static double retry_delay(CURL *e, long status, int attempt)
     return d > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : d;
 }
 
-static int curl_err(CURLcode rc, const char *url, const sink *s, const char *ebuf, char *err,
-                    size_t cap)
+static int curl_err(CURLcode rc, const char *url, const tl_curl_sink *s, const char *ebuf,
+                    char *err, size_t cap)
 {
     /* The URL and curl's reason are cut to fit one line of an error buffer
      * of 256 bytes or more. */
@@ -236,13 +214,15 @@ int tl_http_request(tl_http *h, const char *path, const void *body, size_t bodyl
     }
     for (int attempt = 0;; attempt++) {
         CURL *e = h->easy;
-        sink s = {resp, max, 0};
+        tl_curl_sink s = {resp, max, 0};
         char ebuf[CURL_ERROR_SIZE] = "";
         struct curl_slist *hdrs = NULL;
         tl_buf_reset(resp);
         curl_easy_reset(e);
-        setup_easy(h, e, url, &s, 0);
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
+        if (setup_easy(h, e, url, &s, ebuf, 0) != TL_OK) {
+            snprintf(err, cap, "%.200s: cannot set up libcurl", url);
+            return TL_ERR_NETWORK;
+        }
         if (accept) {
             char a[256];
             snprintf(a, sizeof(a), "Accept: %s", accept);
@@ -282,7 +262,7 @@ int tl_http_request(tl_http *h, const char *path, const void *body, size_t bodyl
 /* ---- asynchronous fetches -------------------------------------------- */
 
 typedef struct fetch_priv {
-    sink s;
+    tl_curl_sink s;
     char url[4096 + 128];
     char ebuf[CURL_ERROR_SIZE];
 } fetch_priv;
@@ -302,8 +282,12 @@ static int start_now(tl_http *h, tl_fetch *f)
     p->s.max = f->max;
     tl_buf_reset(&f->body);
     curl_easy_reset(e);
-    setup_easy(h, e, p->url, &p->s, 1);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->ebuf);
+    int rc = setup_easy(h, e, p->url, &p->s, p->ebuf, 1);
+    if (rc != TL_OK) {
+        free(p);
+        curl_easy_cleanup(e);
+        return rc;
+    }
     curl_easy_setopt(e, CURLOPT_PRIVATE, f);
     f->easy = e;
     f->priv = p;
@@ -415,9 +399,11 @@ int tl_http_fetch_wait(tl_http *h)
             } else if (f->not_before <= now) {
                 *pp = f->next;
                 f->next = NULL;
-                if (start_now(h, f) != TL_OK) {
-                    f->err = TL_ERR_NOMEM;
-                    snprintf(f->errmsg, sizeof(f->errmsg), "out of memory");
+                int rc = start_now(h, f);
+                if (rc != TL_OK) {
+                    f->err = rc;
+                    snprintf(f->errmsg, sizeof(f->errmsg), "%s",
+                             rc == TL_ERR_NOMEM ? "out of memory" : "cannot set up libcurl");
                     f->done = 1;
                     h->pending--;
                     return h->pending;

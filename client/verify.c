@@ -13,85 +13,38 @@
 #include "client/client.h"
 #include "signer/tlogproof.h"
 #include "common/b64.h"
+#include "common/file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 int tl_read_file(const char *path, size_t max, tl_buf *b, char *err, size_t cap)
 {
-    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, cap, "%s: %s", path, strerror(errno));
-        return TL_ERR_IO;
-    }
+    char *data = NULL;
+    size_t len = 0;
+    int rc = strcmp(path, "-") == 0 ? tl_file_read_fd(0, max, &data, &len)
+                                    : tl_file_read(path, max, &data, &len);
     tl_buf_reset(b);
-    int rc = TL_OK;
-    for (;;) {
-        if (tl_buf_grow(b, 65536) != TL_OK) {
-            rc = TL_ERR_NOMEM;
-            break;
-        }
-        ssize_t n = read(fd, b->data + b->len, 65536);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(err, cap, "%s: %s", path, strerror(errno));
-            rc = TL_ERR_IO;
-            break;
-        }
-        if (n == 0)
-            break;
-        b->len += (size_t)n;
-        if (b->len > max) {
-            snprintf(err, cap, "%s: larger than %zu bytes", path, max);
-            rc = TL_ERR_TOOBIG;
-            break;
-        }
-    }
-    if (b->data)
-        b->data[b->len] = 0;
-    if (fd != 0)
-        close(fd);
+    if (rc == TL_OK)
+        tl_buf_attach(b, data, len);
+    else if (rc == TL_ERR_TOOBIG)
+        snprintf(err, cap, "%s: larger than %zu bytes", path, max);
+    else
+        snprintf(err, cap, "%s: %s", path, strerror(errno));
     return rc;
 }
 
 int tl_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t cap)
 {
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+    int rc = tl_file_write_atomic(path, data, len, 0644);
+    if (rc == TL_ERR_INVALID)
         snprintf(err, cap, "%s: path too long", path);
-        return TL_ERR_INVALID;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(err, cap, "%s: %s", tmp, strerror(errno));
-        return TL_ERR_IO;
-    }
-    const uint8_t *p = data;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, p + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(err, cap, "%s: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return TL_ERR_IO;
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+    else if (rc != TL_OK)
         snprintf(err, cap, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        return TL_ERR_IO;
-    }
-    return TL_OK;
+    return rc;
 }
 
 /* ---- trust ------------------------------------------------------------ */

@@ -11,6 +11,7 @@
 #include "client/client.h"
 #include "common/b64.h"
 #include "common/clock.h"
+#include "common/dec.h"
 #include "common/version.h"
 
 #include <curl/curl.h>
@@ -108,6 +109,8 @@ static int exit_for(int rc)
     }
 }
 
+/* A number of seconds, fractions allowed (--interval, --timeout); whole
+ * numbers are common/dec.h's. */
 static int parse_num(const char *s, double lo, double hi, double *out)
 {
     char *end;
@@ -154,6 +157,7 @@ static int parse_args(int argc, char **argv, opts *o)
     opterr = 0;
     int c, idx;
     double v;
+    uint64_t n;
     while ((c = getopt_long(argc, argv, ":o:qhV", lo, &idx)) != -1) {
         const char *name = NULL;
         switch (c) {
@@ -197,14 +201,14 @@ static int parse_args(int argc, char **argv, opts *o)
             o->http.timeout = (long)v;
             break;
         case O_RETRIES:
-            if (parse_num(optarg, 0, 100, &v) || v != (int)v)
+            if (tl_dec_parse_range(optarg, 0, 100, &n) != TL_OK)
                 return bad_usage("--retries %s: not an integer 0..100", optarg);
-            o->http.retries = (int)v;
+            o->http.retries = (int)n;
             break;
         case O_WINDOW:
-            if (parse_num(optarg, 1, 4096, &v) || v != (int)v)
+            if (tl_dec_parse_range(optarg, 1, 4096, &n) != TL_OK)
                 return bad_usage("--window %s: not an integer 1..4096", optarg);
-            o->window = (int)v;
+            o->window = (int)n;
             name = "--window";
             break;
         case O_JSON:
