@@ -31,10 +31,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "common/b64.h"
 #include "common/clock.h"
+#include "common/curl.h"
+#include "common/dec.h"
 #include "common/err.h"
 #include "log/reader.h"
 #include "signer/note.h"
@@ -54,6 +54,7 @@ struct wit {
     char curl_err[CURL_ERROR_SIZE]; /* curl's detail of the last failed transfer */
     struct curl_slist *hdrs;
     tl_buf body, resp;
+    tl_curl_sink sink; /* into resp, at most RESP_MAX bytes */
     int busy;
     uint64_t req_size;
     char *req_note; /* the checkpoint note sent (for verifying the answer) */
@@ -126,15 +127,6 @@ static void on_event(void *ctx, uint64_t signed_size, uint64_t published_size)
     pthread_mutex_unlock(&hooks_mu);
 }
 
-static size_t on_data(char *p, size_t sz, size_t n, void *ctx)
-{
-    tl_buf *b = ctx;
-    size_t len = sz * n;
-    if (b->len + len > RESP_MAX || tl_buf_add(b, p, len) != TL_OK)
-        return 0;
-    return len;
-}
-
 /* ---- one request ------------------------------------------------------------ */
 
 static void fail(tl_cosigner *c, struct wit *w, const char *why, long status)
@@ -177,6 +169,7 @@ static int start_request(tl_cosigner *c, struct wit *w)
     }
     tl_buf_reset(&w->body);
     tl_buf_reset(&w->resp);
+    w->sink.over = 0;
     tl_buf_addf(&w->body, "old %" PRIu64 "\n", old);
     for (size_t i = 0; i < plen; i++) {
         char b64[TL_B64_LEN(TL_HASH_SIZE) + 1];
@@ -204,14 +197,6 @@ static int start_request(tl_cosigner *c, struct wit *w)
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)w->body.data);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)w->body.len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->hdrs);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &w->resp);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "tlogd-cosigner");
     curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)w);
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         fail(c, w, "curl_multi_add_handle failed", 0);
@@ -263,23 +248,12 @@ static char *verified_cosig(struct wit *w)
     return NULL;
 }
 
+/* A text/x.tlog.size body: "<canonical decimal>\n". */
 static int parse_size(const tl_buf *b, uint64_t *out)
 {
-    if (b->len < 2 || b->len > 21 || b->data[b->len - 1] != '\n')
-        return -1;
-    if (b->len > 2 && b->data[0] == '0')
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i + 1 < b->len; i++) {
-        if (b->data[i] < '0' || b->data[i] > '9')
-            return -1;
-        unsigned d = (unsigned)(b->data[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
+    if (b->len < 2 || b->data[b->len - 1] != '\n')
+        return TL_ERR_INVALID;
+    return tl_dec_parse_u64((const char *)b->data, b->len - 1, UINT64_MAX, out);
 }
 
 static void request_done(tl_cosigner *c, struct wit *w, CURLcode cc)
@@ -326,7 +300,7 @@ static void request_done(tl_cosigner *c, struct wit *w, CURLcode cc)
         pthread_mutex_lock(&c->mu);
         w->m_conflicts++;
         pthread_mutex_unlock(&c->mu);
-        if (parse_size(&w->resp, &size) != 0) {
+        if (parse_size(&w->resp, &size) != TL_OK) {
             fail(c, w, "409 without a valid text/x.tlog.size body", status);
             return;
         }
@@ -560,20 +534,6 @@ static int validate(tl_log *log, const tl_policy *p, char *err, size_t cap)
     return rc;
 }
 
-/* Options that stay on a witness's easy handle for all its requests: TLS
- * verification (always on; ca_file, if set, replaces the system store,
- * both its bundle and its certificate folder) and the error detail buffer. */
-static void setup_easy(struct wit *w, const char *ca_file)
-{
-    curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (ca_file) {
-        curl_easy_setopt(w->easy, CURLOPT_CAINFO, ca_file);
-        curl_easy_setopt(w->easy, CURLOPT_CAPATH, (const char *)NULL);
-    }
-    curl_easy_setopt(w->easy, CURLOPT_ERRORBUFFER, w->curl_err);
-}
-
 static void free_cosigner(tl_cosigner *c)
 {
     for (size_t i = 0; i < c->nw; i++) {
@@ -643,7 +603,21 @@ int tl_cosigner_start(tl_log *log, const tl_policy *policy, const char *ca_file,
         }
         memcpy(w->url, w->pw->url, ul);
         memcpy(w->url + ul, "/add-checkpoint", sizeof("/add-checkpoint"));
-        setup_easy(w, ca_file);
+        /* Options that stay on a witness's easy handle for all its requests
+         * (common/curl.h: TLS verification always on, ca_file replacing the
+         * system store, timeouts, the bounded response body, the error
+         * detail buffer); start_request sets each request. */
+        tl_curl_opts co = {.user_agent = "tlogd-cosigner",
+                           .ca_file = ca_file,
+                           .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+                           .timeout_ms = REQUEST_TIMEOUT_MS,
+                           .errbuf = w->curl_err};
+        w->sink = (tl_curl_sink){&w->resp, RESP_MAX, 0};
+        if (tl_curl_setup(w->easy, &co, &w->sink) != TL_OK) {
+            free_cosigner(c);
+            snprintf(err, cap, "cannot set up libcurl");
+            return TL_ERR_INVALID;
+        }
     }
     pthread_mutex_lock(&hooks_mu);
     for (size_t i = 0; i < MAX_HOOKS; i++)
