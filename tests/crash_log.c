@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +34,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/dec.h"
 #include "log/log.h"
 #include "log/reader.h"
 #include "merkle/merkle.h"
@@ -350,10 +352,18 @@ int main(int argc, char **argv)
     double t0 = tl_mono_s();
     int rc = 0;
 
-    if (argc == 5 && strcmp(argv[1], "--child") == 0)
-        return child_main(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10));
-    if (argc == 2)
-        kills = atoi(argv[1]);
+    uint64_t fd, seed, n;
+    if (argc == 5 && strcmp(argv[1], "--child") == 0) {
+        if (tl_dec_parse_range(argv[3], 0, INT_MAX, &fd) != TL_OK ||
+            tl_dec_parse_range(argv[4], 0, UINT64_MAX, &seed) != TL_OK)
+            return fail("--child DIR FD SEED: not numbers");
+        return child_main(argv[2], (int)fd, seed);
+    }
+    if (argc == 2) {
+        if (tl_dec_parse_range(argv[1], 1, 1000000, &n) != TL_OK)
+            return fail("usage: crash_log [KILLS]");
+        kills = (int)n;
+    }
     signal(SIGPIPE, SIG_IGN);
     sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (sl <= 0)

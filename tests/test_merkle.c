@@ -19,6 +19,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "common/hex.h"
 #include "merkle/merkle.h"
 
 #define REF_N 300
@@ -42,19 +43,11 @@ static uint64_t rnd_below(uint64_t n)
     return n == 0 ? 0 : rnd() % n;
 }
 
-static void unhex(const char *s, uint8_t *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(s + 2 * i, "%2x", &v);
-        out[i] = (uint8_t)v;
-    }
-}
-
+/* A hash from its 64 lowercase hex digits (a test vector). */
 static tl_hash hx(const char *s)
 {
     tl_hash h;
-    unhex(s, h.b, TL_HASH_SIZE);
+    CU_ASSERT_FATAL(tl_hex_decode(s, strlen(s), h.b, TL_HASH_SIZE) == TL_OK);
     return h;
 }
 
@@ -540,7 +533,7 @@ static void rfc_build(void)
     for (int i = 0; i < 8; i++) {
         uint8_t d[16];
         size_t n = strlen(rfc_leaves[i]) / 2;
-        unhex(rfc_leaves[i], d, n);
+        CU_ASSERT_FATAL(tl_hex_decode(rfc_leaves[i], 2 * n, d, n) == TL_OK);
         tl_hash leaf;
         tl_hash_leaf(H, d, n, &leaf);
         tl_frontier_append(&f, H, &leaf, store_emit, &rfc);

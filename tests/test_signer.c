@@ -19,6 +19,7 @@
 #include "common/b64.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "signer/checkpoint.h"
 #include "signer/note.h"
 #include "signer/policy.h"
@@ -119,24 +120,15 @@ static int run(const char *cmd)
 
 static void write_file(const char *path, const void *data, size_t len)
 {
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_FATAL(f != NULL);
-    CU_ASSERT(fwrite(data, 1, len, f) == len);
-    fclose(f);
+    CU_ASSERT_FATAL(tl_file_write_atomic(path, data, len, 0644) == TL_OK);
 }
 
+/* The file's bytes (malloc'd), or NULL. */
 static uint8_t *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    uint8_t *b = malloc(65536);
+    char *b = NULL;
     *len = 0;
-    if (f == NULL) {
-        free(b);
-        return NULL;
-    }
-    *len = fread(b, 1, 65536, f);
-    fclose(f);
-    return b;
+    return tl_file_read(path, 65536, &b, len) == TL_OK ? (uint8_t *)b : NULL;
 }
 
 /* ---- signed notes: published vectors ------------------------------------ */

@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 
 #include "common/buf.h"
+#include "common/dec.h"
+#include "common/file.h"
 #include "merkle/merkle.h"
 #include "signer/checkpoint.h"
 #include "signer/note.h"
@@ -36,16 +38,13 @@ static void die(const char *what)
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
+    char *b = NULL;
+    size_t n;
+    if (tl_file_read(path, 65535, &b, &n) != TL_OK) {
         fprintf(stderr, "mklog: %s: %s\n", path, strerror(errno));
         exit(1);
     }
-    static char buf[65536];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return strdup(buf);
+    return b;
 }
 
 static void spew(const char *path, const void *data, size_t len)
@@ -60,11 +59,19 @@ static void spew(const char *path, const void *data, size_t len)
             *p = '/';
         }
     }
-    FILE *f = fopen(path, "wb");
-    if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+    if (tl_file_write_atomic(path, data, len, 0644) != TL_OK) {
         fprintf(stderr, "mklog: cannot write %s\n", path);
         exit(1);
     }
+}
+
+/* An option's whole number (common/dec.h), or exit. */
+static uint64_t number(const char *v)
+{
+    uint64_t n;
+    if (tl_dec_parse_range(v, 0, UINT64_MAX, &n) != TL_OK)
+        die("option value is not a decimal number");
+    return n;
 }
 
 /* Deterministic entry i of a log with seed s: text, or B pseudo-random bytes. */
@@ -145,15 +152,15 @@ static int cmd_build(int argc, char **argv)
         else if (!strcmp(a, "--dir"))
             dir = v;
         else if (!strcmp(a, "--count"))
-            count = strtoull(v, NULL, 10);
+            count = number(v);
         else if (!strcmp(a, "--seed"))
-            seed = strtoull(v, NULL, 10);
+            seed = number(v);
         else if (!strcmp(a, "--entry-size"))
-            esize = strtoull(v, NULL, 10);
+            esize = number(v);
         else if (!strcmp(a, "--cosign") && ncosign < MAXCOSIG)
             cosign[ncosign++] = v;
         else if (!strcmp(a, "--proof-index"))
-            proof_index = strtoull(v, NULL, 10);
+            proof_index = number(v);
         else if (!strcmp(a, "--proof-out"))
             proof_out = v;
         else if (!strcmp(a, "--entry-out"))

@@ -12,9 +12,10 @@
  * on success, 1 when the key is absent or the store fails, 2 on bad usage.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "common/dec.h"
+#include "common/hex.h"
 #include "log/layout.h"
 #include "store/store.h"
 
@@ -22,33 +23,31 @@ int main(int argc, char **argv)
 {
     unsigned char key[128], key2[128];
     size_t klen = 0, klen2 = 0;
-    int oi;
-    if (argc == 6 && strcmp(argv[2], "tile") == 0) {
-        klen = tl_layout_key_tile(key, atoi(argv[3]), strtoull(argv[4], NULL, 10));
-        klen2 = tl_layout_key_tpart(key2, atoi(argv[3]));
-        oi = 5;
-    } else if (argc == 5 && strcmp(argv[2], "bundle") == 0) {
-        klen = tl_layout_key_bundle(key, strtoull(argv[3], NULL, 10));
+    uint64_t level, n, off;
+    const char *o = argc >= 5 ? argv[argc - 1] : "";
+    int from_end = o[0] == '-';
+    int ok = tl_dec_parse_range(o + from_end, 0, UINT64_MAX, &off) == TL_OK;
+    if (ok && argc == 6 && strcmp(argv[2], "tile") == 0 &&
+        tl_dec_parse_range(argv[3], 0, 63, &level) == TL_OK &&
+        tl_dec_parse_range(argv[4], 0, UINT64_MAX, &n) == TL_OK) {
+        klen = tl_layout_key_tile(key, (int)level, n);
+        klen2 = tl_layout_key_tpart(key2, (int)level);
+    } else if (ok && argc == 5 && strcmp(argv[2], "bundle") == 0 &&
+               tl_dec_parse_range(argv[3], 0, UINT64_MAX, &n) == TL_OK) {
+        klen = tl_layout_key_bundle(key, n);
         memcpy(key2, tl_layout_key_bpart, sizeof(tl_layout_key_bpart));
         klen2 = sizeof(tl_layout_key_bpart);
-        oi = 4;
-    } else if (argc == 5 && strcmp(argv[2], "key") == 0 && strlen(argv[3]) % 2 == 0 &&
+    } else if (ok && argc == 5 && strcmp(argv[2], "key") == 0 &&
                strlen(argv[3]) / 2 <= sizeof(key)) {
-        for (klen = 0; argv[3][2 * klen]; klen++) {
-            unsigned v;
-            if (sscanf(argv[3] + 2 * klen, "%2x", &v) != 1) {
-                fprintf(stderr, "rel_corrupt: bad hex key\n");
-                return 2;
-            }
-            key[klen] = (unsigned char)v;
+        klen = strlen(argv[3]) / 2;
+        if (tl_hex_decode(argv[3], strlen(argv[3]), key, klen) != TL_OK) {
+            fprintf(stderr, "rel_corrupt: bad hex key\n");
+            return 2;
         }
-        oi = 4;
     } else {
         fprintf(stderr, "usage: rel_corrupt DB (tile L N | bundle N | key HEX) OFFSET\n");
         return 2;
     }
-    int from_end = argv[oi][0] == '-';
-    unsigned long long off = strtoull(argv[oi] + from_end, NULL, 10);
     char err[256];
     tl_store *s = NULL;
     int rc = tl_store_open_leveldb(argv[1], 0, &s, err, sizeof(err));

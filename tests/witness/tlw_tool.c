@@ -10,7 +10,6 @@
  *        forks of a real log, made with its own key)
  * Exit 2 on bad usage, 1 on failure.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,69 +17,36 @@
 #include <sys/stat.h>
 
 #include "common/b64.h"
+#include "common/dec.h"
 #include "common/err.h"
 #include "signer/note.h"
 #include "tests/witness/wt_tree.h"
-
-static tl_signer *load_key(const char *path)
-{
-    char buf[4096];
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    tl_signer *s = NULL;
-    if (tl_signer_parse(buf, &s) != TL_OK)
-        s = NULL;
-    return s;
-}
-
-static int parse_u64(const char *s, uint64_t *v)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno || *end || end == s)
-        return -1;
-    *v = x;
-    return 0;
-}
 
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "keygen") == 0) {
         tl_signer *s = NULL;
-        char *sk = NULL, *vk = NULL, path[1024];
+        char *vk = NULL, key[1024], vkey[1024];
         if (tl_signer_generate(argv[2], TL_KEY_ED25519, &s) != TL_OK ||
-            tl_signer_format(s, &sk) != TL_OK || tl_signer_vkey(s, &vk) != TL_OK)
+            tl_signer_vkey(s, &vk) != TL_OK)
             return 1;
         mkdir(argv[3], 0700);
-        snprintf(path, sizeof(path), "%s/log.key", argv[3]);
-        FILE *f = fopen(path, "w");
-        if (!f)
+        snprintf(key, sizeof(key), "%s/log.key", argv[3]);
+        snprintf(vkey, sizeof(vkey), "%s/log.vkey", argv[3]);
+        if (tl_signer_write(s, key, vkey) != TL_OK)
             return 1;
-        fprintf(f, "%s\n", sk);
-        fclose(f);
-        snprintf(path, sizeof(path), "%s/log.vkey", argv[3]);
-        f = fopen(path, "w");
-        if (!f)
-            return 1;
-        fprintf(f, "%s\n", vk);
-        fclose(f);
         printf("%s\n", vk);
-        free(sk);
         free(vk);
         tl_signer_free(s);
         return 0;
     }
     if (argc == 7 && strcmp(argv[1], "request") == 0) {
         uint64_t old, size;
-        if (parse_u64(argv[5], &old) || parse_u64(argv[6], &size))
+        if (tl_dec_parse_range(argv[5], 0, UINT64_MAX, &old) != TL_OK ||
+            tl_dec_parse_range(argv[6], 0, UINT64_MAX, &size) != TL_OK)
             return 2;
-        tl_signer *s = load_key(argv[2]);
-        if (!s)
+        tl_signer *s = NULL;
+        if (tl_signer_load(argv[2], &s) != TL_OK)
             return 1;
         wt_tree *t = wt_tree_new(argv[4], size > old ? size : old);
         tl_buf out = TL_BUF_INIT;
@@ -96,11 +62,11 @@ int main(int argc, char **argv)
         uint64_t size;
         tl_hash root;
         size_t len;
-        if (parse_u64(argv[4], &size) ||
+        if (tl_dec_parse_range(argv[4], 0, UINT64_MAX, &size) != TL_OK ||
             tl_b64_decode(argv[5], strlen(argv[5]), root.b, 32, &len) != TL_OK || len != 32)
             return 2;
-        tl_signer *s = load_key(argv[2]);
-        if (!s)
+        tl_signer *s = NULL;
+        if (tl_signer_load(argv[2], &s) != TL_OK)
             return 1;
         char *note = wt_checkpoint(s, argv[3], size, &root);
         if (!note)
