@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/dec.h"
 #include "log/log.h"
 
 static volatile uint64_t acked, failed;
@@ -36,7 +37,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *dir = argv[1];
-    uint64_t n = strtoull(argv[2], NULL, 10);
+    uint64_t n;
+    if (tl_dec_parse_range(argv[2], 0, UINT64_MAX, &n) != TL_OK) {
+        fprintf(stderr, "usage: bench_client_fill DIR N [ORIGIN]\n");
+        return 2;
+    }
     const char *origin = argc > 3 ? argv[3] : "bench.example/client";
     char err[512], *vkey = NULL;
     if (tl_log_create(dir, origin, NULL, &vkey, err, sizeof(err)) != TL_OK) {

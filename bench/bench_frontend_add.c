@@ -28,6 +28,8 @@
 #include <nghttp2/nghttp2.h>
 
 #include "common/clock.h"
+#include "common/dec.h"
+#include "common/err.h"
 
 typedef struct stream {
     double t0;
@@ -87,8 +89,10 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     (void)u;
     if (f->hd.type == NGHTTP2_HEADERS && nl == 7 && memcmp(name, ":status", 7) == 0) {
         stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        uint64_t v = 0; /* 0 when the value is not a status */
+        tl_dec_parse_u64((const char *)value, vl, 999, &v);
         if (st)
-            st->status = atoi((const char *)value) * (vl > 0);
+            st->status = (int)v;
     }
     return 0;
 }
@@ -247,20 +251,26 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
-        if (!strcmp(k, "--port"))
-            port = atoi(v);
+        uint64_t n = 0;
+        if (strcmp(k, "--host") != 0 && strcmp(k, "--prefix") != 0 &&
+            tl_dec_parse_range(v, 0, UINT32_MAX, &n) != TL_OK) {
+            fprintf(stderr, "bench: %s %s: not a decimal number\n", k, v);
+            return 2;
+        }
+        if (!strcmp(k, "--port") && n <= 65535)
+            port = (int)n;
         else if (!strcmp(k, "--host"))
             host = v;
         else if (!strcmp(k, "--conns"))
-            nconns = (unsigned)atoi(v);
+            nconns = (unsigned)n;
         else if (!strcmp(k, "--streams"))
-            nstreams = (unsigned)atoi(v);
+            nstreams = (unsigned)n;
         else if (!strcmp(k, "--total"))
-            total = strtoull(v, NULL, 10);
+            total = n;
         else if (!strcmp(k, "--rate"))
-            rate = strtoull(v, NULL, 10);
+            rate = n;
         else if (!strcmp(k, "--size"))
-            size = (unsigned)atoi(v);
+            size = (unsigned)n;
         else if (!strcmp(k, "--prefix"))
             prefix = v;
         else {

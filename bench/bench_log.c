@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/dec.h"
 #include "log/log.h"
 
 static uint64_t N = 10000000, T = 4;
@@ -187,7 +188,7 @@ static void print_thread_cpu(void)
     }
 }
 
-static unsigned long long du_bytes(const char *dir)
+static uint64_t du_bytes(const char *dir)
 {
     char cmd[4300], out[64] = "0";
     FILE *p;
@@ -198,7 +199,10 @@ static unsigned long long du_bytes(const char *dir)
             out[0] = 0;
         pclose(p);
     }
-    return strtoull(out, NULL, 10);
+    uint64_t n = 0;
+    out[strcspn(out, "\n")] = 0;
+    tl_dec_parse_range(out, 0, UINT64_MAX, &n); /* 0 when du said nothing */
+    return n;
 }
 
 /* --open-only DIR: measured start-up in a fresh process. */
@@ -239,19 +243,26 @@ int main(int argc, char **argv)
 
     parent[0] = 0;
     for (int i = 1; i < argc; i++) {
+        uint64_t n = 0;
+        int num = i + 1 < argc && tl_dec_parse_range(argv[i + 1], 0, UINT32_MAX, &n) == TL_OK;
         if (!strcmp(argv[i], "--open-only") && i + 1 < argc)
             return open_only(argv[i + 1]);
-        else if (!strcmp(argv[i], "--entries") && i + 1 < argc)
-            N = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            T = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--batch-max") && i + 1 < argc)
-            batch_max = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--interval") && i + 1 < argc)
-            interval = (unsigned)strtoul(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--pool") && i + 1 < argc)
-            pool_max = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--entries") && num) {
+            N = n;
+            i++;
+        } else if (!strcmp(argv[i], "--threads") && num) {
+            T = n;
+            i++;
+        } else if (!strcmp(argv[i], "--batch-max") && num) {
+            batch_max = n;
+            i++;
+        } else if (!strcmp(argv[i], "--interval") && num) {
+            interval = (unsigned)n;
+            i++;
+        } else if (!strcmp(argv[i], "--pool") && num) {
+            pool_max = n;
+            i++;
+        } else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             snprintf(parent, sizeof(parent), "%s", argv[++i]);
         else if (!strcmp(argv[i], "--keep"))
             keep = 1;

@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "common/clock.h"
+#include "common/dec.h"
 #include "merkle/merkle.h"
 
 static uint64_t rng = 0x243f6a8885a308d3ULL;
@@ -188,9 +189,7 @@ int main(int argc, char **argv)
 {
     uint64_t n = 10000000;
     if (argc > 1) {
-        char *end;
-        n = strtoull(argv[1], &end, 10);
-        if (*end != '\0' || n < 2) {
+        if (tl_dec_parse_range(argv[1], 2, UINT64_MAX, &n) != TL_OK) {
             fprintf(stderr, "usage: bench_merkle [N >= 2]\n");
             return 2;
         }

@@ -21,10 +21,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "common/clock.h"
+#include "common/curl.h"
+#include "common/dec.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "store/store.h"
 #include "signer/note.h"
 #include "tests/witness/wt_tree.h"
@@ -155,61 +156,59 @@ static int cmd_core(const char *dir, int nlogs, double secs)
 static int cmd_keys(const char *dir, int nlogs)
 {
     char path[1024];
+    tl_buf logs = TL_BUF_INIT;
     mkdir(dir, 0700);
-    snprintf(path, sizeof(path), "%s/logs", dir);
-    FILE *logs = fopen(path, "w");
-    if (!logs)
-        return 1;
     for (int i = 0; i < nlogs; i++) {
         tl_signer *s = NULL;
-        char *sk = NULL, *vk = NULL;
-        if (tl_signer_generate(origin_of(i), TL_KEY_ED25519, &s) != TL_OK ||
-            tl_signer_format(s, &sk) != TL_OK || tl_signer_vkey(s, &vk) != TL_OK)
-            return 1;
+        char *vk = NULL;
         snprintf(path, sizeof(path), "%s/log%d.key", dir, i);
-        FILE *f = fopen(path, "w");
-        if (!f)
+        if (tl_signer_generate(origin_of(i), TL_KEY_ED25519, &s) != TL_OK ||
+            tl_signer_vkey(s, &vk) != TL_OK || tl_signer_write(s, path, NULL) != TL_OK)
             return 1;
-        fprintf(f, "%s\n", sk);
-        fclose(f);
-        fprintf(logs, "%s %s\n", origin_of(i), vk);
-        free(sk);
+        tl_buf_addf(&logs, "%s %s\n", origin_of(i), vk);
         free(vk);
         tl_signer_free(s);
     }
-    fclose(logs);
-    return 0;
+    snprintf(path, sizeof(path), "%s/logs", dir);
+    int rc = tl_file_write_atomic(path, logs.data, logs.len, 0644);
+    tl_buf_release(&logs);
+    return rc == TL_OK ? 0 : 1;
 }
 
 /* ---- a curl multi driver: one chain of requests per slot ------------------ */
 
+#define RESP_MAX (1 << 20) /* a tlog-proof from /add, a cosignature from a witness */
+
 struct slot {
     CURL *e;
     tl_buf resp;
-    size_t next;  /* next request index in this slot's chain */
-    size_t count; /* requests in the chain */
+    tl_curl_sink sink; /* into resp */
+    size_t next;       /* next request index in this slot's chain */
+    size_t count;      /* requests in the chain */
     tl_buf *bodies;
     double t0;
 };
 
-static size_t on_data(char *p, size_t sz, size_t n, void *ctx)
+/* The slot's easy handle, set up once for all its requests (common/curl.h). */
+static int slot_init(struct slot *s)
 {
-    tl_buf_add(ctx, p, sz * n);
-    return sz * n;
+    tl_curl_opts o = {
+        .user_agent = "bench_witness", .connect_timeout_ms = 10000, .timeout_ms = 60000};
+    s->sink = (tl_curl_sink){&s->resp, RESP_MAX, 0};
+    s->e = curl_easy_init();
+    return s->e && tl_curl_setup(s->e, &o, &s->sink) == TL_OK ? TL_OK : TL_ERR_NOMEM;
 }
 
 static void slot_start(CURLM *m, struct slot *s, const char *url, struct curl_slist *hdrs)
 {
     tl_buf *b = &s->bodies[s->next];
     tl_buf_reset(&s->resp);
+    s->sink.over = 0;
     curl_easy_setopt(s->e, CURLOPT_URL, url);
     curl_easy_setopt(s->e, CURLOPT_POSTFIELDS, (const char *)b->data);
     curl_easy_setopt(s->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
     curl_easy_setopt(s->e, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(s->e, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(s->e, CURLOPT_WRITEDATA, &s->resp);
     curl_easy_setopt(s->e, CURLOPT_PRIVATE, (void *)s);
-    curl_easy_setopt(s->e, CURLOPT_TIMEOUT, 60L);
     s->t0 = tl_mono_s();
     curl_multi_add_handle(m, s->e);
 }
@@ -271,15 +270,9 @@ static int cmd_push(const char *url, const char *dir, int nlogs, size_t count)
     size_t nlat = 0;
     for (int i = 0; i < nlogs; i++) {
         snprintf(path, sizeof(path), "%s/log%d.key", dir, i);
-        char buf[512] = {0};
-        FILE *f = fopen(path, "r");
-        if (!f || !fread(buf, 1, sizeof(buf) - 1, f))
-            return 1;
-        fclose(f);
         tl_signer *s = NULL;
-        if (tl_signer_parse(buf, &s) != TL_OK)
+        if (tl_signer_load(path, &s) != TL_OK || slot_init(&slots[i]) != TL_OK)
             return 1;
-        slots[i].e = curl_easy_init();
         slots[i].count = count;
         slots[i].bodies = calloc(count, sizeof(tl_buf));
         for (size_t k = 0; k < count; k++)
@@ -313,7 +306,8 @@ static int cmd_adds(const char *url, size_t n, size_t conc)
     size_t nlat = 0;
     unsigned long long salt = (unsigned long long)time(NULL) * 1000003ULL + (unsigned)clock();
     for (size_t i = 0; i < conc; i++) {
-        slots[i].e = curl_easy_init();
+        if (slot_init(&slots[i]) != TL_OK)
+            return 1;
         slots[i].count = n / conc + (i < n % conc);
         slots[i].bodies = calloc(slots[i].count ? slots[i].count : 1, sizeof(tl_buf));
         for (size_t k = 0; k < slots[i].count; k++)
@@ -342,17 +336,23 @@ int main(int argc, char **argv)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = 2;
-    if (argc == 5 && strcmp(argv[1], "core") == 0)
-        rc = cmd_core(argv[2], atoi(argv[3]), atof(argv[4]));
-    else if (argc == 4 && strcmp(argv[1], "keys") == 0)
-        rc = cmd_keys(argv[2], atoi(argv[3]));
-    else if (argc == 6 && strcmp(argv[1], "push") == 0)
-        rc = cmd_push(argv[2], argv[3], atoi(argv[4]), (size_t)atol(argv[5]));
-    else if (argc == 5 && strcmp(argv[1], "adds") == 0)
-        rc = cmd_adds(argv[2], (size_t)atol(argv[3]), (size_t)atol(argv[4]));
+    uint64_t a = 0, b = 0;
+    /* The whole numbers of each command: NLOGS (1..4096), COUNT, N, CONC. */
+#define NUM(i, lo, hi, out) (tl_dec_parse_range(argv[i], lo, hi, &out) == TL_OK)
+    if (argc == 5 && strcmp(argv[1], "core") == 0 && NUM(3, 1, 4096, a))
+        rc = cmd_core(argv[2], (int)a, atof(argv[4]));
+    else if (argc == 4 && strcmp(argv[1], "keys") == 0 && NUM(3, 1, 4096, a))
+        rc = cmd_keys(argv[2], (int)a);
+    else if (argc == 6 && strcmp(argv[1], "push") == 0 && NUM(4, 1, 4096, a) &&
+             NUM(5, 1, UINT32_MAX, b))
+        rc = cmd_push(argv[2], argv[3], (int)a, (size_t)b);
+    else if (argc == 5 && strcmp(argv[1], "adds") == 0 && NUM(3, 1, UINT32_MAX, a) &&
+             NUM(4, 1, 4096, b))
+        rc = cmd_adds(argv[2], (size_t)a, (size_t)b);
     else
         fprintf(stderr, "usage: bench_witness core DIR NLOGS SECONDS | keys DIR NLOGS |"
                         " push URL DIR NLOGS COUNT | adds URL N CONC\n");
+#undef NUM
     curl_global_cleanup();
     return rc;
 }
