@@ -14,7 +14,7 @@ add_library(tl_clockshim SHARED ${TL_REL}/clockshim.c)
 target_link_libraries(tl_clockshim ${CMAKE_DL_LIBS})
 set_target_properties(tl_clockshim PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 add_executable(h2abuse ${TL_REL}/h2abuse.c)
-target_link_libraries(h2abuse PkgConfig::NGHTTP2 Threads::Threads)
+target_link_libraries(h2abuse tl_common PkgConfig::NGHTTP2 Threads::Threads)
 
 # The fuzz targets, built with a plain main() (fuzz_replay.c): every build
 # replays the seed corpora and the saved crashers of fuzz/regressions/.

@@ -20,6 +20,8 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "common/dec.h"
+#include "common/err.h"
 #include "http/httpd.h"
 
 static tl_httpd *g_h;
@@ -87,8 +89,9 @@ static void handler(void *ctx, tl_http_req *r)
         slow *s = calloc(1, sizeof *s);
         s->req = r;
         s->ev = evtimer_new(g_base, slow_fire, s);
-        long ms = atol(tl_http_req_query(r));
-        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        uint64_t ms = 0; /* the query, or 0 */
+        tl_dec_parse_range(tl_http_req_query(r), 0, 3600000, &ms);
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
         tl_http_req_on_abort(r, slow_abort, s);
         evtimer_add(s->ev, &tv);
     } else if (strcmp(p, "/thread") == 0) {
@@ -126,32 +129,34 @@ int main(int argc, char **argv)
     cfg.listen = "127.0.0.1:0";
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
+        uint64_t n = 0;
+        int num = tl_dec_parse_range(v, 0, UINT32_MAX, &n) == TL_OK;
         if (!strcmp(k, "--listen"))
             cfg.listen = v;
         else if (!strcmp(k, "--tls-cert"))
             cfg.tls_cert = v;
         else if (!strcmp(k, "--tls-key"))
             cfg.tls_key = v;
-        else if (!strcmp(k, "--max-body"))
-            cfg.max_body = (size_t)atol(v);
-        else if (!strcmp(k, "--max-streams"))
-            cfg.max_streams = (unsigned)atol(v);
-        else if (!strcmp(k, "--max-header"))
-            cfg.max_header_bytes = (size_t)atol(v);
-        else if (!strcmp(k, "--max-conns"))
-            cfg.max_conns = (unsigned)atol(v);
-        else if (!strcmp(k, "--handshake-ms"))
-            cfg.handshake_timeout_ms = (unsigned)atol(v);
-        else if (!strcmp(k, "--preface-ms"))
-            cfg.preface_timeout_ms = (unsigned)atol(v);
-        else if (!strcmp(k, "--header-ms"))
-            cfg.header_timeout_ms = (unsigned)atol(v);
-        else if (!strcmp(k, "--body-ms"))
-            cfg.body_timeout_ms = (unsigned)atol(v);
-        else if (!strcmp(k, "--idle-ms"))
-            cfg.idle_timeout_ms = (unsigned)atol(v);
+        else if (!strcmp(k, "--max-body") && num)
+            cfg.max_body = (size_t)n;
+        else if (!strcmp(k, "--max-streams") && num)
+            cfg.max_streams = (unsigned)n;
+        else if (!strcmp(k, "--max-header") && num)
+            cfg.max_header_bytes = (size_t)n;
+        else if (!strcmp(k, "--max-conns") && num)
+            cfg.max_conns = (unsigned)n;
+        else if (!strcmp(k, "--handshake-ms") && num)
+            cfg.handshake_timeout_ms = (unsigned)n;
+        else if (!strcmp(k, "--preface-ms") && num)
+            cfg.preface_timeout_ms = (unsigned)n;
+        else if (!strcmp(k, "--header-ms") && num)
+            cfg.header_timeout_ms = (unsigned)n;
+        else if (!strcmp(k, "--body-ms") && num)
+            cfg.body_timeout_ms = (unsigned)n;
+        else if (!strcmp(k, "--idle-ms") && num)
+            cfg.idle_timeout_ms = (unsigned)n;
         else {
-            fprintf(stderr, "testsrv: unknown flag %s\n", k);
+            fprintf(stderr, "testsrv: unknown flag or bad value: %s %s\n", k, v);
             return 2;
         }
     }

@@ -45,6 +45,8 @@
 #include <nghttp2/nghttp2.h>
 
 #include "common/clock.h"
+#include "common/dec.h"
+#include "common/err.h"
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define F_DATA 0
@@ -614,8 +616,10 @@ static int g_header_cb(nghttp2_session *s, const nghttp2_frame *f, const uint8_t
     (void)s;
     (void)f;
     (void)flags;
-    if (nl == 7 && memcmp(name, ":status", 7) == 0 && vl == 3)
-        g->status = atoi((const char *)value);
+    uint64_t st;
+    if (nl == 7 && memcmp(name, ":status", 7) == 0 && vl == 3 &&
+        tl_dec_parse_u64((const char *)value, vl, 999, &st) == TL_OK)
+        g->status = (int)st;
     return 0;
 }
 
@@ -751,14 +755,21 @@ int main(int argc, char **argv)
                         "[--quick] [ATTACK...]\n");
         return 2;
     }
+    uint64_t n;
     g_host = argv[1];
-    g_port = atoi(argv[2]);
+    if (tl_dec_parse_range(argv[2], 1, 65535, &n) != TL_OK) {
+        fprintf(stderr, "h2abuse: PORT %s: not a port number\n", argv[2]);
+        return 2;
+    }
+    g_port = (int)n;
     for (int i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--path") == 0 && i + 1 < argc)
             g_path = argv[++i];
-        else if (strcmp(argv[i], "--idle") == 0 && i + 1 < argc)
-            g_idle = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--slow-limit") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--idle") == 0 && i + 1 < argc &&
+                 tl_dec_parse_range(argv[i + 1], 0, 1000000, &n) == TL_OK) {
+            g_idle = (int)n;
+            i++;
+        } else if (strcmp(argv[i], "--slow-limit") == 0 && i + 1 < argc)
             g_slow_limit = atof(argv[++i]);
         else if (strcmp(argv[i], "--quick") == 0)
             g_quick = 1;
