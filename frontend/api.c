@@ -27,14 +27,13 @@
 #include <time.h>
 
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 #include "common/b64.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "frontend/query.h"
 #include "log/reader.h"
 #include "signer/tlogproof.h"
 
@@ -558,95 +557,7 @@ static void handle_add(tl_api *a, tl_http_req *r)
     }
 }
 
-/* ---- query parsing (strict) ---------------------------------------------- */
-
-typedef struct param {
-    const char *name;
-    int is_hash;
-    uint64_t num;
-    tl_hash hash;
-    int seen;
-} param;
-
-/* Copies s into out (cap bytes, truncated), with every byte that is not
- * printable ASCII replaced by '?', so echoed input keeps a reason one line. */
-static void printable(const char *s, char *out, size_t cap)
-{
-    size_t i = 0;
-    for (; s[i] && i + 1 < cap; i++)
-        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-    out[i] = 0;
-}
-
-/* Canonical decimal: digits only, no sign, no leading zero, < 2^63. */
-static int parse_dec(const char *s, uint64_t *out)
-{
-    if (!*s || (s[0] == '0' && s[1]))
-        return TL_ERR_INVALID;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return TL_ERR_INVALID;
-        if (v > (((uint64_t)1 << 63) - 1 - (uint64_t)(*s - '0')) / 10)
-            return TL_ERR_INVALID;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *out = v;
-    return TL_OK;
-}
-
-/* Fills ps[0..n) from the query; every parameter required, none repeated, no
- * others. On failure writes a one-line reason. */
-static int parse_query(const char *q, param *ps, size_t n, char *why, size_t cap)
-{
-    struct evkeyvalq kv;
-    kv.tqh_first = NULL;
-    kv.tqh_last = &kv.tqh_first;
-    if (*q == 0 && n > 0) {
-        snprintf(why, cap, "missing parameter %s", ps[0].name);
-        return TL_ERR_INVALID;
-    }
-    if (*q && evhttp_parse_query_str(q, &kv) != 0) {
-        evhttp_clear_headers(&kv);
-        snprintf(why, cap, "malformed query string");
-        return TL_ERR_INVALID;
-    }
-    int rc = TL_OK;
-    for (struct evkeyval *e = kv.tqh_first; e && rc == TL_OK; e = e->next.tqe_next) {
-        size_t i;
-        for (i = 0; i < n; i++)
-            if (strcmp(e->key, ps[i].name) == 0)
-                break;
-        if (i == n) {
-            char k[65];
-            printable(e->key, k, sizeof k);
-            snprintf(why, cap, "unknown parameter %s", k);
-            rc = TL_ERR_INVALID;
-        } else if (ps[i].seen++) {
-            snprintf(why, cap, "parameter %s given twice", ps[i].name);
-            rc = TL_ERR_INVALID;
-        } else if (ps[i].is_hash) {
-            size_t hl;
-            if (tl_b64_decode(e->value, strlen(e->value), ps[i].hash.b, TL_HASH_SIZE, &hl) !=
-                    TL_OK ||
-                hl != TL_HASH_SIZE) {
-                snprintf(why, cap, "%s must be a base64 SHA-256 hash (URL-encoded)", ps[i].name);
-                rc = TL_ERR_INVALID;
-            }
-        } else if (parse_dec(e->value, &ps[i].num) != TL_OK) {
-            snprintf(why, cap, "%s must be a decimal number without leading zeros", ps[i].name);
-            rc = TL_ERR_INVALID;
-        }
-    }
-    evhttp_clear_headers(&kv);
-    for (size_t i = 0; i < n && rc == TL_OK; i++) {
-        if (!ps[i].seen) {
-            snprintf(why, cap, "missing parameter %s", ps[i].name);
-            rc = TL_ERR_INVALID;
-        }
-    }
-    return rc;
-}
+/* ---- JSON helpers ------------------------------------------------------ */
 
 static json_t *hashes_json(const tl_hash *h, size_t n)
 {
@@ -704,9 +615,9 @@ static void handle_consistency(tl_api *a, tl_http_req *r)
 {
     if (reply_cached(a, r, EP_CONSISTENCY))
         return;
-    param ps[] = {{"first", 0, 0, {{0}}, 0}, {"second", 0, 0, {{0}}, 0}};
+    tl_query_param ps[] = {{"first", 0, 0, {{0}}, 0}, {"second", 0, 0, {{0}}, 0}};
     char why[160];
-    if (parse_query(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
+    if (tl_query_parse(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
         fail(a, r, EP_CONSISTENCY, TL_ERR_INVALID, "%s", why);
         return;
     }
@@ -739,9 +650,9 @@ static void handle_proof_by_hash(tl_api *a, tl_http_req *r)
 {
     if (reply_cached(a, r, EP_PROOF_BY_HASH))
         return;
-    param ps[] = {{"hash", 1, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}};
+    tl_query_param ps[] = {{"hash", 1, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}};
     char why[160];
-    if (parse_query(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
+    if (tl_query_parse(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
         fail(a, r, EP_PROOF_BY_HASH, TL_ERR_INVALID, "%s", why);
         return;
     }
@@ -780,9 +691,9 @@ static void handle_proof_by_hash(tl_api *a, tl_http_req *r)
 
 static void handle_get_entries(tl_api *a, tl_http_req *r)
 {
-    param ps[] = {{"start", 0, 0, {{0}}, 0}, {"end", 0, 0, {{0}}, 0}};
+    tl_query_param ps[] = {{"start", 0, 0, {{0}}, 0}, {"end", 0, 0, {{0}}, 0}};
     char why[160];
-    if (parse_query(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
+    if (tl_query_parse(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
         fail(a, r, EP_GET_ENTRIES, TL_ERR_INVALID, "%s", why);
         return;
     }
@@ -830,9 +741,9 @@ static void handle_get_entries(tl_api *a, tl_http_req *r)
 
 static void handle_entry_and_proof(tl_api *a, tl_http_req *r)
 {
-    param ps[] = {{"leaf_index", 0, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}};
+    tl_query_param ps[] = {{"leaf_index", 0, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}};
     char why[160];
-    if (parse_query(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
+    if (tl_query_parse(tl_http_req_query(r), ps, 2, why, sizeof why) != TL_OK) {
         fail(a, r, EP_ENTRY_AND_PROOF, TL_ERR_INVALID, "%s", why);
         return;
     }
