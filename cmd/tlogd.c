@@ -23,7 +23,7 @@
 #include "common/dec.h"
 #include "common/err.h"
 #include "common/version.h"
-#include "frontend/api.h"
+#include "frontend/frontend.h"
 #include "log/cosigner.h"
 #include "http/httpd.h"
 #include "log/log.h"
@@ -116,7 +116,7 @@ typedef struct opts {
     const char *witness_ca; /* --witness-ca, or NULL for the system store */
     tl_httpd_config http;
     tl_log_config log;
-    tl_api_config api;
+    tl_frontend_config api;
 } opts;
 
 static int bad_usage(const char *fmt, const char *arg)
@@ -132,7 +132,7 @@ static int bad_usage(const char *fmt, const char *arg)
 typedef struct server {
     struct event_base *base;
     tl_httpd *httpd;
-    tl_api *api;
+    tl_frontend *api;
     int signals;
     struct event *hard_stop;
     unsigned add_timeout_ms;
@@ -151,7 +151,7 @@ static void hard_stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     server *s = arg;
     fprintf(stderr, "tlogd: drain deadline passed; answering waiting adds with 503\n");
-    tl_api_fail_waiters(s->api);
+    tl_frontend_fail_waiters(s->api);
     event_base_loopexit(s->base, NULL);
 }
 
@@ -171,7 +171,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         tl_httpd_drain(s->httpd, drained, s);
     } else {
         fprintf(stderr, "tlogd: second signal: stopping now\n");
-        tl_api_fail_waiters(s->api);
+        tl_frontend_fail_waiters(s->api);
         event_base_loopexit(s->base, NULL);
     }
 }
@@ -225,15 +225,16 @@ static int serve(opts *o)
     }
     o->api.log = log;
     o->api.cosigner = cos;
-    if (tl_api_new(&o->api, s.base, &s.api) != TL_OK) {
+    if (tl_frontend_new(&o->api, s.base, &s.api) != TL_OK) {
         fprintf(stderr, "tlogd: cannot set up the API\n");
         goto out;
     }
-    if (tl_httpd_new(s.base, &o->http, tl_api_handle, s.api, &s.httpd, err, sizeof err) != TL_OK) {
+    if (tl_httpd_new(s.base, &o->http, tl_frontend_handle, s.api, &s.httpd, err, sizeof err) !=
+        TL_OK) {
         fprintf(stderr, "tlogd: %s\n", err);
         goto out;
     }
-    tl_api_set_httpd(s.api, s.httpd);
+    tl_frontend_set_httpd(s.api, s.httpd);
     sigs[0] = evsignal_new(s.base, SIGTERM, on_signal, &s);
     sigs[1] = evsignal_new(s.base, SIGINT, on_signal, &s);
     if (!sigs[0] || !sigs[1] || evsignal_add(sigs[0], NULL) || evsignal_add(sigs[1], NULL)) {
@@ -257,7 +258,7 @@ out:
         fprintf(stderr, "tlogd: log closed\n");
     }
     tl_httpd_free(s.httpd);
-    tl_api_free(s.api);
+    tl_frontend_free(s.api);
     if (policy)
         tl_policy_free(policy);
     event_base_free(s.base);

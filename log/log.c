@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/hex.h"
 #include "log/dedup_filter.h"
 #include "log/sequencer.h"
 #include "signer/checkpoint.h"
@@ -67,12 +68,7 @@ static uint64_t real_clock_ms(void)
 
 static void hex_hash(const tl_hash *h, char out[65])
 {
-    static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < TL_HASH_SIZE; i++) {
-        out[2 * i] = hx[h->b[i] >> 4];
-        out[2 * i + 1] = hx[h->b[i] & 15];
-    }
-    out[64] = 0;
+    tl_hex_encode(h->b, TL_HASH_SIZE, out);
 }
 
 static void path_join(char *out, size_t cap, const char *dir, const char *name)

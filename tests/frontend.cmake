@@ -1,5 +1,11 @@
-# frontend tests: tl_httpd alone through a small test server, and
-# tlogd serve end to end (python3 stdlib + curl + nghttp + openssl CLI).
+# frontend tests: the route table and the query parser (test_frontend),
+# tl_httpd alone through a small test server, and tlogd serve end to end
+# (python3 stdlib + curl + nghttp + openssl CLI).
+add_executable(test_frontend ${CMAKE_CURRENT_SOURCE_DIR}/test_frontend.c)
+target_link_libraries(test_frontend PRIVATE tl_frontend PkgConfig::CUNIT)
+set_target_properties(test_frontend PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+add_test(NAME frontend_unit COMMAND ${CMAKE_BINARY_DIR}/test_frontend)
+set_tests_properties(frontend_unit PROPERTIES TIMEOUT 60)
 add_executable(frontend_httpd_testsrv ${CMAKE_CURRENT_SOURCE_DIR}/frontend/httpd_testsrv.c)
 target_link_libraries(frontend_httpd_testsrv tl_http)
 

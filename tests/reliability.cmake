@@ -26,7 +26,7 @@ set(TL_REPLAY_LIBS_checkpoint tl_signer tl_merkle tl_common)
 set(TL_REPLAY_LIBS_tlogproof tl_signer tl_merkle tl_common)
 set(TL_REPLAY_LIBS_policy tl_signer tl_merkle tl_common)
 set(TL_REPLAY_LIBS_witness_add tl_witness tl_store tl_signer tl_merkle tl_common)
-set(TL_REPLAY_LIBS_ct_query tl_http tl_log tl_store tl_signer tl_merkle tl_common
+set(TL_REPLAY_LIBS_ct_query tl_frontend tl_http tl_log tl_store tl_signer tl_merkle tl_common
     PkgConfig::JANSSON PkgConfig::EVENT)
 foreach(t tile_path proof note checkpoint tlogproof policy witness_add ct_query)
   add_executable(replay_${t} ${TL_FUZZ_SRC}/fuzz_${t}.c ${TL_REL}/fuzz_replay.c)

@@ -123,6 +123,19 @@ def curl(url, *args, data=None, timeout=40):
 PROTOS = {"h1": ["--http1.1"], "h2c": ["--http2-prior-knowledge"]}
 
 
+def curl_head(url, *args, timeout=40):
+    """A HEAD request: (status, headers dict lowercased, curl's exit code)."""
+    r = subprocess.run(["curl", "-s", "--head", *args, url], capture_output=True, timeout=timeout)
+    hl = r.stdout.decode("latin-1").split("\r\n")
+    status = int(hl[0].split()[1]) if hl[0].startswith("HTTP/") else 0
+    hdrs = {}
+    for h in hl[1:]:
+        k, _, v = h.partition(":")
+        if k:
+            hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, r.returncode
+
+
 def one_line_reason(body):
     return body.endswith(b"\n") and body.count(b"\n") == 1 and len(body) > 1
 
@@ -368,6 +381,90 @@ def main():
         unknown = urllib.parse.quote(base64.b64encode(b"\x01" * 32).decode(), safe="")
         st, h, b = curl(u + "/ct/v1/get-proof-by-hash?hash=%s&tree_size=2" % unknown, "--http1.1")
         check(st == 404, "get-proof-by-hash of an unknown hash: 404 (%d)" % st)
+        # The route table (frontend/routes.c): 404 with a reason, 405 with an
+        # Allow header from the table, HEAD as GET, OPTIONS as CORS preflight.
+        for name, pa in PROTOS.items():
+            for path in ("/nope", "/tile", "/checkpoint/", "/add/", "/ct/v1/get-sth/x", "/"):
+                st, h, b = curl(u + path, *pa)
+                check(st == 404 and b == b"no such endpoint: %s\n" % path.encode() and
+                      h.get("access-control-allow-origin") == "*",
+                      "%s GET %s: 404 with the reason (%d %r)" % (name, path, st, b))
+            for method, path, allow in (("POST", "/checkpoint", "GET, HEAD"),
+                                        ("PUT", "/ct/v1/get-sth", "GET, HEAD"),
+                                        ("DELETE", "/tile/0/000", "GET, HEAD"),
+                                        ("POST", "/tile/entries/000", "GET, HEAD"),
+                                        ("POST", "/metrics", "GET, HEAD"),
+                                        ("GET", "/add", "POST"), ("HEAD", "/add", "POST"),
+                                        ("PUT", "/add", "POST")):
+                if method == "HEAD":
+                    st, h, _ = curl_head(u + path, *pa)
+                    b = b"method not allowed\n"
+                else:
+                    st, h, b = curl(u + path, *pa, "-X", method)
+                check(st == 405 and h.get("allow") == allow and h.get("access-control-allow-origin") == "*" and
+                      b == b"method not allowed\n",
+                      "%s %s %s: 405, Allow: %s (%d %r %r)" % (name, method, path, allow, st, h.get("allow"), b))
+            for path in ("/checkpoint", "/tile/0/000", "/tile/entries/000", "/ct/v1/get-sth",
+                         "/ct/v1/get-sth-consistency?first=1&second=%d" % n, "/healthz"):
+                st, h, b = curl(u + path, *pa)
+                st2, h2, rc = curl_head(u + path, *pa)
+                # tl_httpd drops the body; over HTTP/1.1 evhttp drops Content-Length too
+                check(rc == 0 and st2 == st == 200 and h2.get("content-length", str(len(b))) == str(len(b)) and
+                      all(h2.get(k) == h.get(k) for k in ("content-type", "cache-control",
+                                                           "access-control-allow-origin")),
+                      "%s HEAD %s: the GET's status and headers (%d %r)" % (name, path, st2, h2))
+            st, h, rc = curl_head(u + "/nope", *pa)
+            check(rc == 0 and st == 404, "%s HEAD of an unknown path: 404" % name)
+            for path in ("/checkpoint", "/nope", "/tile/0/000"):
+                st, h, b = curl(u + path, *pa, "-X", "OPTIONS")
+                check(st == 204 and h.get("access-control-allow-origin") == "*" and
+                      h.get("access-control-allow-methods") == "GET, HEAD, POST" and
+                      h.get("access-control-allow-headers") == "Content-Type, Accept" and
+                      h.get("access-control-max-age") == "86400" and b == b"",
+                      "%s OPTIONS %s: CORS preflight (%d %r)" % (name, path, st, h))
+
+        # The strict query parser (frontend/query.c) through the API: the
+        # reasons are exact, the first problem in query order after its shape.
+        plus = next(i for i in range(n) if "+" in base64.b64encode(leaves[i]).decode())
+        raw = base64.b64encode(leaves[plus]).decode()
+        enc = urllib.parse.quote(raw, safe="")
+        strict = [
+            ("get-entries?start=1&end=", "end must be a decimal number without leading zeros"),
+            ("get-entries?start=&end=2", "start must be a decimal number without leading zeros"),
+            ("get-sth-consistency?first=1&first=2&second=3", "parameter first given twice"),
+            ("get-sth-consistency?second=3&first=1&second=3", "parameter second given twice"),
+            ("get-sth-consistency?first=%zz&second=2", "first must be a decimal number without leading zeros"),
+            ("get-sth-consistency?first=1&second=%4", "second must be a decimal number without leading zeros"),
+            ("get-proof-by-hash?hash=%%zz%s&tree_size=%d" % (enc[3:], n),
+             "hash must be a base64 SHA-256 hash (URL-encoded)"),
+            ("get-proof-by-hash?hash=%s&tree_size=%d" % (raw, n),  # '+' is a space
+             "hash must be a base64 SHA-256 hash (URL-encoded)"),
+            ("get-entries?start=%2B1&end=2", "start must be a decimal number without leading zeros"),
+            ("get-entries?start=1+&end=2", "start must be a decimal number without leading zeros"),
+            ("get-sth-consistency?first=1&second=2&x=1", "unknown parameter x"),
+            ("get-sth-consistency?fir%73t=1&second=2", "unknown parameter fir%73t"),
+            ("get-sth-consistency?first=1&Second=2", "unknown parameter Second"),
+            ("get-sth-consistency?first=1&&second=2", "malformed query string"),
+            ("get-sth-consistency?&first=1&second=2", "malformed query string"),
+            ("get-sth-consistency?first&second=2", "malformed query string"),
+            ("get-sth-consistency?x=1&first", "malformed query string"),
+            ("get-sth-consistency?=1&first=1&second=2", "malformed query string"),
+            ("get-sth-consistency?first=1&second=2&&", "malformed query string"),
+            ("get-sth-consistency", "missing parameter first"),
+            ("get-sth-consistency?second=2", "missing parameter first"),
+            ("get-entry-and-proof?leaf_index=1", "missing parameter tree_size"),
+        ]
+        for q, why in strict:
+            st, h, b = curl(u + "/ct/v1/" + q, "--http2-prior-knowledge")
+            check(st == 400 and b == why.encode() + b"\n",
+                  "strict query %s: 400 %r (%d %r)" % (q, why, st, b[:80]))
+        for q in ("get-sth-consistency?first=1&second=%d&" % n,  # one trailing '&'
+                  "get-sth-consistency?first=%%31&second=%d" % n,  # values are percent-decoded
+                  "get-sth-consistency?second=%d&first=1" % n,  # any order
+                  "get-proof-by-hash?hash=%s&tree_size=%d" % (enc, n),
+                  "get-proof-by-hash?hash=%s&tree_size=%d" % (re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), enc), n)):
+            st, h, b = curl(u + "/ct/v1/" + q, "--http1.1")
+            check(st == 200, "query accepted: %s (%d %r)" % (q, st, b[:80]))
         st, h, b = curl(u + "/metrics", "--http1.1")
         txt = b.decode()
         for name in ("tlogd_entries_added_total", "tlogd_tree_size_published %d" % n,
@@ -375,7 +472,12 @@ def main():
                      "tlogd_commit_seconds_sum", 'tlogd_http_requests_total{endpoint="add",code="200"}',
                      'tlogd_http_requests_total{endpoint="get-sth-consistency",code="400"}',
                      "tlogd_add_seconds_bucket", "tlogd_dedup_filter_ready 1",
-                     'tlogd_dedup_lookups_total{by="store"}', 'tlogd_dedup_lookups_total{by="filter"}'):
+                     'tlogd_dedup_lookups_total{by="store"}', 'tlogd_dedup_lookups_total{by="filter"}',
+                     'tlogd_http_requests_total{endpoint="tile_entries",code="405"}',
+                     'tlogd_http_requests_total{endpoint="add",code="405"}',
+                     'tlogd_http_requests_total{endpoint="other",code="404"}',
+                     'tlogd_http_requests_total{endpoint="other",code="other"}',
+                     'tlogd_http_requests_total{endpoint="metrics",code="200"}'):
             check(name in txt, "/metrics has %s" % name)
 
         # Graceful shutdown with adds in flight: restart with slow batches.

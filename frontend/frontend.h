@@ -1,0 +1,49 @@
+/*
+ * frontend.h - tlogd's HTTP API (docs/FRONTEND.md, docs/USAGE.md): C2SP
+ * tlog-tiles reads, POST /add with C2SP tlog-proof answers, the RFC 6962
+ * JSON endpoints, /metrics and /healthz, dispatched through one route table
+ * (frontend/routes.c).
+ *
+ * Guarantees: serves only what the PUBLISHED checkpoint covers (never the
+ * merely signed one); bad input gets a 4xx with a one-line reason.
+ *
+ * Threads: everything runs on the tl_httpd loop thread. The log's callbacks
+ * run on its committer thread (add results, after the commit) and on the
+ * committer or the publishing thread (listener events); they only queue and
+ * wake the loop with tl_httpd_run_in_loop.
+ */
+#ifndef TL_FRONTEND_FRONTEND_H
+#define TL_FRONTEND_FRONTEND_H
+
+#include <stddef.h>
+
+#include "http/httpd.h"
+#include "log/cosigner.h"
+#include "log/log.h"
+
+struct event_base;
+
+typedef struct tl_frontend tl_frontend;
+
+typedef struct tl_frontend_config {
+    tl_log *log;              /* borrowed; must outlive the frontend */
+    tl_cosigner *cosigner;    /* borrowed, may be NULL (metrics only) */
+    const char *kind;         /* the log's entry kind name, borrowed (NULL = "blob");
+                               * routes not served for it get 404 (internal.h) */
+    size_t max_entry;         /* bytes (default 65535) */
+    unsigned add_timeout_ms;  /* POST /add wait for publication (default 30 s) */
+    unsigned get_entries_max; /* entries per get-entries call (default 1000) */
+} tl_frontend_config;
+
+/* Creates the frontend and registers its log listener (call before traffic). */
+int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_frontend **out);
+/* The server the frontend answers through (for tl_httpd_run_in_loop). */
+void tl_frontend_set_httpd(tl_frontend *f, tl_httpd *h);
+/* The tl_http_handler_fn; ctx is the tl_frontend. */
+void tl_frontend_handle(void *ctx, tl_http_req *req);
+/* Answers every waiting write (POST /add) with 503 (used when the log stopped). */
+void tl_frontend_fail_waiters(tl_frontend *f);
+/* Frees; the log must be closed first (no more callbacks). */
+void tl_frontend_free(tl_frontend *f);
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * internal.h - what the frontend's files share: the tl_frontend struct, the
+ * route type and the endpoint ids (routes.c), the replies (respond.c), the
+ * waiting machinery of write endpoints (write.c) and the handlers each file
+ * serves. Only frontend/ (and its tests) include it; cmd/ uses frontend.h.
+ *
+ * Files: routes.c (the route table, dispatch, 404/405/OPTIONS), respond.c
+ * (replies, error answers, the answer cache, tl_err -> HTTP status),
+ * write.c (POST /add and the waiters), tiles.c (checkpoint, tiles, entry
+ * bundles), ct.c (RFC 6962 JSON), ops.c (/metrics, /healthz), query.c (the
+ * strict query-string parser, query.h), frontend.c (lifecycle and the
+ * published head).
+ *
+ * Threads: everything runs on the loop thread, except the fields marked
+ * cross-thread (write.c's queue from the log's committer thread).
+ */
+#ifndef TL_FRONTEND_INTERNAL_H
+#define TL_FRONTEND_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/util.h>
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "frontend/frontend.h"
+#include "log/reader.h"
+
+#define FE_RETRY_AFTER "1"
+#define FE_CC_CHECKPOINT "public, max-age=2"
+#define FE_CC_IMMUTABLE "public, max-age=31536000, immutable"
+#define FE_CC_PARTIAL "public, max-age=60"
+
+/* ---- routes (routes.c) ---------------------------------------------------
+ *
+ * One line of the route table: {methods, path, match, kinds, endpoint,
+ * handler}. The dispatcher (tl_frontend_handle) picks, among the lines
+ * served for the log's kind whose path matches, the one whose methods
+ * include the request's, preferring an exact path over a prefix and a
+ * longer prefix over a shorter one, so the order of lines does not matter
+ * for dispatch (it is the order of /metrics). No line: 404 with a one-line
+ * reason; lines for the path but not the method: 405 with Allow listing
+ * their methods. OPTIONS on any path is the CORS preflight; HEAD is served
+ * as GET (tl_httpd sends no body).
+ *
+ * kinds: which log kinds serve the line, a mask of FE_KIND_* bits (one bit
+ * per kind name the frontend knows, fe_kind_of) or FE_KINDS_ALL for what
+ * every log serves (its checkpoint, tiles, RFC 6962 reads, operations). A
+ * log of a kind the line does not name answers 404 for it ("no such
+ * endpoint on a log of kind ..."); a kind name the frontend has no bit for
+ * gets FE_KIND_OTHER, so only FE_KINDS_ALL lines. Today only blob exists
+ * and POST /add is its write. A new kind is one bit here, its name in
+ * routes.c's kinds[], and its lines (an audit kind: FE_KIND_AUDIT, lines
+ * under /audit/v1/ marked FE_KIND_AUDIT; POST /add stays FE_KIND_BLOB).
+ *
+ * endpoint: the label of tlogd_http_requests_total{endpoint=...}, unique
+ * per line. The line's index in the table is its endpoint id (fe_ep), the
+ * slot its requests are counted in; FE_EP_OTHER counts what no line serves.
+ */
+enum {
+    FE_GET = 1u << 0, /* GET, and HEAD */
+    FE_POST = 1u << 1,
+};
+enum fe_match { FE_EXACT, FE_PREFIX };
+#define FE_KIND_BLOB (1u << 0)   /* entries are opaque bytes (tlogd's only kind today) */
+#define FE_KIND_OTHER (1u << 31) /* a kind name the frontend does not know */
+#define FE_KINDS_ALL 0xffffffffu
+
+typedef unsigned fe_ep;  /* a route's index in the table, or FE_EP_OTHER */
+#define FE_MAX_ROUTES 32 /* table capacity (checked at compile time) */
+#define FE_EP_OTHER FE_MAX_ROUTES
+
+typedef struct tl_frontend tl_frontend;
+/* A handler: answers r now (fe_reply, fe_fail, ...) or later (write.c). */
+typedef void fe_handler(tl_frontend *f, tl_http_req *r, fe_ep ep);
+
+typedef struct fe_route {
+    unsigned methods;    /* FE_GET | FE_POST */
+    const char *path;    /* starts with '/' */
+    enum fe_match match; /* FE_EXACT or FE_PREFIX */
+    unsigned kinds;      /* FE_KIND_* bits, or FE_KINDS_ALL */
+    const char *ep;      /* endpoint label (metrics) */
+    fe_handler *fn;
+} fe_route;
+
+/* The table, and its number of lines. */
+const fe_route *fe_routes(size_t *n);
+/* The FE_KIND_* bit of a kind name (NULL = "blob"); FE_KIND_OTHER if unknown. */
+unsigned fe_kind_of(const char *name);
+/* The label of endpoint ep ("other" for FE_EP_OTHER). */
+const char *fe_ep_name(fe_ep ep);
+
+/* What the table says about a request. */
+typedef struct fe_lookup {
+    const fe_route *route; /* the line that serves it, or NULL */
+    fe_ep ep;              /* where it is counted: the route, the path's route (405), or other */
+    int status;            /* 0 (route set), 404 or 405 */
+    int other_kind;        /* 404 because only lines of other kinds match the path */
+    char allow[32];        /* 405: the Allow header ("GET, HEAD", "POST", ...) */
+} fe_lookup;
+/* What serves method (as received) and path on a log of kind (its FE_KIND_*
+ * bit); never fails, allocates nothing. */
+void fe_route_find(unsigned kind, const char *method, const char *path, fe_lookup *out);
+
+/* ---- replies (respond.c) ------------------------------------------------- */
+
+/* Status slots of tlogd_http_requests_total (the last counts any other). */
+#define FE_NSTATUS 7
+extern const int fe_statuses[FE_NSTATUS];
+
+/* Counts a request of endpoint ep answered with status. */
+void fe_count(tl_frontend *f, fe_ep ep, int status);
+/* Answers with CORS, optional Cache-Control, Retry-After on 503; counts it. */
+void fe_reply(tl_frontend *f, tl_http_req *r, fe_ep ep, int status, const char *ctype,
+              const char *cache, const void *body, size_t len);
+/* An error answer: the status of err (the one tl_err -> HTTP mapping) and a
+ * one-line text/plain reason (control bytes replaced). */
+void fe_fail(tl_frontend *f, tl_http_req *r, fe_ep ep, int err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* 200 with j's compact JSON (takes j; NULL j answers 500). */
+void fe_reply_json(tl_frontend *f, tl_http_req *r, fe_ep ep, json_t *j, const char *cache);
+/* As fe_reply_json with FE_CC_IMMUTABLE, and keeps the answer in the answer
+ * cache under (ep, r's raw query): for answers that depend on nothing else. */
+void fe_reply_json_immutable(tl_frontend *f, tl_http_req *r, fe_ep ep, json_t *j);
+/* Answers r from the answer cache if it holds (ep, r's query); 1 if it did. */
+int fe_reply_cached(tl_frontend *f, tl_http_req *r, fe_ep ep);
+/* 1 if a checkpoint is published; else answers 503 and returns 0. */
+int fe_need_pub(tl_frontend *f, tl_http_req *r, fe_ep ep);
+
+typedef struct fe_answer fe_answer;
+fe_answer *fe_answers_new(void);
+void fe_answers_free(fe_answer *c);
+
+/* ---- write endpoints (write.c) -------------------------------------------
+ *
+ * A write handler submits its entry with fe_waiter_submit; the log's
+ * callback (committer thread) queues the result and wakes the loop. On the
+ * loop, a waiter whose index is below the published size is answered by its
+ * own answer function (then freed); the rest wait for a publication, or get
+ * 503 + Retry-After at their deadline (cfg.add_timeout_ms). Every sequenced
+ * leaf is taught to the reader's leaf cache. A second write endpoint (say,
+ * audit events answered with receipts) embeds fe_waiter first in its own
+ * struct, as write.c's add_waiter does, and passes its answer function. */
+#define FE_NLAT 12
+extern const double fe_lat_bounds[FE_NLAT]; /* seconds, the histogram's buckets */
+typedef struct fe_latency {
+    uint64_t count[FE_NLAT + 1]; /* per bucket of fe_lat_bounds, then +Inf */
+    double sum;
+    uint64_t n;
+} fe_latency;
+
+typedef struct fe_waiter fe_waiter;
+/* Answers w->req (live) now that the published tree (f->pub) holds w->index;
+ * the machinery frees w afterwards. */
+typedef void fe_answer_fn(tl_frontend *f, fe_waiter *w);
+
+struct fe_waiter {
+    /* set by fe_waiter_submit */
+    tl_frontend *f;
+    tl_http_req *req; /* NULL once the client went away */
+    fe_ep ep;
+    fe_answer_fn *answer;
+    fe_latency *lat; /* the histogram its submit-to-answer time goes to */
+    int state;
+    uint64_t start_ms, deadline_ms;
+    /* the log's answer */
+    int err;
+    int have_leaf;
+    uint64_t index;
+    tl_hash leaf;
+    struct fe_waiter *prev, *next; /* pending list (loop thread) */
+    struct fe_waiter *qnext;       /* done queue (under qlock) */
+};
+
+/* Submits entry (copied) for w, the first member of a malloc'd struct that
+ * the machinery frees with free() once answered or forgotten. On TL_OK the
+ * log holds it and w is answered later; on an error nothing was submitted:
+ * the caller answers r and frees w. */
+int fe_waiter_submit(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep, fe_answer_fn *answer,
+                     fe_latency *lat, const uint8_t *entry, size_t len);
+/* Asks for a loop pass (a publication to look at); any thread. */
+void fe_kick(tl_frontend *f);
+/* The log's listener (committer or publishing thread). */
+void fe_on_log_event(void *ctx, uint64_t signed_size, uint64_t published_size);
+/* The deadline sweep (loop thread, every FE_SWEEP_MS). */
+#define FE_SWEEP_MS 200
+void fe_sweep_cb(evutil_socket_t fd, short what, void *arg);
+/* Forgets every waiter without answering (tl_frontend_free). */
+void fe_waiters_free(tl_frontend *f);
+
+/* ---- the published head (frontend.c) ------------------------------------- */
+
+/* Reloads f->pub and f->sth_json if the log published a new head. */
+void fe_refresh_published(tl_frontend *f);
+
+/* ---- handlers ------------------------------------------------------------ */
+
+/* Each answers the request of endpoint ep (its line in the table). */
+fe_handler fe_add;                                            /* write.c */
+fe_handler fe_checkpoint, fe_tile;                            /* tiles.c */
+fe_handler fe_ct_sth, fe_ct_consistency, fe_ct_proof_by_hash; /* ct.c */
+fe_handler fe_ct_entries, fe_ct_entry_and_proof;              /* ct.c */
+fe_handler fe_metrics, fe_healthz;                            /* ops.c */
+
+/* ---- the frontend -------------------------------------------------------- */
+
+struct tl_frontend {
+    tl_frontend_config cfg;
+    unsigned kind; /* the log's FE_KIND_* bit */
+    struct event_base *base;
+    tl_httpd *httpd;
+    /* cross-thread (write.c) */
+    pthread_mutex_t qlock;
+    fe_waiter *done_head, *done_tail;
+    atomic_int kicked;
+    atomic_int pub_changed;
+    /* loop thread only */
+    fe_waiter *pending;
+    size_t npending;
+    struct event *sweep;
+    tl_log_reader *rd;  /* the log's read side for this thread: proofs, tiles, leaves */
+    fe_answer *answers; /* the answer cache (respond.c) */
+    int have_pub;
+    tl_log_head pub;
+    tl_buf proof_text; /* POST /add's tlog-proof, reused */
+    char *sth_json;    /* get-sth's answer for pub */
+    size_t sth_json_len;
+    uint64_t req_count[FE_MAX_ROUTES + 1][FE_NSTATUS + 1];
+    fe_latency add_lat; /* tlogd_add_seconds */
+};
+
+#endif
