@@ -1,6 +1,6 @@
 /*
  * tlogd.c - the log program (CONTRACT.md "tlogd"):
- *   tlogd init --dir DIR --origin ORIGIN
+ *   tlogd init --dir DIR --origin ORIGIN [--kind blob]
  *   tlogd serve --dir DIR [--listen HOST:PORT] [--tls-cert F --tls-key F]
  *               [--policy FILE [--witness-ca FILE]] [--batch-max N] [--batch-interval MS]
  *               [--max-entry BYTES] [limits, see --help]
@@ -30,10 +30,11 @@
 #include "signer/policy.h"
 
 static const char usage_text[] =
-    "usage: tlogd init --dir DIR --origin ORIGIN\n"
+    "usage: tlogd init --dir DIR --origin ORIGIN [--kind KIND]\n"
     "       tlogd serve --dir DIR [options]\n"
     "\n"
-    "init creates DIR with the log's database and keys and prints the verifier key.\n"
+    "init creates DIR with the log's database and keys and prints the verifier key;\n"
+    "  --kind fixes what the entries are, for good (blob: opaque bytes, the default).\n"
     "serve runs the log and its HTTP API (HTTP/2 + TLS, h2c, HTTP/1.1).\n"
     "\n"
     "serve options:\n"
@@ -61,6 +62,7 @@ static const char usage_text[] =
 enum {
     O_DIR = 1,
     O_ORIGIN,
+    O_KIND,
     O_LISTEN,
     O_CERT,
     O_KEY,
@@ -87,6 +89,7 @@ enum {
 static const struct option longopts[] = {
     {"dir", required_argument, 0, O_DIR},
     {"origin", required_argument, 0, O_ORIGIN},
+    {"kind", required_argument, 0, O_KIND},
     {"listen", required_argument, 0, O_LISTEN},
     {"tls-cert", required_argument, 0, O_CERT},
     {"tls-key", required_argument, 0, O_KEY},
@@ -113,6 +116,7 @@ static const struct option longopts[] = {
 
 typedef struct opts {
     const char *dir, *origin, *policy;
+    const char *kind;       /* init --kind, or NULL for blob */
     const char *witness_ca; /* --witness-ca, or NULL for the system store */
     tl_httpd_config http;
     tl_log_config log;
@@ -125,6 +129,16 @@ static int bad_usage(const char *fmt, const char *arg)
     fprintf(stderr, fmt, arg);
     fprintf(stderr, " (see tlogd --help)\n");
     return 2;
+}
+
+/* The kinds this tlogd knows, "a|b|c" (static). */
+static const char *kind_names(void)
+{
+    static char names[128];
+    size_t n = 0;
+    for (size_t i = 0; tl_kinds[i] && n + TL_KIND_NAME_MAX + 2 < sizeof names; i++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? "|" : "", tl_kinds[i]->name);
+    return names;
 }
 
 /* ---- serve --------------------------------------------------------------- */
@@ -225,6 +239,7 @@ static int serve(opts *o)
     }
     o->api.log = log;
     o->api.cosigner = cos;
+    o->api.kind = tl_log_kind(log)->name;
     if (tl_frontend_new(&o->api, s.base, &s.api) != TL_OK) {
         fprintf(stderr, "tlogd: cannot set up the API\n");
         goto out;
@@ -297,6 +312,9 @@ int main(int argc, char **argv)
         case O_ORIGIN:
             o.origin = a;
             break;
+        case O_KIND:
+            o.kind = a;
+            break;
         case O_LISTEN:
             o.http.listen = a;
             break;
@@ -351,9 +369,11 @@ int main(int argc, char **argv)
             return bad_usage("%s", "init needs --dir DIR");
         if (!o.origin || !*o.origin)
             return bad_usage("%s", "init needs --origin ORIGIN");
+        if (o.kind && !tl_kind_find(o.kind))
+            return bad_usage("--kind must be one of the kinds this tlogd knows (%s)", kind_names());
         char err[256] = "";
         char *vkey = NULL;
-        if (tl_log_create(o.dir, o.origin, NULL, &vkey, err, sizeof err) != TL_OK) {
+        if (tl_log_create(o.dir, o.origin, o.kind, &vkey, err, sizeof err) != TL_OK) {
             fprintf(stderr, "tlogd: init: %s\n", err);
             return 1;
         }
@@ -366,6 +386,8 @@ int main(int argc, char **argv)
             return bad_usage("%s", "serve needs --dir DIR");
         if (o.origin)
             return bad_usage("%s", "--origin is only for init");
+        if (o.kind)
+            return bad_usage("%s", "--kind is only for init (serve reads it from the log)");
         const char *colon = strrchr(o.http.listen, ':');
         if (!colon || colon == o.http.listen ||
             tl_dec_parse_range(colon + 1, 0, 65535, &v) != TL_OK)

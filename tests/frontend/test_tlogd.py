@@ -175,9 +175,16 @@ def main():
                 ["serve", "--dir", d, "--max-entry", "65536"], ["serve", "--dir", d, "--nope"],
                 ["serve", "--dir", d, "--batch-max", "012"], ["serve", "--dir", d, "--tls-cert", "x"],
                 ["serve", "--dir", d, "--listen", "8080"], ["serve", "--dir", d, "--listen", "h:x"],
-                ["serve", "--dir", d, "--listen"], ["init", "--dir", d], [d, "serve", "init"]):
+                ["serve", "--dir", d, "--listen"], ["init", "--dir", d], [d, "serve", "init"],
+                ["init", "--dir", d + "-k", "--origin", "x.test/k", "--kind", "nosuchkind"],
+                ["init", "--dir", d + "-k", "--origin", "x.test/k", "--kind"],
+                ["serve", "--dir", d, "--kind", "blob"]):
         r = subprocess.run([TLOGD, *bad], capture_output=True, text=True)
         check(r.returncode == 2 and r.stderr.count("\n") == 1, "bad usage %s: exit 2, one line" % bad)
+    check(not os.path.exists(d + "-k"), "an unknown kind makes no folder")
+    r = subprocess.run([TLOGD, "init", "--dir", d + "-blob", "--origin", "example.test/blob",
+                        "--kind", "blob"], capture_output=True, text=True)
+    check(r.returncode == 0 and r.stdout.startswith("example.test/blob+"), "tlogd init --kind blob")
     r = subprocess.run([TLOGD, "--version"], capture_output=True, text=True)
     check(r.returncode == 0 and r.stdout.startswith("tlogd "), "--version")
     r = subprocess.run([TLOGD, "--help"], capture_output=True, text=True)
