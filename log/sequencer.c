@@ -4,9 +4,11 @@
  *
  * tl_seq_submit runs the kind's prepare (dedup key, leaf hash) on the
  * caller's thread and queues the group; a full pool fails fast with
- * TL_ERR_BUSY. The sequencer thread closes a batch when batch_max
- * submissions wait or batch_interval_ms after the oldest arrived, taking
- * whole groups only, then, in this order (Sunlight's stage-sign-commit-answer):
+ * TL_ERR_BUSY. The sequencer thread closes a batch (whole groups only) at
+ * once while the committer has no batch waiting behind the one it writes,
+ * else when batch_max submissions wait or batch_interval_ms after the
+ * oldest arrived (pipelined group commit), then, in this order (Sunlight's
+ * stage-sign-commit-answer):
  *   1. dedup: within the batch, against the keys of the last few commits (an
  *      in-memory index; it covers the commits still in flight, which the
  *      store cannot show yet), and against the dedup index in the store; a
@@ -606,7 +608,7 @@ static int dedup_pass(tl_seq *s, stage *st, size_t *nsorted, int *waited)
     st->fresh = 0;
     memset(s->dedup, 0, s->dedup_cap * sizeof(*s->dedup));
     /* within the batch, by hash table */
-    for (size_t gi = 0; gi < st->ngroups && rc == TL_OK; gi++) {
+    for (size_t gi = 0; gi < st->ngroups; gi++) {
         seq_group *g = st->groups[gi];
         if (g->rejected)
             continue;
@@ -630,16 +632,9 @@ static int dedup_pass(tl_seq *s, stage *st, size_t *nsorted, int *waited)
             while (s->dedup[slot] && memcmp(s->dedup[slot]->key.b, it->key.b, TL_HASH_SIZE) != 0)
                 slot = (slot + 1) & (s->dedup_cap - 1);
             if (s->dedup[slot]) {
-                seq_item *first = s->dedup[slot];
-                if (k->same_pending &&
-                    k->same_pending(k, it->data, it->len, first->data, first->len) != TL_OK) {
-                    /* the later group goes; its earlier items stay in the
-                     * table until the pass runs again without it */
-                    reject(it, 0);
-                    rc = TL_ERR_CONFLICT;
-                    break;
-                }
-                it->dup_of = first;
+                /* whether it is the same occurrence as the first is decided
+                 * once the first is known to stand (below) */
+                it->dup_of = s->dedup[slot];
                 st->dups++;
                 continue;
             }
@@ -647,8 +642,6 @@ static int dedup_pass(tl_seq *s, stage *st, size_t *nsorted, int *waited)
             s->sorted[ns++] = it;
         }
     }
-    if (rc != TL_OK)
-        return rc;
     /* each first occurrence against the recent commits and the store, in key
      * order: that keeps LevelDB's memtable skiplist and blocks in the CPU
      * cache and costs about half of the same lookups in submission order */
@@ -719,6 +712,23 @@ static int dedup_pass(tl_seq *s, stage *st, size_t *nsorted, int *waited)
     tl_buf_release(&v);
     tl_buf_release(&scratch);
     *nsorted = ns;
+    /* every first occurrence stands against the store: now a later one
+     * with its key must be the same occurrence, or its group goes (in
+     * submission order; the pass runs again without it) */
+    for (size_t gi = 0; gi < st->ngroups && rc == TL_OK && k->same_pending; gi++) {
+        seq_group *g = st->groups[gi];
+        if (g->rejected)
+            continue;
+        for (size_t i = 0; i < g->n; i++) {
+            seq_item *it = &g->items[i];
+            if (it->dup_of &&
+                k->same_pending(k, it->data, it->len, it->dup_of->data, it->dup_of->len) != TL_OK) {
+                reject(it, it->dup_of->dup ? it->dup_of->index : 0);
+                rc = TL_ERR_CONFLICT;
+                break;
+            }
+        }
+    }
     return rc;
 }
 
@@ -1002,6 +1012,15 @@ static void commit_stage(tl_seq *s, stage *st)
     s->cfg.events.after(s->cfg.events.ctx);
 }
 
+/* Stages handed to the committer and not yet written. Caller holds mu. */
+static int stages_full(const tl_seq *s)
+{
+    int n = 0;
+    for (int i = 0; i < STAGES; i++)
+        n += s->stage_full[i];
+    return n;
+}
+
 static void *seq_main(void *arg)
 {
     tl_seq *s = arg;
@@ -1014,10 +1033,16 @@ static void *seq_main(void *arg)
             pthread_cond_wait(&s->cv, &s->mu);
         if (s->qlen == 0)
             break;
-        if (!s->closing && !s->stopped && s->qlen < s->cfg.batch_max) {
+        /* Group commit, pipelined: a batch closes at once while the
+         * committer has no batch waiting behind the one it writes; while it
+         * has, submissions gather until it takes that one, batch_max of them
+         * wait, or the oldest has waited batch_interval_ms. So batches grow
+         * with the load and the time a commit takes, and a lone submission
+         * is not held back by the timer. */
+        if (!s->closing && !s->stopped && s->qlen < s->cfg.batch_max && stages_full(s) > 0) {
             uint64_t dl = s->qhead->t_enq + s->cfg.interval_ms;
             struct timespec ts = {(time_t)(dl / 1000), (long)(dl % 1000) * 1000000L};
-            while (s->qlen < s->cfg.batch_max && !s->closing)
+            while (s->qlen < s->cfg.batch_max && !s->closing && stages_full(s) > 0)
                 if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
                     break;
         }
@@ -1064,6 +1089,7 @@ static void *commit_main(void *arg)
         pthread_mutex_lock(&s->mu);
         s->stage_full[i] = 0;
         pthread_cond_broadcast(&s->cv_stage);
+        pthread_cond_signal(&s->cv); /* a batch may close now */
         i = (i + 1) % STAGES;
     }
     pthread_mutex_unlock(&s->mu);

@@ -370,49 +370,93 @@ static void test_groups_and_records(void)
     remove_dir(parent, d);
 }
 
-/* Groups in one batch, and a key in a commit still in flight. */
+/* A store whose writes take 200 ms, so that what is submitted meanwhile
+ * gathers in the next batch. The log closes it, and the inner store. */
+typedef struct slow {
+    tl_store base;
+    tl_store *inner;
+} slow;
+
+static int slow_get(tl_store *s, const void *k, size_t kl, tl_buf *v)
+{
+    return tl_store_get(((slow *)s)->inner, k, kl, v);
+}
+static int slow_write(tl_store *s, tl_batch *b, int sync)
+{
+    usleep(200 * 1000);
+    return tl_store_write(((slow *)s)->inner, b, sync);
+}
+static void slow_close(tl_store *s)
+{
+    tl_store_close(((slow *)s)->inner);
+    free(s);
+}
+static const struct tl_store_ops slow_ops = {slow_get, slow_write, slow_close, NULL, NULL};
+
+/* Groups in one batch, and a key in a commit just written. */
 static void test_one_batch_and_in_flight(void)
 {
     char *parent, *d = make_dir(&parent), err[256];
+    tl_store *mem = NULL;
+    slow *sl = malloc(sizeof(*sl));
     tl_log *log;
-    result a, b, c, e;
+    result a, b, c, e, f, g;
     int rc;
     static const char *const ga[] = {"Kq|same", "-a"};
     static const char *const gb[] = {"-b", "Kq|other"};
     static const char *const gc[] = {"Kq|same"};
+    static const char *const gd[] = {"-d"};
+    static const char *const ge[] = {"Kz|one"};
+    static const char *const gf[] = {"-f", "Kz|two"};
+    static const char *const gg[] = {"Kz|one", "-g"};
 
-    log = open_kind(d, NULL, &test_kind, 64, 200, 1000, err, sizeof(err), &rc);
+    log = open_kind(d, NULL, &test_kind, 64, 1000, 1000, err, sizeof(err), &rc);
     CU_ASSERT_EQUAL_FATAL(rc, TL_ERR_INVALID); /* the LevelDB log is a blob log */
-    tl_store *mem = NULL;
+    CU_ASSERT(strstr(err, "blob") != NULL);
     CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&mem), TL_OK);
-    log = open_kind(d, mem, &test_kind, 64, 200, 1000, err, sizeof(err), &rc);
+    sl->base.ops = &slow_ops;
+    sl->inner = mem;
+    log = open_kind(d, &sl->base, &test_kind, 64, 1000, 1000, err, sizeof(err), &rc);
     CU_ASSERT_EQUAL_FATAL(rc, TL_OK);
-    /* three groups within one 200 ms batch window */
-    CU_ASSERT_EQUAL(submit(log, &a, ga, 2), TL_OK);
+    CU_ASSERT_EQUAL(submit_wait(log, &a, ga, 2), TL_OK);
+    /* d's commit is slow: b, c, e, f and g gather in one batch behind it */
+    CU_ASSERT_EQUAL(submit(log, &e, gd, 1), TL_OK);
+    usleep(50 * 1000);
     CU_ASSERT_EQUAL(submit(log, &b, gb, 2), TL_OK);
     CU_ASSERT_EQUAL(submit(log, &c, gc, 1), TL_OK);
-    result_wait(&a);
+    CU_ASSERT_EQUAL(submit(log, &f, ge, 1), TL_OK);
+    CU_ASSERT_EQUAL(submit(log, &g, gf, 2), TL_OK);
+    result_wait(&e);
     result_wait(&b);
     result_wait(&c);
-    CU_ASSERT_EQUAL(a.err, TL_OK);
-    CU_ASSERT_EQUAL(b.err, TL_ERR_CONFLICT); /* the later group goes */
+    result_wait(&f);
+    result_wait(&g);
+    {
+        tl_log_stats st;
+        tl_log_get_stats(log, &st);
+        CU_ASSERT_EQUAL(st.batches, 3); /* a; d; b c e f g */
+    }
+    /* b's q is another occurrence than the stored one: b goes; c, which came
+     * after b with the stored content, is that occurrence */
+    CU_ASSERT_EQUAL(b.err, TL_ERR_CONFLICT);
     CU_ASSERT_EQUAL(b.bad, 1);
+    CU_ASSERT_EQUAL(b.res[1].index, a.res[0].index);
     CU_ASSERT_EQUAL(c.err, TL_OK);
     CU_ASSERT(c.res[0].index == a.res[0].index && c.res[0].dup == 1);
-    CU_ASSERT_EQUAL(tl_log_signed_size(log), 2);
-    /* right after a commit: the key is in the recent commits, then checked
+    /* z is new: the first in the batch stands, the later other one goes */
+    CU_ASSERT_EQUAL(f.err, TL_OK);
+    CU_ASSERT_EQUAL(f.res[0].dup, 0);
+    CU_ASSERT_EQUAL(g.err, TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(g.bad, 1);
+    CU_ASSERT_EQUAL(tl_log_signed_size(log), 4); /* q, a, d, z */
+    /* right after a commit: the key is among the recent commits, and checked
      * against the store once the commits in flight are written */
+    CU_ASSERT_EQUAL(submit_wait(log, &c, gg, 2), TL_OK);
+    CU_ASSERT(c.res[0].index == f.res[0].index && c.res[0].dup == 1);
     {
-        static const char *const gd[] = {"Kr|first"};
-        static const char *const ge[] = {"Kr|second"};
-        result dd;
-        CU_ASSERT_EQUAL(submit(log, &dd, gd, 1), TL_OK);
-        result_wait(&dd);
-        CU_ASSERT_EQUAL(submit(log, &e, ge, 1), TL_OK);
-        result_wait(&e);
-        CU_ASSERT_EQUAL(dd.err, TL_OK);
-        CU_ASSERT_EQUAL(e.err, TL_ERR_CONFLICT);
-        CU_ASSERT_EQUAL(e.res[0].index, dd.res[0].index);
+        static const char *const gh[] = {"Kz|three"};
+        CU_ASSERT_EQUAL(submit_wait(log, &c, gh, 1), TL_ERR_CONFLICT);
+        CU_ASSERT_EQUAL(c.res[0].index, f.res[0].index);
     }
     tl_log_close(log);
     remove_dir(parent, d);
@@ -424,8 +468,9 @@ static void test_group_limits(void)
     const char *subs[17];
     char bufs[17][8];
     tl_store *mem = NULL;
+    slow *sl = malloc(sizeof(*sl));
     tl_log *log;
-    result r, r2;
+    result r0, r, r2;
     int rc;
 
     for (int i = 0; i < 17; i++) {
@@ -433,21 +478,28 @@ static void test_group_limits(void)
         subs[i] = bufs[i];
     }
     CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&mem), TL_OK);
-    /* batches of 16, a pool of 12, and time to fill: nothing is taken yet */
-    log = open_kind(d, mem, &test_kind, 16, 1000, 12, err, sizeof(err), &rc);
+    sl->base.ops = &slow_ops;
+    sl->inner = mem;
+    /* batches of 16, a pool of 12; a first entry's slow commit holds the
+     * rest in the pool */
+    log = open_kind(d, &sl->base, &test_kind, 16, 1000, 12, err, sizeof(err), &rc);
     CU_ASSERT_EQUAL_FATAL(rc, TL_OK);
+    CU_ASSERT_EQUAL(submit(log, &r0, subs + 16, 1), TL_OK);
+    usleep(50 * 1000);
     CU_ASSERT_EQUAL(submit(log, &r, subs, 17), TL_ERR_TOOBIG); /* over a batch */
     CU_ASSERT_EQUAL(submit(log, &r, subs, 8), TL_OK);
     CU_ASSERT_EQUAL(submit(log, &r2, subs, 8), TL_ERR_BUSY); /* 8 + 8 > 12: not a part */
     CU_ASSERT_EQUAL(tl_log_pool_depth(log), 8);
     CU_ASSERT_EQUAL(submit(log, &r2, subs + 8, 4), TL_OK);
+    result_wait(&r0);
     result_wait(&r);
     result_wait(&r2);
     CU_ASSERT_EQUAL(r.err, TL_OK);
     CU_ASSERT_EQUAL(r2.err, TL_OK);
-    CU_ASSERT_EQUAL(tl_log_signed_size(log), 12);
-    CU_ASSERT_EQUAL(r.res[7].index, 7);
-    CU_ASSERT_EQUAL(r2.res[0].index, 8);
+    CU_ASSERT_EQUAL(tl_log_signed_size(log), 13);
+    CU_ASSERT_EQUAL(r.res[0].index, 1);
+    CU_ASSERT_EQUAL(r.res[7].index, 8);
+    CU_ASSERT_EQUAL(r2.res[0].index, 9); /* both groups in the batch after the first */
     tl_log_close(log);
     remove_dir(parent, d);
 }

@@ -247,6 +247,44 @@ static void add_range(tl_log *log, uint64_t seed, uint64_t from, uint64_t to, tl
     waiter_free(&w);
 }
 
+typedef struct group_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, err;
+} group_wait;
+
+static void on_group(void *ctx, int err, const tl_sub_result *res, size_t n, size_t bad)
+{
+    group_wait *g = ctx;
+    (void)res;
+    (void)n;
+    (void)bad;
+    pthread_mutex_lock(&g->mu);
+    g->err = err;
+    g->done = 1;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Submits entries [from, to) of seed as one group (one batch); waits. */
+static void add_group(tl_log *log, uint64_t seed, uint64_t from, uint64_t to, int expect_err)
+{
+    uint8_t bufs[16][400];
+    tl_sub subs[16];
+    group_wait g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    CU_ASSERT_FATAL(to - from <= 16);
+    for (uint64_t i = from; i < to; i++) {
+        subs[i - from].data = bufs[i - from];
+        subs[i - from].len = make_entry(seed, i, bufs[i - from]);
+    }
+    CU_ASSERT_EQUAL_FATAL(tl_log_submit(log, subs, (size_t)(to - from), on_group, &g), TL_OK);
+    pthread_mutex_lock(&g.mu);
+    while (!g.done)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    CU_ASSERT_EQUAL(g.err, expect_err);
+}
+
 static tl_log *open_log(const char *dir, tl_store *store, int publish, size_t batch_max,
                         unsigned interval, size_t pool_max)
 {
@@ -1024,6 +1062,39 @@ static void test_read_while_writing(void)
     free(d);
 }
 
+/* A store whose writes take ms milliseconds (a slow disk); the log closes
+ * it, and with it the inner store. */
+typedef struct slow {
+    tl_store base;
+    tl_store *inner;
+    unsigned ms;
+} slow;
+
+static int slow_get(tl_store *s, const void *k, size_t kl, tl_buf *v)
+{
+    return tl_store_get(((slow *)s)->inner, k, kl, v);
+}
+static int slow_write(tl_store *s, tl_batch *b, int sync)
+{
+    usleep(((slow *)s)->ms * 1000);
+    return tl_store_write(((slow *)s)->inner, b, sync);
+}
+static void slow_close(tl_store *s)
+{
+    tl_store_close(((slow *)s)->inner);
+    free(s);
+}
+static const struct tl_store_ops slow_ops = {slow_get, slow_write, slow_close, NULL, NULL};
+
+static tl_store *slow_of(tl_store *inner, unsigned ms)
+{
+    slow *s = malloc(sizeof(*s));
+    s->base.ops = &slow_ops;
+    s->inner = inner;
+    s->ms = ms;
+    return &s->base;
+}
+
 static void test_batching_pushback(void)
 {
     char *parent, *d = new_logdir(&parent);
@@ -1037,9 +1108,12 @@ static void test_batching_pushback(void)
     tl_log_stats st;
 
     fake_now = real_ms() + 1000;
+    /* batch_max 10, interval 4 s, a store whose writes take 300 ms: a lone
+     * entry closes its batch at once (the committer is idle), the next ones
+     * gather while its commit is in flight and go in one batch as soon as it
+     * is done, long before the interval */
     CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
-    /* batch_max 10, interval 4 s: a full batch closes at once */
-    log = open_log(d, m, 1, 10, 4000, 12);
+    log = open_log(d, slow_of(m, 300), 1, 10, 4000, 12);
     waiter_init(&w, 20);
     for (int i = 0; i < 20; i++) {
         s[i].w = &w;
@@ -1049,47 +1123,52 @@ static void test_batching_pushback(void)
     for (int i = 0; i < 10; i++) {
         size_t len = make_entry(3, (uint64_t)i, buf);
         CU_ASSERT_EQUAL(tl_log_add(log, buf, len, on_add, &s[i]), TL_OK);
+        if (i == 0)
+            usleep(100 * 1000); /* the first batch is being written */
     }
     CU_ASSERT_FATAL(waiter_wait(&w, 10));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     CU_ASSERT(el < 2.0);
     tl_log_get_stats(log, &st);
-    CU_ASSERT_EQUAL(st.batches, 1);
-    CU_ASSERT_EQUAL(st.batch_entries_last, 10);
+    CU_ASSERT_EQUAL(st.batches, 2);
+    CU_ASSERT_EQUAL(st.batch_entries_last, 9);
     tl_log_close(log);
-    /* interval 300 ms: a lone entry waits for it */
+    /* a full batch closes at once even while a commit is in flight: the
+     * third batch does not wait for the second's write */
     CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
-    log = open_log(d, m, 1, 10, 300, 12);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    {
-        size_t len = make_entry(3, 10, buf);
-        CU_ASSERT_EQUAL(tl_log_add(log, buf, len, on_add, &s[10]), TL_OK);
+    log = open_log(d, slow_of(m, 300), 1, 4, 4000, 12);
+    for (int i = 10; i < 19; i++) {
+        size_t len = make_entry(3, (uint64_t)i, buf);
+        CU_ASSERT_EQUAL(tl_log_add(log, buf, len, on_add, &s[i]), TL_OK);
+        if (i == 10)
+            usleep(100 * 1000);
     }
-    CU_ASSERT_FATAL(waiter_wait(&w, 11));
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    CU_ASSERT(el >= 0.28);
-    CU_ASSERT_EQUAL(w.idx[10], 0);
+    CU_ASSERT_FATAL(waiter_wait(&w, 19));
+    tl_log_get_stats(log, &st);
+    CU_ASSERT_EQUAL(st.batches, 3); /* 1, then 4 (full), then 4 (full) */
+    CU_ASSERT_EQUAL(st.batch_entries_last, 4);
     tl_log_close(log);
     waiter_free(&w);
 
-    /* pushback: batch_max above the pool, so nothing leaves the pool early */
+    /* pushback: while the first entry's commit is slow, the pool of 4 fills */
     CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&m), TL_OK);
-    log = open_log(d, m, 1, 100, 2000, 4);
-    waiter_init(&w, 5);
-    for (int i = 0; i < 5; i++) {
+    log = open_log(d, slow_of(m, 300), 1, 100, 2000, 4);
+    waiter_init(&w, 6);
+    for (int i = 0; i < 6; i++) {
         size_t len = make_entry(4, (uint64_t)i, buf);
         s[i].w = &w;
         s[i].i = (size_t)i;
-        CU_ASSERT_EQUAL(tl_log_add(log, buf, len, on_add, &s[i]), i < 4 ? TL_OK : TL_ERR_BUSY);
+        CU_ASSERT_EQUAL(tl_log_add(log, buf, len, on_add, &s[i]), i < 5 ? TL_OK : TL_ERR_BUSY);
+        if (i == 0)
+            usleep(100 * 1000); /* the first is taken, its commit in flight */
     }
     CU_ASSERT_EQUAL(tl_log_pool_depth(log), 4);
     tl_log_close(log); /* finishes the pending batch */
-    CU_ASSERT_EQUAL(w.done, 4);
-    for (int i = 0; i < 4; i++)
+    CU_ASSERT_EQUAL(w.done, 5);
+    for (int i = 0; i < 5; i++)
         CU_ASSERT_EQUAL(w.err[i], TL_OK);
-    CU_ASSERT_EQUAL(w.seen[4], 0);
+    CU_ASSERT_EQUAL(w.seen[5], 0);
     waiter_free(&w);
     rmtree(parent);
     free(parent);
@@ -1206,9 +1285,9 @@ static void test_clock_back(void)
     CU_ASSERT(h.timestamp_ms >= t1);
     t1 = h.timestamp_ms;
     tl_log_head_release(&h);
-    /* clock steps back: no head, adds fail, log stops */
+    /* clock steps back: no head, the add fails, the log stops */
     fake_now = t1 - 5000;
-    add_range(log, 21, 12, 20, NULL, TL_ERR_STOPPED);
+    add_range(log, 21, 12, 13, NULL, TL_ERR_STOPPED);
     CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(log, &h), TL_OK);
     CU_ASSERT_EQUAL(h.size, 12);
     CU_ASSERT_EQUAL(h.timestamp_ms, t1);
@@ -1488,7 +1567,7 @@ static void fault_case(int mode)
     CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(log, &h10), TL_OK);
     tl_store_fault_arm(f, 1, mode);
     fake_now += 10;
-    add_range(log, 51, 10, 15, leaves, TL_ERR_STOPPED);
+    add_group(log, 51, 10, 15, TL_ERR_STOPPED); /* one batch, its write fails */
     tl_log_get_stats(log, &st);
     CU_ASSERT_EQUAL(st.stopped, 1);
     CU_ASSERT(strstr(st.stop_reason, "commit") != NULL);

@@ -546,10 +546,17 @@ def main():
     finally:
         check(s.stop() == 0, "TLS tlogd exits 0")
 
-    # Pushback: a pool of 2 held for 1.5 s by a batch that waits to fill.
+    # Pushback: a pool of 2 fills while a commit takes 1.5 s (strace, attached to
+    # the running tlogd, delays every fsync and fdatasync).
     d2 = os.path.join(TMP, "log2")
     subprocess.run([TLOGD, "init", "--dir", d2, "--origin", "example.test/pool"], check=True, capture_output=True)
     s = Tlogd(d2, "--pool-max", "2", "--batch-interval", "1500", "--batch-max", "100")
+    tr = subprocess.Popen(["strace", "-f", "-p", str(s.p.pid), "-o", os.devnull,
+                           "-e", "trace=fsync,fdatasync",
+                           "-e", "inject=fsync,fdatasync:delay_exit=1500000"],
+                          stderr=subprocess.PIPE, text=True)
+    check("attached" in tr.stderr.readline(), "strace attached to tlogd")
+    time.sleep(0.3)
     try:
         res = []
 
@@ -568,6 +575,7 @@ def main():
         check(all(r[0] in (200, 503) for r in res), "full pool: only 200 or 503")
     finally:
         s.stop()
+        tr.wait(30)
 
     # A policy whose witness never answers: nothing is published.
     d3 = os.path.join(TMP, "log3")
