@@ -38,6 +38,14 @@ struct tl_store_ops {
      * TL_OK at the end, or a store error. NULL: the store cannot scan. */
     int (*scan)(tl_store *s, const void *lo, size_t lolen, const void *hi, size_t hilen,
                 int (*fn)(void *ctx, const void *key, size_t klen), void *ctx);
+    /* Optional: calls fn for every key k with lo <= k < hi (bytewise), in
+     * ascending key order, with its value, as of one moment. Stops early
+     * when fn returns non-zero and returns that value; TL_OK at the end, or
+     * a store error. For short ranges read at request time (an index seek
+     * and a page of results); NULL: the store cannot. */
+    int (*range)(tl_store *s, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                 int (*fn)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen),
+                 void *ctx);
 };
 
 struct tl_store {
@@ -71,6 +79,14 @@ static inline int tl_store_scan(tl_store *s, const void *lo, size_t lolen, const
                                 size_t hilen, tl_store_scan_fn fn, void *ctx)
 {
     return s->ops->scan ? s->ops->scan(s, lo, lolen, hi, hilen, fn, ctx) : TL_ERR_INVALID;
+}
+typedef int (*tl_store_range_fn)(void *ctx, const void *key, size_t klen, const void *val,
+                                 size_t vlen);
+/* TL_ERR_INVALID when the store has no range. */
+static inline int tl_store_range(tl_store *s, const void *lo, size_t lolen, const void *hi,
+                                 size_t hilen, tl_store_range_fn fn, void *ctx)
+{
+    return s->ops->range ? s->ops->range(s, lo, lolen, hi, hilen, fn, ctx) : TL_ERR_INVALID;
 }
 static inline int tl_store_write(tl_store *s, tl_batch *b, int sync)
 {

@@ -58,8 +58,15 @@ static int fault_scan(tl_store *s, const void *lo, size_t lolen, const void *hi,
     return tl_store_scan(f->inner, lo, lolen, hi, hilen, fn, ctx);
 }
 
-static const struct tl_store_ops fault_ops = {fault_get, fault_write, fault_close, NULL,
-                                              fault_scan};
+static int fault_range(tl_store *s, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                       tl_store_range_fn fn, void *ctx)
+{
+    fault_store *f = (fault_store *)s;
+    return tl_store_range(f->inner, lo, lolen, hi, hilen, fn, ctx);
+}
+
+static const struct tl_store_ops fault_ops = {fault_get, fault_write, fault_close,
+                                              NULL,      fault_scan,  fault_range};
 
 int tl_store_fault_wrap(tl_store *inner, tl_store **out)
 {

@@ -212,8 +212,39 @@ static int ldb_scan(tl_store *s, const void *lo, size_t lolen, const void *hi, s
     return rc;
 }
 
-static const struct tl_store_ops ldb_ops = {ldb_get, ldb_write, ldb_close, ldb_get_unverified,
-                                            ldb_scan};
+/* In key order, from the iterator's implicit snapshot, with checksums;
+ * blocks go to the block cache (request-time reads of hot index ranges). */
+static int ldb_range(tl_store *s, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                     tl_store_range_fn fn, void *ctx)
+{
+    ldb_store *l = (ldb_store *)s;
+    leveldb_iterator_t *it = leveldb_create_iterator(l->db, l->ropt);
+    char *err = NULL;
+    int rc = TL_OK;
+    if (!it)
+        return TL_ERR_NOMEM;
+    for (leveldb_iter_seek(it, lo, lolen); rc == TL_OK && leveldb_iter_valid(it);
+         leveldb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = leveldb_iter_key(it, &klen);
+        const char *v;
+        int c = memcmp(k, hi, klen < hilen ? klen : hilen);
+        if (c > 0 || (c == 0 && klen >= hilen))
+            break;
+        v = leveldb_iter_value(it, &vlen);
+        rc = fn(ctx, k, klen, v, vlen);
+    }
+    leveldb_iter_get_error(it, &err);
+    if (err) {
+        rc = strstr(err, "Corruption") ? TL_ERR_CORRUPT : TL_ERR_IO;
+        leveldb_free(err);
+    }
+    leveldb_iter_destroy(it);
+    return rc;
+}
+
+static const struct tl_store_ops ldb_ops = {ldb_get,  ldb_write, ldb_close, ldb_get_unverified,
+                                            ldb_scan, ldb_range};
 
 int tl_store_open_leveldb(const char *path, int create, tl_store **out, char *errbuf, size_t cap)
 {

@@ -3,7 +3,7 @@
  * one mutex. Writes are atomic: every allocation a batch needs is made before
  * the table is touched, so a batch is either wholly applied or not at all.
  * Thread-safe. Not ordered: a scan visits the keys in bucket order, under the
- * mutex (so as of one moment).
+ * mutex (so as of one moment); a range copies and sorts its keys.
  */
 #include "store/store.h"
 
@@ -185,7 +185,67 @@ static int mem_scan(tl_store *s, const void *lo, size_t lolen, const void *hi, s
     return rc;
 }
 
-static const struct tl_store_ops mem_ops = {mem_get, mem_write, mem_close, NULL, mem_scan};
+typedef struct mem_kv {
+    uint8_t *key, *val; /* one allocation: key then value */
+    size_t klen, vlen;
+} mem_kv;
+
+static int kv_cmp(const void *a, const void *b)
+{
+    const mem_kv *x = a, *y = b;
+    return key_cmp(x->key, x->klen, y->key, y->klen);
+}
+
+/* Copies the range under the mutex, then sorts it and calls fn without the
+ * lock held (fn may read the store). */
+static int mem_range(tl_store *s, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                     tl_store_range_fn fn, void *ctx)
+{
+    mem_store *m = (mem_store *)s;
+    mem_kv *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = TL_OK;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->nslots && rc == TL_OK; i++)
+        for (mem_node *e = m->slots[i]; e && rc == TL_OK; e = e->next) {
+            if (!e->is_put || key_cmp(e->key, e->klen, lo, lolen) < 0 ||
+                key_cmp(e->key, e->klen, hi, hilen) >= 0)
+                continue;
+            if (n == cap) {
+                mem_kv *nv = realloc(v, (cap ? 2 * cap : 16) * sizeof(*v));
+                if (!nv) {
+                    rc = TL_ERR_NOMEM;
+                    break;
+                }
+                v = nv;
+                cap = cap ? 2 * cap : 16;
+            }
+            v[n].key = malloc(e->klen + e->vlen + 1);
+            if (!v[n].key) {
+                rc = TL_ERR_NOMEM;
+                break;
+            }
+            memcpy(v[n].key, e->key, e->klen);
+            v[n].val = v[n].key + e->klen;
+            if (e->vlen)
+                memcpy(v[n].val, e->val, e->vlen);
+            v[n].klen = e->klen;
+            v[n].vlen = e->vlen;
+            n++;
+        }
+    pthread_mutex_unlock(&m->mu);
+    if (rc == TL_OK && n)
+        qsort(v, n, sizeof(*v), kv_cmp);
+    for (size_t i = 0; i < n && rc == TL_OK; i++)
+        rc = fn(ctx, v[i].key, v[i].klen, v[i].val, v[i].vlen);
+    for (size_t i = 0; i < n; i++)
+        free(v[i].key);
+    free(v);
+    return rc;
+}
+
+static const struct tl_store_ops mem_ops = {mem_get, mem_write, mem_close,
+                                            NULL,    mem_scan,  mem_range};
 
 int tl_store_open_mem(tl_store **out)
 {

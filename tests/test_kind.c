@@ -225,7 +225,8 @@ static int keep_scan(tl_store *s, const void *lo, size_t lol, const void *hi, si
 {
     return tl_store_scan(((keep *)s)->inner, lo, lol, hi, hil, fn, ctx);
 }
-static const struct tl_store_ops keep_ops = {keep_get, keep_write, keep_close, NULL, keep_scan};
+static const struct tl_store_ops keep_ops = {keep_get, keep_write, keep_close,
+                                             NULL,     keep_scan,  NULL};
 
 static tl_log *open_kind(const char *dir, tl_store *store, const tl_kind *kind, size_t batch_max,
                          unsigned interval, size_t pool_max, char *err, size_t cap, int *rc)
@@ -391,7 +392,7 @@ static void slow_close(tl_store *s)
     tl_store_close(((slow *)s)->inner);
     free(s);
 }
-static const struct tl_store_ops slow_ops = {slow_get, slow_write, slow_close, NULL, NULL};
+static const struct tl_store_ops slow_ops = {slow_get, slow_write, slow_close, NULL, NULL, NULL};
 
 /* Groups in one batch, and a key in a commit just written. */
 static void test_one_batch_and_in_flight(void)

@@ -331,6 +331,32 @@ static void check_head(tl_log *log, uint64_t size, const tl_hash *root)
 
 /* ---- store tests ---- */
 
+typedef struct range_seen {
+    size_t n;
+    char last[32];
+    int bad_order;
+    size_t stop_after;
+} range_seen;
+
+/* Checks ascending order and that each value is the one stored for its key. */
+static int range_collect(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    range_seen *r = ctx;
+    char k[32], want[64];
+    snprintf(k, sizeof(k), "%.*s", (int)klen, (const char *)key);
+    if (r->n && strcmp(k, r->last) <= 0)
+        r->bad_order = 1;
+    if (strcmp(k, "k1") == 0)
+        snprintf(want, sizeof(want), "new");
+    else
+        snprintf(want, sizeof(want), "value-%d", atoi(k + 1) * 7);
+    if (vlen != strlen(want) || memcmp(val, want, vlen) != 0)
+        r->bad_order = 1;
+    snprintf(r->last, sizeof(r->last), "%s", k);
+    r->n++;
+    return r->stop_after && r->n == r->stop_after ? 7 : 0;
+}
+
 static void store_roundtrip(tl_store *s)
 {
     tl_batch *b = tl_batch_new();
@@ -357,6 +383,20 @@ static void store_roundtrip(tl_store *s)
     CU_ASSERT(v.len == 3 && memcmp(v.data, "new", 3) == 0);
     CU_ASSERT_EQUAL(tl_store_get(s, "", 0, &v), TL_OK);
     CU_ASSERT_EQUAL(v.len, 9);
+    /* an ordered range: k10 <= k < k13, with values; early stop */
+    {
+        range_seen r = {0, "", 0, 0};
+        CU_ASSERT_EQUAL(tl_store_range(s, "k10", 3, "k13", 3, range_collect, &r), TL_OK);
+        /* k10, k100..k109, k1000..k1099, and the same for k11 and k12 */
+        CU_ASSERT_EQUAL(r.n, 3 * (1 + 10 + 100));
+        CU_ASSERT_STRING_EQUAL(r.last, "k1299");
+        CU_ASSERT_EQUAL(r.bad_order, 0);
+        r.n = 0;
+        r.stop_after = 3;
+        CU_ASSERT_EQUAL(tl_store_range(s, "k1", 2, "k2", 2, range_collect, &r), 7);
+        CU_ASSERT_EQUAL(r.n, 3);
+        CU_ASSERT_STRING_EQUAL(r.last, "k100"); /* k1 ("new"), k10, k100 */
+    }
     tl_batch_free(b);
     tl_buf_release(&v);
 }
@@ -1084,7 +1124,7 @@ static void slow_close(tl_store *s)
     tl_store_close(((slow *)s)->inner);
     free(s);
 }
-static const struct tl_store_ops slow_ops = {slow_get, slow_write, slow_close, NULL, NULL};
+static const struct tl_store_ops slow_ops = {slow_get, slow_write, slow_close, NULL, NULL, NULL};
 
 static tl_store *slow_of(tl_store *inner, unsigned ms)
 {

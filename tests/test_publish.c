@@ -43,7 +43,7 @@ static void keep_close(tl_store *s)
 {
     free(s);
 }
-static const struct tl_store_ops keep_ops = {keep_get, keep_write, keep_close, NULL, NULL};
+static const struct tl_store_ops keep_ops = {keep_get, keep_write, keep_close, NULL, NULL, NULL};
 
 static tl_store *keep_of(tl_store *inner)
 {
