@@ -95,6 +95,11 @@ void tl_hash_node(tl_hasher *h, const tl_hash *left, const tl_hash *right, tl_ha
     digest2(h, buf, sizeof(buf), NULL, 0, out); /* out may alias left/right */
 }
 
+void tl_sha256_2(tl_hasher *h, const void *a, size_t alen, const void *b, size_t blen, tl_hash *out)
+{
+    digest2(h, a, alen, b, blen, out);
+}
+
 void tl_sha256(tl_hasher *h, const void *data, size_t len, tl_hash *out)
 {
     digest2(h, data, len, NULL, 0, out);

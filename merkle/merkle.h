@@ -51,6 +51,9 @@ void tl_hash_leaf(tl_hasher *h, const void *data, size_t len, tl_hash *out);
 void tl_hash_node(tl_hasher *h, const tl_hash *left, const tl_hash *right, tl_hash *out);
 /* Plain SHA-256 of data (for key IDs, origins, ...). */
 void tl_sha256(tl_hasher *h, const void *data, size_t len, tl_hash *out);
+/* SHA-256(a || b), without copying them together. */
+void tl_sha256_2(tl_hasher *h, const void *a, size_t alen, const void *b, size_t blen,
+                 tl_hash *out);
 /* Hash of the empty tree: SHA-256(""). */
 void tl_hash_empty(tl_hash *out);
 

@@ -28,12 +28,13 @@ allowed() {
     common) echo "common" ;;
     merkle) echo "merkle common" ;;
     signer) echo "signer merkle common" ;;
+    audit) echo "audit merkle common" ;;
     store) echo "store common" ;;
     http) echo "http common" ;;
-    log) echo "log signer store merkle common" ;;
-    frontend) echo "frontend log http signer store merkle common" ;;
+    log) echo "log signer store audit merkle common" ;;
+    frontend) echo "frontend log http signer store audit merkle common" ;;
     witness) echo "witness signer store merkle common" ;;
-    client) echo "client signer merkle common" ;;
+    client) echo "client signer audit merkle common" ;;
     *) echo "*" ;;
     esac
 }

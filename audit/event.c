@@ -1,0 +1,392 @@
+/*
+ * event.c - parsing, validation and canonicalization of audit events
+ * (event.h). The rules are the contract's, each checked once here:
+ *   - one JSON object, members from a fixed set, `actor`, `action`,
+ *     `resource`, `outcome` required, `submitter` set by the log only;
+ *   - actor {id, [type, ip, user_agent]}, resource {type, id}: strings, no
+ *     other members;
+ *   - action: 1..128 of A-Za-z0-9._:/-; outcome: success|failure|denied|unknown;
+ *     time: RFC 3339 UTC with Z; id: 1..128 bytes;
+ *   - strings outside details: 1..1024 bytes;
+ *   - numbers anywhere: integers of magnitude below 2^53 (jansson parses
+ *     "1.0" and "1e2" as reals: they are refused; integers that do not fit
+ *     jansson's 64 bits are refused by the parser, naming the offset).
+ */
+#include "audit/event.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit/jcs.h"
+#include "common/err.h"
+
+static int fail(char *why, size_t cap, const char *fmt, const char *a, const char *b)
+{
+    snprintf(why, cap, fmt, a, b);
+    return TL_ERR_INVALID;
+}
+
+/* The JSON parser's error as a one-line reason with the byte offset. */
+static void parse_error(const json_error_t *e, char *why, size_t cap)
+{
+    snprintf(why, cap, "invalid JSON at byte %d: %.120s", e->position, e->text);
+}
+
+/* Every number in v is an integer of magnitude below 2^53; path names v. */
+/* (Recursion is bounded by jansson's parsing depth, 2048.) */
+static int numbers_ok(const json_t *v, const char *path, char *why, size_t cap)
+{
+    char sub[160];
+    const char *key;
+    json_t *x;
+    size_t i;
+    switch (json_typeof(v)) {
+    case JSON_REAL:
+        return fail(why, cap,
+                    "%s: numbers must be integers of magnitude below 2^53 (send others as "
+                    "strings)%s",
+                    path, "");
+    case JSON_INTEGER: {
+        json_int_t n = json_integer_value(v);
+        if (n > TL_JCS_INT_MAX || n < -TL_JCS_INT_MAX)
+            return fail(why, cap, "%s: integer of magnitude 2^53 or more (send it as a string)%s",
+                        path, "");
+        return TL_OK;
+    }
+    case JSON_ARRAY:
+        json_array_foreach(v, i, x)
+        {
+            snprintf(sub, sizeof(sub), "%.100s[%zu]", path, i);
+            if (numbers_ok(x, sub, why, cap) != TL_OK)
+                return TL_ERR_INVALID;
+        }
+        return TL_OK;
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)v, key, x)
+        {
+            snprintf(sub, sizeof(sub), "%.100s.%.40s", path, key);
+            if (numbers_ok(x, sub, why, cap) != TL_OK)
+                return TL_ERR_INVALID;
+        }
+        return TL_OK;
+    default:
+        return TL_OK;
+    }
+}
+
+/* A string member outside details: present when required, a string of
+ * 1..max bytes. *out gets it (NULL when absent and optional). */
+static int str_member(json_t *obj, const char *name, const char *path, int required, size_t max,
+                      tl_audit_str *out, char *why, size_t cap)
+{
+    json_t *v = json_object_get(obj, name);
+    out->s = NULL;
+    out->len = 0;
+    if (!v) {
+        if (required)
+            return fail(why, cap, "%s: missing (it is required)%s", path, "");
+        return TL_OK;
+    }
+    if (!json_is_string(v))
+        return fail(why, cap, "%s: must be a string%s", path, "");
+    out->s = json_string_value(v);
+    out->len = json_string_length(v);
+    if (out->len == 0)
+        return fail(why, cap, "%s: must not be empty%s", path, "");
+    if (out->len > max) {
+        char m[24];
+        snprintf(m, sizeof(m), "%zu", max);
+        return fail(why, cap, "%s: longer than %s bytes", path, m);
+    }
+    return TL_OK;
+}
+
+/* obj holds only members named in allowed (NULL-terminated). */
+static int only_members(json_t *obj, const char *const *allowed, const char *path, char *why,
+                        size_t cap)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        size_t i;
+        char name[48];
+        for (i = 0; allowed[i]; i++)
+            if (strcmp(key, allowed[i]) == 0)
+                break;
+        if (allowed[i])
+            continue;
+        snprintf(name, sizeof(name), "%.40s", key);
+        for (char *p = name; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        if (path)
+            return fail(why, cap, "%s: unknown member \"%s\"", path, name);
+        return fail(why, cap, "%s: unknown member%s", name, "");
+    }
+    return TL_OK;
+}
+
+static int action_ok(const tl_audit_str *a)
+{
+    for (size_t i = 0; i < a->len; i++) {
+        char c = a->s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '/' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 1;
+}
+
+static int days_in(int y, int m)
+{
+    static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : d[m - 1];
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    int64_t yy = y - (m <= 2);
+    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm).
+ * utc_only: only 'Z'. Returns 1 and *ms when valid. */
+static int rfc3339(const char *s, size_t len, int utc_only, int64_t *ms)
+{
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+    size_t i = 19;
+    int64_t frac_ms = 0;
+    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':')
+        return 0;
+    if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
+        !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec))
+        return 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in(y, mo) || h > 23 || mi > 59 || sec > 60)
+        return 0;
+    if (i < len && s[i] == '.') {
+        size_t start = ++i;
+        int scale = 100;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            frac_ms += (s[i] - '0') * scale;
+            scale /= 10;
+            i++;
+        }
+        if (i == start || i - start > 9)
+            return 0;
+    }
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        if (s[i] == 'z' && utc_only)
+            return 0;
+        i++;
+    } else if (!utc_only && i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+        sign = s[i] == '+' ? 1 : -1;
+        if (!digits(s + i + 1, 2, &oh) || !digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+            return 0;
+        i += 6;
+    } else {
+        return 0;
+    }
+    if (i != len)
+        return 0;
+    if (sec == 60)
+        sec = 59; /* a leap second: the same millisecond range as :59 */
+    *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + frac_ms -
+          (int64_t)sign * (oh * 60 + om) * 60000;
+    return 1;
+}
+
+int tl_audit_time_valid(const char *s, size_t len)
+{
+    int64_t ms;
+    return rfc3339(s, len, 1, &ms);
+}
+
+int tl_audit_time_ms(const char *s, size_t len, int64_t *ms)
+{
+    return rfc3339(s, len, 0, ms) ? TL_OK : TL_ERR_INVALID;
+}
+
+void tl_audit_time_format(int64_t ms, char out[25])
+{
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    char s[64];
+    gmtime_r(&t, &tm);
+    snprintf(s, sizeof(s), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(((ms % 1000) + 1000) % 1000));
+    memcpy(out, s, 24);
+    out[24] = 0;
+}
+
+int tl_audit_event_take(json_t *obj, const char *submitter, size_t max_event, tl_audit_event *ev,
+                        char *why, size_t cap)
+{
+    static const char *const top[] = {"actor",  "action", "resource",   "outcome", "time",
+                                      "source", "id",     "request_id", "details", NULL};
+    static const char *const actor_m[] = {"id", "type", "ip", "user_agent", NULL};
+    static const char *const resource_m[] = {"type", "id", NULL};
+    tl_audit_str tmp;
+    json_t *actor, *resource, *details, *outcome;
+    int rc;
+
+    memset(ev, 0, sizeof(*ev));
+    tl_buf_init(&ev->canon);
+    if (!json_is_object(obj))
+        return fail(why, cap, "an event must be a JSON object%s%s", "", "");
+    if (json_object_get(obj, "submitter"))
+        return fail(why, cap, "submitter: set by the log, not by the event%s%s", "", "");
+    if (only_members(obj, top, NULL, why, cap) != TL_OK)
+        return TL_ERR_INVALID;
+    /* actor */
+    actor = json_object_get(obj, "actor");
+    if (!actor)
+        return fail(why, cap, "actor: missing (it is required)%s%s", "", "");
+    if (!json_is_object(actor))
+        return fail(why, cap, "actor: must be an object%s%s", "", "");
+    if (only_members(actor, actor_m, "actor", why, cap) != TL_OK ||
+        str_member(actor, "id", "actor.id", 1, TL_AUDIT_STRING_MAX, &ev->actor_id, why, cap) ||
+        str_member(actor, "type", "actor.type", 0, TL_AUDIT_STRING_MAX, &tmp, why, cap) ||
+        str_member(actor, "ip", "actor.ip", 0, TL_AUDIT_STRING_MAX, &tmp, why, cap) ||
+        str_member(actor, "user_agent", "actor.user_agent", 0, TL_AUDIT_STRING_MAX, &tmp, why, cap))
+        return TL_ERR_INVALID;
+    /* action */
+    if (str_member(obj, "action", "action", 1, TL_AUDIT_ACTION_MAX, &ev->action, why, cap))
+        return TL_ERR_INVALID;
+    if (!action_ok(&ev->action))
+        return fail(why, cap, "action: only the characters A-Za-z0-9._:/- are allowed%s%s", "", "");
+    /* resource */
+    resource = json_object_get(obj, "resource");
+    if (!resource)
+        return fail(why, cap, "resource: missing (it is required)%s%s", "", "");
+    if (!json_is_object(resource))
+        return fail(why, cap, "resource: must be an object%s%s", "", "");
+    if (only_members(resource, resource_m, "resource", why, cap) != TL_OK ||
+        str_member(resource, "type", "resource.type", 1, TL_AUDIT_STRING_MAX, &ev->resource_type,
+                   why, cap) ||
+        str_member(resource, "id", "resource.id", 1, TL_AUDIT_STRING_MAX, &ev->resource_id, why,
+                   cap))
+        return TL_ERR_INVALID;
+    /* outcome */
+    outcome = json_object_get(obj, "outcome");
+    if (!outcome)
+        return fail(why, cap, "outcome: missing (it is required)%s%s", "", "");
+    if (str_member(obj, "outcome", "outcome", 1, TL_AUDIT_STRING_MAX, &ev->outcome, why, cap))
+        return TL_ERR_INVALID;
+    if (strcmp(ev->outcome.s, "success") && strcmp(ev->outcome.s, "failure") &&
+        strcmp(ev->outcome.s, "denied") && strcmp(ev->outcome.s, "unknown"))
+        return fail(why, cap,
+                    "outcome: must be \"success\", \"failure\", \"denied\" or \"unknown\"%s%s", "",
+                    "");
+    /* the optional ones */
+    if (str_member(obj, "time", "time", 0, TL_AUDIT_STRING_MAX, &tmp, why, cap))
+        return TL_ERR_INVALID;
+    if (tmp.s && !tl_audit_time_valid(tmp.s, tmp.len))
+        return fail(why, cap,
+                    "time: must be RFC 3339 in UTC with Z, e.g. 2026-12-02T06:00:00.123Z%s%s", "",
+                    "");
+    if (str_member(obj, "source", "source", 0, TL_AUDIT_STRING_MAX, &ev->source, why, cap) ||
+        str_member(obj, "id", "id", 0, TL_AUDIT_ID_MAX, &ev->id, why, cap) ||
+        str_member(obj, "request_id", "request_id", 0, TL_AUDIT_STRING_MAX, &tmp, why, cap))
+        return TL_ERR_INVALID;
+    details = json_object_get(obj, "details");
+    if (details && !json_is_object(details))
+        return fail(why, cap, "details: must be an object%s%s", "", "");
+    rc = numbers_ok(obj, "event", why, cap);
+    if (rc != TL_OK) {
+        /* name the member, not "event.": drop the prefix */
+        size_t n = strlen("event.");
+        if (strncmp(why, "event.", n) == 0)
+            memmove(why, why + n, strlen(why + n) + 1);
+        return rc;
+    }
+    /* the log's member, then the canonical form */
+    json_incref(obj);
+    ev->obj = obj;
+    if (json_object_set_new(obj, "submitter", json_string(submitter)) != 0) {
+        tl_audit_event_release(ev);
+        snprintf(why, cap, "out of memory");
+        return TL_ERR_NOMEM;
+    }
+    str_member(obj, "submitter", "submitter", 1, SIZE_MAX, &ev->submitter, why, cap);
+    rc = tl_jcs_append(obj, &ev->canon);
+    if (rc != TL_OK) {
+        json_object_del(obj, "submitter");
+        tl_audit_event_release(ev);
+        snprintf(why, cap, rc == TL_ERR_NOMEM ? "out of memory" : "cannot canonicalize the event");
+        return rc;
+    }
+    if (ev->canon.len > max_event) {
+        size_t n = ev->canon.len;
+        json_object_del(obj, "submitter");
+        tl_audit_event_release(ev);
+        snprintf(why, cap, "the canonical event is %zu bytes, over the limit of %zu", n, max_event);
+        return TL_ERR_TOOBIG;
+    }
+    return TL_OK;
+}
+
+int tl_audit_event_parse(const char *text, size_t len, const char *submitter, size_t max_event,
+                         tl_audit_event *ev, char *why, size_t cap)
+{
+    json_error_t e;
+    json_t *obj = json_loadb(text, len, TL_AUDIT_JSON_FLAGS, &e);
+    int rc;
+    memset(ev, 0, sizeof(*ev));
+    tl_buf_init(&ev->canon);
+    if (!obj) {
+        parse_error(&e, why, cap);
+        return TL_ERR_INVALID;
+    }
+    rc = tl_audit_event_take(obj, submitter, max_event, ev, why, cap);
+    json_decref(obj);
+    return rc;
+}
+
+void tl_audit_event_release(tl_audit_event *ev)
+{
+    if (!ev)
+        return;
+    json_decref(ev->obj);
+    tl_buf_release(&ev->canon);
+    memset(ev, 0, sizeof(*ev));
+}
+
+int tl_audit_canonicalize(const char *text, size_t len, tl_buf *out, char *why, size_t cap)
+{
+    json_error_t e;
+    json_t *v = json_loadb(text, len, TL_AUDIT_JSON_FLAGS | JSON_DECODE_ANY, &e);
+    int rc;
+    if (!v) {
+        parse_error(&e, why, cap);
+        return TL_ERR_INVALID;
+    }
+    rc = numbers_ok(v, "event", why, cap);
+    if (rc == TL_OK) {
+        rc = tl_jcs_append(v, out);
+        if (rc != TL_OK)
+            snprintf(why, cap, "cannot canonicalize the event");
+    }
+    json_decref(v);
+    return rc;
+}
