@@ -26,6 +26,7 @@
 #include "frontend/frontend.h"
 #include "log/cosigner.h"
 #include "http/httpd.h"
+#include "log/kind_audit.h"
 #include "log/log.h"
 #include "signer/policy.h"
 
@@ -46,6 +47,11 @@ static const char usage_text[] =
     "  --batch-max N               entries per sequenced batch (default 4096)\n"
     "  --batch-interval MS         max wait to fill a batch (default 25)\n"
     "  --max-entry BYTES           largest entry, 1..65535 (default 65535)\n"
+    "audit logs (--kind audit):\n"
+    "  --max-event BYTES           largest canonical event (default 131072)\n"
+    "  --max-batch N               events per POST /audit/v1/events (default 1000)\n"
+    "  --anonymous-writes          anyone may submit events\n"
+    "  --public-events             anyone may read and query events\n"
     "  --pool-max N                pending entries before 503 (default 16384)\n"
     "  --add-timeout MS            POST /add wait for publication (default 30000)\n"
     "  --get-entries-max N         entries per get-entries call (default 1000)\n"
@@ -82,6 +88,10 @@ enum {
     O_BODY_TO,
     O_IDLE_TO,
     O_WITNESS_CA,
+    O_MAX_EVENT,
+    O_MAX_BATCH,
+    O_ANON_WRITES,
+    O_PUBLIC_EVENTS,
     O_HELP,
     O_VERSION
 };
@@ -95,6 +105,10 @@ static const struct option longopts[] = {
     {"tls-key", required_argument, 0, O_KEY},
     {"policy", required_argument, 0, O_POLICY},
     {"witness-ca", required_argument, 0, O_WITNESS_CA},
+    {"max-event", required_argument, 0, O_MAX_EVENT},
+    {"max-batch", required_argument, 0, O_MAX_BATCH},
+    {"anonymous-writes", no_argument, 0, O_ANON_WRITES},
+    {"public-events", no_argument, 0, O_PUBLIC_EVENTS},
     {"batch-max", required_argument, 0, O_BATCH_MAX},
     {"batch-interval", required_argument, 0, O_BATCH_INT},
     {"max-entry", required_argument, 0, O_MAX_ENTRY},
@@ -227,7 +241,19 @@ static int serve(opts *o)
         fprintf(stderr, "tlogd: %s\n", err);
         goto out;
     }
-    fprintf(stderr, "tlogd: opened log %s in %s\n", tl_log_origin(log), o->dir);
+    fprintf(stderr, "tlogd: opened log %s (%s) in %s\n", tl_log_origin(log), tl_log_kind(log)->name,
+            o->dir);
+    if (tl_log_kind(log) == &tl_kind_audit) {
+        /* a batch of events is up to 16 MiB; a blob log keeps --max-entry */
+        o->http.max_body = 16u << 20;
+    } else if (o->api.max_event || o->api.max_batch || o->api.anonymous_writes ||
+               o->api.public_events) {
+        fprintf(stderr,
+                "tlogd: --max-event, --max-batch, --anonymous-writes and "
+                "--public-events are for audit logs; this one is %s\n",
+                tl_log_kind(log)->name);
+        goto out;
+    }
     if (policy) {
         if (tl_cosigner_start(log, policy, o->witness_ca, &cos, err, sizeof err) != TL_OK) {
             fprintf(stderr, "tlogd: policy %s: %s\n", o->policy, err);
@@ -240,8 +266,9 @@ static int serve(opts *o)
     o->api.log = log;
     o->api.cosigner = cos;
     o->api.kind = tl_log_kind(log)->name;
-    if (tl_frontend_new(&o->api, s.base, &s.api) != TL_OK) {
-        fprintf(stderr, "tlogd: cannot set up the API\n");
+    o->api.dir = o->dir;
+    if (tl_frontend_new(&o->api, s.base, &s.api, err, sizeof err) != TL_OK) {
+        fprintf(stderr, "tlogd: cannot set up the API: %s\n", err);
         goto out;
     }
     if (tl_httpd_new(s.base, &o->http, tl_frontend_handle, s.api, &s.httpd, err, sizeof err) !=
@@ -315,6 +342,12 @@ int main(int argc, char **argv)
         case O_KIND:
             o.kind = a;
             break;
+        case O_ANON_WRITES:
+            o.api.anonymous_writes = 1;
+            break;
+        case O_PUBLIC_EVENTS:
+            o.api.public_events = 1;
+            break;
         case O_LISTEN:
             o.http.listen = a;
             break;
@@ -339,6 +372,8 @@ int main(int argc, char **argv)
             NUMOPT(O_BATCH_MAX, "batch-max", 1, 1000000, o.log.batch_max)
             NUMOPT(O_BATCH_INT, "batch-interval", 1, 60000, o.log.batch_interval_ms)
             NUMOPT(O_MAX_ENTRY, "max-entry", 1, 65535, o.log.max_entry)
+            NUMOPT(O_MAX_EVENT, "max-event", 256, 1000000, o.api.max_event)
+            NUMOPT(O_MAX_BATCH, "max-batch", 1, 4096, o.api.max_batch)
             NUMOPT(O_POOL_MAX, "pool-max", 1, 100000000, o.log.pool_max)
             NUMOPT(O_ADD_TIMEOUT, "add-timeout", 1, 3600000, o.api.add_timeout_ms)
             NUMOPT(O_GE_MAX, "get-entries-max", 1, 100000, o.api.get_entries_max)

@@ -86,7 +86,7 @@ void fe_ct_consistency(tl_frontend *f, tl_http_req *r, fe_ep ep)
 {
     if (!fe_need_pub(f, r, ep) || fe_reply_cached(f, r, ep))
         return;
-    tl_query_param ps[] = {{"first", 0, 0, {{0}}, 0}, {"second", 0, 0, {{0}}, 0}};
+    tl_query_param ps[] = {{.name = "first", .is_hash = 0}, {.name = "second", .is_hash = 0}};
     if (!query(f, r, ep, ps, 2))
         return;
     uint64_t m = ps[0].num, n = ps[1].num;
@@ -117,7 +117,7 @@ void fe_ct_proof_by_hash(tl_frontend *f, tl_http_req *r, fe_ep ep)
 {
     if (!fe_need_pub(f, r, ep) || fe_reply_cached(f, r, ep))
         return;
-    tl_query_param ps[] = {{"hash", 1, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}};
+    tl_query_param ps[] = {{.name = "hash", .is_hash = 1}, {.name = "tree_size", .is_hash = 0}};
     if (!query(f, r, ep, ps, 2))
         return;
     uint64_t n = ps[1].num;
@@ -155,7 +155,7 @@ void fe_ct_entries(tl_frontend *f, tl_http_req *r, fe_ep ep)
 {
     if (!fe_need_pub(f, r, ep))
         return;
-    tl_query_param ps[] = {{"start", 0, 0, {{0}}, 0}, {"end", 0, 0, {{0}}, 0}};
+    tl_query_param ps[] = {{.name = "start", .is_hash = 0}, {.name = "end", .is_hash = 0}};
     if (!query(f, r, ep, ps, 2))
         return;
     uint64_t s = ps[0].num, e = ps[1].num;
@@ -204,7 +204,8 @@ void fe_ct_entry_and_proof(tl_frontend *f, tl_http_req *r, fe_ep ep)
 {
     if (!fe_need_pub(f, r, ep))
         return;
-    tl_query_param ps[] = {{"leaf_index", 0, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}};
+    tl_query_param ps[] = {{.name = "leaf_index", .is_hash = 0},
+                           {.name = "tree_size", .is_hash = 0}};
     if (!query(f, r, ep, ps, 2))
         return;
     uint64_t i = ps[0].num, n = ps[1].num;

@@ -10,11 +10,13 @@
  */
 #include "frontend/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 
+#include "audit/event.h"
 #include "common/b64.h"
 #include "common/err.h"
 
@@ -51,10 +53,12 @@ void fe_refresh_published(tl_frontend *f)
     f->have_pub = 1;
 }
 
-int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_frontend **out)
+int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_frontend **out,
+                    char *err, size_t cap)
 {
     *out = NULL;
     tl_frontend *f = calloc(1, sizeof *f);
+    snprintf(err, cap, "out of memory");
     if (!f)
         return TL_ERR_NOMEM;
     f->cfg = *cfg;
@@ -66,13 +70,26 @@ int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_f
         f->cfg.add_timeout_ms = 30000;
     if (!f->cfg.get_entries_max)
         f->cfg.get_entries_max = 1000;
+    if (!f->cfg.max_event)
+        f->cfg.max_event = TL_AUDIT_MAX_EVENT_DEFAULT;
+    if (!f->cfg.max_batch)
+        f->cfg.max_batch = 1000;
     f->kind = fe_kind_of(f->cfg.kind);
     f->base = base;
     pthread_mutex_init(&f->qlock, NULL);
     f->answers = fe_answers_new();
-    if (tl_log_reader_new(cfg->log, TL_LOG_READER_LARGE, &f->rd) != TL_OK || !f->answers) {
+    f->hasher = tl_hasher_new();
+    if (tl_log_reader_new(cfg->log, TL_LOG_READER_LARGE, &f->rd) != TL_OK || !f->answers ||
+        !f->hasher) {
         tl_frontend_free(f);
         return TL_ERR_NOMEM;
+    }
+    if (f->kind == FE_KIND_AUDIT) {
+        int rc = tl_tokens_open(f->cfg.dir, &f->tokens, err, cap);
+        if (rc != TL_OK) {
+            tl_frontend_free(f);
+            return rc;
+        }
     }
     atomic_init(&f->kicked, 0);
     atomic_init(&f->pub_changed, 1);
@@ -112,6 +129,8 @@ void tl_frontend_free(tl_frontend *f)
     free(f->sth_json);
     tl_buf_release(&f->proof_text);
     tl_log_reader_free(f->rd);
+    tl_hasher_free(f->hasher);
+    tl_tokens_free(f->tokens);
     fe_answers_free(f->answers);
     pthread_mutex_destroy(&f->qlock);
     free(f);

@@ -33,10 +33,19 @@ typedef struct tl_frontend_config {
     size_t max_entry;         /* bytes (default 65535) */
     unsigned add_timeout_ms;  /* POST /add wait for publication (default 30 s) */
     unsigned get_entries_max; /* entries per get-entries call (default 1000) */
+    /* audit logs */
+    const char *dir;      /* the log folder (its tokens file), borrowed */
+    size_t max_event;     /* canonical event bytes (default 131072) */
+    size_t max_batch;     /* events per POST (default 1000) */
+    int anonymous_writes; /* anyone may submit */
+    int public_events;    /* anyone may read and query */
 } tl_frontend_config;
 
-/* Creates the frontend and registers its log listener (call before traffic). */
-int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_frontend **out);
+/* Creates the frontend and registers its log listener (call before traffic).
+ * For an audit log it opens the tokens of cfg->dir: err (cap bytes) gets a
+ * one-line reason when they cannot be read. */
+int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_frontend **out,
+                    char *err, size_t cap);
 /* The server the frontend answers through (for tl_httpd_run_in_loop). */
 void tl_frontend_set_httpd(tl_frontend *f, tl_httpd *h);
 /* The tl_http_handler_fn; ctx is the tl_frontend. */

@@ -7,9 +7,10 @@
  * Files: routes.c (the route table, dispatch, 404/405/OPTIONS), respond.c
  * (replies, error answers, the answer cache, tl_err -> HTTP status),
  * write.c (POST /add and the waiters), tiles.c (checkpoint, tiles, entry
- * bundles), ct.c (RFC 6962 JSON), ops.c (/metrics, /healthz), query.c (the
- * strict query-string parser, query.h), frontend.c (lifecycle and the
- * published head).
+ * bundles), ct.c (RFC 6962 JSON), ops.c (/metrics, /healthz), audit.c (the
+ * /audit/v1/ endpoints of audit logs), query.c (the strict query-string
+ * parser, query.h), tokens.c (audit logs' bearer tokens, tokens.h),
+ * frontend.c (lifecycle and the published head).
  *
  * Threads: everything runs on the loop thread, except the fields marked
  * cross-thread (write.c's queue from the log's committer thread).
@@ -27,6 +28,7 @@
 
 #include "common/buf.h"
 #include "frontend/frontend.h"
+#include "frontend/tokens.h"
 #include "log/reader.h"
 
 #define FE_RETRY_AFTER "1"
@@ -65,7 +67,8 @@ enum {
     FE_POST = 1u << 1,
 };
 enum fe_match { FE_EXACT, FE_PREFIX };
-#define FE_KIND_BLOB (1u << 0)   /* entries are opaque bytes (tlogd's only kind today) */
+#define FE_KIND_BLOB (1u << 0)   /* entries are opaque bytes */
+#define FE_KIND_AUDIT (1u << 1)  /* audit records of structured events */
 #define FE_KIND_OTHER (1u << 31) /* a kind name the frontend does not know */
 #define FE_KINDS_ALL 0xffffffffu
 
@@ -120,6 +123,11 @@ void fe_reply(tl_frontend *f, tl_http_req *r, fe_ep ep, int status, const char *
  * one-line text/plain reason (control bytes replaced). */
 void fe_fail(tl_frontend *f, tl_http_req *r, fe_ep ep, int err, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* The same with an explicit status (409, 410, 415, ...). */
+void fe_fail_status(tl_frontend *f, tl_http_req *r, fe_ep ep, int status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* 401 with WWW-Authenticate: Bearer and the reason. */
+void fe_unauthorized(tl_frontend *f, tl_http_req *r, fe_ep ep, const char *why);
 /* 200 with j's compact JSON (takes j; NULL j answers 500). */
 void fe_reply_json(tl_frontend *f, tl_http_req *r, fe_ep ep, json_t *j, const char *cache);
 /* As fe_reply_json with FE_CC_IMMUTABLE, and keeps the answer in the answer
@@ -163,7 +171,9 @@ struct fe_waiter {
     tl_http_req *req; /* NULL once the client went away */
     fe_ep ep;
     fe_answer_fn *answer;
-    fe_latency *lat; /* the histogram its submit-to-answer time goes to */
+    fe_answer_fn *refused;        /* answers w->err != TL_OK (NULL: a generic 503/4xx) */
+    void (*forget)(fe_waiter *w); /* frees what w holds beyond itself (NULL: nothing) */
+    fe_latency *lat;              /* the histogram its submit-to-answer time goes to */
     int state;
     uint64_t start_ms, deadline_ms;
     /* the log's answer */
@@ -181,6 +191,18 @@ struct fe_waiter {
  * the caller answers r and frees w. */
 int fe_waiter_submit(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep, fe_answer_fn *answer,
                      fe_latency *lat, const uint8_t *entry, size_t len);
+/* The same for a group of submissions committed together (tl_log_submit):
+ * cb is the log's callback, which keeps what it needs of the results and
+ * calls fe_waiter_done with the group's highest index. refused answers an
+ * error of the log (w->err) and forget frees what w holds beyond itself
+ * (also when the client went away). */
+int fe_waiter_submit_group(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep,
+                           fe_answer_fn *answer, fe_answer_fn *refused, void (*forget)(fe_waiter *),
+                           fe_latency *lat, const tl_sub *subs, size_t n, tl_submit_fn cb,
+                           void *ctx);
+/* The log's answer for w (committer thread): err, and the index the
+ * published tree must pass before w is answered. */
+void fe_waiter_done(fe_waiter *w, int err, uint64_t index);
 /* Asks for a loop pass (a publication to look at); any thread. */
 void fe_kick(tl_frontend *f);
 /* The log's listener (committer or publishing thread). */
@@ -204,6 +226,8 @@ fe_handler fe_checkpoint, fe_tile;                            /* tiles.c */
 fe_handler fe_ct_sth, fe_ct_consistency, fe_ct_proof_by_hash; /* ct.c */
 fe_handler fe_ct_entries, fe_ct_entry_and_proof;              /* ct.c */
 fe_handler fe_metrics, fe_healthz;                            /* ops.c */
+fe_handler fe_audit_log, fe_audit_events, fe_audit_event;     /* audit.c */
+fe_handler fe_audit_bodies;                                   /* audit.c */
 
 /* ---- the frontend -------------------------------------------------------- */
 
@@ -230,6 +254,11 @@ struct tl_frontend {
     size_t sth_json_len;
     uint64_t req_count[FE_MAX_ROUTES + 1][FE_NSTATUS + 1];
     fe_latency add_lat; /* tlogd_add_seconds */
+    /* audit logs (audit.c) */
+    tl_hasher *hasher;          /* the loop thread's */
+    tl_tokens *tokens;          /* DIR/tokens, reread as it changes */
+    fe_latency audit_lat;       /* tlogd_audit_write_seconds */
+    uint64_t audit_access_lost; /* access records the log could not take */
 };
 
 #endif

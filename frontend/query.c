@@ -57,17 +57,18 @@ static void printable(const char *s, size_t n, char *out, size_t cap)
     out[i] = 0;
 }
 
-/* The decoded value of p (malloc'd, NUL-terminated), or NULL. */
-static char *decode_value(const pair *p)
+/* The decoded value of p (malloc'd, NUL-terminated, *len bytes before a
+ * NUL it may hold), or NULL. */
+static char *decode_value(const pair *p, size_t *len)
 {
     if (p->value[p->vlen] == 0) /* the last pair: terminated in place */
-        return evhttp_uridecode(p->value, 1, NULL);
+        return evhttp_uridecode(p->value, 1, len);
     char small[256], *raw = p->vlen < sizeof small ? small : malloc(p->vlen + 1);
     if (!raw)
         return NULL;
     memcpy(raw, p->value, p->vlen);
     raw[p->vlen] = 0;
-    char *v = evhttp_uridecode(raw, 1, NULL);
+    char *v = evhttp_uridecode(raw, 1, len);
     if (raw != small)
         free(raw);
     return v;
@@ -90,13 +91,23 @@ static int take(const pair *p, tl_query_param *ps, size_t n, char *why, size_t c
         snprintf(why, cap, "parameter %s given twice", ps[i].name);
         return TL_ERR_INVALID;
     }
-    char *v = decode_value(p);
+    size_t vlen = 0;
+    char *v = decode_value(p, &vlen);
     if (!v) {
         snprintf(why, cap, "out of memory");
         return TL_ERR_NOMEM;
     }
     int rc = TL_OK;
-    if (ps[i].is_hash) {
+    if (ps[i].is_str) {
+        if (vlen == 0 || vlen > 1024 || strlen(v) != vlen) {
+            snprintf(why, cap, "%s must be 1 to 1024 bytes without NUL", ps[i].name);
+            rc = TL_ERR_INVALID;
+        } else {
+            ps[i].str = v;
+            ps[i].str_len = vlen;
+            return TL_OK;
+        }
+    } else if (ps[i].is_hash) {
         size_t hl;
         if (tl_b64_decode(v, strlen(v), ps[i].hash.b, TL_HASH_SIZE, &hl) != TL_OK ||
             hl != TL_HASH_SIZE) {
@@ -111,9 +122,17 @@ static int take(const pair *p, tl_query_param *ps, size_t n, char *why, size_t c
     return rc;
 }
 
+void tl_query_release(tl_query_param *ps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(ps[i].str);
+        ps[i].str = NULL;
+    }
+}
+
 int tl_query_parse(const char *q, tl_query_param *ps, size_t n, char *why, size_t cap)
 {
-    if (*q == 0 && n > 0) {
+    if (*q == 0 && n > 0 && !ps[0].optional) {
         snprintf(why, cap, "missing parameter %s", ps[0].name);
         return TL_ERR_INVALID;
     }
@@ -129,7 +148,7 @@ int tl_query_parse(const char *q, tl_query_param *ps, size_t n, char *why, size_
     for (const char *s = q; rc == TL_OK && next_pair(&s, &p) > 0;)
         rc = take(&p, ps, n, why, cap);
     for (size_t i = 0; i < n && rc == TL_OK; i++)
-        if (!ps[i].seen) {
+        if (!ps[i].seen && !ps[i].optional) {
             snprintf(why, cap, "missing parameter %s", ps[i].name);
             rc = TL_ERR_INVALID;
         }

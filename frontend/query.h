@@ -8,9 +8,11 @@
  * are sent (not percent-decoded); values are percent-decoded with libevent's
  * evhttp_uridecode, '+' as a space, as libevent's form parsing does (a '%'
  * not followed by two hex digits stays a '%'; a decoded NUL ends the value).
- * Then every parameter of the endpoint must appear exactly once and no
- * other one: numbers are canonical decimals (digits only, no sign, no
- * leading zero, below 2^63), hashes canonical base64 of 32 bytes.
+ * Then every parameter of the endpoint must appear exactly once (at most
+ * once if optional) and no other one: numbers are canonical decimals
+ * (digits only, no sign, no leading zero, below 2^63), hashes canonical
+ * base64 of 32 bytes, strings 1..1024 bytes without a NUL (a string
+ * parameter's %00 is refused rather than cut).
  *
  * Pure and thread-safe; allocates one short-lived copy per value.
  */
@@ -27,9 +29,13 @@
 typedef struct tl_query_param {
     const char *name;
     int is_hash;  /* a base64 SHA-256 hash (else a decimal number) */
-    uint64_t num; /* the number, if !is_hash */
+    int is_str;   /* a string of 1..1024 bytes, no NUL (else as is_hash says) */
+    int optional; /* may be left out */
+    uint64_t num; /* the number, if neither */
     tl_hash hash; /* the hash, if is_hash */
-    int seen;     /* times given (1 after a successful parse) */
+    char *str;    /* the decoded string, if is_str (malloc'd: tl_query_release) */
+    size_t str_len;
+    int seen; /* times given (1 after a successful parse) */
 } tl_query_param;
 
 /* Fills ps[0..n) from the query q (after the '?', NUL-terminated).
@@ -37,5 +43,7 @@ typedef struct tl_query_param {
  * first problem in the order of the query, after its shape), or
  * TL_ERR_NOMEM. */
 int tl_query_parse(const char *q, tl_query_param *ps, size_t n, char *why, size_t cap);
+/* Frees the strings of ps[0..n). */
+void tl_query_release(tl_query_param *ps, size_t n);
 
 #endif

@@ -65,23 +65,53 @@ void fe_reply(tl_frontend *f, tl_http_req *r, fe_ep ep, int status, const char *
     tl_http_respond(r, status, ctype, h, n, body, len);
 }
 
+/* Answers status with the one-line text/plain reason msg (control bytes
+ * replaced, a newline added), and the extra header x if any. */
+static void reply_line(tl_frontend *f, tl_http_req *r, fe_ep ep, int status,
+                       const tl_http_header *x, const char *msg)
+{
+    char line[320];
+    size_t n = strlen(msg);
+    if (n > sizeof line - 2)
+        n = sizeof line - 2;
+    memcpy(line, msg, n);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
+    line[n++] = '\n';
+    if (!x) {
+        fe_reply(f, r, ep, status, "text/plain; charset=utf-8", "no-store", line, n);
+        return;
+    }
+    tl_http_header h[] = {{"access-control-allow-origin", "*"}, {"cache-control", "no-store"}, *x};
+    fe_count(f, ep, status);
+    tl_http_respond(r, status, "text/plain; charset=utf-8", h, 3, line, n);
+}
+
 void fe_fail(tl_frontend *f, tl_http_req *r, fe_ep ep, int err, const char *fmt, ...)
 {
-    char msg[256];
+    char msg[320];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg - 1, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n > sizeof msg - 2)
-        n = sizeof msg - 2;
-    for (int i = 0; i < n; i++)
-        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
-            msg[i] = '?';
-    msg[n++] = '\n';
-    msg[n] = 0;
-    fe_reply(f, r, ep, status_of(err), "text/plain; charset=utf-8", "no-store", msg, (size_t)n);
+    reply_line(f, r, ep, status_of(err), NULL, msg);
+}
+
+void fe_fail_status(tl_frontend *f, tl_http_req *r, fe_ep ep, int status, const char *fmt, ...)
+{
+    char msg[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply_line(f, r, ep, status, NULL, msg);
+}
+
+void fe_unauthorized(tl_frontend *f, tl_http_req *r, fe_ep ep, const char *why)
+{
+    static const tl_http_header www = {"www-authenticate", "Bearer"};
+    reply_line(f, r, ep, 401, &www, why);
 }
 
 int fe_need_pub(tl_frontend *f, tl_http_req *r, fe_ep ep)

@@ -23,6 +23,7 @@
 #define PREFIX FE_PREFIX
 #define ANY FE_KINDS_ALL
 #define BLOB FE_KIND_BLOB
+#define AUDIT FE_KIND_AUDIT
 
 /* The API (docs/FRONTEND.md): {methods, path, match, kinds, endpoint, handler}.
  * The order is the order of /metrics. */
@@ -39,6 +40,13 @@ static const fe_route routes[] = {
     {GET, "/ct/v1/get-proof-by-hash", EXACT, ANY, "get-proof-by-hash", fe_ct_proof_by_hash},
     {GET, "/ct/v1/get-entries", EXACT, ANY, "get-entries", fe_ct_entries},
     {GET, "/ct/v1/get-entry-and-proof", EXACT, ANY, "get-entry-and-proof", fe_ct_entry_and_proof},
+    /* audit logs (audit.c) */
+    {GET, "/audit/v1/log", EXACT, AUDIT, "audit_log", fe_audit_log},
+    {POST, "/audit/v1/events", EXACT, AUDIT, "audit_write", fe_audit_events},
+    {GET, "/audit/v1/events", EXACT, AUDIT, "audit_query", fe_audit_events},
+    {GET, "/audit/v1/events/", PREFIX, AUDIT, "audit_read", fe_audit_event},
+    {POST, "/audit/v1/events/", PREFIX, AUDIT, "audit_erase", fe_audit_event},
+    {GET, "/audit/v1/bodies/", PREFIX, AUDIT, "audit_bodies", fe_audit_bodies},
     /* operations (ops.c) */
     {GET, "/metrics", EXACT, ANY, "metrics", fe_metrics},
     {GET, "/healthz", EXACT, ANY, "healthz", fe_healthz},
@@ -52,6 +60,7 @@ static const struct {
     unsigned bit;
 } kinds[] = {
     {"blob", FE_KIND_BLOB},
+    {"audit", FE_KIND_AUDIT},
 };
 
 const fe_route *fe_routes(size_t *n)

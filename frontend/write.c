@@ -55,12 +55,20 @@ static void observe_latency(fe_waiter *w)
     l->n++;
 }
 
+/* Frees w and what it holds. */
+static void waiter_free(fe_waiter *w)
+{
+    if (w->forget)
+        w->forget(w);
+    free(w);
+}
+
 /* Answers w (covered by the published tree) and frees it. */
 static void answer(tl_frontend *f, fe_waiter *w)
 {
     observe_latency(w);
     w->answer(f, w);
-    free(w);
+    waiter_free(w);
 }
 
 static void waiter_abort(void *ctx)
@@ -69,7 +77,7 @@ static void waiter_abort(void *ctx)
     w->req = NULL;
     if (w->state == W_PENDING) {
         waiter_unlink(w->f, w);
-        free(w);
+        waiter_free(w);
     }
     /* W_ADDING: freed when the log's callback arrives. */
 }
@@ -104,11 +112,14 @@ static void loop_pass(void *ctx)
         fe_waiter *n = w->qnext;
         w->qnext = NULL;
         if (!w->req) {
-            free(w);
+            waiter_free(w);
         } else if (w->err != TL_OK) {
             observe_latency(w);
-            fe_fail(f, w->req, w->ep, w->err, "not sequenced: %s", tl_strerror(w->err));
-            free(w);
+            if (w->refused)
+                w->refused(f, w);
+            else
+                fe_fail(f, w->req, w->ep, w->err, "not sequenced: %s", tl_strerror(w->err));
+            waiter_free(w);
         } else if (f->have_pub && w->index < f->pub.size) {
             if (w->have_leaf)
                 tl_log_reader_learn(f->rd, &w->leaf, w->index);
@@ -136,17 +147,12 @@ void fe_kick(tl_frontend *f)
         tl_httpd_run_in_loop(f->httpd, loop_pass, f);
 }
 
-/* Committer thread: the log committed (or refused) the entry. */
-static void on_added(void *ctx, int err, uint64_t index, const tl_hash *leaf)
+/* Committer thread: queues w's answer for the loop. */
+void fe_waiter_done(fe_waiter *w, int err, uint64_t index)
 {
-    fe_waiter *w = ctx;
     tl_frontend *f = w->f;
     w->err = err;
     w->index = index;
-    if (leaf) {
-        w->leaf = *leaf;
-        w->have_leaf = 1;
-    }
     pthread_mutex_lock(&f->qlock);
     if (f->done_tail)
         f->done_tail->qnext = w;
@@ -155,6 +161,17 @@ static void on_added(void *ctx, int err, uint64_t index, const tl_hash *leaf)
     f->done_tail = w;
     pthread_mutex_unlock(&f->qlock);
     fe_kick(f);
+}
+
+/* Committer thread: the log committed (or refused) the entry. */
+static void on_added(void *ctx, int err, uint64_t index, const tl_hash *leaf)
+{
+    fe_waiter *w = ctx;
+    if (leaf) {
+        w->leaf = *leaf;
+        w->have_leaf = 1;
+    }
+    fe_waiter_done(w, err, index);
 }
 
 /* Committer thread (a new signed head, published at once without a policy),
@@ -182,13 +199,13 @@ void fe_sweep_cb(evutil_socket_t fd, short what, void *arg)
             fe_fail(f, w->req, w->ep, TL_ERR_TIMEOUT,
                     "entry %llu is sequenced but not yet in a published checkpoint; retry",
                     (unsigned long long)w->index);
-            free(w);
+            waiter_free(w);
         }
     }
 }
 
-int fe_waiter_submit(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep, fe_answer_fn *answer,
-                     fe_latency *lat, const uint8_t *entry, size_t len)
+static void waiter_start(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep,
+                         fe_answer_fn *answer, fe_latency *lat)
 {
     w->f = f;
     w->req = r;
@@ -198,8 +215,32 @@ int fe_waiter_submit(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep, fe_
     w->state = W_ADDING;
     w->start_ms = tl_mono_ms();
     w->deadline_ms = w->start_ms + f->cfg.add_timeout_ms;
-    tl_http_req_on_abort(r, waiter_abort, w);
-    return tl_log_add(f->cfg.log, entry, len, on_added, w);
+}
+
+int fe_waiter_submit(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep, fe_answer_fn *answer,
+                     fe_latency *lat, const uint8_t *entry, size_t len)
+{
+    int rc;
+    waiter_start(f, w, r, ep, answer, lat);
+    rc = tl_log_add(f->cfg.log, entry, len, on_added, w);
+    if (rc == TL_OK)
+        tl_http_req_on_abort(r, waiter_abort, w);
+    return rc;
+}
+
+int fe_waiter_submit_group(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep,
+                           fe_answer_fn *answer, fe_answer_fn *refused, void (*forget)(fe_waiter *),
+                           fe_latency *lat, const tl_sub *subs, size_t n, tl_submit_fn cb,
+                           void *ctx)
+{
+    int rc;
+    waiter_start(f, w, r, ep, answer, lat);
+    w->refused = refused;
+    w->forget = forget;
+    rc = tl_log_submit(f->cfg.log, subs, n, cb, ctx);
+    if (rc == TL_OK)
+        tl_http_req_on_abort(r, waiter_abort, w);
+    return rc;
 }
 
 void tl_frontend_fail_waiters(tl_frontend *f)
@@ -208,7 +249,7 @@ void tl_frontend_fail_waiters(tl_frontend *f)
         fe_waiter *w = f->pending;
         waiter_unlink(f, w);
         fe_fail(f, w->req, w->ep, TL_ERR_STOPPED, "the log is shutting down; retry");
-        free(w);
+        waiter_free(w);
     }
 }
 
@@ -217,12 +258,12 @@ void fe_waiters_free(tl_frontend *f)
     while (f->pending) {
         fe_waiter *w = f->pending;
         waiter_unlink(f, w);
-        free(w);
+        waiter_free(w);
     }
     fe_waiter *w = f->done_head;
     while (w) {
         fe_waiter *n = w->qnext;
-        free(w);
+        waiter_free(w);
         w = n;
     }
     f->done_head = f->done_tail = NULL;

@@ -21,10 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     tl_query_param sets[4][2] = {
-        {{"first", 0, 0, {{0}}, 0}, {"second", 0, 0, {{0}}, 0}},
-        {{"hash", 1, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}},
-        {{"start", 0, 0, {{0}}, 0}, {"end", 0, 0, {{0}}, 0}},
-        {{"leaf_index", 0, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}},
+        {{.name = "first", .is_hash = 0}, {.name = "second", .is_hash = 0}},
+        {{.name = "hash", .is_hash = 1}, {.name = "tree_size", .is_hash = 0}},
+        {{.name = "start", .is_hash = 0}, {.name = "end", .is_hash = 0}},
+        {{.name = "leaf_index", .is_hash = 0}, {.name = "tree_size", .is_hash = 0}},
     };
     tl_query_param *ps = sets[data[0] % 4];
     size_t n = 2;

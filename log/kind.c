@@ -3,9 +3,11 @@
  */
 #include "log/kind.h"
 
+#include "log/kind_audit.h"
+
 #include <string.h>
 
-const tl_kind *const tl_kinds[] = {&tl_kind_blob, NULL};
+const tl_kind *const tl_kinds[] = {&tl_kind_blob, &tl_kind_audit, NULL};
 
 const tl_kind *tl_kind_find(const char *name)
 {

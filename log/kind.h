@@ -40,6 +40,9 @@
 #include "store/store.h"
 
 #define TL_KIND_NAME_MAX 32
+/* Largest submission of a kind that seals its entries (its submitter
+ * checks its own, smaller, limits). */
+#define TL_KIND_MAX_SUB (1u << 20)
 
 typedef struct tl_kind tl_kind;
 
@@ -60,9 +63,9 @@ struct tl_kind {
     /* Sequencer thread, NULL when the entry is the submission: appends the
      * entry of the submission sequenced at index at time_ms to entry (at
      * most 65535 bytes), and may add the kind's own records to wb (keys
-     * starting with TL_LAYOUT_KIND_PREFIX). */
-    int (*seal)(const tl_kind *k, const uint8_t *sub, size_t len, uint64_t index, uint64_t time_ms,
-                tl_buf *entry, tl_batch *wb);
+     * starting with TL_LAYOUT_KIND_PREFIX); h is the sequencer's hasher. */
+    int (*seal)(const tl_kind *k, tl_hasher *h, const uint8_t *sub, size_t len, uint64_t index,
+                uint64_t time_ms, tl_buf *entry, tl_batch *wb);
 
     /* Sequencer thread: the dedup key of the submission stored at index
      * (scratch may be used). TL_ERR_CORRUPT when it cannot be found. */
@@ -76,6 +79,11 @@ struct tl_kind {
                        size_t len);
     int (*same_pending)(const tl_kind *k, const uint8_t *sub, size_t len, const uint8_t *other,
                         size_t olen);
+
+    /* Any thread, NULL when the dedup key is the leaf hash (blob): the
+     * index of the entry with this leaf hash (the kind keeps an index of
+     * its own), TL_ERR_NOTFOUND, or a read error. */
+    int (*leaf_index)(const tl_kind *k, tl_store *s, const tl_hash *leaf, uint64_t *index);
 
     void *ctx; /* the kind's own, for its functions */
 };

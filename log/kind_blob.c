@@ -32,5 +32,6 @@ const tl_kind tl_kind_blob = {
     .key_at = blob_key_at,
     .same_stored = NULL,
     .same_pending = NULL,
+    .leaf_index = NULL,
     .ctx = NULL,
 };

@@ -669,8 +669,6 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
         log->batch_max = (size_t)1 << 20;
     log->interval_ms = cfg->batch_interval_ms ? cfg->batch_interval_ms : 25;
     log->max_entry = cfg->max_entry ? cfg->max_entry : 65535;
-    if (log->max_entry > 65535)
-        log->max_entry = 65535;
     log->publish_on_sign = cfg->publish_on_sign;
     log->clock_ms = cfg->clock_ms ? cfg->clock_ms : real_clock_ms;
     if (!log->signer) {
@@ -716,6 +714,10 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
         tl_dfilter_free(log->dfilter);
         log->dfilter = NULL;
     }
+    if (!log->kind->seal && log->max_entry > 65535)
+        log->max_entry = 65535; /* the entry is the submission */
+    if (log->kind->seal)
+        log->max_entry = TL_KIND_MAX_SUB; /* the kind's submitter bounds its own */
     memset(&sc, 0, sizeof(sc));
     sc.store = log->store;
     sc.kind = log->kind;
@@ -1012,12 +1014,33 @@ int tl_log_lookup(tl_log *log, const tl_hash *key, uint64_t *index)
 {
     uint8_t k[TL_LAYOUT_KEY_MAX];
     tl_buf v = TL_BUF_INIT, scratch = TL_BUF_INIT;
-    int rc = tl_store_get(log->store, k, tl_layout_key_dedup(k, key), &v);
+    int rc;
+    if (log->kind->leaf_index)
+        return read_checked(log, log->kind->leaf_index(log->kind, log->store, key, index),
+                            "leaf index entry for a leaf of", 0, tl_log_signed_size(log));
+    rc = tl_store_get(log->store, k, tl_layout_key_dedup(k, key), &v);
     if (rc == TL_OK)
         rc = tl_seq_dedup_find(log->kind, log->store, &v, key, index, &scratch);
     tl_buf_release(&v);
     tl_buf_release(&scratch);
     return read_checked(log, rc, "dedup index entry for a key of", 0, tl_log_signed_size(log));
+}
+
+int tl_log_kind_get(tl_log *log, const void *key, size_t klen, tl_buf *out)
+{
+    if (klen == 0 || *(const uint8_t *)key != TL_LAYOUT_KIND_PREFIX)
+        return TL_ERR_INVALID;
+    return read_checked(log, tl_store_get(log->store, key, klen, out), "kind record of", 0,
+                        tl_log_signed_size(log));
+}
+
+int tl_log_kind_range(tl_log *log, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                      tl_store_range_fn fn, void *ctx)
+{
+    if (lolen == 0 || hilen == 0 || *(const uint8_t *)lo != TL_LAYOUT_KIND_PREFIX ||
+        *(const uint8_t *)hi != TL_LAYOUT_KIND_PREFIX)
+        return TL_ERR_INVALID;
+    return tl_store_range(log->store, lo, lolen, hi, hilen, fn, ctx);
 }
 
 /* ---- identity and metrics -------------------------------------------------------- */

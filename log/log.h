@@ -45,7 +45,9 @@ typedef struct tl_log_config {
     size_t pool_max;            /* pending submissions before TL_ERR_BUSY (default 16384) */
     size_t batch_max;           /* submissions per batch (default 4096) */
     unsigned batch_interval_ms; /* max wait to fill a batch (default 25) */
-    size_t max_entry;           /* bytes of a submission, 1..65535 (default 65535) */
+    size_t max_entry;           /* bytes of an entry, 1..65535 (default 65535), when the
+                                   entry is the submission (blob); a kind that seals its
+                                   entries takes submissions up to TL_KIND_MAX_SUB */
     int publish_on_sign;        /* 1: every signed checkpoint is published at once (no witnesses) */
     uint64_t (*clock_ms)(void); /* wall clock in ms; NULL = real clock (tests override) */
 } tl_log_config;
@@ -76,9 +78,10 @@ typedef struct tl_sub {
 
 /* What a submission's callback learns, per submission of its group. */
 typedef struct tl_sub_result {
-    uint64_t index; /* its index (a duplicate: the earlier one's) */
-    tl_hash leaf;   /* its leaf hash: for new entries, and for kinds without seal */
-    int dup;        /* 1: the same occurrence as an earlier submission */
+    uint64_t index;   /* its index (a duplicate: the earlier one's) */
+    tl_hash leaf;     /* its leaf hash: for new entries, and for kinds without seal */
+    int dup;          /* 1: the same occurrence as an earlier submission */
+    uint64_t time_ms; /* the log time it was sealed at (new entries; 0 for duplicates) */
 } tl_sub_result;
 
 /* Called once per group, after the commit point: err is TL_OK (res[0..n)
@@ -142,9 +145,17 @@ void tl_log_remove_listener(tl_log *log, tl_log_event_fn fn, void *ctx);
 int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out);
 /* Entry at index (< size), checked against its leaf hash; appended to out. */
 int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out);
-/* Index of a submission by its dedup key (the leaf hash, for blob):
- * TL_ERR_NOTFOUND if never sequenced. */
-int tl_log_lookup(tl_log *log, const tl_hash *key, uint64_t *index);
+/* Index of an entry by its leaf hash: TL_ERR_NOTFOUND if never sequenced
+ * (the kind's leaf_index, or for blob the dedup index, whose key is the
+ * leaf hash). */
+int tl_log_lookup(tl_log *log, const tl_hash *leaf, uint64_t *index);
+
+/* The records an entry kind keeps beside the tree (keys starting with
+ * TL_LAYOUT_KIND_PREFIX; TL_ERR_INVALID for any other key): one, or a range
+ * in key order (log/kind_audit.c reads its bodies and indexes so). */
+int tl_log_kind_get(tl_log *log, const void *key, size_t klen, tl_buf *out);
+int tl_log_kind_range(tl_log *log, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                      tl_store_range_fn fn, void *ctx);
 
 /* Every read above that finds stored data failing its own checks returns
  * TL_ERR_CORRUPT and stops signing (stats.stopped, stop_reason): a log must

@@ -120,6 +120,7 @@ typedef struct stage {
     int fail;     /* 1: staging failed (the log is stopped) */
     tl_log_head head, pubcopy;
     size_t fresh, dups, conflicts;
+    uint64_t time_ms;                  /* the batch's log time (when it commits entries) */
     uint64_t dedup_reads, dedup_skips; /* store lookups made and skipped */
     double t0;
 } stage;
@@ -748,6 +749,7 @@ static void answer(stage *st, int err)
                 g->res[i].index = src->index;
                 g->res[i].leaf = src->leaf;
                 g->res[i].dup = it->dup_of != NULL || it->dup;
+                g->res[i].time_ms = src->is_new ? st->time_ms : 0;
             }
         }
         if (g->cb)
@@ -840,6 +842,7 @@ static void stage_batch(tl_seq *s, stage *st)
         }
         now = s->last_ts;
     }
+    st->time_ms = now;
     s->wb = st->wb;
     tl_batch_clear(s->wb);
     s->emit_err = TL_OK;
@@ -857,7 +860,8 @@ static void stage_batch(tl_seq *s, stage *st)
             it->index = s->fr.size;
             if (kind->seal) {
                 tl_buf_reset(&s->entry);
-                rc = kind->seal(kind, it->data, it->len, it->index, now, &s->entry, s->wb);
+                rc = kind->seal(kind, s->hasher, it->data, it->len, it->index, now, &s->entry,
+                                s->wb);
                 if (rc == TL_OK && (s->entry.len == 0 || s->entry.len > MAX_SUB))
                     rc = TL_ERR_INVALID;
                 if (rc != TL_OK)
@@ -1233,7 +1237,10 @@ int tl_seq_start(const tl_seq_config *cfg, tl_seq **out, char *err, size_t cap)
         return TL_ERR_NOMEM;
     }
     s->cfg = *cfg;
-    if (s->cfg.max_sub == 0 || s->cfg.max_sub > MAX_SUB)
+    /* a submission is the entry itself unless the kind seals entries */
+    if (s->cfg.max_sub == 0)
+        s->cfg.max_sub = MAX_SUB;
+    if (!s->cfg.kind->seal && s->cfg.max_sub > MAX_SUB)
         s->cfg.max_sub = MAX_SUB;
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_init(&ca);

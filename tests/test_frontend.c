@@ -32,6 +32,12 @@ static void test_table(void)
                                          "get-proof-by-hash",
                                          "get-entries",
                                          "get-entry-and-proof",
+                                         "audit_log",
+                                         "audit_write",
+                                         "audit_query",
+                                         "audit_read",
+                                         "audit_erase",
+                                         "audit_bodies",
                                          "metrics",
                                          "healthz"};
     size_t n;
@@ -131,10 +137,18 @@ static void test_kinds(void)
     fe_lookup lk;
     CU_ASSERT_EQUAL(fe_kind_of(NULL), FE_KIND_BLOB);
     CU_ASSERT_EQUAL(fe_kind_of("blob"), FE_KIND_BLOB);
-    CU_ASSERT_EQUAL(fe_kind_of("audit"), FE_KIND_OTHER);
+    CU_ASSERT_EQUAL(fe_kind_of("audit"), FE_KIND_AUDIT);
     CU_ASSERT_EQUAL(fe_kind_of("Blob"), FE_KIND_OTHER);
     CU_ASSERT_EQUAL(fe_kind_of(""), FE_KIND_OTHER);
     unsigned other = fe_kind_of("audit");
+    /* an audit log's own lines, and a blob log has none of them */
+    find(other, "POST", "/audit/v1/events", &lk);
+    CU_ASSERT(lk.route && lk.route->fn == fe_audit_events);
+    find(other, "GET", "/audit/v1/events/12", &lk);
+    CU_ASSERT(lk.route && lk.route->fn == fe_audit_event);
+    find(FE_KIND_BLOB, "GET", "/audit/v1/log", &lk);
+    CU_ASSERT_EQUAL(lk.status, 404);
+    CU_ASSERT_EQUAL(lk.other_kind, 1);
     /* POST /add is blob's write: another kind's log has no such endpoint,
      * whatever the method (no 405 for a line it does not serve). */
     static const char *const methods[] = {"POST", "GET", "HEAD"};
@@ -172,7 +186,7 @@ static int parse(const char *q, tl_query_param *ps, char *why)
 static void test_query(void)
 {
     char why[160];
-    tl_query_param d[2] = {{"first", 0, 0, {{0}}, 0}, {"second", 0, 0, {{0}}, 0}};
+    tl_query_param d[2] = {{.name = "first", .is_hash = 0}, {.name = "second", .is_hash = 0}};
     CU_ASSERT_EQUAL(parse("first=3&second=9223372036854775807", d, why), TL_OK);
     CU_ASSERT_EQUAL(d[0].num, 3);
     CU_ASSERT_EQUAL(d[1].num, 9223372036854775807ULL);
@@ -209,7 +223,7 @@ static void test_query(void)
     CU_ASSERT_EQUAL(parse(q, d, why), TL_OK);
 
     /* hashes: canonical base64 of 32 bytes, '+' '/' '=' percent-encoded */
-    tl_query_param h[2] = {{"hash", 1, 0, {{0}}, 0}, {"tree_size", 0, 0, {{0}}, 0}};
+    tl_query_param h[2] = {{.name = "hash", .is_hash = 1}, {.name = "tree_size", .is_hash = 0}};
     uint8_t want[TL_HASH_SIZE];
     for (size_t i = 0; i < sizeof want; i++)
         want[i] = (uint8_t)(0xf8 + i * 7);

@@ -56,11 +56,12 @@ static int tk_prepare(const tl_kind *k, tl_hasher *h, const uint8_t *sub, size_t
     return 1;
 }
 
-static int tk_seal(const tl_kind *k, const uint8_t *sub, size_t len, uint64_t index,
+static int tk_seal(const tl_kind *k, tl_hasher *h, const uint8_t *sub, size_t len, uint64_t index,
                    uint64_t time_ms, tl_buf *entry, tl_batch *wb)
 {
     uint8_t key[16];
     (void)k;
+    (void)h;
     if (tl_buf_addf(entry, "%llu:%llu:", (unsigned long long)time_ms, (unsigned long long)index) ||
         tl_buf_add(entry, sub, len))
         return TL_ERR_NOMEM;

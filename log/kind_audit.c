@@ -1,0 +1,523 @@
+/*
+ * kind_audit.c - the audit kind (kind_audit.h).
+ *
+ * A submission's bytes (little more than the canonical event, so the
+ * sequencer thread only formats the record and writes keys):
+ *   'A' | flags u8 (1: has a key, 2: an erasure)
+ *   | salt 32 | commitment 32 | key 32 (zeros without one)
+ *   | erasure: target u64 | target key 32 | target time u64 (zeros otherwise)
+ *   | 5 x (u16 length | value): actor.id, action, resource.type, resource.id, outcome
+ *   | u32 length | canonical event
+ */
+#include "log/kind_audit.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "log/layout.h"
+
+#define MAGIC 'A'
+#define F_KEY 1
+#define F_ERASE 2
+#define HEAD (2 + TL_AUDIT_SALT + 32 + 32 + 8 + 32 + 8)
+#define NFIELDS 5
+
+static const char field_tag[NFIELDS] = {'a', 'c', 't', 'r', 'o'};
+
+/* A submission, decoded (borrowing its bytes). */
+typedef struct dsub {
+    int flags;
+    const uint8_t *salt;
+    tl_hash commitment, key, target_key;
+    uint64_t target, target_time;
+    tl_audit_str field[NFIELDS];
+    const uint8_t *canon;
+    size_t canon_len;
+} dsub;
+
+static void put_u16(uint8_t *p, size_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put_u32(uint8_t *p, size_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static int decode(const uint8_t *p, size_t len, dsub *d)
+{
+    size_t off = HEAD;
+    if (len < HEAD || p[0] != MAGIC)
+        return TL_ERR_INVALID;
+    d->flags = p[1];
+    d->salt = p + 2;
+    memcpy(d->commitment.b, p + 2 + TL_AUDIT_SALT, 32);
+    memcpy(d->key.b, p + 2 + TL_AUDIT_SALT + 32, 32);
+    d->target = tl_layout_get_u64(p + 2 + TL_AUDIT_SALT + 64);
+    memcpy(d->target_key.b, p + 2 + TL_AUDIT_SALT + 72, 32);
+    d->target_time = tl_layout_get_u64(p + 2 + TL_AUDIT_SALT + 104);
+    for (int i = 0; i < NFIELDS; i++) {
+        size_t n;
+        if (off + 2 > len)
+            return TL_ERR_INVALID;
+        n = ((size_t)p[off] << 8) | p[off + 1];
+        off += 2;
+        if (off + n > len)
+            return TL_ERR_INVALID;
+        d->field[i].s = (const char *)p + off;
+        d->field[i].len = n;
+        off += n;
+    }
+    if (off + 4 > len)
+        return TL_ERR_INVALID;
+    d->canon_len = ((size_t)p[off] << 24) | ((size_t)p[off + 1] << 16) | ((size_t)p[off + 2] << 8) |
+                   p[off + 3];
+    off += 4;
+    if (off + d->canon_len != len)
+        return TL_ERR_INVALID;
+    d->canon = p + off;
+    return TL_OK;
+}
+
+static void key_part(tl_buf *b, const tl_audit_str *s)
+{
+    uint8_t l[4];
+    put_u32(l, s->s ? s->len : 0xffffffffu);
+    tl_buf_add(b, l, 4);
+    if (s->s)
+        tl_buf_add(b, s->s, s->len);
+}
+
+int tl_audit_key(tl_hasher *h, const tl_audit_sub *s, tl_hash *key)
+{
+    tl_buf b = TL_BUF_INIT;
+    if (s->erase) {
+        uint8_t t[8];
+        tl_layout_put_u64(t, s->target);
+        tl_buf_adds(&b, "tlogd audit erasure of ");
+        tl_buf_add(&b, t, 8);
+    } else {
+        if (!s->ev->id.s)
+            return 0;
+        tl_buf_adds(&b, "tlogd audit event ");
+        key_part(&b, &s->ev->submitter);
+        key_part(&b, &s->ev->source);
+        key_part(&b, &s->ev->id);
+    }
+    if (!b.data) {
+        tl_buf_release(&b);
+        return TL_ERR_NOMEM;
+    }
+    tl_sha256(h, b.data, b.len, key);
+    tl_buf_release(&b);
+    return 1;
+}
+
+int tl_audit_sub_encode(tl_hasher *h, const tl_audit_sub *s, tl_buf *out)
+{
+    const tl_audit_event *ev = s->ev;
+    const tl_audit_str *fields[NFIELDS] = {&ev->actor_id, &ev->action, &ev->resource_type,
+                                           &ev->resource_id, &ev->outcome};
+    uint8_t head[HEAD], l[4];
+    tl_hash c, key;
+    int haskey = tl_audit_key(h, s, &key);
+    if (haskey < 0)
+        return haskey;
+    memset(head, 0, sizeof(head));
+    head[0] = MAGIC;
+    head[1] = (uint8_t)((haskey ? F_KEY : 0) | (s->erase ? F_ERASE : 0));
+    memcpy(head + 2, s->salt, TL_AUDIT_SALT);
+    tl_audit_commitment(h, s->salt, ev->canon.data, ev->canon.len, &c);
+    memcpy(head + 2 + TL_AUDIT_SALT, c.b, 32);
+    if (haskey)
+        memcpy(head + 2 + TL_AUDIT_SALT + 32, key.b, 32);
+    if (s->erase) {
+        tl_layout_put_u64(head + 2 + TL_AUDIT_SALT + 64, s->target);
+        memcpy(head + 2 + TL_AUDIT_SALT + 72, s->target_key.b, 32);
+        tl_layout_put_u64(head + 2 + TL_AUDIT_SALT + 104, s->target_time);
+    }
+    if (tl_buf_add(out, head, sizeof(head)) != TL_OK)
+        return TL_ERR_NOMEM;
+    for (int i = 0; i < NFIELDS; i++) {
+        size_t n = fields[i]->s ? fields[i]->len : 0;
+        if (n > 0xffff)
+            return TL_ERR_INVALID;
+        put_u16(l, n);
+        if (tl_buf_add(out, l, 2) || (n && tl_buf_add(out, fields[i]->s, n)))
+            return TL_ERR_NOMEM;
+    }
+    put_u32(l, ev->canon.len);
+    if (tl_buf_add(out, l, 4) || tl_buf_add(out, ev->canon.data, ev->canon.len))
+        return TL_ERR_NOMEM;
+    return TL_OK;
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+static size_t body_key(uint8_t *k, uint64_t index)
+{
+    k[0] = TL_LAYOUT_KIND_PREFIX;
+    k[1] = 'b';
+    tl_layout_put_u64(k + 2, index);
+    return 10;
+}
+
+/* 10 'i' f H8(value) ~index; index UINT64_MAX gives the lowest key of the
+ * value's range (newest), 0 ... the highest is ~0 = all ones. */
+static size_t index_key(uint8_t *k, tl_hasher *h, char f, const tl_audit_str *v, uint64_t index)
+{
+    tl_hash d;
+    k[0] = TL_LAYOUT_KIND_PREFIX;
+    k[1] = 'i';
+    k[2] = (uint8_t)f;
+    tl_sha256(h, v->s, v->len, &d);
+    memcpy(k + 3, d.b, 8);
+    tl_layout_put_u64(k + 11, ~index);
+    return 19;
+}
+
+/* 10 'l' leaf[0..16): the index of the entry with that leaf hash. */
+static size_t leaf_key(uint8_t *k, const tl_hash *leaf)
+{
+    k[0] = TL_LAYOUT_KIND_PREFIX;
+    k[1] = 'l';
+    memcpy(k + 2, leaf->b, 16);
+    return 18;
+}
+
+/* ---- the kind -------------------------------------------------------------- */
+
+static int audit_prepare(const tl_kind *k, tl_hasher *h, const uint8_t *sub, size_t len,
+                         tl_hash *key, tl_hash *leaf)
+{
+    dsub d;
+    (void)k;
+    (void)h;
+    (void)leaf;
+    if (decode(sub, len, &d) != TL_OK)
+        return TL_ERR_INVALID;
+    if (!(d.flags & F_KEY))
+        return 0;
+    *key = d.key;
+    return 1;
+}
+
+static int audit_seal(const tl_kind *k, tl_hasher *h, const uint8_t *sub, size_t len,
+                      uint64_t index, uint64_t time_ms, tl_buf *entry, tl_batch *wb)
+{
+    uint8_t key[24], hdr[1 + 32 + 8];
+    tl_buf v = TL_BUF_INIT;
+    dsub d;
+    int rc;
+    (void)k;
+    if (decode(sub, len, &d) != TL_OK)
+        return TL_ERR_INVALID;
+    rc = tl_audit_record_format(time_ms, &d.commitment, entry);
+    /* the body */
+    hdr[0] = 0;
+    memcpy(hdr + 1, d.key.b, 32);
+    tl_layout_put_u64(hdr + 33, time_ms);
+    if (rc == TL_OK && (tl_buf_add(&v, hdr, sizeof(hdr)) || tl_buf_add(&v, d.salt, TL_AUDIT_SALT) ||
+                        tl_buf_add(&v, d.canon, d.canon_len)))
+        rc = TL_ERR_NOMEM;
+    if (rc == TL_OK)
+        rc = tl_batch_put(wb, key, body_key(key, index), v.data, v.len);
+    /* the indexes */
+    for (int i = 0; i < NFIELDS && rc == TL_OK; i++)
+        if (d.field[i].len)
+            rc = tl_batch_put(wb, key, index_key(key, h, field_tag[i], &d.field[i], index), "", 0);
+    /* the leaf hash -> index (get-proof-by-hash) */
+    if (rc == TL_OK) {
+        tl_hash leaf;
+        uint8_t idx[8];
+        tl_hash_leaf(h, entry->data, entry->len, &leaf);
+        tl_layout_put_u64(idx, index);
+        rc = tl_batch_put(wb, key, leaf_key(key, &leaf), idx, 8);
+    }
+    /* an erasure: the erased event's tombstone, in the same commit */
+    if (rc == TL_OK && (d.flags & F_ERASE)) {
+        uint8_t tomb[1 + 32 + 8 + 8];
+        tomb[0] = 1;
+        memcpy(tomb + 1, d.target_key.b, 32);
+        tl_layout_put_u64(tomb + 33, d.target_time);
+        tl_layout_put_u64(tomb + 41, index);
+        rc = tl_batch_put(wb, key, body_key(key, d.target), tomb, sizeof(tomb));
+    }
+    tl_buf_release(&v);
+    return rc;
+}
+
+static int body_parse(const tl_buf *v, tl_audit_body *b)
+{
+    memset(b, 0, sizeof(*b));
+    if (v->len < 41)
+        return TL_ERR_CORRUPT;
+    memcpy(b->key.b, v->data + 1, 32);
+    b->time_ms = tl_layout_get_u64(v->data + 33);
+    if (v->data[0] == 1) {
+        if (v->len != 49)
+            return TL_ERR_CORRUPT;
+        b->erased = 1;
+        b->erased_by = tl_layout_get_u64(v->data + 41);
+        return TL_OK;
+    }
+    if (v->data[0] != 0 || v->len < 41 + TL_AUDIT_SALT + 2)
+        return TL_ERR_CORRUPT;
+    memcpy(b->salt, v->data + 41, TL_AUDIT_SALT);
+    b->canon = v->data + 41 + TL_AUDIT_SALT;
+    b->canon_len = v->len - 41 - TL_AUDIT_SALT;
+    return TL_OK;
+}
+
+static int read_body(tl_store *s, uint64_t index, tl_buf *v, tl_audit_body *b)
+{
+    uint8_t k[16];
+    int rc = tl_store_get(s, k, body_key(k, index), v);
+    return rc == TL_OK ? body_parse(v, b) : rc;
+}
+
+static int audit_key_at(const tl_kind *k, tl_store *s, uint64_t index, tl_hash *key,
+                        tl_buf *scratch)
+{
+    tl_audit_body b;
+    int rc = read_body(s, index, scratch, &b);
+    (void)k;
+    if (rc != TL_OK)
+        return rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
+    *key = b.key;
+    return TL_OK;
+}
+
+static int audit_same_stored(const tl_kind *k, tl_store *s, uint64_t index, const uint8_t *sub,
+                             size_t len)
+{
+    tl_buf v = TL_BUF_INIT;
+    tl_audit_body b;
+    dsub d;
+    int rc = decode(sub, len, &d);
+    (void)k;
+    if (rc == TL_OK)
+        rc = read_body(s, index, &v, &b);
+    if (rc == TL_OK)
+        rc = !b.erased && b.canon_len == d.canon_len && memcmp(b.canon, d.canon, d.canon_len) == 0
+                 ? TL_OK
+                 : TL_ERR_CONFLICT;
+    tl_buf_release(&v);
+    return rc;
+}
+
+static int audit_same_pending(const tl_kind *k, const uint8_t *sub, size_t len,
+                              const uint8_t *other, size_t olen)
+{
+    dsub a, b;
+    (void)k;
+    if (decode(sub, len, &a) != TL_OK || decode(other, olen, &b) != TL_OK)
+        return TL_ERR_INVALID;
+    return a.canon_len == b.canon_len && memcmp(a.canon, b.canon, a.canon_len) == 0
+               ? TL_OK
+               : TL_ERR_CONFLICT;
+}
+
+/* The leaf-hash index, confirmed against the stored leaf hash (level-0 tile). */
+static int audit_leaf_index(const tl_kind *k, tl_store *s, const tl_hash *leaf, uint64_t *index)
+{
+    uint8_t key[24];
+    tl_buf v = TL_BUF_INIT;
+    tl_hash got;
+    int rc = tl_store_get(s, key, leaf_key(key, leaf), &v);
+    (void)k;
+    if (rc == TL_OK && v.len != 8)
+        rc = TL_ERR_CORRUPT;
+    if (rc == TL_OK) {
+        *index = tl_layout_get_u64(v.data);
+        rc = tl_layout_leaf_at(s, *index, &got, &v);
+        if (rc == TL_OK && memcmp(got.b, leaf->b, TL_HASH_SIZE) != 0)
+            rc = TL_ERR_NOTFOUND; /* another leaf with those 16 bytes: not this one */
+    }
+    tl_buf_release(&v);
+    return rc;
+}
+
+const tl_kind tl_kind_audit = {
+    .name = "audit",
+    .repeat_time_on_clock_step = 1,
+    .prepare = audit_prepare,
+    .seal = audit_seal,
+    .key_at = audit_key_at,
+    .same_stored = audit_same_stored,
+    .same_pending = audit_same_pending,
+    .leaf_index = audit_leaf_index,
+    .ctx = NULL,
+};
+
+/* ---- reading ---------------------------------------------------------------- */
+
+int tl_audit_body_read(tl_log *log, uint64_t index, tl_buf *buf, tl_audit_body *b)
+{
+    uint8_t k[16];
+    int rc = tl_log_kind_get(log, k, body_key(k, index), buf);
+    if (rc != TL_OK)
+        return rc;
+    rc = body_parse(buf, b);
+    if (rc == TL_ERR_CORRUPT)
+        tl_log_corrupt(log, "an audit event's body is malformed");
+    return rc;
+}
+
+/* The first index in [lo, hi) whose log time is >= t (hi if none): log
+ * times never decrease, so a binary search over the bodies. */
+static int first_at(tl_log *log, uint64_t lo, uint64_t hi, int64_t t, uint64_t *out, tl_buf *v)
+{
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        tl_audit_body b;
+        int rc = tl_audit_body_read(log, mid, v, &b);
+        if (rc != TL_OK)
+            return rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
+        if ((int64_t)b.time_ms >= t)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *out = lo;
+    return TL_OK;
+}
+
+typedef struct qrun {
+    tl_log *log;
+    const tl_audit_query *q;
+    tl_audit_hit_fn fn;
+    void *ctx;
+    uint64_t lo;
+    size_t given;
+    int more, rc;
+    tl_buf v;
+} qrun;
+
+static int str_eq(const json_t *v, const tl_audit_str *want)
+{
+    return json_is_string(v) && json_string_length(v) == want->len &&
+           memcmp(json_string_value(v), want->s, want->len) == 0;
+}
+
+/* Whether the event matches every member filter given. */
+static int matches(const tl_audit_query *q, const tl_audit_body *b)
+{
+    json_t *e, *actor, *resource;
+    int ok;
+    if (!q->actor.s && !q->action.s && !q->resource_type.s && !q->resource_id.s && !q->outcome.s)
+        return 1;
+    e = json_loadb((const char *)b->canon, b->canon_len, JSON_ALLOW_NUL, NULL);
+    if (!e)
+        return 0;
+    actor = json_object_get(e, "actor");
+    resource = json_object_get(e, "resource");
+    ok = (!q->actor.s || str_eq(json_object_get(actor, "id"), &q->actor)) &&
+         (!q->action.s || str_eq(json_object_get(e, "action"), &q->action)) &&
+         (!q->resource_type.s || str_eq(json_object_get(resource, "type"), &q->resource_type)) &&
+         (!q->resource_id.s || str_eq(json_object_get(resource, "id"), &q->resource_id)) &&
+         (!q->outcome.s || str_eq(json_object_get(e, "outcome"), &q->outcome));
+    json_decref(e);
+    return ok;
+}
+
+/* One candidate index: read, filter, give. Non-zero stops. */
+static int candidate(qrun *r, uint64_t index)
+{
+    tl_audit_body b;
+    int rc = tl_audit_body_read(r->log, index, &r->v, &b);
+    if (rc != TL_OK) {
+        r->rc = rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
+        return 1;
+    }
+    if (b.erased || !matches(r->q, &b))
+        return 0;
+    if (r->given == r->q->limit) {
+        r->more = 1; /* one more exists */
+        return 1;
+    }
+    r->given++;
+    return r->fn(r->ctx, index, &b) ? 1 : 0;
+}
+
+static int on_index_key(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    qrun *r = ctx;
+    uint64_t index;
+    (void)val;
+    (void)vlen;
+    if (klen != 19)
+        return 0;
+    index = ~tl_layout_get_u64((const uint8_t *)key + 11);
+    if (index < r->lo)
+        return 1;
+    return candidate(r, index);
+}
+
+int tl_audit_query_run(tl_log *log, uint64_t size, const tl_audit_query *q, tl_audit_hit_fn fn,
+                       void *ctx, int *more)
+{
+    qrun r = {log, q, fn, ctx, 0, 0, 0, TL_OK, TL_BUF_INIT};
+    uint64_t hi = q->below < size ? q->below : size;
+    const tl_audit_str *drive = NULL;
+    char tag = 0;
+    int rc = TL_OK;
+
+    *more = 0;
+    if (q->has_since && hi > 0)
+        rc = first_at(log, 0, hi, q->since, &r.lo, &r.v);
+    if (rc == TL_OK && q->has_until && hi > r.lo)
+        rc = first_at(log, r.lo, hi, q->until, &hi, &r.v);
+    /* the most selective member given drives the scan */
+    if (q->resource_id.s) {
+        drive = &q->resource_id;
+        tag = 'r';
+    } else if (q->actor.s) {
+        drive = &q->actor;
+        tag = 'a';
+    } else if (q->action.s) {
+        drive = &q->action;
+        tag = 'c';
+    } else if (q->resource_type.s) {
+        drive = &q->resource_type;
+        tag = 't';
+    } else if (q->outcome.s) {
+        drive = &q->outcome;
+        tag = 'o';
+    }
+    if (rc == TL_OK && hi > r.lo && q->limit > 0) {
+        if (drive) {
+            uint8_t lo[24], hik[24];
+            tl_hasher *h = tl_hasher_new();
+            if (!h) {
+                rc = TL_ERR_NOMEM;
+            } else {
+                /* indexes hi-1 down to 0: from the key of hi-1 to just past
+                 * that of 0 (all ones), stopping below lo */
+                size_t n = index_key(lo, h, tag, drive, hi - 1);
+                index_key(hik, h, tag, drive, 0);
+                hik[n] = 0;
+                tl_hasher_free(h);
+                rc = tl_log_kind_range(log, lo, n, hik, n + 1, on_index_key, &r);
+                if (rc == 1)
+                    rc = TL_OK;
+            }
+        } else {
+            for (uint64_t i = hi; i > r.lo && rc == TL_OK; i--)
+                if (candidate(&r, i - 1))
+                    break;
+        }
+    }
+    if (rc == TL_OK)
+        rc = r.rc;
+    *more = r.more;
+    tl_buf_release(&r.v);
+    return rc;
+}
