@@ -4,6 +4,9 @@
  *   tlogd serve --dir DIR [--listen HOST:PORT] [--tls-cert F --tls-key F]
  *               [--policy FILE [--witness-ca FILE]] [--batch-max N] [--batch-interval MS]
  *               [--max-entry BYTES] [limits, see --help]
+ *   tlogd token add --dir DIR --name NAME --role writer|reader|admin
+ *   tlogd token list --dir DIR
+ *   tlogd token revoke --dir DIR --name NAME
  * Options may come before or after the command. Bad usage: exit 2 with one
  * line on stderr. serve logs one line per event to stderr; SIGTERM/SIGINT
  * stop accepting, finish in-flight requests and the current batch, exit 0.
@@ -18,12 +21,14 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <openssl/crypto.h>
 
 #include "common/cafile.h"
 #include "common/dec.h"
 #include "common/err.h"
 #include "common/version.h"
 #include "frontend/frontend.h"
+#include "frontend/tokens.h"
 #include "log/cosigner.h"
 #include "http/httpd.h"
 #include "log/kind_audit.h"
@@ -33,10 +38,16 @@
 static const char usage_text[] =
     "usage: tlogd init --dir DIR --origin ORIGIN [--kind KIND]\n"
     "       tlogd serve --dir DIR [options]\n"
+    "       tlogd token add --dir DIR --name NAME --role writer|reader|admin\n"
+    "       tlogd token list --dir DIR\n"
+    "       tlogd token revoke --dir DIR --name NAME\n"
     "\n"
     "init creates DIR with the log's database and keys and prints the verifier key;\n"
     "  --kind fixes what the entries are, for good (blob: opaque bytes, the default).\n"
     "serve runs the log and its HTTP API (HTTP/2 + TLS, h2c, HTTP/1.1).\n"
+    "token manages DIR/tokens, the bearer tokens of an audit log: add prints a new\n"
+    "  token once (only its SHA-256 is kept), list prints names and roles, revoke\n"
+    "  removes one; a running serve picks changes up within a second.\n"
     "\n"
     "serve options:\n"
     "  --listen HOST:PORT          listen address (default 127.0.0.1:8080)\n"
@@ -69,6 +80,8 @@ enum {
     O_DIR = 1,
     O_ORIGIN,
     O_KIND,
+    O_NAME,
+    O_ROLE,
     O_LISTEN,
     O_CERT,
     O_KEY,
@@ -100,6 +113,8 @@ static const struct option longopts[] = {
     {"dir", required_argument, 0, O_DIR},
     {"origin", required_argument, 0, O_ORIGIN},
     {"kind", required_argument, 0, O_KIND},
+    {"name", required_argument, 0, O_NAME},
+    {"role", required_argument, 0, O_ROLE},
     {"listen", required_argument, 0, O_LISTEN},
     {"tls-cert", required_argument, 0, O_CERT},
     {"tls-key", required_argument, 0, O_KEY},
@@ -130,6 +145,8 @@ static const struct option longopts[] = {
 
 typedef struct opts {
     const char *dir, *origin, *policy;
+    /* token: --name (add, revoke), --role (add) */
+    const char *name, *role;
     const char *kind;       /* init --kind, or NULL for blob */
     const char *witness_ca; /* --witness-ca, or NULL for the system store */
     tl_httpd_config http;
@@ -309,6 +326,77 @@ out:
     return rc;
 }
 
+/* ---- token --------------------------------------------------------------- */
+
+/* tlogd token add|list|revoke: exit 0, 2 for bad usage (a bad or taken
+ * name, an unknown one, not a log folder), 1 when the folder could not be
+ * read or written. The token goes to stdout alone and nowhere else. */
+static int token_cmd(const opts *o, const char *sub)
+{
+    char err[512] = "";
+    int rc;
+    if (!sub)
+        return bad_usage("%s", "token needs add, list or revoke");
+    if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "revoke") != 0)
+        return bad_usage("unknown token command '%s' (want add, list or revoke)", sub);
+    if (!o->dir)
+        return bad_usage("token %s needs --dir DIR", sub);
+    if (o->origin || o->kind || o->policy || o->witness_ca || o->http.tls_cert || o->http.tls_key)
+        return bad_usage("%s", "token takes --dir, --name and --role only");
+    if (strcmp(sub, "list") == 0) {
+        tl_tokens *t;
+        if (o->name || o->role)
+            return bad_usage("%s", "token list takes --dir only");
+        rc = tl_tokens_open(o->dir, &t, err, sizeof err);
+        if (rc != TL_OK) {
+            fprintf(stderr, "tlogd: token list: %s\n", err);
+            return rc == TL_ERR_INVALID ? 2 : 1;
+        }
+        for (size_t i = 0; i < tl_tokens_count(t); i++) {
+            tl_token_role role;
+            const char *name = tl_tokens_get(t, i, &role);
+            printf("%s %s\n", name, tl_token_role_name(role));
+        }
+        tl_tokens_free(t);
+        return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+    }
+    if (!o->name)
+        return bad_usage("token %s needs --name NAME", sub);
+    if (!tl_token_name_valid(o->name))
+        return bad_usage("%s", "--name must be 1 to 64 of A-Za-z0-9._-");
+    if (strcmp(sub, "revoke") == 0) {
+        if (o->role)
+            return bad_usage("%s", "token revoke takes --dir and --name only");
+        rc = tl_tokens_revoke(o->dir, o->name, err, sizeof err);
+        if (rc != TL_OK) {
+            fprintf(stderr, "tlogd: token revoke: %s\n", err);
+            return rc == TL_ERR_INVALID || rc == TL_ERR_NOTFOUND ? 2 : 1;
+        }
+        return 0;
+    }
+    tl_token_role role;
+    if (!o->role)
+        return bad_usage("%s", "token add needs --role writer|reader|admin");
+    if (tl_token_role_parse(o->role, &role) != TL_OK)
+        return bad_usage("--role must be writer, reader or admin, not '%s'", o->role);
+    char token[TL_TOKEN_LEN + 1];
+    rc = tl_tokens_add(o->dir, o->name, role, token, err, sizeof err);
+    if (rc != TL_OK) {
+        fprintf(stderr, "tlogd: token add: %s\n", err);
+        return rc == TL_ERR_INVALID || rc == TL_ERR_CONFLICT ? 2 : 1;
+    }
+    int shown = printf("%s\n", token) > 0 && fflush(stdout) == 0 && !ferror(stdout);
+    OPENSSL_cleanse(token, sizeof token);
+    if (!shown) {
+        /* a token nobody saw is one nobody can use: take it back */
+        rc = tl_tokens_revoke(o->dir, o->name, err, sizeof err);
+        fprintf(stderr, "tlogd: token add: cannot write the token to stdout; %s\n",
+                rc == TL_OK ? "it was revoked" : "revoke it");
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -347,6 +435,12 @@ int main(int argc, char **argv)
             break;
         case O_PUBLIC_EVENTS:
             o.api.public_events = 1;
+            break;
+        case O_NAME:
+            o.name = a;
+            break;
+        case O_ROLE:
+            o.role = a;
             break;
         case O_LISTEN:
             o.http.listen = a;
@@ -392,13 +486,18 @@ int main(int argc, char **argv)
             return bad_usage("unknown option %s", argv[optind - 1]);
         }
     }
+    const char *sub = NULL; /* token's add, list or revoke */
     for (int i = optind; i < argc; i++) {
-        if (cmd)
+        if (cmd && (sub || strcmp(cmd, "token") != 0))
             return bad_usage("unexpected argument '%s'", argv[i]);
-        cmd = argv[i];
+        *(cmd ? &sub : &cmd) = argv[i];
     }
     if (!cmd)
-        return bad_usage("%s", "missing command (init or serve)");
+        return bad_usage("%s", "missing command (init, serve or token)");
+    if (strcmp(cmd, "token") == 0)
+        return token_cmd(&o, sub);
+    if (o.name || o.role)
+        return bad_usage("%s", "--name and --role are only for token");
     if (strcmp(cmd, "init") == 0) {
         if (!o.dir)
             return bad_usage("%s", "init needs --dir DIR");
@@ -438,5 +537,5 @@ int main(int argc, char **argv)
         o.api.max_entry = o.log.max_entry;
         return serve(&o);
     }
-    return bad_usage("unknown command '%s' (want init or serve)", cmd);
+    return bad_usage("unknown command '%s' (want init, serve or token)", cmd);
 }

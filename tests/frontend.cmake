@@ -25,3 +25,15 @@ if(TL_PYTHON3)
                    ${CMAKE_BINARY_DIR})
   set_tests_properties(frontend_go PROPERTIES TIMEOUT 300)
 endif()
+# the tokens of an audit log (frontend/tokens.h), and tlogd token add|list|revoke
+add_executable(test_tokens ${CMAKE_CURRENT_SOURCE_DIR}/test_tokens.c)
+target_link_libraries(test_tokens PRIVATE tl_frontend PkgConfig::CUNIT)
+set_target_properties(test_tokens PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+add_test(NAME frontend_tokens COMMAND ${CMAKE_BINARY_DIR}/test_tokens)
+set_tests_properties(frontend_tokens PROPERTIES TIMEOUT 60)
+if(TL_PYTHON3)
+  add_test(NAME frontend_token_cmd
+           COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_tokens.py
+                   ${CMAKE_BINARY_DIR})
+  set_tests_properties(frontend_token_cmd PROPERTIES TIMEOUT 120)
+endif()
