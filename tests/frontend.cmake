@@ -36,4 +36,10 @@ if(TL_PYTHON3)
            COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_tokens.py
                    ${CMAKE_BINARY_DIR})
   set_tests_properties(frontend_token_cmd PROPERTIES TIMEOUT 120)
+  # Audit logs end to end: every endpoint, bad input, tokens, erasure, the
+  # trail of access, kill -9 during ingestion and erasure.
+  add_test(NAME frontend_audit
+           COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_audit.py
+                   ${CMAKE_BINARY_DIR})
+  set_tests_properties(frontend_audit PROPERTIES TIMEOUT 300)
 endif()
