@@ -3,7 +3,8 @@
  *   tlogd init --dir DIR --origin ORIGIN [--kind blob]
  *   tlogd serve --dir DIR [--listen HOST:PORT] [--tls-cert F --tls-key F]
  *               [--policy FILE [--witness-ca FILE]] [--batch-max N] [--batch-interval MS]
- *               [--max-entry BYTES] [limits, see --help]
+ *               [--max-entry BYTES] [--publish URL ... [--s3-endpoint URL]
+ *               [--publish-before-answer]] [limits, see --help]
  * Options may come before or after the command. Bad usage: exit 2 with one
  * line on stderr. serve logs one line per event to stderr; SIGTERM/SIGINT
  * stop accepting, finish in-flight requests and the current batch, exit 0.
@@ -27,6 +28,8 @@
 #include "log/cosigner.h"
 #include "http/httpd.h"
 #include "log/log.h"
+#include "log/publish.h"
+#include "log/tilestore.h"
 #include "signer/policy.h"
 
 static const char usage_text[] =
@@ -48,6 +51,11 @@ static const char usage_text[] =
     "  --max-entry BYTES           largest entry, 1..65535 (default 65535)\n"
     "  --pool-max N                pending entries before 503 (default 16384)\n"
     "  --add-timeout MS            POST /add wait for publication (default 30000)\n"
+    "  --publish URL               copy the tiles and checkpoint to file:///DIR or\n"
+    "                              s3://BUCKET[/PREFIX] (repeatable; docs/PUBLISH.md)\n"
+    "  --s3-endpoint URL           the S3-compatible server of s3:// (default AWS)\n"
+    "  --publish-before-answer     POST /add answers once every --publish origin holds\n"
+    "                              a checkpoint covering the entry\n"
     "  --get-entries-max N         entries per get-entries call (default 1000)\n"
     "  --max-conns N               open connections (default 10000)\n"
     "  --max-streams N             HTTP/2 streams per connection (default 100)\n"
@@ -82,6 +90,9 @@ enum {
     O_BODY_TO,
     O_IDLE_TO,
     O_WITNESS_CA,
+    O_PUBLISH,
+    O_S3_ENDPOINT,
+    O_PUBLISH_BEFORE,
     O_HELP,
     O_VERSION
 };
@@ -109,6 +120,9 @@ static const struct option longopts[] = {
     {"header-timeout", required_argument, 0, O_HDR_TO},
     {"body-timeout", required_argument, 0, O_BODY_TO},
     {"idle-timeout", required_argument, 0, O_IDLE_TO},
+    {"publish", required_argument, 0, O_PUBLISH},
+    {"s3-endpoint", required_argument, 0, O_S3_ENDPOINT},
+    {"publish-before-answer", no_argument, 0, O_PUBLISH_BEFORE},
     {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
     {0, 0, 0, 0},
@@ -118,6 +132,10 @@ typedef struct opts {
     const char *dir, *origin, *policy;
     const char *kind;       /* init --kind, or NULL for blob */
     const char *witness_ca; /* --witness-ca, or NULL for the system store */
+#define MAX_PUBLISH 8
+    const char *publish[MAX_PUBLISH]; /* --publish URLs */
+    size_t npublish;
+    const char *s3_endpoint;
     tl_httpd_config http;
     tl_log_config log;
     tl_frontend_config api;
@@ -196,6 +214,8 @@ static int serve(opts *o)
     tl_policy *policy = NULL;
     tl_log *log = NULL;
     tl_cosigner *cos = NULL;
+    tl_tilestore *stores[MAX_PUBLISH] = {NULL};
+    tl_publisher *pub = NULL;
     server s;
     memset(&s, 0, sizeof s);
     s.add_timeout_ms = o->api.add_timeout_ms ? o->api.add_timeout_ms : 30000;
@@ -237,8 +257,25 @@ static int serve(opts *o)
                 o->policy, tl_policy_nwitnesses(policy),
                 o->witness_ca ? o->witness_ca : "the system store");
     }
+    for (size_t i = 0; i < o->npublish; i++) {
+        if (tl_tilestore_open_url(o->publish[i], o->s3_endpoint, &stores[i], err, sizeof err) !=
+            TL_OK) {
+            fprintf(stderr, "tlogd: --publish %s: %s\n", o->publish[i], err);
+            goto out;
+        }
+    }
+    if (o->npublish) {
+        if (tl_publisher_start(log, stores, o->npublish, &pub, err, sizeof err) != TL_OK) {
+            fprintf(stderr, "tlogd: --publish: %s\n", err);
+            goto out;
+        }
+        for (size_t i = 0; i < o->npublish; i++)
+            fprintf(stderr, "tlogd: publishing to %s%s\n", stores[i]->name,
+                    o->api.publish_before_answer ? " (writes answer once it holds them)" : "");
+    }
     o->api.log = log;
     o->api.cosigner = cos;
+    o->api.publisher = pub;
     o->api.kind = tl_log_kind(log)->name;
     if (tl_frontend_new(&o->api, s.base, &s.api) != TL_OK) {
         fprintf(stderr, "tlogd: cannot set up the API\n");
@@ -266,6 +303,9 @@ out:
     for (int i = 0; i < 2; i++)
         if (sigs[i])
             event_free(sigs[i]);
+    tl_publisher_stop(pub); /* before the log closes: it reads the log */
+    for (size_t i = 0; i < o->npublish; i++)
+        tl_tilestore_close(stores[i]);
     if (cos)
         tl_cosigner_stop(cos);
     if (log) {
@@ -329,6 +369,17 @@ int main(int argc, char **argv)
             break;
         case O_WITNESS_CA:
             o.witness_ca = a;
+            break;
+        case O_PUBLISH:
+            if (o.npublish == MAX_PUBLISH)
+                return bad_usage("--publish may be given at most %s times", "8");
+            o.publish[o.npublish++] = a;
+            break;
+        case O_S3_ENDPOINT:
+            o.s3_endpoint = a;
+            break;
+        case O_PUBLISH_BEFORE:
+            o.api.publish_before_answer = 1;
             break;
 #define NUMOPT(code, name, lo, hi, dst)                                                            \
     case code:                                                                                     \
@@ -399,6 +450,16 @@ int main(int argc, char **argv)
         char err[256];
         if (o.witness_ca && tl_cafile_check(o.witness_ca, err, sizeof err) != TL_OK)
             return bad_usage("--witness-ca %s", err);
+        int any_s3 = 0;
+        for (size_t i = 0; i < o.npublish; i++) {
+            if (tl_tilestore_url_check(o.publish[i], o.s3_endpoint, err, sizeof err) != TL_OK)
+                return bad_usage("%s", err);
+            any_s3 |= strncmp(o.publish[i], "s3://", 5) == 0;
+        }
+        if (o.s3_endpoint && !any_s3)
+            return bad_usage("%s", "--s3-endpoint is only for --publish s3://...");
+        if (o.api.publish_before_answer && !o.npublish)
+            return bad_usage("%s", "--publish-before-answer needs --publish URL");
         o.http.max_body = o.log.max_entry;
         o.api.max_entry = o.log.max_entry;
         return serve(&o);

@@ -76,6 +76,8 @@ int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_f
     }
     atomic_init(&f->kicked, 0);
     atomic_init(&f->pub_changed, 1);
+    atomic_init(&f->origin_changed, 1);
+    tl_buf_init(&f->origin_note);
     f->sweep = event_new(base, -1, EV_PERSIST, fe_sweep_cb, f);
     if (!f->sweep) {
         tl_frontend_free(f);
@@ -89,6 +91,10 @@ int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_f
         return rc;
     }
     fe_refresh_published(f);
+    if (f->cfg.publisher) {
+        tl_publisher_set_listener(f->cfg.publisher, fe_on_publisher_event, f);
+        tl_publisher_head(f->cfg.publisher, &f->origin_note, &f->origin_size);
+    }
     *out = f;
     return TL_OK;
 }
@@ -111,6 +117,7 @@ void tl_frontend_free(tl_frontend *f)
         tl_log_head_release(&f->pub);
     free(f->sth_json);
     tl_buf_release(&f->proof_text);
+    tl_buf_release(&f->origin_note);
     tl_log_reader_free(f->rd);
     fe_answers_free(f->answers);
     pthread_mutex_destroy(&f->qlock);

@@ -181,8 +181,24 @@ struct fe_waiter {
  * the caller answers r and frees w. */
 int fe_waiter_submit(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep, fe_answer_fn *answer,
                      fe_latency *lat, const uint8_t *entry, size_t len);
+/* Answers r with 503 + Retry-After and returns 1 when the tile stores lag
+ * too far behind (tl_publisher_lagging): every write endpoint calls it
+ * before submitting, so publication lag never blocks sequencing but does
+ * stop new writes. 0: go on. */
+int fe_write_pushback(tl_frontend *f, tl_http_req *r, fe_ep ep);
+/* What writes are answered with: the published head, or with
+ * publish_before_answer the checkpoint every tile store holds (0 size when
+ * none is yet). */
+typedef struct fe_head {
+    uint64_t size;
+    char *note; /* borrowed from the frontend until the next loop pass */
+    size_t note_len;
+} fe_head;
+fe_head fe_answer_head(const tl_frontend *f);
 /* Asks for a loop pass (a publication to look at); any thread. */
 void fe_kick(tl_frontend *f);
+/* The publisher's listener (its thread). */
+void fe_on_publisher_event(void *ctx);
 /* The log's listener (committer or publishing thread). */
 void fe_on_log_event(void *ctx, uint64_t signed_size, uint64_t published_size);
 /* The deadline sweep (loop thread, every FE_SWEEP_MS). */
@@ -217,6 +233,7 @@ struct tl_frontend {
     fe_waiter *done_head, *done_tail;
     atomic_int kicked;
     atomic_int pub_changed;
+    atomic_int origin_changed; /* the publisher moved a store's checkpoint */
     /* loop thread only */
     fe_waiter *pending;
     size_t npending;
@@ -225,8 +242,10 @@ struct tl_frontend {
     fe_answer *answers; /* the answer cache (respond.c) */
     int have_pub;
     tl_log_head pub;
-    tl_buf proof_text; /* POST /add's tlog-proof, reused */
-    char *sth_json;    /* get-sth's answer for pub */
+    tl_buf proof_text;  /* POST /add's tlog-proof, reused */
+    tl_buf origin_note; /* with publish_before_answer: the checkpoint at every store */
+    uint64_t origin_size;
+    char *sth_json; /* get-sth's answer for pub */
     size_t sth_json_len;
     uint64_t req_count[FE_MAX_ROUTES + 1][FE_NSTATUS + 1];
     fe_latency add_lat; /* tlogd_add_seconds */
