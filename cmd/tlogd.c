@@ -56,6 +56,8 @@ static const char usage_text[] =
     "  --s3-endpoint URL           the S3-compatible server of s3:// (default AWS)\n"
     "  --publish-before-answer     POST /add answers once every --publish origin holds\n"
     "                              a checkpoint covering the entry\n"
+    "  --publish-queue-max N       entries a --publish origin may lag before POST /add\n"
+    "                              answers 503 (default 65536)\n"
     "  --get-entries-max N         entries per get-entries call (default 1000)\n"
     "  --max-conns N               open connections (default 10000)\n"
     "  --max-streams N             HTTP/2 streams per connection (default 100)\n"
@@ -93,6 +95,7 @@ enum {
     O_PUBLISH,
     O_S3_ENDPOINT,
     O_PUBLISH_BEFORE,
+    O_PUBLISH_QMAX,
     O_HELP,
     O_VERSION
 };
@@ -123,6 +126,7 @@ static const struct option longopts[] = {
     {"publish", required_argument, 0, O_PUBLISH},
     {"s3-endpoint", required_argument, 0, O_S3_ENDPOINT},
     {"publish-before-answer", no_argument, 0, O_PUBLISH_BEFORE},
+    {"publish-queue-max", required_argument, 0, O_PUBLISH_QMAX},
     {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
     {0, 0, 0, 0},
@@ -136,6 +140,7 @@ typedef struct opts {
     const char *publish[MAX_PUBLISH]; /* --publish URLs */
     size_t npublish;
     const char *s3_endpoint;
+    uint64_t publish_qmax; /* 0: the default */
     tl_httpd_config http;
     tl_log_config log;
     tl_frontend_config api;
@@ -269,6 +274,8 @@ static int serve(opts *o)
             fprintf(stderr, "tlogd: --publish: %s\n", err);
             goto out;
         }
+        if (o->publish_qmax)
+            tl_publisher_set_queue_max(pub, o->publish_qmax);
         for (size_t i = 0; i < o->npublish; i++)
             fprintf(stderr, "tlogd: publishing to %s%s\n", stores[i]->name,
                     o->api.publish_before_answer ? " (writes answer once it holds them)" : "");
@@ -392,6 +399,7 @@ int main(int argc, char **argv)
             NUMOPT(O_MAX_ENTRY, "max-entry", 1, 65535, o.log.max_entry)
             NUMOPT(O_POOL_MAX, "pool-max", 1, 100000000, o.log.pool_max)
             NUMOPT(O_ADD_TIMEOUT, "add-timeout", 1, 3600000, o.api.add_timeout_ms)
+            NUMOPT(O_PUBLISH_QMAX, "publish-queue-max", 1, 1000000000, o.publish_qmax)
             NUMOPT(O_GE_MAX, "get-entries-max", 1, 100000, o.api.get_entries_max)
             NUMOPT(O_MAX_CONNS, "max-conns", 1, 1000000, o.http.max_conns)
             NUMOPT(O_MAX_STREAMS, "max-streams", 1, 10000, o.http.max_streams)
@@ -458,6 +466,8 @@ int main(int argc, char **argv)
         }
         if (o.s3_endpoint && !any_s3)
             return bad_usage("%s", "--s3-endpoint is only for --publish s3://...");
+        if (o.publish_qmax && !o.npublish)
+            return bad_usage("%s", "--publish-queue-max needs --publish URL");
         if (o.api.publish_before_answer && !o.npublish)
             return bad_usage("%s", "--publish-before-answer needs --publish URL");
         o.http.max_body = o.log.max_entry;

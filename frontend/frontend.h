@@ -30,7 +30,7 @@ typedef struct tl_frontend_config {
     tl_log *log;               /* borrowed; must outlive the frontend */
     tl_cosigner *cosigner;     /* borrowed, may be NULL (metrics only) */
     tl_publisher *publisher;   /* borrowed, may be NULL: no tile stores. Its metrics, the
-                                * pushback of writes when it lags (TL_PUBLISH_LAG_MAX), and
+                                * pushback of writes when it lags (tl_publisher_lagging), and
                                 * with publish_before_answer the size writes wait for. It
                                 * must be stopped before the frontend is freed. */
     int publish_before_answer; /* writes answer once every tile store holds a checkpoint

@@ -181,8 +181,8 @@ struct fe_waiter {
  * the caller answers r and frees w. */
 int fe_waiter_submit(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep, fe_answer_fn *answer,
                      fe_latency *lat, const uint8_t *entry, size_t len);
-/* Answers r with 503 + Retry-After and returns 1 when the tile stores lag
- * too far behind (tl_publisher_lagging): every write endpoint calls it
+/* Answers r with 503 + Retry-After and returns 1 when a tile store lags
+ * past the publisher's queue limit (tl_publisher_lagging): every write endpoint calls it
  * before submitting, so publication lag never blocks sequencing but does
  * stop new writes. 0: go on. */
 int fe_write_pushback(tl_frontend *f, tl_http_req *r, fe_ep ep);

@@ -14,7 +14,7 @@
  * swept every FE_SWEEP_MS for their deadline (503 + Retry-After: the entry
  * stays sequenced, a resubmission gets the same index). A full pool or a
  * stopped log is 503 at once, and so is any write while the tile stores lag
- * more than TL_PUBLISH_LAG_MAX entries (fe_write_pushback). A client that
+ * more than the publisher's queue limit (fe_write_pushback). A client that
  * goes away is forgotten.
  * One allocation per write (its waiter).
  */
@@ -215,8 +215,8 @@ int fe_write_pushback(tl_frontend *f, tl_http_req *r, fe_ep ep)
     if (!f->cfg.publisher || !tl_publisher_lagging(f->cfg.publisher))
         return 0;
     fe_fail(f, r, ep, TL_ERR_BUSY,
-            "publication to the tile stores lags %llu entries behind (limit %d); retry later",
-            (unsigned long long)tl_publisher_lag(f->cfg.publisher), TL_PUBLISH_LAG_MAX);
+            "publication to the tile stores lags %llu entries behind (over the limit); retry later",
+            (unsigned long long)tl_publisher_lag(f->cfg.publisher));
     return 1;
 }
 

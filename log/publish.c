@@ -47,6 +47,7 @@ struct tl_publisher {
     pthread_cond_t cv;
     uint64_t published; /* the latest published size the listener saw */
     int stop;
+    uint64_t queue_max;
     tl_publisher_listener_fn *listener; /* under mu */
     void *listener_ctx;
 };
@@ -296,6 +297,7 @@ int tl_publisher_start(tl_log *log, tl_tilestore *const *stores, size_t n, tl_pu
     }
     p->log = log;
     p->n = n;
+    p->queue_max = TL_PUBLISH_LAG_MAX;
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -411,9 +413,16 @@ int tl_publisher_lagging(tl_publisher *p)
     int failed;
     pthread_mutex_lock(&p->mu);
     uint64_t m = min_size(p, &failed);
-    int r = failed || (p->published > m && p->published - m > TL_PUBLISH_LAG_MAX);
+    int r = failed || (p->published > m && p->published - m > p->queue_max);
     pthread_mutex_unlock(&p->mu);
     return r;
+}
+
+void tl_publisher_set_queue_max(tl_publisher *p, uint64_t max)
+{
+    pthread_mutex_lock(&p->mu);
+    p->queue_max = max;
+    pthread_mutex_unlock(&p->mu);
 }
 
 int tl_publisher_head(tl_publisher *p, tl_buf *note, uint64_t *size)
@@ -465,8 +474,8 @@ void tl_publisher_metrics(tl_publisher *p, tl_buf *out)
                 "does not hold yet.\n# TYPE tlogd_publish_queue_entries gauge\n"
                 "tlogd_publish_queue_entries %" PRIu64 "\n"
                 "# HELP tlogd_publish_queue_limit Queue depth past which POST /add answers 503.\n"
-                "# TYPE tlogd_publish_queue_limit gauge\ntlogd_publish_queue_limit %d\n",
-                p->published > m ? p->published - m : 0, TL_PUBLISH_LAG_MAX);
+                "# TYPE tlogd_publish_queue_limit gauge\ntlogd_publish_queue_limit %" PRIu64 "\n",
+                p->published > m ? p->published - m : 0, p->queue_max);
     for (size_t k = 0; k < 6; k++) {
         tl_buf_addf(out, "# HELP %s %s.\n# TYPE %s %s\n", names[k], help[k], names[k],
                     k >= 2 && k <= 4 ? "counter" : "gauge");

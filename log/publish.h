@@ -21,8 +21,8 @@
  *  - The queue is the log itself: each round takes the latest published
  *    head, so what waits is at most the published tree beyond a store's
  *    checkpoint (tl_publisher_lag, in entries), never a list of heads. Its
- *    limit is TL_PUBLISH_LAG_MAX: past it the frontend refuses new writes
- *    with 503 + Retry-After until the stores catch up (tl_publisher_lagging).
+ *    limit is TL_PUBLISH_LAG_MAX or what tl_publisher_set_queue_max sets: past it the frontend
+ * refuses new writes with 503 + Retry-After until the stores catch up (tl_publisher_lagging).
  */
 #ifndef TL_LOG_PUBLISH_H
 #define TL_LOG_PUBLISH_H
@@ -37,8 +37,9 @@
 typedef struct tl_publisher tl_publisher;
 
 /* Entries a store may lag behind the published tree before writes get
- * 503: 65536 (256 full tiles and bundles; at tens of thousands of adds a
- * second a few seconds of publication). */
+ * 503, by default (tlogd serve --publish-queue-max): 65536, 256 full tiles
+ * and bundles, a few seconds of publication at tens of thousands of adds a
+ * second. */
 #define TL_PUBLISH_LAG_MAX 65536
 
 /* Starts publishing log to stores[0..n) (borrowed; they must outlive the
@@ -57,8 +58,10 @@ int tl_publisher_wait(tl_publisher *p, uint64_t size, unsigned timeout_ms);
 /* The published size minus the smallest size a store holds (0 when every
  * store is up to date). Thread-safe. */
 uint64_t tl_publisher_lag(tl_publisher *p);
-/* 1 when a store lags more than TL_PUBLISH_LAG_MAX entries, or stopped for
- * good (a fork alarm). Thread-safe. */
+/* The queue's limit in entries (TL_PUBLISH_LAG_MAX until set). */
+void tl_publisher_set_queue_max(tl_publisher *p, uint64_t max);
+/* 1 when a store lags more than the queue's limit, or stopped for good (a
+ * fork alarm). Thread-safe. */
 int tl_publisher_lagging(tl_publisher *p);
 /* The checkpoint of the store that holds the smallest one: every store
  * holds it or a later one. *size gets its size (0 and an empty note when
