@@ -206,7 +206,6 @@ static void publish_to(tl_publisher *p, target *t, const tl_log_head *h)
         t->m_failures++;
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
-        fprintf(stderr, "tlogd: %s; signing stopped\n", why);
         tl_log_stop_signing(p->log, why);
         notify(p);
         return;
