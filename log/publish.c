@@ -176,6 +176,10 @@ static void publish_to(tl_publisher *p, target *t, const tl_log_head *h)
 {
     char path[TL_TILE_PATH_MAX] = "checkpoint", why[256];
     int rc = put_range(p, t, t->size, h->size, path);
+    if (rc == TL_OK) {
+        snprintf(path, sizeof(path), "(sync)");
+        rc = tl_tilestore_sync(t->ts);
+    }
     tl_buf note = TL_BUF_INIT;
     if (rc == TL_OK)
         rc = tl_buf_add(&note, h->note, h->note_len); /* before the swap: no OOM after it */

@@ -51,6 +51,11 @@ struct tl_tilestore_ops {
     /* The stored checkpoint into out; TL_ERR_NOTFOUND when none is. */
     int (*get_checkpoint)(tl_tilestore *ts, tl_buf *out);
     void (*close)(tl_tilestore *ts);
+    /* Makes every object put so far durable (NULL: put already does). The
+     * publisher calls it before each cas_checkpoint, so a store may defer
+     * work that many objects share (the folder store fsyncs each folder
+     * once a round instead of once an object). */
+    int (*sync)(tl_tilestore *ts);
 };
 
 struct tl_tilestore {
@@ -75,6 +80,10 @@ static inline int tl_tilestore_get_checkpoint(tl_tilestore *ts, tl_buf *out)
 {
     return ts->ops->get_checkpoint(ts, out);
 }
+static inline int tl_tilestore_sync(tl_tilestore *ts)
+{
+    return ts->ops->sync ? ts->ops->sync(ts) : 0;
+}
 static inline void tl_tilestore_close(tl_tilestore *ts)
 {
     if (ts)
@@ -96,10 +105,10 @@ int tl_tilestore_path_ok(const char *path);
 /* Files under dir (tilestore_dir.c), created if missing: each object at
  * dir/<path>, written to a temporary file, fsynced, moved into place
  * without replacing anything there (renameat2 RENAME_NOREPLACE, or link),
- * then the folder fsynced; the checkpoint at dir/checkpoint, replaced by
- * rename under an flock(2) of dir/.tlogd.lock held across the comparison,
- * so two processes on one folder cannot interleave. Files are 0644, folders
- * 0755 (any web server can read them). err gets a one-line reason. */
+ * its folder fsynced by sync (once a round for all objects); the checkpoint at dir/checkpoint,
+ * replaced by rename under an flock(2) of dir/.tlogd.lock held across the comparison, so two
+ * processes on one folder cannot interleave. Files are 0644, folders 0755 (any web server can read
+ * them). err gets a one-line reason. */
 int tl_tilestore_open_dir(const char *dir, tl_tilestore **out, char *err, size_t cap);
 
 /* An S3-compatible bucket (tilestore_s3.c). */

@@ -9,8 +9,12 @@
  *  - Write-once: an object is written to a temporary file in its folder
  *    (".tmp-<pid>-<n>", created exclusively, fsynced) and moved to its path
  *    only if nothing is there (renameat2 RENAME_NOREPLACE; where the file
- *    system lacks it, link(2), which never replaces either), then the folder
- *    is fsynced. A path already holding the same bytes is TL_OK; other
+ *    system lacks it, link(2), which never replaces either). Its folder is
+ *    fsynced by sync, which the publisher calls before each checkpoint swap
+ *    (and the swap itself calls): one fsync per folder and round rather than
+ *    per object. A crash before it may lose an object, never leave a part of
+ *    one (the file was fsynced before the rename), and the checkpoint that
+ *    covers it is not yet written. A path already holding the same bytes is TL_OK; other
  *    bytes are TL_ERR_CONFLICT and the file is left as it is.
  *  - The checkpoint is replaced by compare-and-swap: under an exclusive
  *    flock(2) of DIR/.tlogd.lock, its current content is read and compared,
@@ -46,7 +50,12 @@ typedef struct dirstore {
     char *name; /* "file://" dir */
     int lockfd;
     unsigned long tmpn;
+#define DIRTY_MAX 32
+    char *dirty[DIRTY_MAX]; /* folders with renames not yet fsynced */
+    size_t ndirty;
 } dirstore;
+
+static int dir_sync(tl_tilestore *ts);
 
 static int fsync_dir(const char *dir)
 {
@@ -106,6 +115,36 @@ static int compare_file(const char *full, const void *data, size_t len)
     return rc;
 }
 
+/* Remembers that folder dir (len bytes of it) needs an fsync. */
+static int mark_dirty(dirstore *s, const char *dir, size_t len)
+{
+    for (size_t i = 0; i < s->ndirty; i++)
+        if (strlen(s->dirty[i]) == len && memcmp(s->dirty[i], dir, len) == 0)
+            return TL_OK;
+    if (s->ndirty == DIRTY_MAX) {
+        int rc = dir_sync(&s->pub);
+        if (rc != TL_OK)
+            return rc;
+    }
+    char *d = strndup(dir, len);
+    if (!d)
+        return TL_ERR_NOMEM;
+    s->dirty[s->ndirty++] = d;
+    return TL_OK;
+}
+
+static int dir_sync(tl_tilestore *ts)
+{
+    dirstore *s = (dirstore *)ts;
+    while (s->ndirty) {
+        int rc = fsync_dir(s->dirty[s->ndirty - 1]);
+        if (rc != TL_OK)
+            return rc;
+        free(s->dirty[--s->ndirty]);
+    }
+    return TL_OK;
+}
+
 static int full_path(const dirstore *s, const char *path, char *out, size_t cap)
 {
     if (!tl_tilestore_path_ok(path))
@@ -147,10 +186,7 @@ static int dir_put(tl_tilestore *ts, const char *path, const void *data, size_t 
         /* another writer was first: it must have written the same bytes */
         return e == EEXIST ? compare_file(full, data, len) : TL_ERR_IO;
     }
-    *slash = '\0';
-    rc = fsync_dir(full);
-    *slash = '/';
-    return rc;
+    return mark_dirty(s, full, (size_t)(slash - full));
 }
 
 static int read_obj(const char *full, tl_buf *out)
@@ -180,6 +216,8 @@ static int dir_cas_checkpoint(tl_tilestore *ts, const char *old, size_t oldlen, 
     dirstore *s = (dirstore *)ts;
     char full[PATH_MAX];
     int rc = full_path(s, "checkpoint", full, sizeof full);
+    if (rc == TL_OK)
+        rc = dir_sync(ts); /* every object before the checkpoint that covers it */
     if (rc != TL_OK)
         return rc;
     while (flock(s->lockfd, LOCK_EX) != 0)
@@ -208,13 +246,16 @@ static void dir_close(tl_tilestore *ts)
     dirstore *s = (dirstore *)ts;
     if (s->lockfd >= 0)
         close(s->lockfd);
+    dir_sync(ts);
+    while (s->ndirty)
+        free(s->dirty[--s->ndirty]);
     free(s->dir);
     free(s->name);
     free(s);
 }
 
-static const struct tl_tilestore_ops dir_ops = {dir_put, dir_get, dir_cas_checkpoint,
-                                                dir_get_checkpoint, dir_close};
+static const struct tl_tilestore_ops dir_ops = {
+    dir_put, dir_get, dir_cas_checkpoint, dir_get_checkpoint, dir_close, dir_sync};
 
 /* mkdir -p of an absolute path. */
 static int mkdir_all(const char *dir)

@@ -468,8 +468,8 @@ static void s3_close(tl_tilestore *ts)
     free(s);
 }
 
-static const struct tl_tilestore_ops s3_ops = {s3_put, s3_get, s3_cas_checkpoint, s3_get_checkpoint,
-                                               s3_close};
+static const struct tl_tilestore_ops s3_ops = {
+    s3_put, s3_get, s3_cas_checkpoint, s3_get_checkpoint, s3_close, NULL};
 
 /* The probe of conditional writes (see the top of the file). */
 static int probe(s3 *s, char *err, size_t cap)
