@@ -463,6 +463,15 @@ int main(int argc, char **argv)
             if (tl_tilestore_url_check(o.publish[i], o.s3_endpoint, err, sizeof err) != TL_OK)
                 return bad_usage("%s", err);
             any_s3 |= strncmp(o.publish[i], "s3://", 5) == 0;
+            for (size_t j = 0; j < i; j++) {
+                size_t a = strlen(o.publish[i]), b = strlen(o.publish[j]);
+                while (a > 1 && o.publish[i][a - 1] == '/')
+                    a--;
+                while (b > 1 && o.publish[j][b - 1] == '/')
+                    b--;
+                if (a == b && memcmp(o.publish[i], o.publish[j], a) == 0)
+                    return bad_usage("--publish %s is given twice", o.publish[i]);
+            }
         }
         if (o.s3_endpoint && !any_s3)
             return bad_usage("%s", "--s3-endpoint is only for --publish s3://...");

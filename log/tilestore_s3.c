@@ -228,6 +228,19 @@ static int resolve(s3 *s, const tl_s3_config *c, char **region, char *err, size_
 
 /* ---- requests -------------------------------------------------------------- */
 
+/* Appends line to *h; on failure frees the list (and NULLs *h). */
+static int append(struct curl_slist **h, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*h, line);
+    if (!n) {
+        curl_slist_free_all(*h);
+        *h = NULL;
+        return TL_ERR_NOMEM;
+    }
+    *h = n;
+    return TL_OK;
+}
+
 /* One request: method on key (under the prefix) with body (PUT) and extra
  * headers. *status gets the HTTP status (0 when none came); the body goes
  * to s->body, the ETag to s->etag. TL_OK or TL_ERR_NETWORK. */
@@ -252,20 +265,18 @@ static int request(s3 *s, const char *method, const char *key, const void *body,
     s->errbuf[0] = '\0';
     if (tl_curl_setup(s->e, &o, &sink) != TL_OK)
         return TL_ERR_NETWORK;
-    int ok = 1;
-    h = curl_slist_append(h, hsha);
-    h = h ? curl_slist_append(h, "Expect:") : NULL;
-    if (h && s->token)
-        h = curl_slist_append(h, s->token);
-    for (size_t i = 0; h && extra && extra[i]; i++)
-        h = curl_slist_append(h, extra[i]);
-    if (!h)
-        return TL_ERR_NOMEM;
-    ok = curl_easy_setopt(s->e, CURLOPT_URL, url) == CURLE_OK &&
-         curl_easy_setopt(s->e, CURLOPT_AWS_SIGV4, s->sigv4) == CURLE_OK &&
-         curl_easy_setopt(s->e, CURLOPT_USERNAME, s->ak) == CURLE_OK &&
-         curl_easy_setopt(s->e, CURLOPT_PASSWORD, s->sk) == CURLE_OK &&
-         curl_easy_setopt(s->e, CURLOPT_HTTPHEADER, h) == CURLE_OK;
+    const char *fixed[] = {hsha, "Expect:", s->token};
+    for (size_t i = 0; i < 3; i++)
+        if (fixed[i] && append(&h, fixed[i]) != TL_OK)
+            return TL_ERR_NOMEM;
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (append(&h, extra[i]) != TL_OK)
+            return TL_ERR_NOMEM;
+    int ok = curl_easy_setopt(s->e, CURLOPT_URL, url) == CURLE_OK &&
+             curl_easy_setopt(s->e, CURLOPT_AWS_SIGV4, s->sigv4) == CURLE_OK &&
+             curl_easy_setopt(s->e, CURLOPT_USERNAME, s->ak) == CURLE_OK &&
+             curl_easy_setopt(s->e, CURLOPT_PASSWORD, s->sk) == CURLE_OK &&
+             curl_easy_setopt(s->e, CURLOPT_HTTPHEADER, h) == CURLE_OK;
     if (ok && strcmp(method, "PUT") == 0)
         ok = curl_easy_setopt(s->e, CURLOPT_CUSTOMREQUEST, "PUT") == CURLE_OK &&
              curl_easy_setopt(s->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK &&

@@ -57,6 +57,9 @@ def bad_flags(env, logdir):
         (["--publish", "file://" + env.path("never"), "--publish-queue-max", "0"],
          "--publish-queue-max 0"),
         (["--publish"], "--publish without a value"),
+        (["--publish", "file:///srv/x", "--publish", "file:///srv/x/"], "the same origin twice"),
+        (sum((["--publish", "file:///srv/o%d" % i] for i in range(9)), []),
+         "more than 8 origins"),
     ]
     for extra, what in cases:
         rc, err = start_tlogd(env, logdir, extra, None, expect_start=False)
