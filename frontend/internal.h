@@ -142,8 +142,10 @@ void fe_answers_free(fe_answer *c);
  * own answer function (then freed); the rest wait for a publication, or get
  * 503 + Retry-After at their deadline (cfg.add_timeout_ms). Every sequenced
  * leaf is taught to the reader's leaf cache. A second write endpoint (say,
- * audit events answered with receipts) embeds fe_waiter first in its own
- * struct, as write.c's add_waiter does, and passes its answer function. */
+ * audit events answered with receipts) calls fe_write_pushback first, embeds
+ * fe_waiter first in its own struct, as write.c's add_waiter does, and
+ * passes its answer function; with publish_before_answer the machinery
+ * then waits for the origins for it too. */
 #define FE_NLAT 12
 extern const double fe_lat_bounds[FE_NLAT]; /* seconds, the histogram's buckets */
 typedef struct fe_latency {
@@ -153,7 +155,9 @@ typedef struct fe_latency {
 } fe_latency;
 
 typedef struct fe_waiter fe_waiter;
-/* Answers w->req (live) now that the published tree (f->pub) holds w->index;
+/* Answers w->req (live) now that the published tree (f->pub) holds w->index,
+ * with its proof against fe_answer_head(f) (which, with
+ * publish_before_answer, is the checkpoint every origin holds, not f->pub);
  * the machinery frees w afterwards. */
 typedef void fe_answer_fn(tl_frontend *f, fe_waiter *w);
 
