@@ -3,7 +3,8 @@
 # docs/PERFORMANCE.md. Everything runs on this machine (client and server
 # share the cores), on loopback.
 #
-#   bench/frontend_bench.sh BUILD tiles            tile serving: tlogd vs nginx, h2c and TLS
+#   bench/frontend_bench.sh BUILD tiles            tile serving: tlogd vs nginx serving the folder
+#                                                   tlogd publishes (--publish file://), h2c and TLS
 #   bench/frontend_bench.sh BUILD proofs LOGDIR    get-proof-by-hash / get-sth-consistency
 #                                                   at 100 streams on an existing log
 #                                                   (e.g. one made by bench_log --keep)
@@ -67,16 +68,20 @@ h2load_run() {
 case $what in
 tiles)
     # A log with 65,536 entries: 256 full level-0 tiles, 256 full bundles.
+    # nginx serves the folder tlogd publishes to (tlogd serve --publish).
     "$BUILD/tlogd" init --dir "$T/log" --origin bench.example/tiles >/dev/null
-    start_tlogd "$T/log" --batch-max 8192
+    start_tlogd "$T/log" --batch-max 8192 --publish "file://$T/www"
     "$BUILD/bench_frontend_add" --port "$TPORT" --total 65536 --conns 4 --streams 100 >/dev/null
-    mkdir -p "$T/www/tile/0" "$T/www/tile/entries"
+    i=0
+    until [ "$(sed -n 2p "$T/www/checkpoint" 2>/dev/null)" = 65536 ]; do
+        i=$((i + 1))
+        [ $i -lt 600 ] || { echo "the published folder did not reach 65536" >&2; exit 1; }
+        sleep 0.1
+    done
     : >"$T/urls"
     n=0
     while [ $n -lt 256 ]; do
-        p=$(printf '%03d' $n)
-        curl -sf --http2-prior-knowledge -o "$T/www/tile/0/$p" "http://127.0.0.1:$TPORT/tile/0/$p"
-        echo "/tile/0/$p" >>"$T/urls"
+        printf '/tile/0/%03d\n' $n >>"$T/urls"
         n=$((n + 1))
     done
     stop_tlogd

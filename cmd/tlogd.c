@@ -3,7 +3,8 @@
  *   tlogd init --dir DIR --origin ORIGIN [--kind blob]
  *   tlogd serve --dir DIR [--listen HOST:PORT] [--tls-cert F --tls-key F]
  *               [--policy FILE [--witness-ca FILE]] [--batch-max N] [--batch-interval MS]
- *               [--max-entry BYTES] [limits, see --help]
+ *               [--max-entry BYTES] [--publish URL ... [--s3-endpoint URL]
+ *               [--publish-before-answer]] [limits, see --help]
  *   tlogd token add --dir DIR --name NAME --role writer|reader|admin
  *   tlogd token list --dir DIR
  *   tlogd token revoke --dir DIR --name NAME
@@ -33,6 +34,8 @@
 #include "http/httpd.h"
 #include "log/kind_audit.h"
 #include "log/log.h"
+#include "log/publish.h"
+#include "log/tilestore.h"
 #include "signer/policy.h"
 
 static const char usage_text[] =
@@ -65,6 +68,13 @@ static const char usage_text[] =
     "  --public-events             anyone may read and query events\n"
     "  --pool-max N                pending entries before 503 (default 16384)\n"
     "  --add-timeout MS            POST /add wait for publication (default 30000)\n"
+    "  --publish URL               copy the tiles and checkpoint to file:///DIR or\n"
+    "                              s3://BUCKET[/PREFIX] (repeatable; docs/PUBLISH.md)\n"
+    "  --s3-endpoint URL           the S3-compatible server of s3:// (default AWS)\n"
+    "  --publish-before-answer     POST /add answers once every --publish origin holds\n"
+    "                              a checkpoint covering the entry\n"
+    "  --publish-queue-max N       entries a --publish origin may lag before POST /add\n"
+    "                              answers 503 (default 65536)\n"
     "  --get-entries-max N         entries per get-entries call (default 1000)\n"
     "  --max-conns N               open connections (default 10000)\n"
     "  --max-streams N             HTTP/2 streams per connection (default 100)\n"
@@ -105,6 +115,10 @@ enum {
     O_MAX_BATCH,
     O_ANON_WRITES,
     O_PUBLIC_EVENTS,
+    O_PUBLISH,
+    O_S3_ENDPOINT,
+    O_PUBLISH_BEFORE,
+    O_PUBLISH_QMAX,
     O_HELP,
     O_VERSION
 };
@@ -138,6 +152,10 @@ static const struct option longopts[] = {
     {"header-timeout", required_argument, 0, O_HDR_TO},
     {"body-timeout", required_argument, 0, O_BODY_TO},
     {"idle-timeout", required_argument, 0, O_IDLE_TO},
+    {"publish", required_argument, 0, O_PUBLISH},
+    {"s3-endpoint", required_argument, 0, O_S3_ENDPOINT},
+    {"publish-before-answer", no_argument, 0, O_PUBLISH_BEFORE},
+    {"publish-queue-max", required_argument, 0, O_PUBLISH_QMAX},
     {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
     {0, 0, 0, 0},
@@ -149,6 +167,11 @@ typedef struct opts {
     const char *name, *role;
     const char *kind;       /* init --kind, or NULL for blob */
     const char *witness_ca; /* --witness-ca, or NULL for the system store */
+#define MAX_PUBLISH 8
+    const char *publish[MAX_PUBLISH]; /* --publish URLs */
+    size_t npublish;
+    const char *s3_endpoint;
+    uint64_t publish_qmax; /* 0: the default */
     tl_httpd_config http;
     tl_log_config log;
     tl_frontend_config api;
@@ -227,6 +250,8 @@ static int serve(opts *o)
     tl_policy *policy = NULL;
     tl_log *log = NULL;
     tl_cosigner *cos = NULL;
+    tl_tilestore *stores[MAX_PUBLISH] = {NULL};
+    tl_publisher *pub = NULL;
     server s;
     memset(&s, 0, sizeof s);
     s.add_timeout_ms = o->api.add_timeout_ms ? o->api.add_timeout_ms : 30000;
@@ -280,8 +305,27 @@ static int serve(opts *o)
                 o->policy, tl_policy_nwitnesses(policy),
                 o->witness_ca ? o->witness_ca : "the system store");
     }
+    for (size_t i = 0; i < o->npublish; i++) {
+        if (tl_tilestore_open_url(o->publish[i], o->s3_endpoint, &stores[i], err, sizeof err) !=
+            TL_OK) {
+            fprintf(stderr, "tlogd: --publish %s: %s\n", o->publish[i], err);
+            goto out;
+        }
+    }
+    if (o->npublish) {
+        if (tl_publisher_start(log, stores, o->npublish, &pub, err, sizeof err) != TL_OK) {
+            fprintf(stderr, "tlogd: --publish: %s\n", err);
+            goto out;
+        }
+        if (o->publish_qmax)
+            tl_publisher_set_queue_max(pub, o->publish_qmax);
+        for (size_t i = 0; i < o->npublish; i++)
+            fprintf(stderr, "tlogd: publishing to %s%s\n", stores[i]->name,
+                    o->api.publish_before_answer ? " (writes answer once it holds them)" : "");
+    }
     o->api.log = log;
     o->api.cosigner = cos;
+    o->api.publisher = pub;
     o->api.kind = tl_log_kind(log)->name;
     o->api.dir = o->dir;
     if (tl_frontend_new(&o->api, s.base, &s.api, err, sizeof err) != TL_OK) {
@@ -310,6 +354,9 @@ out:
     for (int i = 0; i < 2; i++)
         if (sigs[i])
             event_free(sigs[i]);
+    tl_publisher_stop(pub); /* before the log closes: it reads the log */
+    for (size_t i = 0; i < o->npublish; i++)
+        tl_tilestore_close(stores[i]);
     if (cos)
         tl_cosigner_stop(cos);
     if (log) {
@@ -457,6 +504,17 @@ int main(int argc, char **argv)
         case O_WITNESS_CA:
             o.witness_ca = a;
             break;
+        case O_PUBLISH:
+            if (o.npublish == MAX_PUBLISH)
+                return bad_usage("--publish may be given at most %s times", "8");
+            o.publish[o.npublish++] = a;
+            break;
+        case O_S3_ENDPOINT:
+            o.s3_endpoint = a;
+            break;
+        case O_PUBLISH_BEFORE:
+            o.api.publish_before_answer = 1;
+            break;
 #define NUMOPT(code, name, lo, hi, dst)                                                            \
     case code:                                                                                     \
         if (tl_dec_parse_range(a, lo, hi, &v) != TL_OK)                                            \
@@ -470,6 +528,7 @@ int main(int argc, char **argv)
             NUMOPT(O_MAX_BATCH, "max-batch", 1, 4096, o.api.max_batch)
             NUMOPT(O_POOL_MAX, "pool-max", 1, 100000000, o.log.pool_max)
             NUMOPT(O_ADD_TIMEOUT, "add-timeout", 1, 3600000, o.api.add_timeout_ms)
+            NUMOPT(O_PUBLISH_QMAX, "publish-queue-max", 1, 1000000000, o.publish_qmax)
             NUMOPT(O_GE_MAX, "get-entries-max", 1, 100000, o.api.get_entries_max)
             NUMOPT(O_MAX_CONNS, "max-conns", 1, 1000000, o.http.max_conns)
             NUMOPT(O_MAX_STREAMS, "max-streams", 1, 10000, o.http.max_streams)
@@ -533,6 +592,27 @@ int main(int argc, char **argv)
         char err[256];
         if (o.witness_ca && tl_cafile_check(o.witness_ca, err, sizeof err) != TL_OK)
             return bad_usage("--witness-ca %s", err);
+        int any_s3 = 0;
+        for (size_t i = 0; i < o.npublish; i++) {
+            if (tl_tilestore_url_check(o.publish[i], o.s3_endpoint, err, sizeof err) != TL_OK)
+                return bad_usage("%s", err);
+            any_s3 |= strncmp(o.publish[i], "s3://", 5) == 0;
+            for (size_t j = 0; j < i; j++) {
+                size_t a = strlen(o.publish[i]), b = strlen(o.publish[j]);
+                while (a > 1 && o.publish[i][a - 1] == '/')
+                    a--;
+                while (b > 1 && o.publish[j][b - 1] == '/')
+                    b--;
+                if (a == b && memcmp(o.publish[i], o.publish[j], a) == 0)
+                    return bad_usage("--publish %s is given twice", o.publish[i]);
+            }
+        }
+        if (o.s3_endpoint && !any_s3)
+            return bad_usage("%s", "--s3-endpoint is only for --publish s3://...");
+        if (o.publish_qmax && !o.npublish)
+            return bad_usage("%s", "--publish-queue-max needs --publish URL");
+        if (o.api.publish_before_answer && !o.npublish)
+            return bad_usage("%s", "--publish-before-answer needs --publish URL");
         o.http.max_body = o.log.max_entry;
         o.api.max_entry = o.log.max_entry;
         return serve(&o);

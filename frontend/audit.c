@@ -199,25 +199,33 @@ static int authorize(tl_frontend *f, tl_http_req *r, fe_ep ep, tl_token_op need,
 
 /* ---- receipts ------------------------------------------------------------- */
 
-/* Appends the C2SP tlog-proof of index in the published tree to out. */
-static int proof_text(tl_frontend *f, uint64_t index, tl_buf *out)
+/* Appends the C2SP tlog-proof of index in the checkpoint h to out. */
+static int proof_text(tl_frontend *f, const fe_head *h, uint64_t index, tl_buf *out)
 {
     tl_tlogproof p;
     int rc;
     memset(&p, 0, sizeof p);
     p.index = index;
-    rc = tl_log_reader_inclusion(f->rd, f->pub.size, index, f->pub.size, p.proof, &p.proof_len);
+    rc = tl_log_reader_inclusion(f->rd, f->pub.size, index, h->size, p.proof, &p.proof_len);
     if (rc != TL_OK)
         return rc;
-    p.checkpoint = f->pub.note; /* ours, published, index below its size: no re-parse */
-    p.checkpoint_len = f->pub.note_len;
+    p.checkpoint = h->note; /* ours, published, index below its size: no re-parse */
+    p.checkpoint_len = h->note_len;
     return tl_tlogproof_append(&p, out);
 }
 
+/* The checkpoint a read is answered in: the published one. */
+static fe_head read_head(const tl_frontend *f)
+{
+    fe_head h = {f->pub.size, f->pub.note, f->pub.note_len};
+    return h;
+}
+
 /* Appends the receipt of index: the canonical event, salt, record (its log
- * time and commitment) and proof in the published tree. */
-static int receipt(tl_frontend *f, uint64_t index, const uint8_t *canon, size_t canon_len,
-                   const uint8_t salt[TL_AUDIT_SALT], uint64_t time_ms, tl_buf *out)
+ * time and commitment) and proof in the checkpoint h. */
+static int receipt(tl_frontend *f, const fe_head *h, uint64_t index, const uint8_t *canon,
+                   size_t canon_len, const uint8_t salt[TL_AUDIT_SALT], uint64_t time_ms,
+                   tl_buf *out)
 {
     tl_buf rec = TL_BUF_INIT, pt = TL_BUF_INIT;
     tl_hash c;
@@ -225,7 +233,7 @@ static int receipt(tl_frontend *f, uint64_t index, const uint8_t *canon, size_t 
     tl_audit_commitment(f->hasher, salt, canon, canon_len, &c);
     rc = tl_audit_record_format(time_ms, &c, &rec);
     if (rc == TL_OK)
-        rc = proof_text(f, index, &pt);
+        rc = proof_text(f, h, index, &pt);
     if (rc == TL_OK)
         rc = tl_audit_receipt_format(canon, canon_len, salt, rec.data, rec.len,
                                      (const char *)pt.data, pt.len, out);
@@ -275,6 +283,7 @@ static void events_answer(tl_frontend *f, fe_waiter *w)
 {
     audit_waiter *aw = (audit_waiter *)w;
     tl_buf out = TL_BUF_INIT, body = TL_BUF_INIT;
+    fe_head head = fe_answer_head(f); /* published, or at every origin too */
     int rc = tl_buf_adds(&out, aw->erase ? "" : "{\"receipts\":[");
     for (size_t i = 0; i < aw->n && rc == TL_OK; i++) {
         const tl_sub_result *x = &aw->res[i];
@@ -283,7 +292,7 @@ static void events_answer(tl_frontend *f, fe_waiter *w)
         if (rc != TL_OK)
             break;
         if (!x->dup) {
-            rc = receipt(f, x->index, aw->ev[i].canon.data, aw->ev[i].canon.len, aw->salt[i],
+            rc = receipt(f, &head, x->index, aw->ev[i].canon.data, aw->ev[i].canon.len, aw->salt[i],
                          x->time_ms, &out);
         } else {
             tl_audit_body b;
@@ -291,7 +300,7 @@ static void events_answer(tl_frontend *f, fe_waiter *w)
             if (rc == TL_OK && b.erased)
                 rc = TL_ERR_NOTFOUND; /* cannot happen: a repeat of an erased one conflicts */
             if (rc == TL_OK)
-                rc = receipt(f, x->index, b.canon, b.canon_len, b.salt, b.time_ms, &out);
+                rc = receipt(f, &head, x->index, b.canon, b.canon_len, b.salt, b.time_ms, &out);
         }
     }
     if (rc == TL_OK && !aw->erase)
@@ -471,7 +480,8 @@ void fe_audit_events_post(tl_frontend *f, tl_http_req *r, fe_ep ep)
         fe_fail(f, r, ep, TL_ERR_BUSY, "out of memory");
         return;
     }
-    if (!authorize(f, r, ep, TL_TOKEN_OP_WRITE, "audit.write", &aw->who) ||
+    if (fe_write_pushback(f, r, ep) ||
+        !authorize(f, r, ep, TL_TOKEN_OP_WRITE, "audit.write", &aw->who) ||
         !parse_batch(f, r, ep, aw)) {
         waiter_release(aw);
         free(aw);
@@ -528,12 +538,14 @@ static void event_get(tl_frontend *f, tl_http_req *r, fe_ep ep, uint64_t index)
     fe_res res;
     tl_audit_body b;
     tl_buf body = TL_BUF_INIT, out = TL_BUF_INIT;
+    fe_head rh;
     int rc;
     if (!authorize(f, r, ep, TL_TOKEN_OP_READ, "audit.read", &who))
         return;
     res_event(&res, index);
     if (!fe_need_pub(f, r, ep))
         return;
+    rh = read_head(f);
     if (index >= f->pub.size) {
         fail_rec(f, r, ep, &who, "audit.read", &res, 404,
                  "no event %llu in the published tree of size %llu", (unsigned long long)index,
@@ -544,8 +556,8 @@ static void event_get(tl_frontend *f, tl_http_req *r, fe_ep ep, uint64_t index)
     if (rc == TL_OK && b.erased) {
         fail_rec(f, r, ep, &who, "audit.read", &res, 410, "event %llu was erased by event %llu",
                  (unsigned long long)index, (unsigned long long)b.erased_by);
-    } else if (rc == TL_OK &&
-               (rc = receipt(f, index, b.canon, b.canon_len, b.salt, b.time_ms, &out)) == TL_OK) {
+    } else if (rc == TL_OK && (rc = receipt(f, &rh, index, b.canon, b.canon_len, b.salt, b.time_ms,
+                                            &out)) == TL_OK) {
         fe_reply(f, r, ep, 200, "application/json", "no-store", out.data, out.len);
         record_access(f, r, &who, "audit.read", &res, 200);
     } else {
@@ -568,7 +580,7 @@ static void event_erase(tl_frontend *f, tl_http_req *r, fe_ep ep, uint64_t index
     const uint8_t *reason = tl_http_req_body(r, &rlen);
     char rs[REASON_MAX + 1];
     int rc;
-    if (!authorize(f, r, ep, TL_TOKEN_OP_ERASE, "audit.erase", &who))
+    if (fe_write_pushback(f, r, ep) || !authorize(f, r, ep, TL_TOKEN_OP_ERASE, "audit.erase", &who))
         return;
     res_event(&res, index);
     if (!fe_need_pub(f, r, ep))

@@ -93,6 +93,8 @@ int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_f
     }
     atomic_init(&f->kicked, 0);
     atomic_init(&f->pub_changed, 1);
+    atomic_init(&f->origin_changed, 1);
+    tl_buf_init(&f->origin_note);
     f->sweep = event_new(base, -1, EV_PERSIST, fe_sweep_cb, f);
     if (!f->sweep) {
         tl_frontend_free(f);
@@ -106,6 +108,10 @@ int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_f
         return rc;
     }
     fe_refresh_published(f);
+    if (f->cfg.publisher) {
+        tl_publisher_set_listener(f->cfg.publisher, fe_on_publisher_event, f);
+        tl_publisher_head(f->cfg.publisher, &f->origin_note, &f->origin_size);
+    }
     *out = f;
     return TL_OK;
 }
@@ -128,6 +134,7 @@ void tl_frontend_free(tl_frontend *f)
         tl_log_head_release(&f->pub);
     free(f->sth_json);
     tl_buf_release(&f->proof_text);
+    tl_buf_release(&f->origin_note);
     tl_log_reader_free(f->rd);
     tl_hasher_free(f->hasher);
     tl_tokens_free(f->tokens);

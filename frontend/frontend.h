@@ -20,19 +20,26 @@
 #include "http/httpd.h"
 #include "log/cosigner.h"
 #include "log/log.h"
+#include "log/publish.h"
 
 struct event_base;
 
 typedef struct tl_frontend tl_frontend;
 
 typedef struct tl_frontend_config {
-    tl_log *log;              /* borrowed; must outlive the frontend */
-    tl_cosigner *cosigner;    /* borrowed, may be NULL (metrics only) */
-    const char *kind;         /* the log's entry kind name, borrowed (NULL = "blob");
-                               * routes not served for it get 404 (internal.h) */
-    size_t max_entry;         /* bytes (default 65535) */
-    unsigned add_timeout_ms;  /* POST /add wait for publication (default 30 s) */
-    unsigned get_entries_max; /* entries per get-entries call (default 1000) */
+    tl_log *log;               /* borrowed; must outlive the frontend */
+    tl_cosigner *cosigner;     /* borrowed, may be NULL (metrics only) */
+    tl_publisher *publisher;   /* borrowed, may be NULL: no tile stores. Its metrics, the
+                                * pushback of writes when it lags (tl_publisher_lagging), and
+                                * with publish_before_answer the size writes wait for. It
+                                * must be stopped before the frontend is freed. */
+    int publish_before_answer; /* writes answer once every tile store holds a checkpoint
+                                * covering them (tlogd serve --publish-before-answer) */
+    const char *kind;          /* the log's entry kind name, borrowed (NULL = "blob");
+                                * routes not served for it get 404 (internal.h) */
+    size_t max_entry;          /* bytes (default 65535) */
+    unsigned add_timeout_ms;   /* POST /add wait for publication (default 30 s) */
+    unsigned get_entries_max;  /* entries per get-entries call (default 1000) */
     /* audit logs */
     const char *dir;      /* the log folder (its tokens file), borrowed */
     size_t max_event;     /* canonical event bytes (default 131072) */

@@ -150,8 +150,10 @@ void fe_answers_free(fe_answer *c);
  * own answer function (then freed); the rest wait for a publication, or get
  * 503 + Retry-After at their deadline (cfg.add_timeout_ms). Every sequenced
  * leaf is taught to the reader's leaf cache. A second write endpoint (say,
- * audit events answered with receipts) embeds fe_waiter first in its own
- * struct, as write.c's add_waiter does, and passes its answer function. */
+ * audit events answered with receipts) calls fe_write_pushback first, embeds
+ * fe_waiter first in its own struct, as write.c's add_waiter does, and
+ * passes its answer function; with publish_before_answer the machinery
+ * then waits for the origins for it too. */
 #define FE_NLAT 12
 extern const double fe_lat_bounds[FE_NLAT]; /* seconds, the histogram's buckets */
 typedef struct fe_latency {
@@ -161,7 +163,9 @@ typedef struct fe_latency {
 } fe_latency;
 
 typedef struct fe_waiter fe_waiter;
-/* Answers w->req (live) now that the published tree (f->pub) holds w->index;
+/* Answers w->req (live) now that the published tree (f->pub) holds w->index,
+ * with its proof against fe_answer_head(f) (which, with
+ * publish_before_answer, is the checkpoint every origin holds, not f->pub);
  * the machinery frees w afterwards. */
 typedef void fe_answer_fn(tl_frontend *f, fe_waiter *w);
 
@@ -203,8 +207,24 @@ int fe_waiter_submit_group(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep e
 /* The log's answer for w (committer thread): err, and the index the
  * published tree must pass before w is answered. */
 void fe_waiter_done(fe_waiter *w, int err, uint64_t index);
+/* Answers r with 503 + Retry-After and returns 1 when a tile store lags
+ * past the publisher's queue limit (tl_publisher_lagging): every write endpoint calls it
+ * before submitting, so publication lag never blocks sequencing but does
+ * stop new writes. 0: go on. */
+int fe_write_pushback(tl_frontend *f, tl_http_req *r, fe_ep ep);
+/* What writes are answered with: the published head, or with
+ * publish_before_answer the checkpoint every tile store holds (0 size when
+ * none is yet). */
+typedef struct fe_head {
+    uint64_t size;
+    char *note; /* borrowed from the frontend until the next loop pass */
+    size_t note_len;
+} fe_head;
+fe_head fe_answer_head(const tl_frontend *f);
 /* Asks for a loop pass (a publication to look at); any thread. */
 void fe_kick(tl_frontend *f);
+/* The publisher's listener (its thread). */
+void fe_on_publisher_event(void *ctx);
 /* The log's listener (committer or publishing thread). */
 void fe_on_log_event(void *ctx, uint64_t signed_size, uint64_t published_size);
 /* The deadline sweep (loop thread, every FE_SWEEP_MS). */
@@ -241,6 +261,7 @@ struct tl_frontend {
     fe_waiter *done_head, *done_tail;
     atomic_int kicked;
     atomic_int pub_changed;
+    atomic_int origin_changed; /* the publisher moved a store's checkpoint */
     /* loop thread only */
     fe_waiter *pending;
     size_t npending;
@@ -249,8 +270,10 @@ struct tl_frontend {
     fe_answer *answers; /* the answer cache (respond.c) */
     int have_pub;
     tl_log_head pub;
-    tl_buf proof_text; /* POST /add's tlog-proof, reused */
-    char *sth_json;    /* get-sth's answer for pub */
+    tl_buf proof_text;  /* POST /add's tlog-proof, reused */
+    tl_buf origin_note; /* with publish_before_answer: the checkpoint at every store */
+    uint64_t origin_size;
+    char *sth_json; /* get-sth's answer for pub */
     size_t sth_json_len;
     uint64_t req_count[FE_MAX_ROUTES + 1][FE_NSTATUS + 1];
     fe_latency add_lat; /* tlogd_add_seconds */

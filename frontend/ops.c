@@ -103,6 +103,8 @@ void fe_metrics(tl_frontend *f, tl_http_req *r, fe_ep ep)
     print_requests(f, &b, FE_EP_OTHER);
     if (f->cfg.cosigner)
         tl_cosigner_metrics(f->cfg.cosigner, &b);
+    if (f->cfg.publisher)
+        tl_publisher_metrics(f->cfg.publisher, &b);
     f->req_count[ep][0]--; /* fe_reply counts it again */
     fe_reply(f, r, ep, 200, "text/plain; version=0.0.4; charset=utf-8", "no-store",
              b.data ? (const char *)b.data : "", b.len);

@@ -7,10 +7,15 @@
  * commit) puts the result on a mutex-protected queue and wakes the loop
  * once (tl_httpd_run_in_loop, coalesced); the log's listener does the same
  * on each publication. On the loop, a waiter whose index is below the
- * published size is answered by its own answer function; the rest wait,
+ * published size (with publish_before_answer: below the size of the
+ * checkpoint every tile store holds, tl_publisher_head, which the
+ * publisher's listener reports the same way) is answered by its own answer
+ * function; the rest wait,
  * swept every FE_SWEEP_MS for their deadline (503 + Retry-After: the entry
  * stays sequenced, a resubmission gets the same index). A full pool or a
- * stopped log is 503 at once. A client that goes away is forgotten.
+ * stopped log is 503 at once, and so is any write while the tile stores lag
+ * more than the publisher's queue limit (fe_write_pushback). A client that
+ * goes away is forgotten.
  * One allocation per write (its waiter).
  */
 #include "frontend/internal.h"
@@ -82,6 +87,29 @@ static void waiter_abort(void *ctx)
     /* W_ADDING: freed when the log's callback arrives. */
 }
 
+fe_head fe_answer_head(const tl_frontend *f)
+{
+    fe_head h = {0, NULL, 0};
+    if (f->cfg.publish_before_answer) {
+        h.size = f->origin_size;
+        h.note = (char *)f->origin_note.data;
+        h.note_len = f->origin_note.len;
+    } else if (f->have_pub) {
+        h.size = f->pub.size;
+        h.note = f->pub.note;
+        h.note_len = f->pub.note_len;
+    }
+    return h;
+}
+
+/* 1 if w can be answered: the head writes are answered with covers it. */
+static int covered(const tl_frontend *f, const fe_waiter *w)
+{
+    if (!f->have_pub)
+        return 0;
+    return w->index < f->pub.size && w->index < fe_answer_head(f).size;
+}
+
 /* Answers every pending waiter the published tree now covers. */
 static void answer_published(tl_frontend *f)
 {
@@ -89,7 +117,7 @@ static void answer_published(tl_frontend *f)
         return;
     for (fe_waiter *w = f->pending, *n; w; w = n) {
         n = w->next;
-        if (w->index < f->pub.size) {
+        if (covered(f, w)) {
             waiter_unlink(f, w);
             answer(f, w);
         }
@@ -102,6 +130,12 @@ static void loop_pass(void *ctx)
 {
     tl_frontend *f = ctx;
     atomic_store(&f->kicked, 0);
+    if (f->cfg.publisher && atomic_exchange(&f->origin_changed, 0)) {
+        /* the stores hold only what the log published before: read the
+         * log's head after theirs, so the tree answered in holds theirs */
+        tl_publisher_head(f->cfg.publisher, &f->origin_note, &f->origin_size);
+        atomic_store(&f->pub_changed, 1);
+    }
     if (atomic_exchange(&f->pub_changed, 0))
         fe_refresh_published(f);
     pthread_mutex_lock(&f->qlock);
@@ -120,7 +154,7 @@ static void loop_pass(void *ctx)
             else
                 fe_fail(f, w->req, w->ep, w->err, "not sequenced: %s", tl_strerror(w->err));
             waiter_free(w);
-        } else if (f->have_pub && w->index < f->pub.size) {
+        } else if (covered(f, w)) {
             if (w->have_leaf)
                 tl_log_reader_learn(f->rd, &w->leaf, w->index);
             answer(f, w);
@@ -185,6 +219,24 @@ void fe_on_log_event(void *ctx, uint64_t signed_size, uint64_t published_size)
     fe_kick(f);
 }
 
+/* The publisher's thread: a store's checkpoint advanced (or it failed). */
+void fe_on_publisher_event(void *ctx)
+{
+    tl_frontend *f = ctx;
+    atomic_store(&f->origin_changed, 1);
+    fe_kick(f);
+}
+
+int fe_write_pushback(tl_frontend *f, tl_http_req *r, fe_ep ep)
+{
+    if (!f->cfg.publisher || !tl_publisher_lagging(f->cfg.publisher))
+        return 0;
+    fe_fail(f, r, ep, TL_ERR_BUSY,
+            "publication to the tile stores lags %llu entries behind (over the limit); retry later",
+            (unsigned long long)tl_publisher_lag(f->cfg.publisher));
+    return 1;
+}
+
 void fe_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -197,7 +249,10 @@ void fe_sweep_cb(evutil_socket_t fd, short what, void *arg)
             waiter_unlink(f, w);
             observe_latency(w);
             fe_fail(f, w->req, w->ep, TL_ERR_TIMEOUT,
-                    "entry %llu is sequenced but not yet in a published checkpoint; retry",
+                    f->cfg.publish_before_answer
+                        ? "entry %llu is sequenced but not yet in a checkpoint at every tile "
+                          "store; retry"
+                        : "entry %llu is sequenced but not yet in a published checkpoint; retry",
                     (unsigned long long)w->index);
             waiter_free(w);
         }
@@ -283,7 +338,8 @@ static void add_answer(tl_frontend *f, fe_waiter *w)
     tl_http_req *r = w->req;
     tl_hash proof[TL_MAX_PROOF];
     size_t plen = 0;
-    int rc = tl_log_reader_inclusion(f->rd, f->pub.size, w->index, f->pub.size, proof, &plen);
+    fe_head head = fe_answer_head(f);
+    int rc = tl_log_reader_inclusion(f->rd, f->pub.size, w->index, head.size, proof, &plen);
     if (rc != TL_OK) {
         fe_fail(f, r, w->ep, rc == TL_ERR_NOTFOUND ? TL_ERR_IO : rc, "cannot build the proof: %s",
                 tl_strerror(rc));
@@ -296,9 +352,8 @@ static void add_answer(tl_frontend *f, fe_waiter *w)
             tl_b64_encode(proof[i].b, TL_HASH_SIZE, p);
             json_array_append_new(arr, json_string(p));
         }
-        json_t *j =
-            json_pack("{s:I, s:s, s:s%, s:o}", "index", (json_int_t)w->index, "leaf_hash", lh,
-                      "checkpoint", f->pub.note, f->pub.note_len, "inclusion_proof", arr);
+        json_t *j = json_pack("{s:I, s:s, s:s%, s:o}", "index", (json_int_t)w->index, "leaf_hash",
+                              lh, "checkpoint", head.note, head.note_len, "inclusion_proof", arr);
         fe_reply_json(f, r, w->ep, j, "no-store");
     } else {
         tl_tlogproof p;
@@ -306,8 +361,8 @@ static void add_answer(tl_frontend *f, fe_waiter *w)
         p.index = w->index;
         memcpy(p.proof, proof, plen * sizeof proof[0]);
         p.proof_len = plen;
-        p.checkpoint = f->pub.note; /* borrowed; p is not released */
-        p.checkpoint_len = f->pub.note_len;
+        p.checkpoint = head.note; /* borrowed; p is not released */
+        p.checkpoint_len = head.note_len;
         /* our own published checkpoint, and index < its size: no re-parse */
         tl_buf_reset(&f->proof_text);
         rc = tl_tlogproof_append(&p, &f->proof_text);
@@ -338,6 +393,8 @@ void fe_add(tl_frontend *f, tl_http_req *r, fe_ep ep)
                 f->cfg.max_entry);
         return;
     }
+    if (fe_write_pushback(f, r, ep))
+        return;
     add_waiter *aw = calloc(1, sizeof *aw);
     if (!aw) {
         fe_fail(f, r, ep, TL_ERR_BUSY, "out of memory");

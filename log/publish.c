@@ -47,7 +47,21 @@ struct tl_publisher {
     pthread_cond_t cv;
     uint64_t published; /* the latest published size the listener saw */
     int stop;
+    uint64_t queue_max;
+    tl_publisher_listener_fn *listener; /* under mu */
+    void *listener_ctx;
 };
+
+/* Tells the listener (publisher thread, without mu held). */
+static void notify(tl_publisher *p)
+{
+    pthread_mutex_lock(&p->mu);
+    tl_publisher_listener_fn *fn = p->listener;
+    void *ctx = p->listener_ctx;
+    pthread_mutex_unlock(&p->mu);
+    if (fn)
+        fn(ctx);
+}
 
 static void on_event(void *ctx, uint64_t signed_size, uint64_t published_size)
 {
@@ -163,22 +177,31 @@ static void publish_to(tl_publisher *p, target *t, const tl_log_head *h)
     char path[TL_TILE_PATH_MAX] = "checkpoint", why[256];
     int rc = put_range(p, t, t->size, h->size, path);
     if (rc == TL_OK) {
+        snprintf(path, sizeof(path), "(sync)");
+        rc = tl_tilestore_sync(t->ts);
+    }
+    tl_buf note = TL_BUF_INIT;
+    if (rc == TL_OK)
+        rc = tl_buf_add(&note, h->note, h->note_len); /* before the swap: no OOM after it */
+    if (rc == TL_OK) {
         snprintf(path, sizeof(path), "checkpoint");
         rc = tl_tilestore_cas_checkpoint(t->ts, t->note.len ? (const char *)t->note.data : NULL,
                                          t->note.len, h->note, h->note_len);
     }
     if (rc == TL_OK) {
-        tl_buf_reset(&t->note);
-        rc = tl_buf_add(&t->note, h->note, h->note_len);
-        if (rc == TL_OK) {
-            pthread_mutex_lock(&p->mu);
-            t->size = h->size;
-            t->fails = 0;
-            pthread_cond_broadcast(&p->cv);
-            pthread_mutex_unlock(&p->mu);
-            return;
-        }
+        pthread_mutex_lock(&p->mu);
+        tl_buf tmp = t->note;
+        t->note = note;
+        note = tmp;
+        t->size = h->size;
+        t->fails = 0;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        tl_buf_release(&note);
+        notify(p);
+        return;
     }
+    tl_buf_release(&note);
     if (rc == TL_ERR_CONFLICT) {
         snprintf(why, sizeof(why), "fork alarm: %s holds other bytes at %s than this log publishes",
                  t->ts->name, path);
@@ -188,6 +211,7 @@ static void publish_to(tl_publisher *p, target *t, const tl_log_head *h)
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
         tl_log_stop_signing(p->log, why);
+        notify(p);
         return;
     }
     {
@@ -276,6 +300,7 @@ int tl_publisher_start(tl_log *log, tl_tilestore *const *stores, size_t n, tl_pu
     }
     p->log = log;
     p->n = n;
+    p->queue_max = TL_PUBLISH_LAG_MAX;
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -376,25 +401,94 @@ int tl_publisher_wait(tl_publisher *p, uint64_t size, unsigned timeout_ms)
     return rc;
 }
 
+uint64_t tl_publisher_lag(tl_publisher *p)
+{
+    int failed;
+    pthread_mutex_lock(&p->mu);
+    uint64_t m = min_size(p, &failed);
+    uint64_t lag = p->published > m ? p->published - m : 0;
+    pthread_mutex_unlock(&p->mu);
+    return lag;
+}
+
+int tl_publisher_lagging(tl_publisher *p)
+{
+    int failed;
+    pthread_mutex_lock(&p->mu);
+    uint64_t m = min_size(p, &failed);
+    int r = failed || (p->published > m && p->published - m > p->queue_max);
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+void tl_publisher_set_queue_max(tl_publisher *p, uint64_t max)
+{
+    pthread_mutex_lock(&p->mu);
+    p->queue_max = max;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int tl_publisher_head(tl_publisher *p, tl_buf *note, uint64_t *size)
+{
+    int rc = TL_OK;
+    tl_buf_reset(note);
+    *size = 0;
+    pthread_mutex_lock(&p->mu);
+    const target *lo = NULL;
+    for (size_t i = 0; i < p->n; i++)
+        if (!lo || p->t[i].size < lo->size)
+            lo = &p->t[i];
+    /* t->note is written by the publisher thread only after t->size under
+     * mu, and read here under mu: a consistent pair */
+    if (lo && lo->size > 0 && lo->note.len) {
+        rc = tl_buf_add(note, lo->note.data, lo->note.len);
+        if (rc == TL_OK)
+            *size = lo->size;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void tl_publisher_set_listener(tl_publisher *p, tl_publisher_listener_fn *fn, void *ctx)
+{
+    pthread_mutex_lock(&p->mu);
+    p->listener = fn;
+    p->listener_ctx = ctx;
+    pthread_mutex_unlock(&p->mu);
+}
+
 void tl_publisher_metrics(tl_publisher *p, tl_buf *out)
 {
-    static const char *const names[] = {"tlogd_publish_size", "tlogd_publish_objects_total",
-                                        "tlogd_publish_bytes_total", "tlogd_publish_failures_total",
-                                        "tlogd_publish_failed"};
+    static const char *const names[] = {"tlogd_publish_size",           "tlogd_publish_lag_entries",
+                                        "tlogd_publish_objects_total",  "tlogd_publish_bytes_total",
+                                        "tlogd_publish_failures_total", "tlogd_publish_failed"};
     static const char *const help[] = {
-        "Size of the checkpoint the tile store holds", "Tiles and bundles written",
-        "Bytes of tiles and bundles written", "Failed publication rounds",
+        "Size of the checkpoint the tile store holds",
+        "Published entries the tile store does not hold yet",
+        "Tiles and bundles written",
+        "Bytes of tiles and bundles written",
+        "Failed publication rounds",
         "1 when publication to the store stopped for good (fork alarm)"};
+    int failed;
     pthread_mutex_lock(&p->mu);
-    for (size_t k = 0; k < 5; k++) {
+    uint64_t m = min_size(p, &failed);
+    tl_buf_addf(out,
+                "# HELP tlogd_publish_queue_entries Published entries the slowest tile store "
+                "does not hold yet.\n# TYPE tlogd_publish_queue_entries gauge\n"
+                "tlogd_publish_queue_entries %" PRIu64 "\n"
+                "# HELP tlogd_publish_queue_limit Queue depth past which POST /add answers 503.\n"
+                "# TYPE tlogd_publish_queue_limit gauge\ntlogd_publish_queue_limit %" PRIu64 "\n",
+                p->published > m ? p->published - m : 0, p->queue_max);
+    for (size_t k = 0; k < 6; k++) {
         tl_buf_addf(out, "# HELP %s %s.\n# TYPE %s %s\n", names[k], help[k], names[k],
-                    k == 1 || k == 2 || k == 3 ? "counter" : "gauge");
+                    k >= 2 && k <= 4 ? "counter" : "gauge");
         for (size_t i = 0; i < p->n; i++) {
             const target *t = &p->t[i];
             uint64_t v = k == 0   ? t->size
-                         : k == 1 ? t->m_objects
-                         : k == 2 ? t->m_bytes
-                         : k == 3 ? t->m_failures
+                         : k == 1 ? (p->published > t->size ? p->published - t->size : 0)
+                         : k == 2 ? t->m_objects
+                         : k == 3 ? t->m_bytes
+                         : k == 4 ? t->m_failures
                                   : (uint64_t)t->failed;
             tl_buf_addf(out, "%s{store=\"", names[k]);
             tl_buf_add_label(out, t->ts->name);

@@ -18,6 +18,11 @@
  *  - Publication never blocks sequencing: it runs on its own thread, after
  *    the commits; I/O errors are retried with backoff (200 ms doubling to
  *    5 s), and the stores' lag is in the metrics.
+ *  - The queue is the log itself: each round takes the latest published
+ *    head, so what waits is at most the published tree beyond a store's
+ *    checkpoint (tl_publisher_lag, in entries), never a list of heads. Its
+ *    limit is TL_PUBLISH_LAG_MAX or what tl_publisher_set_queue_max sets: past it the frontend
+ * refuses new writes with 503 + Retry-After until the stores catch up (tl_publisher_lagging).
  */
 #ifndef TL_LOG_PUBLISH_H
 #define TL_LOG_PUBLISH_H
@@ -30,6 +35,12 @@
 #include "log/tilestore.h"
 
 typedef struct tl_publisher tl_publisher;
+
+/* Entries a store may lag behind the published tree before writes get
+ * 503, by default (tlogd serve --publish-queue-max): 65536, 256 full tiles
+ * and bundles, a few seconds of publication at tens of thousands of adds a
+ * second. */
+#define TL_PUBLISH_LAG_MAX 65536
 
 /* Starts publishing log to stores[0..n) (borrowed; they must outlive the
  * publisher). err gets a one-line reason when a store cannot be caught up
@@ -44,8 +55,26 @@ uint64_t tl_publisher_size(tl_publisher *p);
  * timeout_ms: TL_OK, TL_ERR_TIMEOUT, or TL_ERR_STOPPED (a store failed for
  * good). Any thread. */
 int tl_publisher_wait(tl_publisher *p, uint64_t size, unsigned timeout_ms);
-/* Appends Prometheus text lines (per store: published size, objects,
- * failures). Thread-safe. */
+/* The published size minus the smallest size a store holds (0 when every
+ * store is up to date). Thread-safe. */
+uint64_t tl_publisher_lag(tl_publisher *p);
+/* The queue's limit in entries (TL_PUBLISH_LAG_MAX until set). */
+void tl_publisher_set_queue_max(tl_publisher *p, uint64_t max);
+/* 1 when a store lags more than the queue's limit, or stopped for good (a
+ * fork alarm). Thread-safe. */
+int tl_publisher_lagging(tl_publisher *p);
+/* The checkpoint of the store that holds the smallest one: every store
+ * holds it or a later one. *size gets its size (0 and an empty note when
+ * some store holds none yet). Thread-safe. */
+int tl_publisher_head(tl_publisher *p, tl_buf *note, uint64_t *size);
+/* Called on the publisher's thread each time a store's checkpoint advanced
+ * or a store failed for good (fn must only queue or wake). One listener;
+ * NULL removes it. Thread-safe. */
+typedef void tl_publisher_listener_fn(void *ctx);
+void tl_publisher_set_listener(tl_publisher *p, tl_publisher_listener_fn *fn, void *ctx);
+/* Appends Prometheus text lines (per store: the size it holds, its lag,
+ * objects, bytes, failures, whether it failed for good; the lag of the
+ * slowest store and its limit). Thread-safe. */
 void tl_publisher_metrics(tl_publisher *p, tl_buf *out);
 
 #endif

@@ -11,8 +11,16 @@
  * last, so a tile store never holds a checkpoint whose tree it lacks.
  *
  * Implementations: tilestore_kv.c (objects in any tl_store: a second
- * LevelDB, or memory for tests). A directory served by any web server and
- * an S3-compatible bucket implement the same operations.
+ * LevelDB, or memory for tests), tilestore_dir.c (file:///DIR: files at
+ * the tlog-tiles paths, for any static web server) and tilestore_s3.c
+ * (s3://BUCKET[/PREFIX]: an S3-compatible bucket). tilestore_url.c opens
+ * one from the URL tlogd serve --publish takes (docs/PUBLISH.md).
+ *
+ * Paths: the tlog-tiles paths, and any other relative path of
+ * [A-Za-z0-9._-] segments, none empty or starting with '.', at most
+ * TL_TILESTORE_PATH_MAX bytes (tl_tilestore_path_ok): room for objects a
+ * frontend names beside the tiles. Every implementation refuses the rest
+ * with TL_ERR_INVALID.
  *
  * Threads: one publisher thread uses a tile store at a time.
  */
@@ -20,6 +28,7 @@
 #define TL_LOG_TILESTORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "store/store.h"
@@ -42,6 +51,11 @@ struct tl_tilestore_ops {
     /* The stored checkpoint into out; TL_ERR_NOTFOUND when none is. */
     int (*get_checkpoint)(tl_tilestore *ts, tl_buf *out);
     void (*close)(tl_tilestore *ts);
+    /* Makes every object put so far durable (NULL: put already does). The
+     * publisher calls it before each cas_checkpoint, so a store may defer
+     * work that many objects share (the folder store fsyncs each folder
+     * once a round instead of once an object). */
+    int (*sync)(tl_tilestore *ts);
 };
 
 struct tl_tilestore {
@@ -66,6 +80,10 @@ static inline int tl_tilestore_get_checkpoint(tl_tilestore *ts, tl_buf *out)
 {
     return ts->ops->get_checkpoint(ts, out);
 }
+static inline int tl_tilestore_sync(tl_tilestore *ts)
+{
+    return ts->ops->sync ? ts->ops->sync(ts) : 0;
+}
 static inline void tl_tilestore_close(tl_tilestore *ts)
 {
     if (ts)
@@ -75,5 +93,48 @@ static inline void tl_tilestore_close(tl_tilestore *ts)
 /* Objects in a key-value store (tilestore_kv.c): key "T" path for objects,
  * "C" for the checkpoint. Takes the store. */
 int tl_tilestore_open_kv(tl_store *store, tl_tilestore **out);
+
+#define TL_TILESTORE_PATH_MAX 512
+/* 1 if path is one a tile store takes (see "Paths" above). */
+int tl_tilestore_path_ok(const char *path);
+
+/* The largest object any tile store reads back: an entry bundle of 256
+ * entries of 65535 bytes, each with its 2-byte length, and then some. */
+#define TL_TILESTORE_OBJECT_MAX ((size_t)17 << 20)
+
+/* Files under dir (tilestore_dir.c), created if missing: each object at
+ * dir/<path>, written to a temporary file, fsynced, moved into place
+ * without replacing anything there (renameat2 RENAME_NOREPLACE, or link),
+ * its folder fsynced by sync (once a round for all objects); the checkpoint at dir/checkpoint,
+ * replaced by rename under an flock(2) of dir/.tlogd.lock held across the comparison, so two
+ * processes on one folder cannot interleave. Files are 0644, folders 0755 (any web server can read
+ * them). err gets a one-line reason. */
+int tl_tilestore_open_dir(const char *dir, tl_tilestore **out, char *err, size_t cap);
+
+/* An S3-compatible bucket (tilestore_s3.c). */
+typedef struct tl_s3_config {
+    const char *bucket;   /* required */
+    const char *prefix;   /* key prefix without slashes at its ends, or NULL */
+    const char *endpoint; /* http(s)://HOST[:PORT] (path-style requests), or NULL for
+                           * AWS (https://BUCKET.s3.REGION.amazonaws.com) */
+    const char *ca_file;  /* PEM trust anchors for https, or NULL: the system store */
+    /* From the environment and the AWS files when NULL (tl_s3_config_from_env). */
+    const char *region, *access_key, *secret_key, *session_token;
+} tl_s3_config;
+/* Opens the bucket: no request is sent but the probe of whether the server
+ * enforces conditional writes (If-None-Match: * on a PUT of the object
+ * ".tlogd/conditional-write-probe"), whose result is logged on stderr and
+ * decides how write-once is done (docs/PUBLISH.md). err gets a reason. */
+int tl_tilestore_open_s3(const tl_s3_config *cfg, tl_tilestore **out, char *err, size_t cap);
+
+/* Checks a --publish URL: file:///DIR (an absolute path) or
+ * s3://BUCKET[/PREFIX] (BUCKET a DNS-style bucket name; s3_endpoint, if not
+ * NULL, an http:// or https:// URL of scheme, host and optional port).
+ * TL_OK or TL_ERR_INVALID with a one-line reason. */
+int tl_tilestore_url_check(const char *url, const char *s3_endpoint, char *err, size_t cap);
+/* Opens the tile store a checked URL names; credentials and region of s3://
+ * from the environment and the AWS files. err gets a one-line reason. */
+int tl_tilestore_open_url(const char *url, const char *s3_endpoint, tl_tilestore **out, char *err,
+                          size_t cap);
 
 #endif

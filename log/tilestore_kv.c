@@ -101,8 +101,8 @@ static void kv_close(tl_tilestore *ts)
     free(s);
 }
 
-static const struct tl_tilestore_ops kv_ops = {kv_put, kv_get, kv_cas_checkpoint, kv_get_checkpoint,
-                                               kv_close};
+static const struct tl_tilestore_ops kv_ops = {
+    kv_put, kv_get, kv_cas_checkpoint, kv_get_checkpoint, kv_close, NULL};
 
 int tl_tilestore_open_kv(tl_store *store, tl_tilestore **out)
 {

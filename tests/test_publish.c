@@ -1,8 +1,12 @@
 /*
  * test_publish.c - tile stores (log/tilestore.h) and the publisher
  * (log/publish.h):
- *   - the key-value tile store: write-once objects (same bytes fine, other
- *     bytes a conflict) and the checkpoint's compare-and-swap;
+ *   - the key-value and the folder tile stores: write-once objects (same
+ *     bytes fine, other bytes a conflict) and the checkpoint's
+ *     compare-and-swap; for the folder, the files at their tlog-tiles
+ *     paths, no temporary file left, and two handles on one folder
+ *     swapping the checkpoint from two threads never losing an update;
+ *   - the object paths and --publish URLs taken and refused;
  *   - after publications, a tile store holds exactly what the log serves:
  *     every hash tile and entry bundle of each published tree (the partial
  *     ones of intermediate trees under their own paths too) and the
@@ -13,9 +17,11 @@
  *     published ones is refused at start.
  */
 #include <CUnit/Basic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log/log.h"
@@ -168,6 +174,151 @@ static void test_kv_tilestore(void)
     tl_tilestore_close(ts);
 }
 
+/* The same sequence as test_kv_tilestore, on any tile store. */
+static void exercise(tl_tilestore *ts)
+{
+    tl_buf b = TL_BUF_INIT;
+    CU_ASSERT_EQUAL(tl_tilestore_get(ts, "tile/0/000", &b), TL_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(tl_tilestore_put(ts, "tile/0/000", "abc", 3), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_put(ts, "tile/0/000", "abc", 3), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_put(ts, "tile/0/000", "abd", 3), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_put(ts, "tile/0/000", "abcd", 4), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_put(ts, "tile/0/x001/234.p/7", "", 0), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_get(ts, "tile/0/000", &b), TL_OK);
+    CU_ASSERT(b.len == 3 && memcmp(b.data, "abc", 3) == 0);
+    CU_ASSERT_EQUAL(tl_tilestore_get(ts, "tile/0/x001/234.p/7", &b), TL_OK);
+    CU_ASSERT_EQUAL(b.len, 0);
+    const char *bad[] = {"",
+                         "/tile/0/000",
+                         "tile//000",
+                         "tile/../x",
+                         "tile/.p",
+                         ".tlogd.lock",
+                         "tile/0/000/",
+                         "tile/0/0 0",
+                         "tile/0/\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CU_ASSERT_EQUAL(tl_tilestore_put(ts, bad[i], "x", 1), TL_ERR_INVALID);
+        CU_ASSERT_EQUAL(tl_tilestore_get(ts, bad[i], &b), TL_ERR_INVALID);
+    }
+    CU_ASSERT_EQUAL(tl_tilestore_get_checkpoint(ts, &b), TL_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, "x", 1, "one", 3), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, NULL, 0, "one", 3), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, NULL, 0, "two", 3), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, "two", 3, "three", 5), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(ts, "one", 3, "two", 3), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_get_checkpoint(ts, &b), TL_OK);
+    CU_ASSERT(b.len == 3 && memcmp(b.data, "two", 3) == 0);
+    tl_buf_release(&b);
+}
+
+typedef struct racer {
+    tl_tilestore *ts;
+    int won;
+} racer;
+
+/* Reads the counter in the checkpoint and swaps in the next one, 200 times. */
+static void *race(void *arg)
+{
+    racer *r = arg;
+    tl_buf cur = TL_BUF_INIT;
+    for (int i = 0; i < 200; i++) {
+        char next[32];
+        if (tl_tilestore_get_checkpoint(r->ts, &cur) != TL_OK)
+            continue;
+        int n = snprintf(next, sizeof next, "%ld", strtol((const char *)cur.data, NULL, 10) + 1);
+        if (tl_tilestore_cas_checkpoint(r->ts, (const char *)cur.data, cur.len, next, (size_t)n) ==
+            TL_OK)
+            r->won++;
+    }
+    tl_buf_release(&cur);
+    return NULL;
+}
+
+static void test_dir_tilestore(void)
+{
+    char *parent, *d = make_dir(&parent), root[4300], f[4400], err[256];
+    tl_tilestore *ts = NULL, *t2 = NULL;
+    struct stat st;
+    snprintf(root, sizeof root, "%s/www/sub", parent);
+    CU_ASSERT_EQUAL_FATAL(tl_tilestore_open_dir(root, &ts, err, sizeof err), TL_OK);
+    CU_ASSERT(strncmp(ts->name, "file:///", 8) == 0 && strstr(ts->name, "/www/sub") != NULL);
+    exercise(ts);
+    /* the files are where a web server looks, readable by it, no leftovers */
+    snprintf(f, sizeof f, "%s/tile/0/000", root);
+    CU_ASSERT(stat(f, &st) == 0 && (st.st_mode & 0777) == 0644 && st.st_size == 3);
+    snprintf(f, sizeof f, "%s/tile/0/x001", root);
+    CU_ASSERT(stat(f, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0755);
+    snprintf(f, sizeof f, "%s/checkpoint", root);
+    CU_ASSERT(stat(f, &st) == 0 && (st.st_mode & 0777) == 0644 && st.st_size == 3);
+    char cmd[4500];
+    snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '*tmp*')\"", root);
+    CU_ASSERT(system(cmd) == 0);
+    /* a second handle on the folder sees the same objects and checkpoint */
+    CU_ASSERT_EQUAL_FATAL(tl_tilestore_open_dir(root, &t2, err, sizeof err), TL_OK);
+    CU_ASSERT_EQUAL(tl_tilestore_put(t2, "tile/0/000", "abd", 3), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(t2, "one", 3, "x", 1), TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(tl_tilestore_cas_checkpoint(t2, "two", 3, "0", 1), TL_OK);
+    /* two writers swapping at once: every swap that succeeded counts */
+    racer r[2] = {{ts, 0}, {t2, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, race, &r[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    tl_buf b = TL_BUF_INIT;
+    CU_ASSERT_EQUAL(tl_tilestore_get_checkpoint(ts, &b), TL_OK);
+    CU_ASSERT_EQUAL(strtol((const char *)b.data, NULL, 10), r[0].won + r[1].won);
+    CU_ASSERT(r[0].won > 0 && r[1].won > 0);
+    tl_buf_release(&b);
+    tl_tilestore_close(t2);
+    tl_tilestore_close(ts);
+    remove_dir(parent, d);
+}
+
+static void test_urls(void)
+{
+    char err[256];
+    const char *good[] = {"file:///srv/log",       "file:///srv/log/",       "s3://my-bucket",
+                          "s3://my-bucket/logs/a", "s3://my-bucket/logs/a/", "s3://a.b.c/x"};
+    const char *bad[] = {"",
+                         "file://",
+                         "file:///",
+                         "file://host/srv",
+                         "file:srv",
+                         "file:///srv/../etc",
+                         "file:///srv/./x",
+                         "http://example.com/",
+                         "s3://",
+                         "s3://ab",
+                         "s3://Upper",
+                         "s3://-bucket",
+                         "s3://bucket-",
+                         "s3://a..b",
+                         "s3://bucket//x",
+                         "s3://bucket/.x",
+                         "s3://bucket/a b"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        CU_ASSERT_EQUAL(tl_tilestore_url_check(good[i], "http://127.0.0.1:9000", err, sizeof err),
+                        TL_OK);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(tl_tilestore_url_check(bad[i], "http://127.0.0.1:9000", err, sizeof err),
+                        TL_ERR_INVALID);
+        CU_ASSERT(err[0] != '\0' && strchr(err, '\n') == NULL);
+    }
+    /* dots in a bucket name do not fit AWS's virtual-hosted TLS names */
+    CU_ASSERT_EQUAL(tl_tilestore_url_check("s3://a.b.c/x", NULL, err, sizeof err), TL_ERR_INVALID);
+    CU_ASSERT_EQUAL(tl_tilestore_url_check("s3://bucket", NULL, err, sizeof err), TL_OK);
+    const char *endpoints[] = {"ftp://h",       "http://", "http://h/path", "http://h/?q=1",
+                               "http://user@h", "h:9000",  "http://h#f"};
+    for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
+        CU_ASSERT_EQUAL(tl_tilestore_url_check("s3://bucket", endpoints[i], err, sizeof err),
+                        TL_ERR_INVALID);
+    CU_ASSERT_EQUAL(tl_tilestore_url_check("s3://bucket", "https://h:9000/", err, sizeof err),
+                    TL_OK);
+}
+
 static void test_publish_and_catch_up(void)
 {
     char *parent, *d = make_dir(&parent), err[256];
@@ -283,6 +434,8 @@ int main(void)
         return 1;
     s = CU_add_suite("publish", NULL, NULL);
     CU_add_test(s, "kv_tilestore", test_kv_tilestore);
+    CU_add_test(s, "dir_tilestore", test_dir_tilestore);
+    CU_add_test(s, "urls", test_urls);
     CU_add_test(s, "publish_and_catch_up", test_publish_and_catch_up);
     CU_add_test(s, "fork_alarm", test_fork_alarm);
     CU_basic_set_mode(CU_BRM_VERBOSE);
