@@ -472,6 +472,33 @@ static int submit_batch(tl_frontend *f, tl_http_req *r, fe_ep ep, audit_waiter *
     return rc;
 }
 
+int fe_audit_submit(tl_frontend *f, const tl_audit_event *ev, size_t n, tl_submit_fn cb, void *ctx)
+{
+    tl_sub *subs = calloc(n ? n : 1, sizeof *subs);
+    tl_buf *enc = calloc(n ? n : 1, sizeof *enc);
+    int rc = subs && enc ? TL_OK : TL_ERR_NOMEM;
+    for (size_t i = 0; i < n && rc == TL_OK; i++) {
+        tl_audit_sub s;
+        memset(&s, 0, sizeof s);
+        s.ev = &ev[i];
+        if (RAND_bytes(s.salt, TL_AUDIT_SALT) != 1)
+            rc = TL_ERR_CRYPTO;
+        if (rc == TL_OK)
+            rc = tl_audit_sub_encode(f->hasher, &s, &enc[i]);
+        subs[i].data = enc[i].data;
+        subs[i].len = enc[i].len;
+    }
+    if (rc == TL_OK)
+        rc = f->cfg.publisher && tl_publisher_lagging(f->cfg.publisher)
+                 ? TL_ERR_BUSY
+                 : tl_log_submit(f->cfg.log, subs, n, cb, ctx);
+    for (size_t i = 0; enc && i < n; i++)
+        tl_buf_release(&enc[i]);
+    free(enc);
+    free(subs);
+    return rc;
+}
+
 void fe_audit_events_post(tl_frontend *f, tl_http_req *r, fe_ep ep)
 {
     audit_waiter *aw = calloc(1, sizeof *aw);

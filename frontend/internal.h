@@ -28,6 +28,7 @@
 
 #include "common/buf.h"
 #include "frontend/frontend.h"
+#include "audit/event.h"
 #include "frontend/tokens.h"
 #include "log/reader.h"
 
@@ -248,6 +249,14 @@ fe_handler fe_ct_entries, fe_ct_entry_and_proof;              /* ct.c */
 fe_handler fe_metrics, fe_healthz;                            /* ops.c */
 fe_handler fe_audit_log, fe_audit_events, fe_audit_event;     /* audit.c */
 fe_handler fe_audit_bodies;                                   /* audit.c */
+/* For the sources of an audit log that are not its HTTP writes (syslog,
+ * RELP, the Kubernetes webhook): submits n validated events (tl_audit_event
+ * with their submitter) as one group, committed whole or not at all, each
+ * with a fresh salt; cb (the log's committer thread, after the commit point)
+ * gets the results as tl_log_submit's callback does. The events are copied:
+ * the caller may release them on return. TL_ERR_BUSY when the log cannot take
+ * them now (a full pool, or publication lagging). Loop thread. */
+int fe_audit_submit(tl_frontend *f, const tl_audit_event *ev, size_t n, tl_submit_fn cb, void *ctx);
 
 /* ---- the frontend -------------------------------------------------------- */
 
