@@ -32,14 +32,12 @@
 #include "common/clock.h"
 #include "common/dec.h"
 #include "common/err.h"
-#include "frontend/query.h"
+#include "frontend/audit_query.h"
 #include "frontend/tokens.h"
 #include "log/kind_audit.h"
 #include "signer/tlogproof.h"
 
 #define BATCH_BYTES_MAX (16u << 20)
-#define QUERY_LIMIT_DEFAULT 100
-#define QUERY_LIMIT_MAX 1000
 #define REASON_MAX 1024
 
 /* ---- who asks ------------------------------------------------------------- */
@@ -127,8 +125,9 @@ static int submit_own(tl_frontend *f, const tl_audit_event *ev, tl_submit_fn cb,
     return rc;
 }
 
-/* Records a request after its answer, when the contract says to: a valid
- * token's request (other than a successful write), or a 403. */
+/* Records a request, when the contract says to: a valid token's request
+ * (other than a successful write), or a 403. Called before the answer (the
+ * request is freed by it); the record is submitted, not waited for. */
 static void record_access(tl_frontend *f, tl_http_req *r, const fe_who *who, const char *action,
                           const fe_res *res, int status)
 {
@@ -376,8 +375,9 @@ static int parse_batch(tl_frontend *f, tl_http_req *r, fe_ep ep, audit_waiter *a
     } else {
         top = json_loadb((const char *)body, len, TL_AUDIT_JSON_FLAGS, &je);
         if (!top) {
-            fail_rec(f, r, ep, &aw->who, "audit.write", &res, 400,
-                     "invalid JSON at byte %d: %.120s", je.position, je.text);
+            char why[200];
+            tl_audit_json_error(&je, why, sizeof why);
+            fail_rec(f, r, ep, &aw->who, "audit.write", &res, 400, "%s", why);
             return 0;
         }
         n = json_is_array(top) ? json_array_size(top) : 1;
@@ -585,8 +585,8 @@ static void event_get(tl_frontend *f, tl_http_req *r, fe_ep ep, uint64_t index)
                  (unsigned long long)index, (unsigned long long)b.erased_by);
     } else if (rc == TL_OK && (rc = receipt(f, &rh, index, b.canon, b.canon_len, b.salt, b.time_ms,
                                             &out)) == TL_OK) {
+        record_access(f, r, &who, "audit.read", &res, 200); /* r is gone after the answer */
         fe_reply(f, r, ep, 200, "application/json", "no-store", out.data, out.len);
-        record_access(f, r, &who, "audit.read", &res, 200);
     } else {
         fe_fail(f, r, ep, rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc, "cannot read event %llu: %s",
                 (unsigned long long)index, tl_strerror(rc));
@@ -745,33 +745,9 @@ static int on_hit(void *ctx, uint64_t index, const tl_audit_body *b)
     return rc != TL_OK;
 }
 
-/* A log time of a query: RFC 3339 or milliseconds. */
-static int query_time(const tl_query_param *p, int64_t *ms)
-{
-    uint64_t v;
-    if (tl_dec_parse_u64(p->str, p->str_len, INT64_MAX, &v) == TL_OK) {
-        *ms = (int64_t)v;
-        return TL_OK;
-    }
-    return tl_audit_time_ms(p->str, p->str_len, ms);
-}
-
 static void events_query(tl_frontend *f, tl_http_req *r, fe_ep ep)
 {
-    enum { P_ACTOR, P_ACTION, P_RTYPE, P_RID, P_OUTCOME, P_SINCE, P_UNTIL, P_LIMIT, P_CURSOR, NP };
-    tl_query_param ps[NP] = {
-        {.name = "actor", .is_str = 1, .optional = 1},
-        {.name = "action", .is_str = 1, .optional = 1},
-        {.name = "resource_type", .is_str = 1, .optional = 1},
-        {.name = "resource_id", .is_str = 1, .optional = 1},
-        {.name = "outcome", .is_str = 1, .optional = 1},
-        {.name = "since", .is_str = 1, .optional = 1},
-        {.name = "until", .is_str = 1, .optional = 1},
-        {.name = "limit", .optional = 1},
-        {.name = "cursor", .is_str = 1, .optional = 1},
-    };
-    tl_audit_str *strs[5];
-    tl_audit_query q;
+    tl_audit_query_args qa;
     fe_who who;
     fe_res res;
     char why[200];
@@ -784,47 +760,10 @@ static void events_query(tl_frontend *f, tl_http_req *r, fe_ep ep)
     res_log(f, &res);
     if (!fe_need_pub(f, r, ep))
         return;
-    memset(&q, 0, sizeof q);
-    strs[0] = &q.actor;
-    strs[1] = &q.action;
-    strs[2] = &q.resource_type;
-    strs[3] = &q.resource_id;
-    strs[4] = &q.outcome;
-    rc = tl_query_parse(tl_http_req_query(r), ps, NP, why, sizeof why);
+    rc = tl_audit_query_args_parse(tl_http_req_query(r), f->pub.size, &qa, why, sizeof why);
     if (rc != TL_OK) {
-        tl_query_release(ps, NP);
+        tl_audit_query_args_release(&qa);
         fail_rec(f, r, ep, &who, "audit.query", &res, rc == TL_ERR_NOMEM ? 503 : 400, "%s", why);
-        return;
-    }
-    for (int i = 0; i < 5; i++)
-        if (ps[i].seen) {
-            strs[i]->s = ps[i].str;
-            strs[i]->len = ps[i].str_len;
-        }
-    q.limit = ps[P_LIMIT].seen ? ps[P_LIMIT].num : QUERY_LIMIT_DEFAULT;
-    q.below = f->pub.size;
-    if (ps[P_SINCE].seen && query_time(&ps[P_SINCE], &q.since) != TL_OK)
-        rc = snprintf(why, sizeof why, "since must be RFC 3339 or milliseconds") ? TL_ERR_INVALID
-                                                                                 : 0;
-    q.has_since = ps[P_SINCE].seen;
-    if (rc == TL_OK && ps[P_UNTIL].seen && query_time(&ps[P_UNTIL], &q.until) != TL_OK)
-        rc = snprintf(why, sizeof why, "until must be RFC 3339 or milliseconds") ? TL_ERR_INVALID
-                                                                                 : 0;
-    q.has_until = ps[P_UNTIL].seen;
-    if (rc == TL_OK && (q.limit < 1 || q.limit > QUERY_LIMIT_MAX))
-        rc = snprintf(why, sizeof why, "limit must be 1 to %d", QUERY_LIMIT_MAX) ? TL_ERR_INVALID
-                                                                                 : 0;
-    if (rc == TL_OK && ps[P_CURSOR].seen) {
-        uint64_t c;
-        if (tl_dec_parse_u64(ps[P_CURSOR].str, ps[P_CURSOR].str_len, INT64_MAX, &c) != TL_OK)
-            rc = snprintf(why, sizeof why, "cursor must be one that a page gave") ? TL_ERR_INVALID
-                                                                                  : 0;
-        else if (c < q.below)
-            q.below = c;
-    }
-    if (rc != TL_OK) {
-        tl_query_release(ps, NP);
-        fail_rec(f, r, ep, &who, "audit.query", &res, 400, "%s", why);
         return;
     }
     rc = tl_buf_adds(&out, "{\"checkpoint\":") ? TL_ERR_NOMEM : TL_OK;
@@ -833,10 +772,10 @@ static void events_query(tl_frontend *f, tl_http_req *r, fe_ep ep)
     if (rc == TL_OK && tl_buf_adds(&out, ",\"events\":["))
         rc = TL_ERR_NOMEM;
     if (rc == TL_OK)
-        rc = tl_audit_query_run(f->cfg.log, f->pub.size, &q, on_hit, &qc, &more);
+        rc = tl_audit_query_run(f->cfg.log, f->pub.size, &qa.q, on_hit, &qc, &more);
     if (rc == TL_OK)
         rc = qc.rc;
-    tl_query_release(ps, NP);
+    tl_audit_query_args_release(&qa);
     if (rc == TL_OK) {
         if (more && qc.n)
             rc = tl_buf_addf(&out, "],\"next\":\"%llu\"}", (unsigned long long)qc.last)
@@ -846,8 +785,8 @@ static void events_query(tl_frontend *f, tl_http_req *r, fe_ep ep)
             rc = tl_buf_adds(&out, "],\"next\":null}") ? TL_ERR_NOMEM : TL_OK;
     }
     if (rc == TL_OK) {
+        record_access(f, r, &who, "audit.query", &res, 200); /* r is gone after the answer */
         fe_reply(f, r, ep, 200, "application/json", "no-store", out.data, out.len);
-        record_access(f, r, &who, "audit.query", &res, 200);
     } else {
         fe_fail(f, r, ep, rc, "cannot run the query: %s", tl_strerror(rc));
     }
@@ -909,8 +848,8 @@ void fe_audit_bodies(tl_frontend *f, tl_http_req *r, fe_ep ep)
         }
     }
     if (rc == TL_OK) {
+        record_access(f, r, &who, "audit.read", &res, 200); /* r is gone after the answer */
         fe_reply(f, r, ep, 200, "application/x-ndjson", "no-store", out.data, out.len);
-        record_access(f, r, &who, "audit.read", &res, 200);
     } else {
         fe_fail(f, r, ep, rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc, "cannot read the bodies: %s",
                 tl_strerror(rc));

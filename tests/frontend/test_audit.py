@@ -594,9 +594,21 @@ def blob_and_flags():
         log.stop()
 
 
+def show_stderr():
+    """tlogd's stderr of every log of the run, for a failed run's reader."""
+    for name in sorted(os.listdir(TMP)):
+        if name.endswith(".err"):
+            with open(os.path.join(TMP, name), errors="replace") as f:
+                tail = f.read()[-6000:]
+            print("---- tlogd stderr (%s), last lines:\n%s" % (name, tail), file=sys.stderr)
+
+
 if __name__ == "__main__":
     try:
         main()
+    except BaseException:
+        show_stderr()
+        raise
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
     sys.exit(summary("audit logs"))
