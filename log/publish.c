@@ -205,12 +205,13 @@ static void publish_to(tl_publisher *p, target *t, const tl_log_head *h)
     if (rc == TL_ERR_CONFLICT) {
         snprintf(why, sizeof(why), "fork alarm: %s holds other bytes at %s than this log publishes",
                  t->ts->name, path);
+        /* the log stops before a waiter hears of the failure */
+        tl_log_stop_signing(p->log, why);
         pthread_mutex_lock(&p->mu);
         t->failed = 1;
         t->m_failures++;
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
-        tl_log_stop_signing(p->log, why);
         notify(p);
         return;
     }
