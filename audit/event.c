@@ -27,10 +27,35 @@ static int fail(char *why, size_t cap, const char *fmt, const char *a, const cha
     return TL_ERR_INVALID;
 }
 
-/* The JSON parser's error as a one-line reason with the byte offset. */
-static void parse_error(const json_error_t *e, char *why, size_t cap)
+void tl_audit_json_error(const json_error_t *e, char *why, size_t cap)
 {
-    snprintf(why, cap, "invalid JSON at byte %d: %.120s", e->position, e->text);
+    char text[121];
+    size_t n = 0;
+    const char *near = strstr(e->text, " near ");
+    size_t len = near ? (size_t)(near - e->text) : strlen(e->text);
+    for (; n < len && n < sizeof text - 1; n++) {
+        unsigned char c = (unsigned char)e->text[n];
+        text[n] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+    }
+    text[n] = 0;
+    snprintf(why, cap, "invalid JSON at byte %d: %s", e->position, text);
+}
+
+/* A member name for a reason: at most 40 bytes, cut at a UTF-8 character's
+ * start, control characters as '?' (so that a reason is one line). */
+static void reason_name(const char *key, char out[48])
+{
+    size_t n = strnlen(key, 41);
+    if (n > 40) {
+        n = 40;
+        while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
+            n--;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)key[i];
+        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    out[n] = 0;
 }
 
 /* Every number in v is an integer of magnitude below 2^53; path names v. */
@@ -57,7 +82,10 @@ static int numbers_ok(const json_t *v, const char *path, char *why, size_t cap)
     case JSON_ARRAY:
         json_array_foreach(v, i, x)
         {
-            snprintf(sub, sizeof(sub), "%.100s[%zu]", path, i);
+            if (strlen(path) > 100) /* deep: named by the first levels */
+                snprintf(sub, sizeof(sub), "%s", path);
+            else
+                snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
             if (numbers_ok(x, sub, why, cap) != TL_OK)
                 return TL_ERR_INVALID;
         }
@@ -65,7 +93,12 @@ static int numbers_ok(const json_t *v, const char *path, char *why, size_t cap)
     case JSON_OBJECT:
         json_object_foreach((json_t *)v, key, x)
         {
-            snprintf(sub, sizeof(sub), "%.100s.%.40s", path, key);
+            char name[48];
+            reason_name(key, name);
+            if (strlen(path) > 100)
+                snprintf(sub, sizeof(sub), "%s", path);
+            else
+                snprintf(sub, sizeof(sub), "%s.%s", path, name);
             if (numbers_ok(x, sub, why, cap) != TL_OK)
                 return TL_ERR_INVALID;
         }
@@ -117,10 +150,7 @@ static int only_members(json_t *obj, const char *const *allowed, const char *pat
                 break;
         if (allowed[i])
             continue;
-        snprintf(name, sizeof(name), "%.40s", key);
-        for (char *p = name; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                *p = '?';
+        reason_name(key, name);
         if (path)
             return fail(why, cap, "%s: unknown member \"%s\"", path, name);
         return fail(why, cap, "%s: unknown member%s", name, "");
@@ -355,7 +385,7 @@ int tl_audit_event_parse(const char *text, size_t len, const char *submitter, si
     memset(ev, 0, sizeof(*ev));
     tl_buf_init(&ev->canon);
     if (!obj) {
-        parse_error(&e, why, cap);
+        tl_audit_json_error(&e, why, cap);
         return TL_ERR_INVALID;
     }
     rc = tl_audit_event_take(obj, submitter, max_event, ev, why, cap);
@@ -378,7 +408,7 @@ int tl_audit_canonicalize(const char *text, size_t len, tl_buf *out, char *why, 
     json_t *v = json_loadb(text, len, TL_AUDIT_JSON_FLAGS | JSON_DECODE_ANY, &e);
     int rc;
     if (!v) {
-        parse_error(&e, why, cap);
+        tl_audit_json_error(&e, why, cap);
         return TL_ERR_INVALID;
     }
     rc = numbers_ok(v, "event", why, cap);

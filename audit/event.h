@@ -41,6 +41,10 @@ typedef struct tl_audit_event {
  * strings (canonicalized as \u0000). */
 #define TL_AUDIT_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
 
+/* The JSON parser's error as a one-line reason with the byte offset, and
+ * without the input's text (jansson's "near '...'" quotes the event). */
+void tl_audit_json_error(const json_error_t *e, char *why, size_t cap);
+
 /* Parses one event from text[0..len) (one JSON object, nothing after it but
  * white space) and validates it as tl_audit_event_take does. */
 int tl_audit_event_parse(const char *text, size_t len, const char *submitter, size_t max_event,

@@ -249,7 +249,8 @@ int tl_jcs_append(const json_t *v, tl_buf *out)
             m[i].value = val;
             i++;
         }
-        qsort(m, n, sizeof(*m), member_cmp);
+        if (n > 1) /* qsort wants a non-NULL array even for no members */
+            qsort(m, n, sizeof(*m), member_cmp);
         if (tl_buf_add(out, "{", 1) != TL_OK)
             rc = TL_ERR_NOMEM;
         for (i = 0; i < n && rc == TL_OK; i++) {

@@ -9,7 +9,8 @@
  * write.c (POST /add and the waiters), tiles.c (checkpoint, tiles, entry
  * bundles), ct.c (RFC 6962 JSON), ops.c (/metrics, /healthz), audit.c (the
  * /audit/v1/ endpoints of audit logs), query.c (the strict query-string
- * parser, query.h), tokens.c (audit logs' bearer tokens, tokens.h),
+ * parser, query.h), audit_query.c (an audit search's query string,
+ * audit_query.h), tokens.c (audit logs' bearer tokens, tokens.h),
  * frontend.c (lifecycle and the published head).
  *
  * Threads: everything runs on the loop thread, except the fields marked
