@@ -127,18 +127,36 @@ static int submit_own(tl_frontend *f, const tl_audit_event *ev, tl_submit_fn cb,
 
 /* Records a request, when the contract says to: a valid token's request
  * (other than a successful write), or a 403. Called before the answer (the
- * request is freed by it); the record is submitted, not waited for. */
-static void record_access(tl_frontend *f, tl_http_req *r, const fe_who *who, const char *action,
-                          const fe_res *res, int status)
+ * request is freed by it); the record is submitted, not waited for.
+ * TL_OK, or why the record could not be submitted (counted as lost). */
+static int record_access(tl_frontend *f, tl_http_req *r, const fe_who *who, const char *action,
+                         const fe_res *res, int status)
 {
     tl_audit_event ev;
+    int rc;
     if (!who->token && status != 403)
-        return;
-    if (access_event(f, r, who, action, res, status, NULL, &ev) != TL_OK)
-        return;
-    if (submit_own(f, &ev, NULL, NULL, NULL) != TL_OK)
+        return TL_OK;
+    rc = access_event(f, r, who, action, res, status, NULL, &ev);
+    if (rc == TL_OK) {
+        rc = submit_own(f, &ev, NULL, NULL, NULL);
+        tl_audit_event_release(&ev);
+    }
+    if (rc != TL_OK)
         f->audit_access_lost++;
-    tl_audit_event_release(&ev);
+    return rc;
+}
+
+/* A 200 answer to a read that the access trail records: no event leaves
+ * the log unless its record is submitted (else 503 + Retry-After). */
+static void reply_recorded(tl_frontend *f, tl_http_req *r, fe_ep ep, const fe_who *who,
+                           const char *action, const fe_res *res, const char *ctype,
+                           const tl_buf *out)
+{
+    if (record_access(f, r, who, action, res, 200) != TL_OK) {
+        fe_fail(f, r, ep, TL_ERR_BUSY, "cannot record this read in the access trail now");
+        return;
+    }
+    fe_reply(f, r, ep, 200, ctype, "no-store", out->data, out->len);
 }
 
 /* An error answer that is recorded too. */
@@ -585,8 +603,7 @@ static void event_get(tl_frontend *f, tl_http_req *r, fe_ep ep, uint64_t index)
                  (unsigned long long)index, (unsigned long long)b.erased_by);
     } else if (rc == TL_OK && (rc = receipt(f, &rh, index, b.canon, b.canon_len, b.salt, b.time_ms,
                                             &out)) == TL_OK) {
-        record_access(f, r, &who, "audit.read", &res, 200); /* r is gone after the answer */
-        fe_reply(f, r, ep, 200, "application/json", "no-store", out.data, out.len);
+        reply_recorded(f, r, ep, &who, "audit.read", &res, "application/json", &out);
     } else {
         fe_fail(f, r, ep, rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc, "cannot read event %llu: %s",
                 (unsigned long long)index, tl_strerror(rc));
@@ -785,8 +802,7 @@ static void events_query(tl_frontend *f, tl_http_req *r, fe_ep ep)
             rc = tl_buf_adds(&out, "],\"next\":null}") ? TL_ERR_NOMEM : TL_OK;
     }
     if (rc == TL_OK) {
-        record_access(f, r, &who, "audit.query", &res, 200); /* r is gone after the answer */
-        fe_reply(f, r, ep, 200, "application/json", "no-store", out.data, out.len);
+        reply_recorded(f, r, ep, &who, "audit.query", &res, "application/json", &out);
     } else {
         fe_fail(f, r, ep, rc, "cannot run the query: %s", tl_strerror(rc));
     }
@@ -848,8 +864,7 @@ void fe_audit_bodies(tl_frontend *f, tl_http_req *r, fe_ep ep)
         }
     }
     if (rc == TL_OK) {
-        record_access(f, r, &who, "audit.read", &res, 200); /* r is gone after the answer */
-        fe_reply(f, r, ep, 200, "application/x-ndjson", "no-store", out.data, out.len);
+        reply_recorded(f, r, ep, &who, "audit.read", &res, "application/x-ndjson", &out);
     } else {
         fe_fail(f, r, ep, rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc, "cannot read the bodies: %s",
                 tl_strerror(rc));

@@ -76,9 +76,15 @@ void fe_metrics(tl_frontend *f, tl_http_req *r, fe_ep ep)
                 "# HELP tlogd_dedup_lookups_total Dedup lookups of new leaves, by who answered.\n"
                 "# TYPE tlogd_dedup_lookups_total counter\n"
                 "tlogd_dedup_lookups_total{by=\"store\"} %llu\n"
-                "tlogd_dedup_lookups_total{by=\"filter\"} %llu\n",
+                "tlogd_dedup_lookups_total{by=\"filter\"} %llu\n"
+                "# HELP tlogd_audit_access_records_lost_total Access records of an audit log "
+                "that could not be submitted (each request answered 503 or, for an error "
+                "answer, unrecorded).\n"
+                "# TYPE tlogd_audit_access_records_lost_total counter\n"
+                "tlogd_audit_access_records_lost_total %llu\n",
                 st.dedup_filter_ready, (unsigned long long)st.dedup_store_reads,
-                (unsigned long long)st.dedup_filter_skips);
+                (unsigned long long)st.dedup_filter_skips,
+                (unsigned long long)f->audit_access_lost);
     tl_buf_adds(&b, "# HELP tlogd_add_seconds Time from POST /add to its answer.\n"
                     "# TYPE tlogd_add_seconds histogram\n");
     const fe_latency *l = &f->add_lat;

@@ -479,6 +479,8 @@ def run(log, d, wtok, rtok, atok):
     text = log.err.read() + m.decode()
     check(wtok not in text and rtok not in text and atok not in text and "alice" not in text,
           "tokens and events are in no log line nor metric")
+    check(re.search(r"^tlogd_audit_access_records_lost_total 0$", m.decode(), re.M) is not None,
+          "every access of the run was recorded (no lost access record)")
 
 
 def crash(d, wtok, rtok, atok):
