@@ -134,6 +134,8 @@ void tl_frontend_free(tl_frontend *f)
         tl_log_head_release(&f->pub);
     free(f->sth_json);
     tl_buf_release(&f->proof_text);
+    tl_buf_release(&f->note_src);
+    tl_buf_release(&f->note_json);
     tl_buf_release(&f->origin_note);
     tl_log_reader_free(f->rd);
     tl_hasher_free(f->hasher);

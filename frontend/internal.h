@@ -281,6 +281,8 @@ struct tl_frontend {
     int have_pub;
     tl_log_head pub;
     tl_buf proof_text;  /* POST /add's tlog-proof, reused */
+    tl_buf note_src;    /* the checkpoint note_json was made of */
+    tl_buf note_json;   /* ... as a JSON string, for JSON answers of POST /add */
     tl_buf origin_note; /* with publish_before_answer: the checkpoint at every store */
     uint64_t origin_size;
     char *sth_json; /* get-sth's answer for pub */
