@@ -392,7 +392,7 @@ static int follow(tl_ha *ha, head *hd, tl_buf *hval)
             }
             break;
         }
-        int64_t term;
+        int64_t term = 0;
         char path[96];
         journal j;
         if (terms.len == 0) {
