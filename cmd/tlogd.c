@@ -30,10 +30,12 @@
 #include "common/version.h"
 #include "frontend/frontend.h"
 #include "frontend/tokens.h"
+#include "log/consensus.h"
 #include "log/cosigner.h"
 #include "http/httpd.h"
 #include "log/kind_audit.h"
 #include "log/log.h"
+#include "log/ha.h"
 #include "log/publish.h"
 #include "log/tilestore.h"
 #include "signer/policy.h"
@@ -75,6 +77,15 @@ static const char usage_text[] =
     "                              a checkpoint covering the entry\n"
     "  --publish-queue-max N       entries a --publish origin may lag before POST /add\n"
     "                              answers 503 (default 65536)\n"
+    "  --etcd URL[,URL...]         high availability through etcd v3 (docs/HA.md): one\n"
+    "                              node sequences, the others stand by; needs --node,\n"
+    "                              --publish, and implies --publish-before-answer\n"
+    "  --node NAME                 this node's name in etcd\n"
+    "  --private-store URL         file:///DIR or s3://BUCKET[/PREFIX], never public: the\n"
+    "                              journal of batches (audit event bodies and salts);\n"
+    "                              required for audit logs with --etcd\n"
+    "  --lease MS                  the leader's lease (default 1000)\n"
+    "  --standby                   follow the leader, never lead\n"
     "  --get-entries-max N         entries per get-entries call (default 1000)\n"
     "  --max-conns N               open connections (default 10000)\n"
     "  --max-streams N             HTTP/2 streams per connection (default 100)\n"
@@ -119,6 +130,11 @@ enum {
     O_S3_ENDPOINT,
     O_PUBLISH_BEFORE,
     O_PUBLISH_QMAX,
+    O_ETCD,
+    O_NODE,
+    O_PRIVATE,
+    O_LEASE,
+    O_STANDBY,
     O_HELP,
     O_VERSION
 };
@@ -156,6 +172,11 @@ static const struct option longopts[] = {
     {"s3-endpoint", required_argument, 0, O_S3_ENDPOINT},
     {"publish-before-answer", no_argument, 0, O_PUBLISH_BEFORE},
     {"publish-queue-max", required_argument, 0, O_PUBLISH_QMAX},
+    {"etcd", required_argument, 0, O_ETCD},
+    {"node", required_argument, 0, O_NODE},
+    {"private-store", required_argument, 0, O_PRIVATE},
+    {"lease", required_argument, 0, O_LEASE},
+    {"standby", no_argument, 0, O_STANDBY},
     {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
     {0, 0, 0, 0},
@@ -171,7 +192,10 @@ typedef struct opts {
     const char *publish[MAX_PUBLISH]; /* --publish URLs */
     size_t npublish;
     const char *s3_endpoint;
-    uint64_t publish_qmax; /* 0: the default */
+    uint64_t publish_qmax;                   /* 0: the default */
+    const char *etcd, *node, *private_store; /* high availability (docs/HA.md) */
+    uint64_t lease_ms;
+    int standby;
     tl_httpd_config http;
     tl_log_config log;
     tl_frontend_config api;
@@ -244,6 +268,37 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+/* The journal store and the controller of --etcd; the guard goes into the
+ * log's config (docs/HA.md). */
+static int open_ha(opts *o, tl_tilestore **journal, tl_ha **ha)
+{
+    char err[256];
+    tl_consensus *c1 = NULL, *c2 = NULL;
+    unsigned lease = o->lease_ms ? (unsigned)o->lease_ms : 1000;
+    const char *url = o->private_store ? o->private_store : o->publish[0];
+    if (tl_tilestore_open_url(url, o->s3_endpoint, journal, err, sizeof err) != TL_OK) {
+        fprintf(stderr, "tlogd: %s %s: %s\n", o->private_store ? "--private-store" : "--publish",
+                url, err);
+        return 1;
+    }
+    /* a request waits at most half a lease: a leader that cannot reach etcd
+     * stands by before its lease can have passed to another node */
+    if (tl_cons_open_etcd(o->etcd, lease / 2, &c1, err, sizeof err) != TL_OK ||
+        tl_cons_open_etcd(o->etcd, lease / 2, &c2, err, sizeof err) != TL_OK) {
+        tl_cons_close(c1);
+        fprintf(stderr, "tlogd: --etcd: %s\n", err);
+        return 1;
+    }
+    tl_ha_config hc = {o->node, NULL, lease, c1, c2, *journal, o->standby};
+    if (tl_ha_new(&hc, ha, err, sizeof err) != TL_OK) {
+        fprintf(stderr, "tlogd: --etcd: %s\n", err);
+        return 1;
+    }
+    o->log.guard = tl_ha_guard(*ha);
+    o->log.standby = 1;
+    return 0;
+}
+
 static int serve(opts *o)
 {
     char err[256];
@@ -252,6 +307,8 @@ static int serve(opts *o)
     tl_cosigner *cos = NULL;
     tl_tilestore *stores[MAX_PUBLISH] = {NULL};
     tl_publisher *pub = NULL;
+    tl_tilestore *journal = NULL;
+    tl_ha *ha = NULL;
     server s;
     memset(&s, 0, sizeof s);
     s.add_timeout_ms = o->api.add_timeout_ms ? o->api.add_timeout_ms : 30000;
@@ -279,8 +336,15 @@ static int serve(opts *o)
     }
     o->log.dir = o->dir;
     o->log.publish_on_sign = policy == NULL;
+    if (o->etcd && open_ha(o, &journal, &ha) != 0)
+        goto out;
     if (tl_log_open(&o->log, &log, err, sizeof err) != TL_OK) {
         fprintf(stderr, "tlogd: %s\n", err);
+        goto out;
+    }
+    if (ha && tl_log_kind(log) == &tl_kind_audit && !o->private_store) {
+        fprintf(stderr, "tlogd: an audit log with --etcd needs --private-store: its journal "
+                        "holds event bodies and salts, which must not be public\n");
         goto out;
     }
     fprintf(stderr, "tlogd: opened log %s (%s) in %s\n", tl_log_origin(log), tl_log_kind(log)->name,
@@ -313,7 +377,8 @@ static int serve(opts *o)
         }
     }
     if (o->npublish) {
-        if (tl_publisher_start(log, stores, o->npublish, &pub, err, sizeof err) != TL_OK) {
+        if ((ha ? tl_publisher_start_shared : tl_publisher_start)(log, stores, o->npublish, &pub,
+                                                                  err, sizeof err) != TL_OK) {
             fprintf(stderr, "tlogd: --publish: %s\n", err);
             goto out;
         }
@@ -326,6 +391,7 @@ static int serve(opts *o)
     o->api.log = log;
     o->api.cosigner = cos;
     o->api.publisher = pub;
+    o->api.ha = ha;
     o->api.kind = tl_log_kind(log)->name;
     o->api.dir = o->dir;
     if (tl_frontend_new(&o->api, s.base, &s.api, err, sizeof err) != TL_OK) {
@@ -338,6 +404,13 @@ static int serve(opts *o)
         goto out;
     }
     tl_frontend_set_httpd(s.api, s.httpd);
+    if (ha && tl_ha_start(ha, log, err, sizeof err) != TL_OK) {
+        fprintf(stderr, "tlogd: %s\n", err);
+        goto out;
+    }
+    if (ha)
+        fprintf(stderr, "tlogd: high availability through etcd %s as node %s%s (journal %s)\n",
+                o->etcd, o->node, o->standby ? ", standby only" : "", journal->name);
     sigs[0] = evsignal_new(s.base, SIGTERM, on_signal, &s);
     sigs[1] = evsignal_new(s.base, SIGINT, on_signal, &s);
     if (!sigs[0] || !sigs[1] || evsignal_add(sigs[0], NULL) || evsignal_add(sigs[1], NULL)) {
@@ -359,10 +432,13 @@ out:
         tl_tilestore_close(stores[i]);
     if (cos)
         tl_cosigner_stop(cos);
+    tl_ha_stop(ha); /* no longer renews the lease nor follows */
     if (log) {
         tl_log_close(log); /* finishes the current batch */
         fprintf(stderr, "tlogd: log closed\n");
     }
+    tl_ha_free(ha); /* after the log: its guard ran on the sequencer */
+    tl_tilestore_close(journal);
     tl_httpd_free(s.httpd);
     tl_frontend_free(s.api);
     if (policy)
@@ -515,6 +591,18 @@ int main(int argc, char **argv)
         case O_PUBLISH_BEFORE:
             o.api.publish_before_answer = 1;
             break;
+        case O_ETCD:
+            o.etcd = a;
+            break;
+        case O_NODE:
+            o.node = a;
+            break;
+        case O_PRIVATE:
+            o.private_store = a;
+            break;
+        case O_STANDBY:
+            o.standby = 1;
+            break;
 #define NUMOPT(code, name, lo, hi, dst)                                                            \
     case code:                                                                                     \
         if (tl_dec_parse_range(a, lo, hi, &v) != TL_OK)                                            \
@@ -529,6 +617,7 @@ int main(int argc, char **argv)
             NUMOPT(O_POOL_MAX, "pool-max", 1, 100000000, o.log.pool_max)
             NUMOPT(O_ADD_TIMEOUT, "add-timeout", 1, 3600000, o.api.add_timeout_ms)
             NUMOPT(O_PUBLISH_QMAX, "publish-queue-max", 1, 1000000000, o.publish_qmax)
+            NUMOPT(O_LEASE, "lease", 1000, 600000, o.lease_ms)
             NUMOPT(O_GE_MAX, "get-entries-max", 1, 100000, o.api.get_entries_max)
             NUMOPT(O_MAX_CONNS, "max-conns", 1, 1000000, o.http.max_conns)
             NUMOPT(O_MAX_STREAMS, "max-streams", 1, 10000, o.http.max_streams)
@@ -613,6 +702,21 @@ int main(int argc, char **argv)
             return bad_usage("%s", "--publish-queue-max needs --publish URL");
         if (o.api.publish_before_answer && !o.npublish)
             return bad_usage("%s", "--publish-before-answer needs --publish URL");
+        if (o.etcd) {
+            if (tl_cons_etcd_urls_check(o.etcd, err, sizeof err) != TL_OK)
+                return bad_usage("%s", err);
+            if (!o.node || !*o.node || strlen(o.node) > 128 || strchr(o.node, '\n'))
+                return bad_usage("%s", "--etcd needs --node NAME (1 to 128 bytes)");
+            if (!o.npublish)
+                return bad_usage("%s", "--etcd needs --publish URL: what is acknowledged must be "
+                                       "at an origin off this node");
+            if (o.private_store &&
+                tl_tilestore_url_check(o.private_store, o.s3_endpoint, err, sizeof err) != TL_OK)
+                return bad_usage("--private-store: %s", err);
+            o.api.publish_before_answer = 1;
+        } else if (o.node || o.private_store || o.lease_ms || o.standby) {
+            return bad_usage("%s", "--node, --private-store, --lease and --standby need --etcd");
+        }
         o.http.max_body = o.log.max_entry;
         o.api.max_entry = o.log.max_entry;
         return serve(&o);

@@ -19,6 +19,7 @@
 
 #include "http/httpd.h"
 #include "log/cosigner.h"
+#include "log/ha.h"
 #include "log/log.h"
 #include "log/publish.h"
 
@@ -33,6 +34,7 @@ typedef struct tl_frontend_config {
                                 * pushback of writes when it lags (tl_publisher_lagging), and
                                 * with publish_before_answer the size writes wait for. It
                                 * must be stopped before the frontend is freed. */
+    tl_ha *ha;                 /* borrowed, may be NULL: high availability (metrics only) */
     int publish_before_answer; /* writes answer once every tile store holds a checkpoint
                                 * covering them (tlogd serve --publish-before-answer) */
     const char *kind;          /* the log's entry kind name, borrowed (NULL = "blob");

@@ -111,6 +111,8 @@ void fe_metrics(tl_frontend *f, tl_http_req *r, fe_ep ep)
         tl_cosigner_metrics(f->cfg.cosigner, &b);
     if (f->cfg.publisher)
         tl_publisher_metrics(f->cfg.publisher, &b);
+    if (f->cfg.ha)
+        tl_ha_metrics(f->cfg.ha, &b);
     f->req_count[ep][0]--; /* fe_reply counts it again */
     fe_reply(f, r, ep, 200, "text/plain; version=0.0.4; charset=utf-8", "no-store",
              b.data ? (const char *)b.data : "", b.len);
@@ -123,6 +125,8 @@ void fe_healthz(tl_frontend *f, tl_http_req *r, fe_ep ep)
     tl_log_get_stats(f->cfg.log, &st);
     if (st.stopped)
         fe_fail(f, r, ep, TL_ERR_STOPPED, "sequencer stopped: %s", st.stop_reason);
+    else if (st.standby)
+        fe_reply(f, r, ep, 200, "text/plain; charset=utf-8", "no-store", "standby\n", 8);
     else
         fe_reply(f, r, ep, 200, "text/plain; charset=utf-8", "no-store", "ok\n", 3);
 }

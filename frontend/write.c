@@ -230,6 +230,11 @@ void fe_on_publisher_event(void *ctx)
 
 int fe_write_pushback(tl_frontend *f, tl_http_req *r, fe_ep ep)
 {
+    if (tl_log_standby(f->cfg.log)) {
+        /* high availability (docs/HA.md): only the leader sequences */
+        fe_fail(f, r, ep, TL_ERR_STOPPED, "this node stands by; write to the leading node");
+        return 1;
+    }
     if (!f->cfg.publisher || !tl_publisher_lagging(f->cfg.publisher))
         return 0;
     fe_fail(f, r, ep, TL_ERR_BUSY,

@@ -42,6 +42,10 @@ struct tl_log {
     int publish_on_sign;
     uint64_t (*clock_ms)(void);
     char origin[TL_ORIGIN_MAX + 1];
+    tl_head_guard guard;
+    /* seqlk guards the seq pointer: read-held by every use, write-held
+     * while tl_log_restart replaces it */
+    pthread_rwlock_t seqlk;
     tl_seq *seq;
     tl_dfilter *dfilter;
 
@@ -80,16 +84,20 @@ static void path_join(char *out, size_t cap, const char *dir, const char *name)
 
 void tl_log_stop_signing(tl_log *log, const char *why)
 {
+    pthread_rwlock_rdlock(&log->seqlk);
     if (log->seq)
         tl_seq_halt(log->seq, "%s", why);
+    pthread_rwlock_unlock(&log->seqlk);
 }
 
 void tl_log_corrupt(tl_log *log, const char *what)
 {
+    pthread_rwlock_rdlock(&log->seqlk);
     if (log->seq)
         tl_seq_halt(log->seq, "stored data is corrupt: %s", what);
     else
         fprintf(stderr, "tlogd: stored data is corrupt: %s\n", what);
+    pthread_rwlock_unlock(&log->seqlk);
 }
 
 /* Passes rc through; TL_ERR_CORRUPT from a read also stops signing. */
@@ -631,14 +639,16 @@ static void log_free(tl_log *log)
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->pubmu);
     pthread_mutex_destroy(&log->lmu);
+    pthread_rwlock_destroy(&log->seqlk);
     free(log);
 }
+
+static int start_seq(tl_log *log, const tl_frontier *fr, int standby, char *err, size_t cap);
 
 int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
 {
     tl_log *log;
     tl_frontier fr;
-    tl_seq_config sc;
     tl_buf v = TL_BUF_INIT;
     int rc;
 
@@ -661,6 +671,8 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->pubmu, NULL);
     pthread_mutex_init(&log->lmu, NULL);
+    pthread_rwlock_init(&log->seqlk, NULL);
+    log->guard = cfg->guard;
     log->store = cfg->store;
     log->signer = cfg->signer;
     log->pool_max = cfg->pool_max ? cfg->pool_max : 16384;
@@ -718,6 +730,21 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
         log->max_entry = 65535; /* the entry is the submission */
     if (log->kind->seal)
         log->max_entry = TL_KIND_MAX_SUB; /* the kind's submitter bounds its own */
+    rc = start_seq(log, &fr, cfg->standby, err, cap);
+    if (rc != TL_OK)
+        goto fail;
+    *out = log;
+    return TL_OK;
+fail:
+    tl_buf_release(&v);
+    log_free(log);
+    return rc;
+}
+
+/* Starts the sequencer on the recovered frontier fr. */
+static int start_seq(tl_log *log, const tl_frontier *fr, int standby, char *err, size_t cap)
+{
+    tl_seq_config sc;
     memset(&sc, 0, sizeof(sc));
     sc.store = log->store;
     sc.kind = log->kind;
@@ -730,19 +757,45 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
     sc.interval_ms = log->interval_ms;
     sc.publish_on_sign = log->publish_on_sign;
     sc.clock_ms = log->clock_ms;
-    sc.frontier = &fr;
+    sc.frontier = fr;
     sc.last_ts = log->latest.timestamp_ms;
     sc.events.committed = on_committed;
     sc.events.after = on_after;
     sc.events.ctx = log;
-    rc = tl_seq_start(&sc, &log->seq, err, cap);
-    if (rc != TL_OK)
-        goto fail;
-    *out = log;
-    return TL_OK;
-fail:
+    sc.guard = log->guard;
+    sc.standby = standby;
+    return tl_seq_start(&sc, &log->seq, err, cap);
+}
+
+int tl_log_restart(tl_log *log, char *err, size_t cap)
+{
+    tl_buf v = TL_BUF_INIT;
+    tl_frontier fr;
+    tl_hash root;
+    uint64_t size;
+    int rc;
+    pthread_rwlock_wrlock(&log->seqlk);
+    tl_seq_stop(log->seq); /* finishes the batches in hand */
+    log->seq = NULL;
+    /* the store holds exactly what was committed, and latest is the head of
+     * the last commit: the tree state must be that head */
+    rc = tl_store_get(log->store, tl_layout_key_state, 2, &v);
+    if (rc == TL_OK)
+        rc = tl_layout_state_decode(&v, &fr, &root);
     tl_buf_release(&v);
-    log_free(log);
+    pthread_mutex_lock(&log->mu);
+    size = log->latest.size;
+    if (rc == TL_OK && (fr.size != size || memcmp(root.b, log->latest.root.b, TL_HASH_SIZE) != 0))
+        rc = TL_ERR_CORRUPT;
+    pthread_mutex_unlock(&log->mu);
+    if (rc != TL_OK)
+        snprintf(err, cap,
+                 "restarting the sequencer: the tree state (%s) is not the latest "
+                 "signed head of size %llu",
+                 tl_strerror(rc), (unsigned long long)size);
+    else
+        rc = start_seq(log, &fr, 1, err, cap);
+    pthread_rwlock_unlock(&log->seqlk);
     return rc;
 }
 
@@ -762,19 +815,56 @@ const tl_kind *tl_log_kind(tl_log *log)
 
 /* ---- writing ------------------------------------------------------------------ */
 
+/* Runs expr with the sequencer read-locked; a log whose restart failed has
+ * none and answers TL_ERR_STOPPED. */
+#define WITH_SEQ(log, rc, expr)                                                                    \
+    do {                                                                                           \
+        pthread_rwlock_rdlock(&(log)->seqlk);                                                      \
+        if ((log)->seq)                                                                            \
+            rc = (expr);                                                                           \
+        pthread_rwlock_unlock(&(log)->seqlk);                                                      \
+    } while (0)
+
 int tl_log_submit(tl_log *log, const tl_sub *subs, size_t n, tl_submit_fn cb, void *ctx)
 {
-    return tl_seq_submit(log->seq, subs, n, cb, ctx);
+    int rc = TL_ERR_STOPPED;
+    WITH_SEQ(log, rc, tl_seq_submit(log->seq, subs, n, cb, ctx));
+    return rc;
 }
 
 int tl_log_add(tl_log *log, const void *entry, size_t len, tl_add_fn cb, void *ctx)
 {
-    return tl_seq_add(log->seq, entry, len, cb, ctx);
+    int rc = TL_ERR_STOPPED;
+    WITH_SEQ(log, rc, tl_seq_add(log->seq, entry, len, cb, ctx));
+    return rc;
+}
+
+int tl_log_import(tl_log *log, const tl_import *imp, tl_submit_fn cb, void *ctx)
+{
+    int rc = TL_ERR_STOPPED;
+    WITH_SEQ(log, rc, tl_seq_import(log->seq, imp, cb, ctx));
+    return rc;
+}
+
+void tl_log_set_standby(tl_log *log, int standby)
+{
+    int rc = 0;
+    WITH_SEQ(log, rc, (tl_seq_set_standby(log->seq, standby), 0));
+    (void)rc;
+}
+
+int tl_log_standby(tl_log *log)
+{
+    int rc = 1;
+    WITH_SEQ(log, rc, tl_seq_standby(log->seq));
+    return rc;
 }
 
 size_t tl_log_pool_depth(tl_log *log)
 {
-    return tl_seq_pool_depth(log->seq);
+    size_t n = 0;
+    WITH_SEQ(log, n, tl_seq_pool_depth(log->seq));
+    return n;
 }
 
 /* ---- heads ----------------------------------------------------------------------- */
@@ -1059,7 +1149,18 @@ void tl_log_get_stats(tl_log *log, tl_log_stats *st)
 {
     tl_seq_stats ss;
     memset(st, 0, sizeof(*st));
-    tl_seq_get_stats(log->seq, &ss);
+    memset(&ss, 0, sizeof(ss));
+    pthread_rwlock_rdlock(&log->seqlk);
+    if (log->seq) {
+        tl_seq_get_stats(log->seq, &ss);
+        st->pool_depth = tl_seq_pool_depth(log->seq);
+        st->stopped = tl_seq_stopped(log->seq, st->stop_reason, sizeof(st->stop_reason));
+        st->standby = tl_seq_standby(log->seq);
+    } else {
+        st->stopped = 1;
+        snprintf(st->stop_reason, sizeof(st->stop_reason), "the sequencer could not restart");
+    }
+    pthread_rwlock_unlock(&log->seqlk);
     st->entries_added = ss.entries_added;
     st->duplicates = ss.duplicates;
     st->conflicts = ss.conflicts;
@@ -1069,8 +1170,6 @@ void tl_log_get_stats(tl_log *log, tl_log_stats *st)
     st->commit_seconds_last = ss.commit_seconds_last;
     st->dedup_store_reads = ss.dedup_store_reads;
     st->dedup_filter_skips = ss.dedup_filter_skips;
-    st->pool_depth = tl_seq_pool_depth(log->seq);
-    st->stopped = tl_seq_stopped(log->seq, st->stop_reason, sizeof(st->stop_reason));
     pthread_mutex_lock(&log->mu);
     st->signed_size = log->latest.size;
     st->published_size = log->have_pub ? log->published.size : 0;

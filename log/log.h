@@ -36,6 +36,33 @@
 
 typedef struct tl_log tl_log;
 
+/* ---- the head guard: a say over each head before it is signed ---------- */
+
+/* A batch as the sequencer has integrated it, before its head is signed:
+ * the head before and after it, and what it adds (enough to replay it
+ * elsewhere: tl_log_import). Borrowed for the call. */
+typedef struct tl_head_batch {
+    uint64_t prev_size, prev_ts;
+    tl_hash prev_root;
+    uint64_t size, ts; /* the head about to be signed: size, log time */
+    tl_hash root;
+    const uint8_t *entries; /* the new entries in index order, each as in an entry bundle */
+    size_t entries_len;     /* (big-endian u16 length, bytes) */
+    const uint8_t *keys;    /* per new entry: has_key u8 | dedup key 32 */
+    const uint8_t *recs;    /* the kind's records of the batch (keys 0x10...): */
+    size_t recs_len;        /* per record u16 klen | key | u32 vlen | value */
+} tl_head_batch;
+
+/* Called on the sequencer thread after a batch is integrated and before its
+ * head is signed (docs/HA.md uses it to commit the head in etcd). TL_OK lets
+ * the head be signed; anything else refuses the batch (its submissions get
+ * TL_ERR_STOPPED, nothing of it is signed or written) and the log stops
+ * signing, with why as the reason. Never called for imports. */
+typedef struct tl_head_guard {
+    int (*check)(void *ctx, const tl_head_batch *b, char *why, size_t cap);
+    void *ctx;
+} tl_head_guard;
+
 typedef struct tl_log_config {
     const char *dir;            /* data folder made by tl_log_create */
     tl_store *store;            /* if not NULL, used instead of dir/db (tests; log takes it) */
@@ -50,6 +77,8 @@ typedef struct tl_log_config {
                                    entries takes submissions up to TL_KIND_MAX_SUB */
     int publish_on_sign;        /* 1: every signed checkpoint is published at once (no witnesses) */
     uint64_t (*clock_ms)(void); /* wall clock in ms; NULL = real clock (tests override) */
+    tl_head_guard guard;        /* check NULL: every head is signed (no guard) */
+    int standby;                /* 1: open as a standby (tl_log_set_standby) */
 } tl_log_config;
 
 /* tlogd init: creates dir (must not hold a log), its database and keys
@@ -106,6 +135,40 @@ typedef void (*tl_add_fn)(void *ctx, int err, uint64_t index, const tl_hash *lea
 int tl_log_add(tl_log *log, const void *entry, size_t len, tl_add_fn cb, void *ctx);
 /* Submissions waiting to be sequenced. */
 size_t tl_log_pool_depth(tl_log *log);
+
+/* ---- standing by: taking another node's batches ------------------------- */
+
+/* A standby refuses submissions (TL_ERR_STOPPED: the frontend answers 503)
+ * and takes imports; 0 makes it sequence again. Any thread. */
+void tl_log_set_standby(tl_log *log, int standby);
+int tl_log_standby(tl_log *log);
+
+/* A batch sequenced elsewhere, to replay here (what a guard saw, as
+ * tl_head_batch says): entries at the log's size onwards, their dedup keys,
+ * the kind's records; the log integrates them with its own code and signs
+ * the head only if the tree it gets is (size, root); time_ms must not be
+ * before the last head's. */
+typedef struct tl_import {
+    uint64_t size, time_ms;
+    tl_hash root;
+    const uint8_t *entries; /* bundle encoding, as in tl_head_batch */
+    size_t entries_len;
+    const uint8_t *keys; /* per entry 1 + 32 bytes */
+    const uint8_t *recs; /* as in tl_head_batch */
+    size_t recs_len;
+} tl_import;
+/* Queues an import (copied); cb gets TL_OK after its commit, or an error
+ * (the log then stops signing: TL_ERR_CONFLICT for another root or a size
+ * that does not follow, TL_ERR_INVALID for a malformed import). Returns as
+ * tl_log_submit. */
+int tl_log_import(tl_log *log, const tl_import *imp, tl_submit_fn cb, void *ctx);
+
+/* Throws away the sequencer's state and recovers it from the store, as an
+ * open does (every check of tl_log_open), leaving the log a standby: what a
+ * node does after its guard refused a head, before it follows or leads
+ * again. Waits for the batches in hand. err gets a one-line reason (the log
+ * then stays stopped). Not from a callback or listener. */
+int tl_log_restart(tl_log *log, char *err, size_t cap);
 
 /* ---- heads (tl_log_head: log/layout.h) ---------------------------------- */
 
@@ -188,6 +251,7 @@ typedef struct tl_log_stats {
     uint64_t dedup_filter_skips; /* ... that the dedup filter answered (certainly new) */
     int dedup_filter_ready;      /* the filter holds every stored key */
     int stopped;                 /* 1 when signing stopped after a failure */
+    int standby;                 /* 1: a standby (tl_log_set_standby) */
     char stop_reason[160];
 } tl_log_stats;
 void tl_log_get_stats(tl_log *log, tl_log_stats *st);

@@ -48,6 +48,7 @@ struct tl_publisher {
     uint64_t published; /* the latest published size the listener saw */
     int stop;
     uint64_t queue_max;
+    int shared; /* other nodes of the log publish to the same stores (tl_publisher_start_shared) */
     tl_publisher_listener_fn *listener; /* under mu */
     void *listener_ctx;
 };
@@ -120,6 +121,8 @@ static int catch_up(tl_publisher *p, target *t, uint64_t published, char *err, s
         snprintf(err, cap, "%s holds a checkpoint that is not this log's", t->ts->name);
         return TL_ERR_CONFLICT;
     }
+    if (t->size > published && p->shared)
+        return TL_OK; /* signed by the log: another node of it is ahead */
     if (t->size > published) {
         snprintf(err, cap,
                  "%s holds a checkpoint of size %" PRIu64 ", beyond this log's published "
@@ -171,6 +174,35 @@ static int put_range(tl_publisher *p, target *t, uint64_t a, uint64_t b, char *p
     return TL_OK;
 }
 
+/* With other nodes publishing (shared): takes the checkpoint the store holds
+ * as t's, if it is one of this log's (its signature, and its root where this
+ * node has a head of its size). 1 when adopted. */
+static int adopt(tl_publisher *p, target *t)
+{
+    tl_buf note = TL_BUF_INIT;
+    uint64_t size;
+    tl_hash root;
+    tl_log_head h;
+    int ok = tl_tilestore_get_checkpoint(t->ts, &note) == TL_OK &&
+             parse_ours(p, &note, &size, &root) == TL_OK;
+    if (ok && tl_log_signed_at(p->log, size, &h) == TL_OK) {
+        ok = memcmp(h.root.b, root.b, TL_HASH_SIZE) == 0;
+        tl_log_head_release(&h);
+    }
+    if (ok) {
+        pthread_mutex_lock(&p->mu);
+        tl_buf tmp = t->note;
+        t->note = note;
+        note = tmp;
+        t->size = size;
+        t->fails = 0;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    tl_buf_release(&note);
+    return ok;
+}
+
 /* One round for store t towards the published head h. */
 static void publish_to(tl_publisher *p, target *t, const tl_log_head *h)
 {
@@ -202,6 +234,10 @@ static void publish_to(tl_publisher *p, target *t, const tl_log_head *h)
         return;
     }
     tl_buf_release(&note);
+    if (rc == TL_ERR_CONFLICT && p->shared && strcmp(path, "checkpoint") == 0 && adopt(p, t)) {
+        notify(p);
+        return; /* another node of the log published: its checkpoint is the store's now */
+    }
     if (rc == TL_ERR_CONFLICT) {
         snprintf(why, sizeof(why), "fork alarm: %s holds other bytes at %s than this log publishes",
                  t->ts->name, path);
@@ -287,8 +323,23 @@ static void free_publisher(tl_publisher *p)
     free(p);
 }
 
+static int start(tl_log *log, tl_tilestore *const *stores, size_t n, int shared, tl_publisher **out,
+                 char *err, size_t cap);
+
 int tl_publisher_start(tl_log *log, tl_tilestore *const *stores, size_t n, tl_publisher **out,
                        char *err, size_t cap)
+{
+    return start(log, stores, n, 0, out, err, cap);
+}
+
+int tl_publisher_start_shared(tl_log *log, tl_tilestore *const *stores, size_t n,
+                              tl_publisher **out, char *err, size_t cap)
+{
+    return start(log, stores, n, 1, out, err, cap);
+}
+
+static int start(tl_log *log, tl_tilestore *const *stores, size_t n, int shared, tl_publisher **out,
+                 char *err, size_t cap)
 {
     tl_publisher *p = calloc(1, sizeof(*p));
     pthread_condattr_t ca;
@@ -301,6 +352,7 @@ int tl_publisher_start(tl_log *log, tl_tilestore *const *stores, size_t n, tl_pu
     }
     p->log = log;
     p->n = n;
+    p->shared = shared;
     p->queue_max = TL_PUBLISH_LAG_MAX;
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_init(&ca);

@@ -47,6 +47,13 @@ typedef struct tl_publisher tl_publisher;
  * (ahead of the log, or not this log's). */
 int tl_publisher_start(tl_log *log, tl_tilestore *const *stores, size_t n, tl_publisher **out,
                        char *err, size_t cap);
+/* The same for a log whose other nodes (docs/HA.md) publish to the same
+ * stores: a store's checkpoint that this log signed is taken as it is, even
+ * ahead of this node, and a swap that finds another node's checkpoint there
+ * (signed by the log, with this node's root at its size) adopts it instead
+ * of raising a fork alarm. Every other check stays. */
+int tl_publisher_start_shared(tl_log *log, tl_tilestore *const *stores, size_t n,
+                              tl_publisher **out, char *err, size_t cap);
 /* Stops the thread (an upload in progress finishes) and frees. */
 void tl_publisher_stop(tl_publisher *p);
 /* The size of the checkpoint every store holds (the smallest of them). */

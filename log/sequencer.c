@@ -21,7 +21,10 @@
  *      depends on index and time), the frontier, the changed hash tiles and
  *      entry bundles, the dedup index;
  *   3. sign: checkpoint note (Ed25519) and RFC 6962 STH through the log's
- *      signer, refusing a size already signed;
+ *      signer, refusing a size already signed; with a head guard
+ *      (tl_head_guard, log.h) only once the guard allowed the head: a
+ *      refusal stops signing as a failed commit does (the batch and every
+ *      later one get TL_ERR_STOPPED; batches staged before it commit);
  * and hands the staged batch to the committer thread, which, in order:
  *   4. commit: ONE synced write batch with entries, tiles, dedup index, the
  *      kind's records, state, signed head (and the published head with
@@ -31,6 +34,11 @@
  * STAGES (3) stages rotate, so batches k+1 and k+2 are staged while batch k
  * is written (a slow fsync or a LevelDB write stall does not stop the
  * sequencer at once).
+ * An import (tl_seq_import: a batch another node sequenced) is a batch of
+ * its own: dedup only to fill the index (a hit is an error), integration
+ * without seal, the kind's records as given, then its head is signed only
+ * if the tree is the one it names; the guard is not asked. A standby takes
+ * imports and refuses submissions.
  * A failed commit stops signing for good (until reopen): every pending,
  * staged and later submission gets TL_ERR_STOPPED; staged heads after a
  * failure are discarded unseen; nothing unacknowledged is reported as done.
@@ -80,6 +88,11 @@ struct seq_group {
     size_t n;
     int rejected; /* TL_ERR_CONFLICT for item `bad` */
     size_t bad;
+    int import; /* a tl_import: the fields below */
+    uint64_t imp_size, imp_ts;
+    tl_hash imp_root;
+    const uint8_t *imp_recs;
+    size_t imp_recs_len;
     tl_sub_result *res;
     seq_item items[];
 };
@@ -123,6 +136,7 @@ typedef struct stage {
     uint64_t time_ms;                  /* the batch's log time (when it commits entries) */
     uint64_t dedup_reads, dedup_skips; /* store lookups made and skipped */
     double t0;
+    tl_buf jent, jkeys, jrecs; /* what the guard sees (only with a guard) */
 } stage;
 
 struct tl_seq {
@@ -135,6 +149,7 @@ struct tl_seq {
     size_t qlen; /* submissions in the pool */
     int closing;
     int stopped;
+    int standby;
     char stop_reason[160];
     tl_seq_stats st;
 
@@ -253,6 +268,8 @@ static tl_hasher *thread_hasher(void)
     return h;
 }
 
+static int enqueue(tl_seq *s, seq_group *g);
+
 static int submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, tl_add_fn add_cb,
                   void *ctx)
 {
@@ -288,6 +305,7 @@ static int submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, tl_a
     g->n = n;
     g->rejected = 0;
     g->bad = 0;
+    g->import = 0;
     g->res = (tl_sub_result *)(void *)(g->items + n);
     p = (uint8_t *)(g->res + n);
     for (size_t i = 0; i < n && rc == TL_OK; i++) {
@@ -308,11 +326,19 @@ static int submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, tl_a
         free(g);
         return rc;
     }
+    return enqueue(s, g);
+}
+
+/* Queues group g (taken: freed on error). */
+static int enqueue(tl_seq *s, seq_group *g)
+{
+    size_t n = g->n;
+    int rc = TL_OK;
     g->t_enq = tl_mono_ms();
     pthread_mutex_lock(&s->mu);
-    if (s->stopped || s->closing) {
+    if (s->stopped || s->closing || (s->standby && !g->import)) {
         rc = TL_ERR_STOPPED;
-    } else if (s->qlen + n > s->cfg.pool_max) {
+    } else if (s->qlen + n > s->cfg.pool_max && !g->import) {
         rc = TL_ERR_BUSY;
     } else {
         size_t before = s->qlen;
@@ -340,6 +366,75 @@ int tl_seq_add(tl_seq *s, const void *data, size_t len, tl_add_fn cb, void *ctx)
 {
     tl_sub sub = {data, len};
     return submit(s, &sub, 1, NULL, cb, ctx);
+}
+
+int tl_seq_import(tl_seq *s, const tl_import *imp, tl_submit_fn cb, void *ctx)
+{
+    size_t n = 0, off = 0;
+    seq_group *g;
+    tl_hasher *h = thread_hasher();
+    /* count and check the entries (bundle encoding) */
+    while (off < imp->entries_len) {
+        size_t l;
+        if (imp->entries_len - off < 2)
+            return TL_ERR_INVALID;
+        l = ((size_t)imp->entries[off] << 8) | imp->entries[off + 1];
+        if (l == 0 || imp->entries_len - off - 2 < l)
+            return TL_ERR_INVALID;
+        off += 2 + l;
+        n++;
+    }
+    if (n == 0 || !h)
+        return n == 0 ? TL_ERR_INVALID : TL_ERR_NOMEM;
+    if (n > s->cfg.batch_max)
+        return TL_ERR_TOOBIG; /* every node of a log has the same batch_max */
+    g = malloc(sizeof(*g) + n * (sizeof(seq_item) + sizeof(tl_sub_result)) + imp->entries_len +
+               imp->recs_len);
+    if (!g)
+        return TL_ERR_NOMEM;
+    memset(g, 0, sizeof(*g));
+    g->cb = cb;
+    g->ctx = ctx;
+    g->n = n;
+    g->import = 1;
+    g->imp_size = imp->size;
+    g->imp_ts = imp->time_ms;
+    g->imp_root = imp->root;
+    g->res = (tl_sub_result *)(void *)(g->items + n);
+    uint8_t *p = (uint8_t *)(g->res + n);
+    memcpy(p, imp->entries, imp->entries_len);
+    g->imp_recs = p + imp->entries_len;
+    g->imp_recs_len = imp->recs_len;
+    if (imp->recs_len)
+        memcpy(p + imp->entries_len, imp->recs, imp->recs_len);
+    off = 0;
+    for (size_t i = 0; i < n; i++) {
+        seq_item *it = &g->items[i];
+        memset(it, 0, sizeof(*it));
+        it->g = g;
+        it->len = ((size_t)p[off] << 8) | p[off + 1];
+        it->data = p + off + 2;
+        off += 2 + it->len;
+        it->has_key = imp->keys[i * 33] != 0;
+        memcpy(it->key.b, imp->keys + i * 33 + 1, TL_HASH_SIZE);
+        tl_hash_leaf(h, it->data, it->len, &it->leaf);
+    }
+    return enqueue(s, g);
+}
+
+void tl_seq_set_standby(tl_seq *s, int standby)
+{
+    pthread_mutex_lock(&s->mu);
+    s->standby = standby;
+    pthread_mutex_unlock(&s->mu);
+}
+
+int tl_seq_standby(tl_seq *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int v = s->standby;
+    pthread_mutex_unlock(&s->mu);
+    return v;
 }
 
 /* ---- integration ------------------------------------------------------------ */
@@ -799,6 +894,52 @@ static int sign_head(tl_seq *s, uint64_t size, const tl_hash *root, uint64_t ts,
     return TL_OK;
 }
 
+/* The kind's records of a batch, for its guard: u16 klen | key | u32 vlen |
+ * value each (tl_head_batch). */
+static int collect_record(void *ctx, int is_put, const void *key, size_t klen, const void *val,
+                          size_t vlen)
+{
+    tl_buf *out = ctx;
+    uint8_t h[6];
+    if (klen == 0 || ((const uint8_t *)key)[0] != TL_LAYOUT_KIND_PREFIX)
+        return TL_OK;
+    if (!is_put || klen > 0xffff || vlen > 0xffffffffu)
+        return TL_ERR_INVALID; /* kinds only put records */
+    h[0] = (uint8_t)(klen >> 8);
+    h[1] = (uint8_t)klen;
+    h[2] = (uint8_t)(vlen >> 24);
+    h[3] = (uint8_t)(vlen >> 16);
+    h[4] = (uint8_t)(vlen >> 8);
+    h[5] = (uint8_t)vlen;
+    if (tl_buf_add(out, h, 2) || tl_buf_add(out, key, klen) || tl_buf_add(out, h + 2, 4) ||
+        tl_buf_add(out, val, vlen))
+        return TL_ERR_NOMEM;
+    return TL_OK;
+}
+
+/* An import's records into wb: only the kind's keys. */
+static int put_records(tl_batch *wb, const uint8_t *p, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t kl, vl;
+        if (len - off < 2)
+            return TL_ERR_INVALID;
+        kl = ((size_t)p[off] << 8) | p[off + 1];
+        off += 2;
+        if (kl == 0 || len - off < kl + 4 || p[off] != TL_LAYOUT_KIND_PREFIX)
+            return TL_ERR_INVALID;
+        vl = ((size_t)p[off + kl] << 24) | ((size_t)p[off + kl + 1] << 16) |
+             ((size_t)p[off + kl + 2] << 8) | p[off + kl + 3];
+        if (len - off - kl - 4 < vl)
+            return TL_ERR_INVALID;
+        if (tl_batch_put(wb, p + off, kl, p + off + kl + 4, vl) != TL_OK)
+            return TL_ERR_NOMEM;
+        off += kl + 4 + vl;
+    }
+    return TL_OK;
+}
+
 /* Sequencer thread: dedup, integrate and sign a batch into st (steps 1-3). */
 static void stage_batch(tl_seq *s, stage *st)
 {
@@ -810,6 +951,9 @@ static void stage_batch(tl_seq *s, stage *st)
     size_t nsorted = 0;
     uint64_t size0 = s->fr.size, now, gen = s->staged_gen;
     int rc, waited = 0;
+    const int import = st->ngroups == 1 && st->groups[0]->import;
+    const int guarded = s->cfg.guard.check && !import;
+    tl_hash root0;
 
     st->commit = 0;
     st->fail = 0;
@@ -828,11 +972,30 @@ static void stage_batch(tl_seq *s, stage *st)
         stage_fail(s, st, "dedup index lookup failed (%s) at size %llu%.0llu", rc, size0, 0);
         return;
     }
+    if (import && (st->fresh != st->n || st->groups[0]->imp_size != size0 + st->n)) {
+        tl_seq_halt(s,
+                    "refusing an import: its %zu entries for size %llu -> %llu hold duplicates "
+                    "or do not follow",
+                    st->n, (unsigned long long)size0, (unsigned long long)st->groups[0]->imp_size);
+        st->fail = 1;
+        return;
+    }
     if (st->fresh == 0)
         return; /* duplicates and refusals only: answered after the commits in flight */
+    if (guarded) {
+        tl_frontier_root(&s->fr, s->hasher, &root0);
+        tl_buf_reset(&st->jent);
+        tl_buf_reset(&st->jkeys);
+        tl_buf_reset(&st->jrecs);
+    }
 
-    /* 2. integrate, at the log time of this batch */
-    now = s->cfg.clock_ms();
+    /* 2. integrate, at the log time of this batch (an import's: its own) */
+    now = import ? st->groups[0]->imp_ts : s->cfg.clock_ms();
+    if (import && now < s->last_ts) {
+        stage_fail(s, st, "refusing an import (%s): its time %llu ms is before the last %llu ms",
+                   TL_ERR_CLOCK, now, s->last_ts);
+        return;
+    }
     if (now < s->last_ts) {
         if (!kind->repeat_time_on_clock_step) {
             stage_fail(s, st,
@@ -858,7 +1021,7 @@ static void stage_batch(tl_seq *s, stage *st)
             if (!it->is_new)
                 continue;
             it->index = s->fr.size;
-            if (kind->seal) {
+            if (kind->seal && !import) {
                 tl_buf_reset(&s->entry);
                 rc = kind->seal(kind, s->hasher, it->data, it->len, it->index, now, &s->entry,
                                 s->wb);
@@ -874,8 +1037,19 @@ static void stage_batch(tl_seq *s, stage *st)
             tl_frontier_append(&s->fr, s->hasher, &it->leaf, emit_node, s);
             if (rc == TL_OK)
                 rc = s->emit_err;
+            if (rc == TL_OK && guarded) {
+                uint8_t l[2] = {(uint8_t)(len >> 8), (uint8_t)len}, hk = (uint8_t)it->has_key;
+                if (tl_buf_add(&st->jent, l, 2) || tl_buf_add(&st->jent, entry, len) ||
+                    tl_buf_add(&st->jkeys, &hk, 1) ||
+                    tl_buf_add(&st->jkeys, it->key.b, TL_HASH_SIZE))
+                    rc = TL_ERR_NOMEM;
+            }
         }
     }
+    if (rc == TL_OK && import)
+        rc = put_records(s->wb, st->groups[0]->imp_recs, st->groups[0]->imp_recs_len);
+    if (rc == TL_OK && guarded)
+        rc = tl_batch_iterate(s->wb, collect_record, &st->jrecs);
     for (size_t i = 0; i < nsorted && rc == TL_OK;) {
         size_t j = i + 1;
         if (!s->sorted[i]->is_new) {
@@ -924,6 +1098,27 @@ static void stage_batch(tl_seq *s, stage *st)
         stage_fail(s, st, "refusing to sign (%s): a head for size %llu exists already (from %llu)",
                    rc == TL_OK ? TL_ERR_CONFLICT : rc, s->fr.size, size0);
         return;
+    }
+    if (import && memcmp(root.b, st->groups[0]->imp_root.b, TL_HASH_SIZE) != 0) {
+        stage_fail(s, st,
+                   "refusing an import (%s): its entries give another root at size %llu "
+                   "(from %llu) than the head it names",
+                   TL_ERR_CONFLICT, s->fr.size, size0);
+        return;
+    }
+    if (guarded) {
+        char why[160] = "";
+        tl_head_batch hb = {
+            size0,         s->last_ts,   root0,          s->fr.size,     now,          root,
+            st->jent.data, st->jent.len, st->jkeys.data, st->jrecs.data, st->jrecs.len};
+        rc = s->cfg.guard.check(s->cfg.guard.ctx, &hb, why, sizeof why);
+        if (rc != TL_OK) {
+            tl_seq_halt(s, "the head guard refused size %llu (from %llu): %s",
+                        (unsigned long long)s->fr.size, (unsigned long long)size0,
+                        why[0] ? why : tl_strerror(rc));
+            st->fail = 1;
+            return;
+        }
     }
     rc = sign_head(s, s->fr.size, &root, now, &st->head);
     if (rc != TL_OK) {
@@ -1057,6 +1252,8 @@ static void *seq_main(void *arg)
         st->ngroups = 0;
         while (s->qhead && st->n + s->qhead->n <= s->cfg.batch_max) {
             seq_group *g = s->qhead;
+            if (st->ngroups && (g->import || st->groups[0]->import))
+                break; /* an import is a batch of its own */
             s->qhead = g->next;
             st->groups[st->ngroups++] = g;
             st->n += g->n;
@@ -1211,6 +1408,9 @@ static void seq_free(tl_seq *s)
     for (int i = 0; i < STAGES; i++) {
         tl_batch_free(s->stage[i].wb);
         free(s->stage[i].groups);
+        tl_buf_release(&s->stage[i].jent);
+        tl_buf_release(&s->stage[i].jkeys);
+        tl_buf_release(&s->stage[i].jrecs);
     }
     if (s->recent)
         for (size_t i = 0; i < s->nrecent; i++)
@@ -1252,6 +1452,7 @@ int tl_seq_start(const tl_seq_config *cfg, tl_seq **out, char *err, size_t cap)
     tl_buf_init(&s->entry);
     s->fr = *cfg->frontier;
     s->last_ts = cfg->last_ts;
+    s->standby = cfg->standby;
     s->hasher = tl_hasher_new();
     for (int i = 0; i < STAGES; i++) {
         s->stage[i].wb = tl_batch_new();

@@ -53,6 +53,8 @@ typedef struct tl_seq_config {
     const tl_frontier *frontier;
     uint64_t last_ts;
     tl_seq_events events;
+    tl_head_guard guard; /* check NULL: none */
+    int standby;         /* start as a standby (tl_seq_set_standby) */
 } tl_seq_config;
 
 /* Loads the partial tiles and bundle of the recovered state (checking them
@@ -71,6 +73,13 @@ int tl_seq_submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, void
 /* The same for one submission, with a callback of its own (tl_log_add). */
 int tl_seq_add(tl_seq *s, const void *data, size_t len, tl_add_fn cb, void *ctx);
 size_t tl_seq_pool_depth(tl_seq *s);
+/* A batch of another node to replay (tl_log_import): queued alone, integrated
+ * without the kind's seal and the guard, signed only if it reproduces its
+ * head. Returns as tl_seq_submit. */
+int tl_seq_import(tl_seq *s, const tl_import *imp, tl_submit_fn cb, void *ctx);
+/* Standby: submissions are refused with TL_ERR_STOPPED, imports taken. */
+void tl_seq_set_standby(tl_seq *s, int standby);
+int tl_seq_standby(tl_seq *s);
 
 /* Stops signing for good (the first reason wins; logged to stderr). */
 void tl_seq_halt(tl_seq *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
