@@ -155,6 +155,8 @@ int main(int argc, char **argv)
             cfg.body_timeout_ms = (unsigned)n;
         else if (!strcmp(k, "--idle-ms") && num)
             cfg.idle_timeout_ms = (unsigned)n;
+        else if (!strcmp(k, "--body-min-rate") && num)
+            cfg.body_min_rate = (unsigned)n;
         else {
             fprintf(stderr, "testsrv: unknown flag or bad value: %s %s\n", k, v);
             return 2;
