@@ -84,6 +84,8 @@ class H2Conn:
             fsid = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
             pl = self.buf[9:9 + ln]
             self.buf = self.buf[9 + ln:]
+            if ft == 0 and ln:  # give the connection window back
+                self.s.sendall(frame(8, 0, 0, struct.pack(">I", ln)))
             if ft == 4 and not fl & 1:
                 self.s.sendall(SETTINGS_ACK)
             elif ft == 7:
@@ -110,7 +112,7 @@ def busy_client(port, stop, res):
             res["busy_ok" if st == 0x88 else "busy_fail"] += 1
         except (OSError, ConnectionError) as e:
             res["busy_fail"] += 1
-            res["busy_err"] = str(e)
+            res["busy_err"] = res.get("busy_err", "") + "%s at %.1f s; " % (e, time.time() - res["t0"])
             if c:
                 c.close()
             c = None
@@ -137,7 +139,7 @@ def fresh_client(port, every, stop, res):
 
 
 def idle_mode(a):
-    res = {"busy_ok": 0, "busy_fail": 0, "busy_conns": 0, "fresh_ok": 0, "fresh_fail": 0,
+    res = {"busy_ok": 0, "busy_fail": 0, "busy_conns": 0, "fresh_ok": 0, "fresh_fail": 0, "t0": time.time(),
            "fresh_ms": []}
     before = rss_anon_kib(a.pid)
     stop = threading.Event()
@@ -221,7 +223,8 @@ def trickle_mode(a):
                         closed[k], how[k] = time.time() - t0, "closed"
                         break
                     if b"\x07\x00\x00\x00\x00\x00" in d:  # a GOAWAY frame header
-                        closed[k], how[k] = time.time() - t0, "GOAWAY"
+                        closed[k], how[k] = time.time() - t0, "GOAWAY, then closed"
+                        break
             except BlockingIOError:
                 pass
             except OSError:
