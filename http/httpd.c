@@ -62,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -166,8 +167,12 @@ struct conn {
     struct event *io;    /* handshake / peek readiness */
     struct event *timer; /* the connection's deadline: enum conn_timer */
     struct bufferevent *bev;
+    uint64_t t_listed; /* ms: put on the idle list */
+    uint8_t released;  /* on the idle list, its idle pages given back (pool_sweep) */
     /* HTTP/2 */
     nghttp2_session *ng;
+    nghttp2_mem mem;      /* nghttp2's allocator for this session (the pool) */
+    void *ng_map, *ng_fb; /* its stream table and frame buffer, in the pool */
     tl_http_req *reqs;
     unsigned nstreams;
     size_t block_bytes; /* header bytes of the header block being received */
@@ -212,6 +217,9 @@ struct tl_httpd {
     int h1_port;
     nghttp2_session_callbacks *ng_cbs; /* shared by every session */
     nghttp2_option *ng_opt;
+    struct pool *pool;
+    conn *rel_cursor; /* the newest released connection on the idle list */
+    struct event *sweep_ev;
     conn **portmap; /* relay local port -> relay */
     conn *conns;
     conn *idle_head, *idle_tail; /* longest idle first */
@@ -284,6 +292,9 @@ static void idle_remove(conn *c)
     tl_httpd *h = c->h;
     if (!c->on_idle_list)
         return;
+    if (h->rel_cursor == c)
+        h->rel_cursor = c->iprev; /* released ones are a prefix of the list */
+    c->released = 0;
     if (c->iprev)
         c->iprev->inext = c->inext;
     else
@@ -309,6 +320,7 @@ static void idle_append(conn *c)
         h->idle_head = c;
     h->idle_tail = c;
     c->on_idle_list = 1;
+    c->t_listed = tl_mono_ms();
 }
 
 /* Arms c's one timer for state st at deadline (ms, tl_mono_ms; ignored for
@@ -505,6 +517,210 @@ static void req_hand(tl_http_req *r)
     r->handed = 1;
     h->inflight++;
     h->fn(h->ctx, r);
+}
+
+/* ---- nghttp2's big blocks: a pool of untouched pages ---------------------- */
+
+/* Each nghttp2 session allocates two blocks that an idle connection barely
+ * uses: its stream table (4,096 bytes, calloc'd: 256 buckets) and its frame
+ * buffer (16,394 bytes, of which a frame header or a SETTINGS frame is
+ * written). From the heap they are resident (calloc zeroes the table; the
+ * heap's pages are shared and reused). Here they come from one reserved
+ * range of page-aligned slots, so only pages written are resident, and an
+ * idle connection gives its pages back (pool_release: the frame buffer when
+ * nghttp2 has nothing to send, the table when it is all zeros), as does a
+ * freed slot. bench/frontend_bench.sh idle: docs/PERFORMANCE.md. Sessions
+ * beyond the range's slots, and every other allocation, use malloc. */
+#define POOL_A 4096       /* the stream table, and its slot */
+#define POOL_B_SIZE 16394 /* the frame buffer: 9 + 1 + 16,384 (nghttp2_session.h) */
+#define POOL_B 20480      /* its slot (5 pages) */
+#define POOL_SWEEP_MS 500
+#define POOL_IDLE_MS 1000 /* idle this long before its pages go back */
+#define POOL_SWEEP_MAX 4096
+
+typedef struct pool {
+    uint8_t *base; /* na slots of POOL_A, then nb of POOL_B */
+    size_t na, nb, len;
+    uint32_t *fa, *fb; /* free slot stacks */
+    size_t nfa, nfb;
+} pool;
+
+static pool *pool_new(size_t slots)
+{
+    pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->na = p->nb = slots;
+    p->len = slots * (POOL_A + POOL_B);
+    p->fa = malloc(slots * sizeof *p->fa);
+    p->fb = malloc(slots * sizeof *p->fb);
+    void *m = mmap(NULL, p->len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (!p->fa || !p->fb || m == MAP_FAILED) {
+        free(p->fa);
+        free(p->fb);
+        free(p);
+        return NULL; /* everything from malloc then */
+    }
+    p->base = m;
+    for (size_t i = 0; i < slots; i++) { /* lowest slots first */
+        p->fa[i] = (uint32_t)(slots - 1 - i);
+        p->fb[i] = (uint32_t)(slots - 1 - i);
+    }
+    p->nfa = p->nfb = slots;
+    return p;
+}
+
+static void pool_free_all(pool *p)
+{
+    if (!p)
+        return;
+    munmap(p->base, p->len);
+    free(p->fa);
+    free(p->fb);
+    free(p);
+}
+
+static int pool_has(const pool *p, const void *ptr)
+{
+    return p && (const uint8_t *)ptr >= p->base && (const uint8_t *)ptr < p->base + p->len;
+}
+
+/* A slot for n bytes, or NULL (not a pool size, or no slot left). Slots are
+ * all zeros (never used, or given back). */
+static void *pool_get(pool *p, size_t n)
+{
+    if (!p)
+        return NULL;
+    if (n == POOL_A && p->nfa)
+        return p->base + (size_t)p->fa[--p->nfa] * POOL_A;
+    if (n == POOL_B_SIZE && p->nfb)
+        return p->base + p->na * POOL_A + (size_t)p->fb[--p->nfb] * POOL_B;
+    return NULL;
+}
+
+static size_t pool_size(const pool *p, const void *ptr)
+{
+    return (const uint8_t *)ptr < p->base + p->na * POOL_A ? POOL_A : POOL_B;
+}
+
+static int all_zero(const uint8_t *b, size_t n)
+{
+    uint64_t acc = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        acc |= w;
+    }
+    return acc == 0;
+}
+
+static void pool_put(pool *p, void *ptr)
+{
+    uint8_t *b = ptr;
+    if (pool_size(p, ptr) == POOL_A) {
+        if (!all_zero(b, POOL_A))
+            madvise(b, POOL_A, MADV_DONTNEED);
+        p->fa[p->nfa++] = (uint32_t)((size_t)(b - p->base) / POOL_A);
+    } else {
+        madvise(b, POOL_B, MADV_DONTNEED);
+        p->fb[p->nfb++] = (uint32_t)((size_t)(b - p->base - p->na * POOL_A) / POOL_B);
+    }
+}
+
+/* nghttp2_mem for a session: mem_user_data is its connection. */
+static void *ng_malloc(size_t n, void *u)
+{
+    conn *c = u;
+    void *q = pool_get(c->h->pool, n);
+    if (!q)
+        return malloc(n);
+    if (n == POOL_A)
+        c->ng_map = q;
+    else
+        c->ng_fb = q;
+    return q;
+}
+
+static void ng_free(void *ptr, void *u)
+{
+    conn *c = u;
+    if (!pool_has(c->h->pool, ptr)) {
+        free(ptr);
+        return;
+    }
+    if (ptr == c->ng_map)
+        c->ng_map = NULL;
+    if (ptr == c->ng_fb)
+        c->ng_fb = NULL;
+    pool_put(c->h->pool, ptr);
+}
+
+static void *ng_calloc(size_t k, size_t n, void *u)
+{
+    if (n && k > SIZE_MAX / n)
+        return NULL;
+    conn *c = u;
+    if (k * n == POOL_A || k * n == POOL_B_SIZE) {
+        void *q = ng_malloc(k * n, u);
+        if (q && !pool_has(c->h->pool, q))
+            memset(q, 0, k * n);
+        return q;
+    }
+    return calloc(k, n);
+}
+
+static void *ng_realloc(void *ptr, size_t n, void *u)
+{
+    conn *c = u;
+    if (ptr && !pool_has(c->h->pool, ptr))
+        return realloc(ptr, n);
+    if (!ptr)
+        return ng_malloc(n, u);
+    size_t old = pool_size(c->h->pool, ptr);
+    if (n <= old)
+        return ptr;
+    void *q = ng_malloc(n, u);
+    if (!q)
+        return NULL;
+    memcpy(q, ptr, n < old ? n : old);
+    ng_free(ptr, u);
+    return q;
+}
+
+/* An idle HTTP/2 connection gives its pool pages back. The frame buffer
+ * holds nothing between frames once nghttp2 has nothing to send (its
+ * outbound item is gone: nghttp2_session_want_write is 0); the stream table
+ * is given back only when it is all zeros, which reads the same. */
+static void pool_release(conn *c)
+{
+    if (c->kind != CONN_H2 || !c->ng)
+        return;
+    if (c->ng_fb && !nghttp2_session_want_write(c->ng) &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        madvise(c->ng_fb, POOL_B, MADV_DONTNEED);
+    if (c->ng_map && !all_zero(c->ng_map, POOL_A))
+        return;
+    if (c->ng_map)
+        madvise(c->ng_map, POOL_A, MADV_DONTNEED);
+}
+
+/* Every POOL_SWEEP_MS: connections idle for POOL_IDLE_MS give their pages
+ * back, oldest first. The released ones are a prefix of the idle list (it is
+ * in the order they became idle), which ends at h->rel_cursor. */
+static void pool_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tl_httpd *h = arg;
+    uint64_t now = tl_mono_ms();
+    conn *c = h->rel_cursor ? h->rel_cursor->inext : h->idle_head;
+    for (int n = 0; c && n < POOL_SWEEP_MAX && c->t_listed + POOL_IDLE_MS <= now;
+         n++, c = c->inext) {
+        pool_release(c);
+        c->released = 1;
+        h->rel_cursor = c;
+    }
 }
 
 /* ---- HTTP/2 -------------------------------------------------------------- */
@@ -962,7 +1178,8 @@ static int h2_setup(tl_httpd *h)
 static int h2_start(conn *c)
 {
     tl_httpd *h = c->h;
-    if (nghttp2_session_server_new2(&c->ng, h->ng_cbs, c, h->ng_opt) != 0)
+    c->mem = (nghttp2_mem){c, ng_malloc, ng_free, ng_calloc, ng_realloc};
+    if (nghttp2_session_server_new3(&c->ng, h->ng_cbs, c, h->ng_opt, &c->mem) != 0)
         return TL_ERR_NOMEM;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h->cfg.max_streams},
@@ -1697,11 +1914,14 @@ int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_ha
     h->drain_ev = event_new(base, -1, 0, drain_fire, h);
     h->accept_pause = evtimer_new(base, accept_resume, h);
     h->trim_ev = event_new(base, -1, EV_PERSIST, trim_check, h);
+    h->sweep_ev = event_new(base, -1, EV_PERSIST, pool_sweep, h);
+    /* One pool slot pair per connection that can be open (+ those closing). */
+    h->pool = pool_new(c->max_conns + MAX_CLOSING(h) + 16);
     h->portmap = calloc(65536, sizeof *h->portmap);
     h->h1 = evhttp_new(base);
     rc = TL_ERR_NOMEM;
-    if (!h->qev || !h->drain_ev || !h->accept_pause || !h->trim_ev || !h->portmap || !h->h1 ||
-        h2_setup(h) != TL_OK) {
+    if (!h->qev || !h->drain_ev || !h->accept_pause || !h->trim_ev || !h->sweep_ev || !h->portmap ||
+        !h->h1 || h2_setup(h) != TL_OK) {
         snprintf(err, cap, "out of memory");
         goto fail;
     }
@@ -1742,6 +1962,7 @@ int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_ha
                                                     : ((struct sockaddr_in *)&b)->sin_port);
     }
     arm(h->trim_ev, TRIM_CHECK_MS);
+    arm(h->sweep_ev, POOL_SWEEP_MS);
     *out = h;
     return TL_OK;
 fail:
@@ -1760,6 +1981,7 @@ void tl_httpd_drain(tl_httpd *h, void (*cb)(void *ctx), void *ctx)
     h->drain_cb = cb;
     h->drain_ctx = ctx;
     event_del(h->trim_ev);
+    event_del(h->sweep_ev);
     if (h->lis)
         evconnlistener_disable(h->lis);
     for (conn *c = h->conns, *n; c; c = n) {
@@ -1800,6 +2022,9 @@ void tl_httpd_free(tl_httpd *h)
         event_free(h->accept_pause);
     if (h->trim_ev)
         event_free(h->trim_ev);
+    if (h->sweep_ev)
+        event_free(h->sweep_ev);
+    pool_free_all(h->pool);
     job *j = h->qhead;
     while (j) {
         job *n = j->next;
