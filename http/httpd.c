@@ -2122,8 +2122,13 @@ static void respond_h1(tl_http_req *r, int status, const char *ctype, const tl_h
         evbuffer_free(b);
     conn *c = r->c;
     if (c) {
-        if (--c->inflight == 0)
-            c->idle_since = tl_mono_ms();
+        if (--c->inflight == 0) {
+            /* A request pipelined behind this one is served from now on:
+             * its clocks start now. */
+            c->idle_since = c->t_req = tl_mono_ms();
+            if (c->in_body)
+                c->t_body = c->t_req;
+        }
         relay_timer_update(c);
     }
     req_free(r);

@@ -289,6 +289,28 @@ def run(tmp):
         check(got is not None and got < 2.5 * SCALE,
               "HTTP/2 trickled header block stopped at the deadline (%s)" % got)
         c.close()
+        # An HTTP/1.1 request pipelined behind a slow one (600 ms, longer than
+        # the 400 ms head deadline), its head's end sent at 700 ms: its clock
+        # starts once the slow one is answered, so it is served.
+        c = socket.create_connection(("127.0.0.1", s.port))
+        c.sendall(b"GET /slow?600 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1 * SCALE)
+        c.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.6 * SCALE)
+        c.sendall(b"\r\n")
+        c.settimeout(3 * SCALE)
+        got = b""
+        try:
+            while got.count(b"HTTP/1.1 200") < 2 or not got.endswith(b"hello http/1.1\n"):
+                d = c.recv(65536)
+                if not d:
+                    break
+                got += d
+        except (socket.timeout, ConnectionResetError):
+            pass
+        check(got.count(b"HTTP/1.1 200") == 2 and b"slow\n" in got and b"hello http/1.1" in got,
+              "HTTP/1.1 request pipelined behind a slow one timed from its answer (%r)" % got[-60:])
+        c.close()
         # HTTP/2: the bytes of a HEADERS frame itself, its 9-byte frame header
         # first, trickled one every 100 ms (3.3 s for the frame): GOAWAY and
         # close at the head deadline, 400 ms from the first byte, not a mere
