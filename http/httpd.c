@@ -175,7 +175,8 @@ struct conn {
     void *ng_map, *ng_fb; /* its stream table and frame buffer, in the pool */
     tl_http_req *reqs;
     unsigned nstreams;
-    size_t block_bytes; /* header bytes of the header block being received */
+    unsigned nrst_after; /* requests with rst_after set */
+    size_t block_bytes;  /* header bytes of the header block being received */
     /* HTTP/2 frame walker (h2_walk): where the received bytes are */
     uint32_t f_left;  /* payload bytes still to come of the current frame */
     uint8_t f_have;   /* bytes of the next frame header seen (0..8) */
@@ -307,7 +308,7 @@ static void idle_remove(conn *c)
     c->on_idle_list = 0;
 }
 
-static void idle_append(conn *c)
+static void idle_append(conn *c, uint64_t now)
 {
     tl_httpd *h = c->h;
     if (c->on_idle_list)
@@ -320,28 +321,30 @@ static void idle_append(conn *c)
         h->idle_head = c;
     h->idle_tail = c;
     c->on_idle_list = 1;
-    c->t_listed = tl_mono_ms();
+    c->t_listed = now;
 }
 
 /* Arms c's one timer for state st at deadline (ms, tl_mono_ms; ignored for
  * T_NONE), and keeps c on the idle list exactly while st is T_PENDING or
  * T_IDLE. Nothing is touched when neither changes, so calling this on every
  * read costs nothing. */
-static void conn_timer_set(conn *c, int st, uint64_t deadline)
+static void conn_timer_set(conn *c, int st, uint64_t deadline, uint64_t now)
 {
     if (c->tstate == st && (st == T_NONE || c->tdeadline == deadline))
         return;
     c->tstate = (uint8_t)st;
     c->tdeadline = deadline;
-    if (st == T_PENDING || st == T_IDLE)
-        idle_append(c);
-    else
-        idle_remove(c);
     if (st == T_NONE) {
+        idle_remove(c);
         evtimer_del(c->timer);
         return;
     }
-    uint64_t now = tl_mono_ms();
+    if (!now)
+        now = tl_mono_ms();
+    if (st == T_PENDING || st == T_IDLE)
+        idle_append(c, now);
+    else
+        idle_remove(c);
     arm(c->timer, deadline > now ? (unsigned)(deadline - now) : 0);
 }
 
@@ -776,19 +779,19 @@ static tl_http_req *h2_req(conn *c, int32_t id)
 /* The connection's deadline from where its bytes are (h2_walk): a header
  * block open or a frame other than DATA half-received: the head deadline
  * from its first byte; else, with no stream, the idle deadline. */
-static void h2_timer_update(conn *c)
+static void h2_timer_update(conn *c, uint64_t now)
 {
     if (c->closing)
         return; /* the hard stop stays armed */
     const tl_httpd_config *cfg = &c->h->cfg;
     if (c->in_block)
-        conn_timer_set(c, T_HEAD, c->t_block + cfg->header_timeout_ms);
+        conn_timer_set(c, T_HEAD, c->t_block + cfg->header_timeout_ms, now);
     else if (c->f_have > 0 || (c->f_left > 0 && c->f_type != NGHTTP2_DATA))
-        conn_timer_set(c, T_HEAD, c->t_frame + cfg->header_timeout_ms);
+        conn_timer_set(c, T_HEAD, c->t_frame + cfg->header_timeout_ms, now);
     else if (c->nstreams == 0)
-        conn_timer_set(c, T_IDLE, c->idle_since + cfg->idle_timeout_ms);
+        conn_timer_set(c, T_IDLE, c->idle_since + cfg->idle_timeout_ms, now);
     else
-        conn_timer_set(c, T_NONE, 0);
+        conn_timer_set(c, T_NONE, 0, now);
 }
 
 /* Follows the frames in the bytes about to be given to nghttp2: only their
@@ -845,6 +848,7 @@ static void h2_stream_deadline(evutil_socket_t fd, short what, void *arg)
     }
     int slow = now < r->t_body + c->h->cfg.body_timeout_ms;
     r->rst_after = 1;
+    c->nrst_after++;
     tl_buf_release(&r->body);
     h2_error(c, r, 408, slow ? "request body too slow" : "request body timeout");
 }
@@ -871,7 +875,7 @@ static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void 
     r->deadline = req_event(r); /* armed for the body (the head is timed by h2_walk) */
     req_link(c, r);
     c->nstreams++;
-    h2_timer_update(c);
+    h2_timer_update(c, 0);
     nghttp2_session_set_stream_user_data(s, f->hd.stream_id, r);
     return 0;
 }
@@ -1018,11 +1022,14 @@ static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, voi
     if (!r)
         return 0;
     nghttp2_session_set_stream_user_data(s, id, NULL);
+    if (r->rst_after)
+        c->nrst_after--;
     req_abort_handed(r);
     req_free(r);
+    uint64_t now = 0;
     if (--c->nstreams == 0)
-        c->idle_since = tl_mono_ms();
-    h2_timer_update(c);
+        c->idle_since = now = tl_mono_ms();
+    h2_timer_update(c, now);
     return 0;
 }
 
@@ -1030,13 +1037,14 @@ static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, voi
  * stop sending it (RFC 9113 §8.1: RST_STREAM with NO_ERROR). */
 static int h2_on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
-    (void)user;
-    if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) ||
-        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    conn *c = user;
+    if (c->nrst_after == 0 || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+        (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS))
         return 0;
     tl_http_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (r && r->rst_after) {
         r->rst_after = 0;
+        c->nrst_after--;
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
     }
     return 0;
@@ -1061,7 +1069,8 @@ static void h2_readcb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t len = evbuffer_get_length(in);
     unsigned char *data = evbuffer_pullup(in, -1);
-    h2_walk(c, data, len, tl_mono_ms());
+    uint64_t now = tl_mono_ms();
+    h2_walk(c, data, len, now);
     c->in_recv = 1;
     ssize_t rv = nghttp2_session_mem_recv(c->ng, data, len);
     c->in_recv = 0;
@@ -1070,7 +1079,7 @@ static void h2_readcb(struct bufferevent *bev, void *arg)
         return;
     }
     evbuffer_drain(in, (size_t)rv);
-    h2_timer_update(c);
+    h2_timer_update(c, now);
     h2_flush(c);
 }
 
@@ -1106,9 +1115,9 @@ static void h2_goaway(conn *c, uint32_t code, const char *reason)
     nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
                           code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
     if (c->nstreams == 0 || code != NGHTTP2_NO_ERROR)
-        conn_timer_set(c, T_CLOSING, tl_mono_ms() + CLOSE_GRACE_MS);
+        conn_timer_set(c, T_CLOSING, tl_mono_ms() + CLOSE_GRACE_MS, 0);
     else
-        conn_timer_set(c, T_NONE, 0); /* streams in flight finish first */
+        conn_timer_set(c, T_NONE, 0, 0); /* streams in flight finish first */
     h2_flush(c);
 }
 
@@ -1130,7 +1139,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
             nghttp2_session_terminate_session(c->ng, NGHTTP2_ENHANCE_YOUR_CALM);
             c->closing = 1;
             c->h->nclosing++;
-            conn_timer_set(c, T_CLOSING, tl_mono_ms() + CLOSE_GRACE_MS);
+            conn_timer_set(c, T_CLOSING, tl_mono_ms() + CLOSE_GRACE_MS, 0);
             h2_flush(c);
             return;
         }
@@ -1196,7 +1205,7 @@ static int h2_start(conn *c)
     c->t_frame = c->idle_since = tl_mono_ms();
     bufferevent_setcb(c->bev, h2_readcb, h2_writecb, h2_eventcb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    h2_timer_update(c);
+    h2_timer_update(c, 0);
     if (h->draining)
         h2_goaway(c, NGHTTP2_NO_ERROR, NULL);
     h2_flush(c);
@@ -1211,13 +1220,13 @@ static void relay_timer_update(conn *c)
 {
     const tl_httpd_config *cfg = &c->h->cfg;
     if (c->inflight > 0)
-        conn_timer_set(c, T_NONE, 0);
+        conn_timer_set(c, T_NONE, 0, 0);
     else if (c->in_body)
-        conn_timer_set(c, T_BODY, body_deadline(c->h, c->t_body, c->body_rx));
+        conn_timer_set(c, T_BODY, body_deadline(c->h, c->t_body, c->body_rx), 0);
     else if (c->in_request)
-        conn_timer_set(c, T_HEAD, c->t_req + cfg->header_timeout_ms);
+        conn_timer_set(c, T_HEAD, c->t_req + cfg->header_timeout_ms, 0);
     else
-        conn_timer_set(c, T_IDLE, c->idle_since + cfg->idle_timeout_ms);
+        conn_timer_set(c, T_IDLE, c->idle_since + cfg->idle_timeout_ms, 0);
 }
 
 /* Looks for the blank line that ends a request head (RFC 9112 §2.1: CRLF
@@ -1556,7 +1565,7 @@ static void conn_classified(conn *c, int h2)
     tl_httpd *h = c->h;
     event_free(c->io);
     c->io = NULL;
-    conn_timer_set(c, T_NONE, 0);
+    conn_timer_set(c, T_NONE, 0, 0);
     if (c->ssl) {
         /* (A libevent openssl *filter* over a socket bufferevent wrote fewer
          * syscalls, but stalled multiplexed streams for seconds under an
@@ -1669,9 +1678,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     event_add(c->io, NULL);
-    conn_timer_set(c, T_PENDING,
-                   tl_mono_ms() +
-                       (h->ssl_ctx ? h->cfg.handshake_timeout_ms : h->cfg.preface_timeout_ms));
+    conn_timer_set(
+        c, T_PENDING,
+        tl_mono_ms() + (h->ssl_ctx ? h->cfg.handshake_timeout_ms : h->cfg.preface_timeout_ms), 0);
 }
 
 /* After a burst of connections has gone, the memory they held goes back to
