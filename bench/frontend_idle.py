@@ -211,8 +211,9 @@ def trickle_mode(a):
     closed = [None] * len(socks)
     how = [""] * len(socks)
     t0 = time.time()
-    i = 0
+    i = 0  # bytes sent per connection: byte i goes at t0 + i
     while time.time() - t0 < a.hold and None in closed:
+        send = time.time() - t0 >= i
         for k, s in enumerate(socks):
             if closed[k] is not None:
                 continue
@@ -229,13 +230,14 @@ def trickle_mode(a):
                 pass
             except OSError:
                 closed[k], how[k] = time.time() - t0, "reset"
-            if closed[k] is None and i < len(hdrs):
+            if send and closed[k] is None and i < len(hdrs):
                 try:
                     s.send(hdrs[i:i + 1])
                 except OSError:
                     closed[k], how[k] = time.time() - t0, "reset"
-        i += 1
-        time.sleep(max(0, t0 + i - time.time()))
+        if send:
+            i += 1
+        time.sleep(0.05)
     done = sorted(t for t in closed if t is not None)
     print("trickle: %d connections, a %d-byte HEADERS frame one byte a second" % (len(socks), len(hdrs)))
     if done:
