@@ -16,7 +16,9 @@
  * HTTP/1.1 is libevent's evhttp. libevent 2.1 has no public way to give evhttp
  * an already accepted socket, so evhttp listens on a private loopback port and
  * each HTTP/1.1 client connection is relayed to it byte for byte; requests that
- * do not come through a relay are refused (403). No HTTP is parsed here.
+ * do not come through a relay are refused (403). No HTTP is parsed here:
+ * only the 9-byte HTTP/2 frame headers and the blank line that ends an
+ * HTTP/1.1 head are looked for, to time them (below).
  *
  * Limits and deadlines (absolute, event timers that are not reset by traffic):
  *  - connections: at max_conns, the connection idle longest (no request in

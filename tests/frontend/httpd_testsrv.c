@@ -42,7 +42,8 @@ static void slow_abort(void *arg)
 {
     slow *s = arg;
     g_aborts++;
-    s->req = NULL;
+    event_free(s->ev); /* its answer will not be sent */
+    free(s);
 }
 
 static void slow_fire(evutil_socket_t fd, short w, void *arg)
@@ -50,8 +51,7 @@ static void slow_fire(evutil_socket_t fd, short w, void *arg)
     (void)fd;
     (void)w;
     slow *s = arg;
-    if (s->req)
-        text(s->req, 200, "slow\n");
+    text(s->req, 200, "slow\n");
     event_free(s->ev);
     free(s);
 }

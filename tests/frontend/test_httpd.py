@@ -290,10 +290,11 @@ def run(tmp):
               "HTTP/2 trickled header block stopped at the deadline (%s)" % got)
         c.close()
         # An HTTP/1.1 request pipelined behind a slow one (600 ms, longer than
-        # the 400 ms head deadline), its head's end sent at 700 ms: its clock
-        # starts once the slow one is answered, so it is served.
+        # the 400 ms head deadline; times x SCALE), its head's end sent at
+        # 700 ms: its clock starts once the slow one is answered, so it is
+        # served.
         c = socket.create_connection(("127.0.0.1", s.port))
-        c.sendall(b"GET /slow?600 HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.sendall(b"GET /slow?%d HTTP/1.1\r\nHost: x\r\n\r\n" % (600 * SCALE))
         time.sleep(0.1 * SCALE)
         c.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")
         time.sleep(0.6 * SCALE)
@@ -362,58 +363,6 @@ def run(tmp):
         check(got is not None and 0.3 * SCALE < got < 2.5 * SCALE,
               "HTTP/2 trickled body stopped at the body deadline (%s)" % got)
         c.close()
-        # Eviction at max_conns (8): the longest-idle connection goes, a
-        # connection with a request in flight stays, the new client is served.
-        old = socket.create_connection(("127.0.0.1", s.port))  # idle longest
-        old.sendall(PREFACE + h2_frame(4, 0, 0))
-        time.sleep(0.05)
-        busy = socket.create_connection(("127.0.0.1", s.port))  # a request in flight
-        busy.sendall(PREFACE + h2_frame(4, 0, 0) + h2_frame(1, 0x5, 1, h2_get_block("/slow?500")))
-        h1 = socket.create_connection(("127.0.0.1", s.port))  # HTTP/1.1, between requests
-        h1.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-        h1.settimeout(2)
-        check(b"hello http/1.1" in h1.recv(4096), "HTTP/1.1 keep-alive connection served")
-        time.sleep(0.05)
-        rest = []
-        for _ in range(5):
-            x = socket.create_connection(("127.0.0.1", s.port))
-            x.sendall(PREFACE + h2_frame(4, 0, 0))
-            rest.append(x)
-        time.sleep(0.1)  # 8 open: old, busy, h1, 5 more
-        st, b = curl("--http2-prior-knowledge", s.url + "/hello")
-        check(st == 200 and b == b"hello h2c\n", "a new client at max_conns is served (%d)" % st)
-        seen, t = h2_watch(old, 1.0)
-        check(any(f[1] == 7 for f in seen) and t is not None,
-              "the longest-idle connection got GOAWAY and was closed (%s, %s)"
-              % ([f[1] for f in seen], t))
-        st, b = curl("--http1.1", s.url + "/hello")
-        check(st == 200, "a second new client is served (%d)" % st)
-        h1.settimeout(1)
-        try:
-            gone = h1.recv(4096) == b""
-        except (socket.timeout, ConnectionResetError):
-            gone = False
-        check(gone, "the next longest-idle connection (HTTP/1.1, between requests) was closed")
-        seen, t = h2_watch(busy, 2.0)
-        kinds = [f[1] for f in seen if f[1] in (0, 1, 7)]  # DATA, HEADERS, GOAWAY
-        # (once answered it is idle, and the 800 ms idle deadline sends GOAWAY)
-        check(kinds[:2] == [1, 0],
-              "the connection with a request in flight was kept and answered (%s)" % kinds)
-        for x in [old, busy, h1] + rest:
-            x.close()
-        # With every connection busy, a new one is refused at once.
-        busy = []
-        for _ in range(8):
-            x = socket.create_connection(("127.0.0.1", s.port))
-            x.sendall(PREFACE + h2_frame(4, 0, 0) + h2_frame(1, 0x5, 1, h2_get_block("/slow?800")))
-            busy.append(x)
-        time.sleep(0.2)
-        extra = socket.create_connection(("127.0.0.1", s.port))
-        t = closed_within(extra, 0.5)
-        check(t is not None, "connection over max_conns with none idle closed at once (%s)" % t)
-        extra.close()
-        for x in busy:
-            x.close()
         # A header flood (over 4x the limit in one block) drops the connection
         # at once, before any deadline.
         c = socket.create_connection(("127.0.0.1", s.port))
@@ -461,6 +410,70 @@ def run(tmp):
             rc = None
         check(rc == 0, "server exits 0 after draining (%s)" % rc)
         s.stop()
+    finally:
+        s.stop()
+
+    # Eviction at max_conns (8), on a server whose idle deadline (60 s) stays
+    # out of the way: the longest-idle connection goes, a connection with a
+    # request in flight stays, the new client is served.
+    s = Server("--max-conns", "8", "--idle-ms", "60000")
+    try:
+        old = socket.create_connection(("127.0.0.1", s.port))  # idle longest
+        old.sendall(PREFACE + h2_frame(4, 0, 0))
+        time.sleep(0.05)
+        busy = socket.create_connection(("127.0.0.1", s.port))  # a request in flight
+        busy.sendall(PREFACE + h2_frame(4, 0, 0) +
+                     h2_frame(1, 0x5, 1, h2_get_block("/slow?%d" % (1500 * SCALE))))
+        h1 = socket.create_connection(("127.0.0.1", s.port))  # HTTP/1.1, between requests
+        h1.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        h1.settimeout(2 * SCALE)
+        check(b"hello http/1.1" in h1.recv(4096), "HTTP/1.1 keep-alive connection served")
+        time.sleep(0.05)
+        rest = []
+
+        def idle_one():
+            x = socket.create_connection(("127.0.0.1", s.port))
+            x.sendall(PREFACE + h2_frame(4, 0, 0))
+            rest.append(x)
+            time.sleep(0.05)
+        for _ in range(5):
+            idle_one()  # 8 open: old, busy, h1, 5 more
+        st, b = curl("--http2-prior-knowledge", s.url + "/hello")
+        check(st == 200 and b == b"hello h2c\n", "a new client at max_conns is served (%d)" % st)
+        seen, t = h2_watch(old, 1.0 * SCALE)
+        check(any(f[1] == 7 and f[4][4:8] == b"\0\0\0\0" for f in seen) and t is not None,
+              "the longest-idle connection got GOAWAY(NO_ERROR) and was closed (%s, %s)"
+              % ([f[1] for f in seen], t))
+        idle_one()  # 8 open again
+        st, b = curl("--http1.1", s.url + "/hello")
+        check(st == 200, "a second new client at max_conns is served (%d)" % st)
+        h1.settimeout(1.0 * SCALE)
+        try:
+            gone = h1.recv(4096) == b""
+        except (socket.timeout, ConnectionResetError):
+            gone = False
+        check(gone, "the next longest-idle connection (HTTP/1.1, between requests) was closed")
+        seen, t = h2_watch(busy, 3.0 * SCALE)
+        kinds = [f[1] for f in seen if f[1] in (0, 1, 7)]  # DATA, HEADERS, GOAWAY
+        check(kinds[:2] == [1, 0],
+              "the connection with a request in flight was kept and answered (%s)" % kinds)
+        for x in [old, busy, h1] + rest:
+            x.close()
+        time.sleep(0.2)
+        # With every connection busy, a new one is refused at once.
+        busy = []
+        for _ in range(8):
+            x = socket.create_connection(("127.0.0.1", s.port))
+            x.sendall(PREFACE + h2_frame(4, 0, 0) +
+                      h2_frame(1, 0x5, 1, h2_get_block("/slow?%d" % (1000 * SCALE))))
+            busy.append(x)
+        time.sleep(0.2 * SCALE)
+        extra = socket.create_connection(("127.0.0.1", s.port))
+        t = closed_within(extra, 0.5 * SCALE)
+        check(t is not None, "connection over max_conns with none idle closed at once (%s)" % t)
+        extra.close()
+        for x in busy:
+            x.close()
     finally:
         s.stop()
 
