@@ -552,6 +552,8 @@ typedef struct pool {
 
 static pool *pool_new(size_t slots)
 {
+    if (slots > UINT32_MAX || slots > SIZE_MAX / (POOL_A + POOL_B))
+        return NULL; /* everything from malloc then */
     pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -1399,6 +1401,15 @@ static int relay_start(conn *c)
  * header and body limits itself with 400/413). */
 static void h1_send_text(struct evhttp_request *er, int status, const char *line);
 
+/* A request on relay c was answered without the handler: c is idle again,
+ * unless another is in flight behind it. */
+static void h1_answered_here(conn *c)
+{
+    if (c->inflight == 0)
+        c->idle_since = c->t_req = tl_mono_ms();
+    relay_timer_update(c);
+}
+
 static void h1_gencb(struct evhttp_request *er, void *arg)
 {
     tl_httpd *h = arg;
@@ -1418,10 +1429,9 @@ static void h1_gencb(struct evhttp_request *er, void *arg)
                    TCP_NODELAY, &one, sizeof one);
         c->h1_nodelay = 1;
     }
-    /* The request is in: its clocks stop, answered here or handed over. */
+    /* The request is in: its clocks stop, answered here (h1_answered_here)
+     * or handed over. */
     c->in_request = c->in_body = 0;
-    c->idle_since = tl_mono_ms();
-    relay_timer_update(c);
     tl_http_req *r = req_new(h);
     const char *uri = evhttp_request_get_uri(er);
     const char *m;
@@ -1461,11 +1471,13 @@ static void h1_gencb(struct evhttp_request *er, void *arg)
         req_set_target(r, uri, strlen(uri)) != TL_OK) {
         req_free(r);
         evhttp_send_error(er, 503, "out of memory");
+        h1_answered_here(c);
         return;
     }
     if (r->path[0] != '/') {
         req_free(r);
         evhttp_send_error(er, 400, "malformed request target");
+        h1_answered_here(c);
         return;
     }
     struct evkeyvalq *in = evhttp_request_get_input_headers(er);
@@ -1487,11 +1499,13 @@ static void h1_gencb(struct evhttp_request *er, void *arg)
          * HTML page and a reset, answers most oversized bodies. */
         req_free(r);
         h1_send_text(er, 413, "request body too large");
+        h1_answered_here(c);
         return;
     }
     if (bl && tl_buf_add(&r->body, evbuffer_pullup(body, -1), bl) != TL_OK) {
         req_free(r);
         evhttp_send_error(er, 503, "out of memory");
+        h1_answered_here(c);
         return;
     }
     r->ereq = er;
