@@ -11,11 +11,15 @@
 #   bench/frontend_bench.sh BUILD adds             POST /add: max rate, and latency at 10k/s
 #                                                   (TL_BENCH_N adds, default 300000, from
 #                                                   TL_BENCH_CONNS x 100 streams, default 32)
-#   bench/frontend_bench.sh BUILD idle             RSS with 10,000 idle connections
+#   bench/frontend_bench.sh BUILD idle             RssAnon with 10,000 idle h2c connections held
+#                                                   15 s at the default --max-conns, beside a busy
+#                                                   client and fresh connections
+#   bench/frontend_bench.sh BUILD trickle          50 connections trickling a HEADERS frame a
+#                                                   byte a second: when each is closed
 #   bench/frontend_bench.sh BUILD busy             RSS with 10,000 connections x 4 tile
 #                                                   requests in flight, 5 runs
 set -eu
-BUILD=$(cd "${1:?usage: frontend_bench.sh BUILD tiles|proofs LOGDIR|adds|idle|busy}" && pwd)
+BUILD=$(cd "${1:?usage: frontend_bench.sh BUILD tiles|proofs LOGDIR|adds|idle|trickle|busy}" && pwd)
 what=${2:?}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -202,9 +206,23 @@ adds)
     stop_tlogd
     ;;
 idle)
+    # 10,000 idle h2c connections (preface + SETTINGS, then nothing) held 15 s
+    # at the default --max-conns (10,000), beside a client making a request
+    # every 5 ms on one connection and a fresh connection making one request
+    # every second (bench/frontend_idle.py). Reports tlogd's RssAnon and how
+    # many fresh connections were served.
     "$BUILD/tlogd" init --dir "$T/log" --origin bench.example/idle >/dev/null
-    start_tlogd "$T/log" --max-conns 10100 --idle-timeout 600000
-    python3 "$HERE/frontend_idle.py" "$TPID" "$TPORT" "${TL_BENCH_N:-10000}"
+    start_tlogd "$T/log"
+    python3 "$HERE/frontend_idle.py" "$TPID" "$TPORT" "${TL_BENCH_N:-10000}" --hold 15
+    echo "tlogd CPU: $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f s", ($14 + $15) / hz}' "/proc/$TPID/stat")"
+    stop_tlogd
+    ;;
+trickle)
+    # 50 h2c connections trickling a HEADERS frame one byte a second: when
+    # does tlogd close each (its --header-timeout, default 10 s)?
+    "$BUILD/tlogd" init --dir "$T/log" --origin bench.example/trickle >/dev/null
+    start_tlogd "$T/log"
+    python3 "$HERE/frontend_idle.py" "$TPID" "$TPORT" --trickle "${TL_BENCH_N:-50}" --hold 40
     stop_tlogd
     ;;
 busy)

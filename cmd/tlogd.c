@@ -94,6 +94,7 @@ static const char usage_text[] =
     "  --preface-timeout MS        first bytes deadline (default 10000)\n"
     "  --header-timeout MS         request head deadline (default 10000)\n"
     "  --body-timeout MS           request body deadline (default 30000)\n"
+    "  --body-min-rate BYTES/S     slowest request body after 5 s (default 1024)\n"
     "  --idle-timeout MS           idle connection deadline (default 120000)\n"
     "  --help, --version\n";
 
@@ -121,6 +122,7 @@ enum {
     O_HDR_TO,
     O_BODY_TO,
     O_IDLE_TO,
+    O_BODY_RATE,
     O_WITNESS_CA,
     O_MAX_EVENT,
     O_MAX_BATCH,
@@ -177,6 +179,7 @@ static const struct option longopts[] = {
     {"private-store", required_argument, 0, O_PRIVATE},
     {"lease", required_argument, 0, O_LEASE},
     {"standby", no_argument, 0, O_STANDBY},
+    {"body-min-rate", required_argument, 0, O_BODY_RATE},
     {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
     {0, 0, 0, 0},
@@ -627,6 +630,7 @@ int main(int argc, char **argv)
             NUMOPT(O_HDR_TO, "header-timeout", 1, 3600000, o.http.header_timeout_ms)
             NUMOPT(O_BODY_TO, "body-timeout", 1, 3600000, o.http.body_timeout_ms)
             NUMOPT(O_IDLE_TO, "idle-timeout", 1, 86400000, o.http.idle_timeout_ms)
+            NUMOPT(O_BODY_RATE, "body-min-rate", 1, 1000000000, o.http.body_min_rate)
 #undef NUMOPT
         case ':':
             return bad_usage("option %s needs a value", argv[optind - 1]);

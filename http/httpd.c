@@ -16,15 +16,30 @@
  * HTTP/1.1 is libevent's evhttp. libevent 2.1 has no public way to give evhttp
  * an already accepted socket, so evhttp listens on a private loopback port and
  * each HTTP/1.1 client connection is relayed to it byte for byte; requests that
- * do not come through a relay are refused (403). No HTTP is parsed here.
+ * do not come through a relay are refused (403). No HTTP is parsed here:
+ * only the 9-byte HTTP/2 frame headers and the blank line that ends an
+ * HTTP/1.1 head are looked for, to time them (below).
  *
  * Limits and deadlines (absolute, event timers that are not reset by traffic):
- *  - connections: beyond max_conns an accepted socket is closed at once;
+ *  - connections: at max_conns, the connection idle longest (no request in
+ *    flight: waiting for its handshake or preface, an HTTP/2 connection
+ *    with no stream and no frame half-received, an HTTP/1.1 relay between
+ *    requests) is closed to admit the new one (HTTP/2: GOAWAY first), as
+ *    nginx reuses its keep-alive connections; with none idle, the new
+ *    socket is closed at once;
  *  - TLS handshake, preface: from accept;
- *  - request head and body (HTTP/2, per stream): header_timeout_ms from the
- *    stream's first HEADERS, then body_timeout_ms; RST_STREAM on expiry;
- *  - request (HTTP/1.1, per relay): header+body deadline from the first byte
- *    of a request until evhttp hands it over; the relay is closed on expiry;
+ *  - request head: header_timeout_ms from its first byte to its end. On
+ *    HTTP/2 the frame headers are followed (h2_walk: lengths, types and
+ *    flags only; nghttp2 parses), so the clock starts at the first byte of
+ *    the HEADERS frame and stops at END_HEADERS; any other frame but DATA
+ *    must arrive whole within the same time. On expiry the connection gets
+ *    GOAWAY and is closed (no other frame may interleave with a header
+ *    block). On HTTP/1.1 the relay looks for the blank line that ends the
+ *    head (nothing else of it; evhttp parses) and closes on expiry;
+ *  - request body: from the end of the head, body_timeout_ms in all, and at
+ *    least body_min_rate bytes/s on average after a BODY_GRACE_MS allowance;
+ *    HTTP/2: a 408 with a one-line reason, then RST_STREAM(NO_ERROR);
+ *    HTTP/1.1: the relay is closed;
  *  - idle: a connection with no request in flight is closed after
  *    idle_timeout_ms.
  *  - header bytes are counted in the header callback (names + values + 32 per
@@ -49,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,6 +82,7 @@
 #include <openssl/ssl.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/dec.h"
 #include "common/err.h"
 
@@ -74,8 +91,21 @@
 #define OUT_HIGH_WATER (64 * 1024) /* stop producing HTTP/2 frames above this */
 #define RELAY_HIGH_WATER (256 * 1024)
 #define MAX_HEADER_FIELDS 128
+#define BODY_GRACE_MS 5000  /* a body may start this late before its rate counts */
+#define CLOSE_GRACE_MS 1000 /* after GOAWAY, for the peer to read it */
 
 enum conn_kind { CONN_PENDING, CONN_H2, CONN_RELAY };
+
+/* What a connection's one timer is armed for (conn_timer_set). Connections
+ * in T_PENDING and T_IDLE are on the idle list, and may be evicted. */
+enum conn_timer {
+    T_NONE,    /* a request in flight: no connection deadline */
+    T_PENDING, /* handshake or preface deadline */
+    T_IDLE,    /* idle deadline */
+    T_HEAD,    /* a request head (or another frame) under way */
+    T_BODY,    /* HTTP/1.1: a request body under way */
+    T_CLOSING  /* GOAWAY sent: the hard stop */
+};
 
 typedef struct conn conn;
 
@@ -109,9 +139,12 @@ struct tl_http_req {
     size_t arena_used;
     tl_buf body;
     const char *proto;
-    int handed;    /* the handler has it (counted in h->inflight) */
-    int responded; /* tl_http_respond was called */
-    int failed;    /* a limit was hit; an error response was or will be sent */
+    int handed;      /* the handler has it (counted in h->inflight) */
+    int responded;   /* tl_http_respond was called */
+    int failed;      /* a limit was hit; an error response was or will be sent */
+    int rst_after;   /* RST_STREAM(NO_ERROR) once the answer is sent (body cut off) */
+    uint64_t t_body; /* ms: end of the head, start of the body clock */
+    size_t body_rx;  /* body bytes received */
     void (*abort_fn)(void *);
     void *abort_ctx;
     struct event *deadline;
@@ -122,27 +155,50 @@ struct tl_http_req {
 
 struct conn {
     tl_httpd *h;
-    conn *prev, *next;
-    int kind;
+    conn *prev, *next;   /* all connections */
+    conn *iprev, *inext; /* the idle list, longest idle first */
+    uint8_t kind;
+    uint8_t tstate; /* enum conn_timer */
+    uint8_t on_idle_list;
+    uint8_t closing;
+    uint8_t in_recv; /* inside nghttp2_session_mem_recv: no send, no close */
     evutil_socket_t fd;
+    uint64_t tdeadline;  /* ms (tl_mono_ms) the timer is armed for */
+    uint64_t idle_since; /* ms: no request in flight since */
     SSL *ssl;
     struct event *io;    /* handshake / peek readiness */
-    struct event *timer; /* handshake, preface or idle deadline */
+    struct event *timer; /* the connection's deadline: enum conn_timer */
     struct bufferevent *bev;
+    uint64_t t_listed; /* ms: put on the idle list */
+    uint8_t released;  /* on the idle list, its idle pages given back (pool_sweep) */
     /* HTTP/2 */
     nghttp2_session *ng;
+    nghttp2_mem mem;      /* nghttp2's allocator for this session (the pool) */
+    void *ng_map, *ng_fb; /* its stream table and frame buffer, in the pool */
     tl_http_req *reqs;
     unsigned nstreams;
-    int closing;
-    int in_recv;        /* inside nghttp2_session_mem_recv: no send, no close */
-    size_t block_bytes; /* header bytes of the header block being received */
+    unsigned nrst_after; /* requests with rst_after set */
+    size_t block_bytes;  /* header bytes of the header block being received */
+    /* HTTP/2 frame walker (h2_walk): where the received bytes are */
+    uint32_t f_left;  /* payload bytes still to come of the current frame */
+    uint8_t f_have;   /* bytes of the next frame header seen (0..8) */
+    uint8_t f_type;   /* the current frame's type */
+    uint8_t in_block; /* a header block is open (HEADERS until END_HEADERS) */
+    uint8_t f_hdr[9]; /* the frame header being received */
+    uint64_t t_frame; /* ms: first byte of the current frame */
+    uint64_t t_block; /* ms: first byte of the open header block */
     /* relay to evhttp */
     struct bufferevent *ibev;
     int iport;
-    int h1_nodelay; /* TCP_NODELAY set on evhttp's side of this relay */
+    uint8_t h1_nodelay; /* TCP_NODELAY set on evhttp's side of this relay */
+    uint8_t in_request; /* client bytes seen since the last request was handed */
+    uint8_t in_body;    /* ... and the blank line that ends its head */
+    uint8_t eol;        /* head scanner: 0 in a line, 1 after LF, 2 after LF CR */
+    uint8_t client_eof, inner_eof;
     size_t inflight;
-    int in_request; /* client bytes seen since the last response */
-    int client_eof, inner_eof;
+    uint64_t t_req;  /* ms: the request's first byte */
+    uint64_t t_body; /* ms: the end of its head */
+    size_t body_rx;  /* bytes since the end of its head */
     const char *proto;
 };
 
@@ -162,9 +218,16 @@ struct tl_httpd {
     SSL_CTX *ssl_ctx;
     struct evhttp *h1;
     int h1_port;
+    nghttp2_session_callbacks *ng_cbs; /* shared by every session */
+    nghttp2_option *ng_opt;
+    struct pool *pool;
+    conn *rel_cursor; /* the newest released connection on the idle list */
+    struct event *sweep_ev;
     conn **portmap; /* relay local port -> relay */
     conn *conns;
+    conn *idle_head, *idle_tail; /* longest idle first */
     unsigned nconns;
+    unsigned nclosing;    /* of nconns: HTTP/2 connections after GOAWAY */
     unsigned nconns_peak; /* most open connections since the last trim check */
     struct event *trim_ev;
     size_t inflight;
@@ -180,7 +243,10 @@ struct tl_httpd {
 };
 
 static void conn_close(conn *c);
+static void idle_remove(conn *c);
 static void h2_flush(conn *c);
+static void h2_error(conn *c, tl_http_req *r, int status, const char *reason);
+static void h2_goaway(conn *c, uint32_t code, const char *reason);
 static void req_free(tl_http_req *r);
 static void maybe_drained(tl_httpd *h);
 
@@ -219,6 +285,80 @@ static void conn_unlink(conn *c)
     if (c->next)
         c->next->prev = c->prev;
     h->nconns--;
+    idle_remove(c);
+}
+
+/* ---- the idle list and the connection timer ----------------------------- */
+
+static void idle_remove(conn *c)
+{
+    tl_httpd *h = c->h;
+    if (!c->on_idle_list)
+        return;
+    if (h->rel_cursor == c)
+        h->rel_cursor = c->iprev; /* released ones are a prefix of the list */
+    c->released = 0;
+    if (c->iprev)
+        c->iprev->inext = c->inext;
+    else
+        h->idle_head = c->inext;
+    if (c->inext)
+        c->inext->iprev = c->iprev;
+    else
+        h->idle_tail = c->iprev;
+    c->iprev = c->inext = NULL;
+    c->on_idle_list = 0;
+}
+
+static void idle_append(conn *c, uint64_t now)
+{
+    tl_httpd *h = c->h;
+    if (c->on_idle_list)
+        return;
+    c->iprev = h->idle_tail;
+    c->inext = NULL;
+    if (h->idle_tail)
+        h->idle_tail->inext = c;
+    else
+        h->idle_head = c;
+    h->idle_tail = c;
+    c->on_idle_list = 1;
+    c->t_listed = now;
+}
+
+/* Arms c's one timer for state st at deadline (ms, tl_mono_ms; ignored for
+ * T_NONE), and keeps c on the idle list exactly while st is T_PENDING or
+ * T_IDLE. Nothing is touched when neither changes, so calling this on every
+ * read costs nothing. */
+static void conn_timer_set(conn *c, int st, uint64_t deadline, uint64_t now)
+{
+    if (c->tstate == st && (st == T_NONE || c->tdeadline == deadline))
+        return;
+    c->tstate = (uint8_t)st;
+    c->tdeadline = deadline;
+    if (st == T_NONE) {
+        idle_remove(c);
+        evtimer_del(c->timer);
+        return;
+    }
+    if (!now)
+        now = tl_mono_ms();
+    if (st == T_PENDING || st == T_IDLE)
+        idle_append(c, now);
+    else
+        idle_remove(c);
+    arm(c->timer, deadline > now ? (unsigned)(deadline - now) : 0);
+}
+
+/* The deadline of a body that started at t0 and has brought rx bytes: its
+ * absolute deadline, or earlier when it falls below the minimum rate (rx
+ * bytes buy rx / rate seconds beyond the allowance). */
+static uint64_t body_deadline(const tl_httpd *h, uint64_t t0, size_t rx)
+{
+    uint64_t abs = t0 + h->cfg.body_timeout_ms;
+    uint64_t bought = (uint64_t)rx * 1000 / h->cfg.body_min_rate;
+    uint64_t rate = t0 + BODY_GRACE_MS + (bought < abs ? bought : abs);
+    return rate < abs ? rate : abs;
 }
 
 static void req_link(conn *c, tl_http_req *r)
@@ -384,6 +524,212 @@ static void req_hand(tl_http_req *r)
     h->fn(h->ctx, r);
 }
 
+/* ---- nghttp2's big blocks: a pool of untouched pages ---------------------- */
+
+/* Each nghttp2 session allocates two blocks that an idle connection barely
+ * uses: its stream table (4,096 bytes, calloc'd: 256 buckets) and its frame
+ * buffer (16,394 bytes, of which a frame header or a SETTINGS frame is
+ * written). From the heap they are resident (calloc zeroes the table; the
+ * heap's pages are shared and reused). Here they come from one reserved
+ * range of page-aligned slots, so only pages written are resident, and an
+ * idle connection gives its pages back (pool_release: the frame buffer when
+ * nghttp2 has nothing to send, the table when it is all zeros), as does a
+ * freed slot. bench/frontend_bench.sh idle: docs/PERFORMANCE.md. Sessions
+ * beyond the range's slots, and every other allocation, use malloc. */
+#define POOL_A 4096       /* the stream table, and its slot */
+#define POOL_B_SIZE 16394 /* the frame buffer: 9 + 1 + 16,384 (nghttp2_session.h) */
+#define POOL_B 20480      /* its slot (5 pages) */
+#define POOL_SWEEP_MS 500
+#define POOL_IDLE_MS 1000 /* idle this long before its pages go back */
+#define POOL_SWEEP_MAX 4096
+
+typedef struct pool {
+    uint8_t *base; /* na slots of POOL_A, then nb of POOL_B */
+    size_t na, nb, len;
+    uint32_t *fa, *fb; /* free slot stacks */
+    size_t nfa, nfb;
+} pool;
+
+static pool *pool_new(size_t slots)
+{
+    if (slots > UINT32_MAX || slots > SIZE_MAX / (POOL_A + POOL_B))
+        return NULL; /* everything from malloc then */
+    pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->na = p->nb = slots;
+    p->len = slots * (POOL_A + POOL_B);
+    p->fa = malloc(slots * sizeof *p->fa);
+    p->fb = malloc(slots * sizeof *p->fb);
+    void *m = mmap(NULL, p->len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (!p->fa || !p->fb || m == MAP_FAILED) {
+        free(p->fa);
+        free(p->fb);
+        free(p);
+        return NULL; /* everything from malloc then */
+    }
+    p->base = m;
+    for (size_t i = 0; i < slots; i++) { /* lowest slots first */
+        p->fa[i] = (uint32_t)(slots - 1 - i);
+        p->fb[i] = (uint32_t)(slots - 1 - i);
+    }
+    p->nfa = p->nfb = slots;
+    return p;
+}
+
+static void pool_free_all(pool *p)
+{
+    if (!p)
+        return;
+    munmap(p->base, p->len);
+    free(p->fa);
+    free(p->fb);
+    free(p);
+}
+
+static int pool_has(const pool *p, const void *ptr)
+{
+    return p && (const uint8_t *)ptr >= p->base && (const uint8_t *)ptr < p->base + p->len;
+}
+
+/* A slot for n bytes, or NULL (not a pool size, or no slot left). Slots are
+ * all zeros (never used, or given back). */
+static void *pool_get(pool *p, size_t n)
+{
+    if (!p)
+        return NULL;
+    if (n == POOL_A && p->nfa)
+        return p->base + (size_t)p->fa[--p->nfa] * POOL_A;
+    if (n == POOL_B_SIZE && p->nfb)
+        return p->base + p->na * POOL_A + (size_t)p->fb[--p->nfb] * POOL_B;
+    return NULL;
+}
+
+static size_t pool_size(const pool *p, const void *ptr)
+{
+    return (const uint8_t *)ptr < p->base + p->na * POOL_A ? POOL_A : POOL_B;
+}
+
+static int all_zero(const uint8_t *b, size_t n)
+{
+    uint64_t acc = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        acc |= w;
+    }
+    return acc == 0;
+}
+
+static void pool_put(pool *p, void *ptr)
+{
+    uint8_t *b = ptr;
+    if (pool_size(p, ptr) == POOL_A) {
+        if (!all_zero(b, POOL_A))
+            madvise(b, POOL_A, MADV_DONTNEED);
+        p->fa[p->nfa++] = (uint32_t)((size_t)(b - p->base) / POOL_A);
+    } else {
+        madvise(b, POOL_B, MADV_DONTNEED);
+        p->fb[p->nfb++] = (uint32_t)((size_t)(b - p->base - p->na * POOL_A) / POOL_B);
+    }
+}
+
+/* nghttp2_mem for a session: mem_user_data is its connection. */
+static void *ng_malloc(size_t n, void *u)
+{
+    conn *c = u;
+    void *q = pool_get(c->h->pool, n);
+    if (!q)
+        return malloc(n);
+    if (n == POOL_A)
+        c->ng_map = q;
+    else
+        c->ng_fb = q;
+    return q;
+}
+
+static void ng_free(void *ptr, void *u)
+{
+    conn *c = u;
+    if (!pool_has(c->h->pool, ptr)) {
+        free(ptr);
+        return;
+    }
+    if (ptr == c->ng_map)
+        c->ng_map = NULL;
+    if (ptr == c->ng_fb)
+        c->ng_fb = NULL;
+    pool_put(c->h->pool, ptr);
+}
+
+static void *ng_calloc(size_t k, size_t n, void *u)
+{
+    if (n && k > SIZE_MAX / n)
+        return NULL;
+    conn *c = u;
+    if (k * n == POOL_A || k * n == POOL_B_SIZE) {
+        void *q = ng_malloc(k * n, u);
+        if (q && !pool_has(c->h->pool, q))
+            memset(q, 0, k * n);
+        return q;
+    }
+    return calloc(k, n);
+}
+
+static void *ng_realloc(void *ptr, size_t n, void *u)
+{
+    conn *c = u;
+    if (ptr && !pool_has(c->h->pool, ptr))
+        return realloc(ptr, n);
+    if (!ptr)
+        return ng_malloc(n, u);
+    size_t old = pool_size(c->h->pool, ptr);
+    if (n <= old)
+        return ptr;
+    void *q = ng_malloc(n, u);
+    if (!q)
+        return NULL;
+    memcpy(q, ptr, n < old ? n : old);
+    ng_free(ptr, u);
+    return q;
+}
+
+/* An idle HTTP/2 connection gives its pool pages back. The frame buffer
+ * holds nothing between frames once nghttp2 has nothing to send (its
+ * outbound item is gone: nghttp2_session_want_write is 0); the stream table
+ * is given back only when it is all zeros, which reads the same. */
+static void pool_release(conn *c)
+{
+    if (c->kind != CONN_H2 || !c->ng)
+        return;
+    if (c->ng_fb && !nghttp2_session_want_write(c->ng) &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        madvise(c->ng_fb, POOL_B, MADV_DONTNEED);
+    if (c->ng_map && !all_zero(c->ng_map, POOL_A))
+        return;
+    if (c->ng_map)
+        madvise(c->ng_map, POOL_A, MADV_DONTNEED);
+}
+
+/* Every POOL_SWEEP_MS: connections idle for POOL_IDLE_MS give their pages
+ * back, oldest first. The released ones are a prefix of the idle list (it is
+ * in the order they became idle), which ends at h->rel_cursor. */
+static void pool_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tl_httpd *h = arg;
+    uint64_t now = tl_mono_ms();
+    conn *c = h->rel_cursor ? h->rel_cursor->inext : h->idle_head;
+    for (int n = 0; c && n < POOL_SWEEP_MAX && c->t_listed + POOL_IDLE_MS <= now;
+         n++, c = c->inext) {
+        pool_release(c);
+        c->released = 1;
+        h->rel_cursor = c;
+    }
+}
+
 /* ---- HTTP/2 -------------------------------------------------------------- */
 
 /* nghttp2's output goes straight into the bufferevent's output buffer. */
@@ -434,14 +780,63 @@ static tl_http_req *h2_req(conn *c, int32_t id)
     return nghttp2_session_get_stream_user_data(c->ng, id);
 }
 
-static void h2_idle_update(conn *c)
+/* The connection's deadline from where its bytes are (h2_walk): a header
+ * block open or a frame other than DATA half-received: the head deadline
+ * from its first byte; else, with no stream, the idle deadline. */
+static void h2_timer_update(conn *c, uint64_t now)
 {
-    if (c->nstreams == 0 && !c->closing)
-        arm(c->timer, c->h->cfg.idle_timeout_ms);
+    if (c->closing)
+        return; /* the hard stop stays armed */
+    const tl_httpd_config *cfg = &c->h->cfg;
+    if (c->in_block)
+        conn_timer_set(c, T_HEAD, c->t_block + cfg->header_timeout_ms, now);
+    else if (c->f_have > 0 || (c->f_left > 0 && c->f_type != NGHTTP2_DATA))
+        conn_timer_set(c, T_HEAD, c->t_frame + cfg->header_timeout_ms, now);
+    else if (c->nstreams == 0)
+        conn_timer_set(c, T_IDLE, c->idle_since + cfg->idle_timeout_ms, now);
     else
-        evtimer_del(c->timer);
+        conn_timer_set(c, T_NONE, 0, now);
 }
 
+/* Follows the frames in the bytes about to be given to nghttp2: only their
+ * 9-byte headers (length, type, flags; RFC 9113 §4.1) are looked at, to
+ * know when a frame or a header block started and whether it is complete.
+ * nghttp2 parses and checks everything. */
+static void h2_walk(conn *c, const uint8_t *p, size_t n, uint64_t now)
+{
+    while (n > 0) {
+        if (c->f_left > 0) {
+            size_t k = n < c->f_left ? n : c->f_left;
+            p += k;
+            n -= k;
+            c->f_left -= (uint32_t)k;
+        } else {
+            if (c->f_have == 0)
+                c->t_frame = now;
+            while (n > 0 && c->f_have < 9) {
+                c->f_hdr[c->f_have++] = *p++;
+                n--;
+            }
+            if (c->f_have < 9)
+                break;
+            c->f_have = 0;
+            c->f_left = (uint32_t)c->f_hdr[0] << 16 | (uint32_t)c->f_hdr[1] << 8 | c->f_hdr[2];
+            c->f_type = c->f_hdr[3];
+            if (c->f_type == NGHTTP2_HEADERS && !c->in_block) {
+                c->in_block = 1;
+                c->t_block = c->t_frame;
+            }
+        }
+        if (c->f_left == 0 && c->in_block &&
+            (c->f_type == NGHTTP2_HEADERS || c->f_type == NGHTTP2_CONTINUATION) &&
+            (c->f_hdr[4] & NGHTTP2_FLAG_END_HEADERS))
+            c->in_block = 0; /* the block's last frame is complete */
+    }
+}
+
+/* A stream's body deadline (absolute, or the minimum rate): re-armed while
+ * the bytes received keep it in the future, else the request is answered
+ * 408 and the stream reset once the answer is out. */
 static void h2_stream_deadline(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -450,9 +845,16 @@ static void h2_stream_deadline(evutil_socket_t fd, short what, void *arg)
     conn *c = r->c;
     if (!c || r->handed)
         return;
-    r->failed = 1;
-    nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_CANCEL);
-    h2_flush(c);
+    uint64_t now = tl_mono_ms(), d = body_deadline(c->h, r->t_body, r->body_rx);
+    if (d > now) {
+        arm(r->deadline, (unsigned)(d - now));
+        return;
+    }
+    int slow = now < r->t_body + c->h->cfg.body_timeout_ms;
+    r->rst_after = 1;
+    c->nrst_after++;
+    tl_buf_release(&r->body);
+    h2_error(c, r, 408, slow ? "request body too slow" : "request body timeout");
 }
 
 static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user)
@@ -474,11 +876,10 @@ static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void 
         req_free(r);
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
-    r->deadline = req_event(r);
-    arm(r->deadline, c->h->cfg.header_timeout_ms);
+    r->deadline = req_event(r); /* armed for the body (the head is timed by h2_walk) */
     req_link(c, r);
     c->nstreams++;
-    h2_idle_update(c);
+    h2_timer_update(c, 0);
     nghttp2_session_set_stream_user_data(s, f->hd.stream_id, r);
     return 0;
 }
@@ -533,7 +934,10 @@ static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8
     (void)flags;
     conn *c = user;
     tl_http_req *r = h2_req(c, id);
-    if (!r || r->failed)
+    if (!r)
+        return 0;
+    r->body_rx += len;
+    if (r->failed)
         return 0;
     if (r->body.len + len > c->h->cfg.max_body) {
         r->failed = 413;
@@ -604,8 +1008,9 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *us
         if (r->failed == 431 || r->failed == 400) {
             h2_request_done(c, r); /* answer now; the rest of the body is discarded */
         } else {
-            evtimer_del(r->deadline);
-            arm(r->deadline, c->h->cfg.body_timeout_ms);
+            r->t_body = tl_mono_ms();
+            uint64_t d = body_deadline(c->h, r->t_body, 0);
+            arm(r->deadline, (unsigned)(d - r->t_body));
         }
     } else if (r->failed == 413) {
         h2_request_done(c, r);
@@ -621,10 +1026,31 @@ static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, voi
     if (!r)
         return 0;
     nghttp2_session_set_stream_user_data(s, id, NULL);
+    if (r->rst_after)
+        c->nrst_after--;
     req_abort_handed(r);
     req_free(r);
-    c->nstreams--;
-    h2_idle_update(c);
+    uint64_t now = 0;
+    if (--c->nstreams == 0)
+        c->idle_since = now = tl_mono_ms();
+    h2_timer_update(c, now);
+    return 0;
+}
+
+/* A request cut off (body too slow) was answered in full: ask the client to
+ * stop sending it (RFC 9113 §8.1: RST_STREAM with NO_ERROR). */
+static int h2_on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
+    conn *c = user;
+    if (c->nrst_after == 0 || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+        (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS))
+        return 0;
+    tl_http_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (r && r->rst_after) {
+        r->rst_after = 0;
+        c->nrst_after--;
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+    }
     return 0;
 }
 
@@ -647,6 +1073,8 @@ static void h2_readcb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t len = evbuffer_get_length(in);
     unsigned char *data = evbuffer_pullup(in, -1);
+    uint64_t now = tl_mono_ms();
+    h2_walk(c, data, len, now);
     c->in_recv = 1;
     ssize_t rv = nghttp2_session_mem_recv(c->ng, data, len);
     c->in_recv = 0;
@@ -655,6 +1083,7 @@ static void h2_readcb(struct bufferevent *bev, void *arg)
         return;
     }
     evbuffer_drain(in, (size_t)rv);
+    h2_timer_update(c, now);
     h2_flush(c);
 }
 
@@ -678,29 +1107,65 @@ static void h2_eventcb(struct bufferevent *bev, short events, void *arg)
         conn_close(c);
 }
 
+/* Sends GOAWAY (the streams already started finish), then the connection
+ * closes once everything is written and no stream is left, or at the hard
+ * stop. */
+static void h2_goaway(conn *c, uint32_t code, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    c->h->nclosing++;
+    nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
+                          code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+    if (c->nstreams == 0 || code != NGHTTP2_NO_ERROR)
+        conn_timer_set(c, T_CLOSING, tl_mono_ms() + CLOSE_GRACE_MS, 0);
+    else
+        conn_timer_set(c, T_NONE, 0, 0); /* streams in flight finish first */
+    h2_flush(c);
+}
+
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     conn *c = arg;
-    if (c->kind == CONN_H2 && c->ng && !c->closing) {
-        /* Idle: say goodbye politely, then close once written. */
-        c->closing = 1;
-        nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
-                              NULL, 0);
-        nghttp2_session_send(c->ng);
-        arm(c->timer, 1000); /* hard stop if the peer does not read */
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-            conn_close(c);
-        return;
+    switch (c->tstate) {
+    case T_IDLE:
+        if (c->kind == CONN_H2) {
+            h2_goaway(c, NGHTTP2_NO_ERROR, NULL); /* politely, then close once written */
+            return;
+        }
+        break;
+    case T_HEAD:
+        if (c->kind == CONN_H2) {
+            /* No other frame may come before the block ends: the connection goes. */
+            nghttp2_session_terminate_session(c->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+            c->closing = 1;
+            c->h->nclosing++;
+            conn_timer_set(c, T_CLOSING, tl_mono_ms() + CLOSE_GRACE_MS, 0);
+            h2_flush(c);
+            return;
+        }
+        break;
+    case T_BODY: {
+        uint64_t now = tl_mono_ms(), d = body_deadline(c->h, c->t_body, c->body_rx);
+        if (d > now) {
+            c->tdeadline = d;
+            arm(c->timer, (unsigned)(d - now));
+            return;
+        }
+        break;
+    }
+    default:
+        break;
     }
     conn_close(c);
 }
 
-static int h2_start(conn *c)
+/* nghttp2's callbacks and options, made once for every session. */
+static int h2_setup(tl_httpd *h)
 {
-    tl_httpd *h = c->h;
     nghttp2_session_callbacks *cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0)
         return TL_ERR_NOMEM;
@@ -710,19 +1175,24 @@ static int h2_start(conn *c)
     nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2_on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, h2_on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_on_stream_close);
-    nghttp2_option *opt;
-    if (nghttp2_option_new(&opt) != 0) {
-        nghttp2_session_callbacks_del(cbs);
+    h->ng_cbs = cbs;
+    if (nghttp2_option_new(&h->ng_opt) != 0)
         return TL_ERR_NOMEM;
-    }
     /* nghttp2 itself refuses streams beyond our advertised limit once acked;
-     * h2_on_begin_headers refuses before the ack too. */
-    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
-    int rv = nghttp2_session_server_new2(&c->ng, cbs, c, opt);
-    nghttp2_option_del(opt);
-    nghttp2_session_callbacks_del(cbs);
-    if (rv != 0)
+     * h2_on_begin_headers refuses before the ack too. No RFC 7540
+     * priorities are used, so closed streams need not be kept for them. */
+    nghttp2_option_set_max_deflate_dynamic_table_size(h->ng_opt, 4096);
+    nghttp2_option_set_no_closed_streams(h->ng_opt, 1);
+    return TL_OK;
+}
+
+static int h2_start(conn *c)
+{
+    tl_httpd *h = c->h;
+    c->mem = (nghttp2_mem){c, ng_malloc, ng_free, ng_calloc, ng_realloc};
+    if (nghttp2_session_server_new3(&c->ng, h->ng_cbs, c, h->ng_opt, &c->mem) != 0)
         return TL_ERR_NOMEM;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h->cfg.max_streams},
@@ -733,27 +1203,94 @@ static int h2_start(conn *c)
     if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 3) != 0)
         return TL_ERR_NOMEM;
     c->kind = CONN_H2;
+    /* The walker starts with the client's 24-byte preface, as one frame. */
+    c->f_left = H2_PREFACE_LEN;
+    c->f_type = 0xff;
+    c->t_frame = c->idle_since = tl_mono_ms();
     bufferevent_setcb(c->bev, h2_readcb, h2_writecb, h2_eventcb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    h2_idle_update(c);
-    if (h->draining) {
-        c->closing = 1;
-        nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
-    }
+    h2_timer_update(c, 0);
+    if (h->draining)
+        h2_goaway(c, NGHTTP2_NO_ERROR, NULL);
     h2_flush(c);
     return TL_OK;
 }
 
 /* ---- HTTP/1.1 relay to the private evhttp ------------------------------- */
 
+/* A request in flight: no deadline; its body under way: the body deadline;
+ * its head under way: the head deadline from its first byte; else idle. */
 static void relay_timer_update(conn *c)
 {
+    const tl_httpd_config *cfg = &c->h->cfg;
     if (c->inflight > 0)
-        evtimer_del(c->timer);
+        conn_timer_set(c, T_NONE, 0, 0);
+    else if (c->in_body)
+        conn_timer_set(c, T_BODY, body_deadline(c->h, c->t_body, c->body_rx), 0);
     else if (c->in_request)
-        arm(c->timer, c->h->cfg.header_timeout_ms + c->h->cfg.body_timeout_ms);
+        conn_timer_set(c, T_HEAD, c->t_req + cfg->header_timeout_ms, 0);
     else
-        arm(c->timer, c->h->cfg.idle_timeout_ms);
+        conn_timer_set(c, T_IDLE, c->idle_since + cfg->idle_timeout_ms, 0);
+}
+
+/* Looks for the blank line that ends a request head (RFC 9112 §2.1: CRLF
+ * CRLF, or bare LFs, which evhttp accepts too) in n bytes; returns how many
+ * bytes follow it, or -1 when the head goes on. Nothing else of the head is
+ * looked at: evhttp parses it. */
+static ssize_t relay_head_end(conn *c, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = p[i];
+        if (b == '\n') {
+            if (c->eol) {
+                c->eol = 0;
+                return (ssize_t)(n - i - 1);
+            }
+            c->eol = 1;
+        } else if (b == '\r' && c->eol == 1) {
+            c->eol = 2;
+        } else if (b != '\r') {
+            c->eol = 0;
+            const void *nl = memchr(p + i, '\n', n - i);
+            if (!nl)
+                return -1;
+            i = (size_t)((const uint8_t *)nl - p) - 1;
+        }
+    }
+    return -1;
+}
+
+/* Times the client's bytes: the first byte of a request starts its head
+ * clock, the blank line after its head its body clock. */
+static void relay_time(conn *c, struct evbuffer *in)
+{
+    size_t len = evbuffer_get_length(in);
+    if (len == 0)
+        return;
+    uint64_t now = 0;
+    if (!c->in_request) {
+        c->in_request = 1;
+        c->eol = 0;
+        c->t_req = now = tl_mono_ms();
+    }
+    if (c->in_body) {
+        c->body_rx += len; /* the timer reads it when it fires */
+        return;
+    }
+    struct evbuffer_iovec v[8];
+    int nv = evbuffer_peek(in, -1, NULL, v, 8);
+    size_t seen = 0;
+    for (int i = 0; i < nv && i < 8; i++) {
+        ssize_t rest = relay_head_end(c, v[i].iov_base, v[i].iov_len);
+        seen += v[i].iov_len;
+        if (rest >= 0) {
+            c->in_body = 1;
+            c->t_body = now ? now : tl_mono_ms();
+            c->body_rx = (size_t)rest + (len - seen);
+            break;
+        }
+    }
+    relay_timer_update(c);
 }
 
 static void relay_maybe_close(conn *c)
@@ -769,10 +1306,7 @@ static void relay_maybe_close(conn *c)
 static void relay_client_read(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
-    if (!c->in_request && c->inflight == 0) {
-        c->in_request = 1;
-        relay_timer_update(c);
-    }
+    relay_time(c, bufferevent_get_input(bev));
     bufferevent_write_buffer(c->ibev, bufferevent_get_input(bev));
     if (evbuffer_get_length(bufferevent_get_output(c->ibev)) > RELAY_HIGH_WATER)
         bufferevent_disable(c->bev, EV_READ);
@@ -854,6 +1388,7 @@ static int relay_start(conn *c)
     int one = 1;
     setsockopt(bufferevent_getfd(c->ibev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->kind = CONN_RELAY;
+    c->idle_since = tl_mono_ms();
     bufferevent_setcb(c->bev, relay_client_read, relay_client_write, relay_client_event, c);
     bufferevent_setcb(c->ibev, relay_inner_read, relay_inner_write, relay_inner_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -865,6 +1400,15 @@ static int relay_start(conn *c)
 /* evhttp's handler: every HTTP/1.1 request, complete (evhttp enforces the
  * header and body limits itself with 400/413). */
 static void h1_send_text(struct evhttp_request *er, int status, const char *line);
+
+/* A request on relay c was answered without the handler: c is idle again,
+ * unless another is in flight behind it. */
+static void h1_answered_here(conn *c)
+{
+    if (c->inflight == 0)
+        c->idle_since = c->t_req = tl_mono_ms();
+    relay_timer_update(c);
+}
 
 static void h1_gencb(struct evhttp_request *er, void *arg)
 {
@@ -885,6 +1429,9 @@ static void h1_gencb(struct evhttp_request *er, void *arg)
                    TCP_NODELAY, &one, sizeof one);
         c->h1_nodelay = 1;
     }
+    /* The request is in: its clocks stop, answered here (h1_answered_here)
+     * or handed over. */
+    c->in_request = c->in_body = 0;
     tl_http_req *r = req_new(h);
     const char *uri = evhttp_request_get_uri(er);
     const char *m;
@@ -924,11 +1471,13 @@ static void h1_gencb(struct evhttp_request *er, void *arg)
         req_set_target(r, uri, strlen(uri)) != TL_OK) {
         req_free(r);
         evhttp_send_error(er, 503, "out of memory");
+        h1_answered_here(c);
         return;
     }
     if (r->path[0] != '/') {
         req_free(r);
         evhttp_send_error(er, 400, "malformed request target");
+        h1_answered_here(c);
         return;
     }
     struct evkeyvalq *in = evhttp_request_get_input_headers(er);
@@ -950,18 +1499,19 @@ static void h1_gencb(struct evhttp_request *er, void *arg)
          * HTML page and a reset, answers most oversized bodies. */
         req_free(r);
         h1_send_text(er, 413, "request body too large");
+        h1_answered_here(c);
         return;
     }
     if (bl && tl_buf_add(&r->body, evbuffer_pullup(body, -1), bl) != TL_OK) {
         req_free(r);
         evhttp_send_error(er, 503, "out of memory");
+        h1_answered_here(c);
         return;
     }
     r->ereq = er;
     r->proto = "http/1.1";
     req_link(c, r);
     c->inflight++;
-    c->in_request = 0;
     relay_timer_update(c);
     req_hand(r);
 }
@@ -1002,9 +1552,27 @@ static void conn_close(conn *c)
             h->portmap[c->iport] = NULL;
         bufferevent_free(c->ibev);
     }
+    if (c->closing)
+        h->nclosing--;
     conn_unlink(c);
     free(c);
     maybe_drained(h);
+}
+
+/* Makes room for a new connection at max_conns: the connection idle longest
+ * goes (HTTP/2 with GOAWAY, unless too many are already saying goodbye; the
+ * others at once). Returns 0 when none is idle. */
+#define MAX_CLOSING(h) (64 + (h)->cfg.max_conns / 64)
+static int conn_evict(tl_httpd *h)
+{
+    conn *c = h->idle_head;
+    if (!c)
+        return 0;
+    if (c->kind == CONN_H2 && h->nclosing < MAX_CLOSING(h))
+        h2_goaway(c, NGHTTP2_NO_ERROR, NULL);
+    else
+        conn_close(c);
+    return 1;
 }
 
 /* The connection is classified: wrap the fd in a bufferevent and start. */
@@ -1013,7 +1581,7 @@ static void conn_classified(conn *c, int h2)
     tl_httpd *h = c->h;
     event_free(c->io);
     c->io = NULL;
-    evtimer_del(c->timer);
+    conn_timer_set(c, T_NONE, 0, 0);
     if (c->ssl) {
         /* (A libevent openssl *filter* over a socket bufferevent wrote fewer
          * syscalls, but stalled multiplexed streams for seconds under an
@@ -1093,7 +1661,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)sa;
     (void)salen;
     tl_httpd *h = arg;
-    if (h->nconns >= h->cfg.max_conns || h->draining) {
+    /* Connections saying goodbye (GOAWAY sent) do not count, but there are
+     * never more than MAX_CLOSING of them. */
+    if (h->draining || (h->nconns - h->nclosing >= h->cfg.max_conns && !conn_evict(h)) ||
+        h->nconns >= h->cfg.max_conns + MAX_CLOSING(h)) {
         evutil_closesocket(fd);
         return;
     }
@@ -1123,7 +1694,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     event_add(c->io, NULL);
-    arm(c->timer, h->ssl_ctx ? h->cfg.handshake_timeout_ms : h->cfg.preface_timeout_ms);
+    conn_timer_set(
+        c, T_PENDING,
+        tl_mono_ms() + (h->ssl_ctx ? h->cfg.handshake_timeout_ms : h->cfg.preface_timeout_ms), 0);
 }
 
 /* After a burst of connections has gone, the memory they held goes back to
@@ -1346,6 +1919,8 @@ int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_ha
         c->idle_timeout_ms = 120000;
     if (!c->body_timeout_ms)
         c->body_timeout_ms = 30000;
+    if (!c->body_min_rate)
+        c->body_min_rate = 1024;
     int rc = TL_ERR_INVALID;
     if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
         snprintf(err, cap, "TLS needs both a certificate and a key");
@@ -1364,10 +1939,14 @@ int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_ha
     h->drain_ev = event_new(base, -1, 0, drain_fire, h);
     h->accept_pause = evtimer_new(base, accept_resume, h);
     h->trim_ev = event_new(base, -1, EV_PERSIST, trim_check, h);
+    h->sweep_ev = event_new(base, -1, EV_PERSIST, pool_sweep, h);
+    /* One pool slot pair per connection that can be open (+ those closing). */
+    h->pool = pool_new(c->max_conns + MAX_CLOSING(h) + 16);
     h->portmap = calloc(65536, sizeof *h->portmap);
     h->h1 = evhttp_new(base);
     rc = TL_ERR_NOMEM;
-    if (!h->qev || !h->drain_ev || !h->accept_pause || !h->trim_ev || !h->portmap || !h->h1) {
+    if (!h->qev || !h->drain_ev || !h->accept_pause || !h->trim_ev || !h->sweep_ev || !h->portmap ||
+        !h->h1 || h2_setup(h) != TL_OK) {
         snprintf(err, cap, "out of memory");
         goto fail;
     }
@@ -1408,6 +1987,7 @@ int tl_httpd_new(struct event_base *base, const tl_httpd_config *cfg, tl_http_ha
                                                     : ((struct sockaddr_in *)&b)->sin_port);
     }
     arm(h->trim_ev, TRIM_CHECK_MS);
+    arm(h->sweep_ev, POOL_SWEEP_MS);
     *out = h;
     return TL_OK;
 fail:
@@ -1426,20 +2006,15 @@ void tl_httpd_drain(tl_httpd *h, void (*cb)(void *ctx), void *ctx)
     h->drain_cb = cb;
     h->drain_ctx = ctx;
     event_del(h->trim_ev);
+    event_del(h->sweep_ev);
     if (h->lis)
         evconnlistener_disable(h->lis);
     for (conn *c = h->conns, *n; c; c = n) {
         n = c->next;
         if (c->kind == CONN_PENDING) {
             conn_close(c);
-        } else if (c->kind == CONN_H2 && !c->closing) {
-            c->closing = 1;
-            nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
-                                  nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
-                                  NULL, 0);
-            if (c->nstreams == 0)
-                arm(c->timer, 1000);
-            h2_flush(c);
+        } else if (c->kind == CONN_H2) {
+            h2_goaway(c, NGHTTP2_NO_ERROR, NULL);
         } else if (c->kind == CONN_RELAY && c->inflight == 0) {
             conn_close(c);
         }
@@ -1460,6 +2035,10 @@ void tl_httpd_free(tl_httpd *h)
         evhttp_free(h->h1);
     if (h->ssl_ctx)
         SSL_CTX_free(h->ssl_ctx);
+    if (h->ng_cbs)
+        nghttp2_session_callbacks_del(h->ng_cbs);
+    if (h->ng_opt)
+        nghttp2_option_del(h->ng_opt);
     if (h->qev)
         event_free(h->qev);
     if (h->drain_ev)
@@ -1468,6 +2047,9 @@ void tl_httpd_free(tl_httpd *h)
         event_free(h->accept_pause);
     if (h->trim_ev)
         event_free(h->trim_ev);
+    if (h->sweep_ev)
+        event_free(h->sweep_ev);
+    pool_free_all(h->pool);
     job *j = h->qhead;
     while (j) {
         job *n = j->next;
@@ -1565,7 +2147,13 @@ static void respond_h1(tl_http_req *r, int status, const char *ctype, const tl_h
         evbuffer_free(b);
     conn *c = r->c;
     if (c) {
-        c->inflight--;
+        if (--c->inflight == 0) {
+            /* A request pipelined behind this one is served from now on:
+             * its clocks start now. */
+            c->idle_since = c->t_req = tl_mono_ms();
+            if (c->in_body)
+                c->t_body = c->t_req;
+        }
         relay_timer_update(c);
     }
     req_free(r);

@@ -10,8 +10,10 @@
  *
  * Limits (all in tl_httpd_config, with safe defaults when 0): concurrent
  * streams per connection (advertised in SETTINGS), header list size (counted
- * per request), request body size, connections, and absolute deadlines for
- * the TLS handshake, the preface, the request headers and idle connections.
+ * per request), request body size, connections (at the limit the longest-idle
+ * connection is closed to admit a new one), absolute deadlines for the TLS
+ * handshake, the preface, each request head (from its first byte) and body,
+ * a minimum body rate, and idle connections.
  */
 #ifndef TL_HTTP_HTTPD_H
 #define TL_HTTP_HTTPD_H
@@ -31,12 +33,13 @@ typedef struct tl_httpd_config {
     size_t max_body;               /* request body bytes (default 1 MiB) */
     unsigned max_streams;          /* per connection (default 100) */
     size_t max_header_bytes;       /* per request (default 16 KiB) */
-    unsigned max_conns;            /* default 10000 */
+    unsigned max_conns;            /* default 10000; at the limit the longest-idle goes */
     unsigned handshake_timeout_ms; /* TLS handshake deadline (default 10 s) */
     unsigned preface_timeout_ms;   /* first request bytes (default 10 s) */
-    unsigned header_timeout_ms;    /* whole request head (default 10 s) */
+    unsigned header_timeout_ms;    /* request head, from its first byte (default 10 s) */
     unsigned idle_timeout_ms;      /* no open stream (default 120 s) */
     unsigned body_timeout_ms;      /* whole request body (default 30 s) */
+    unsigned body_min_rate;        /* body bytes/s after a 5 s allowance (default 1024) */
 } tl_httpd_config;
 
 /* Called once per complete request (headers + body read). The handler

@@ -42,7 +42,8 @@ static void slow_abort(void *arg)
 {
     slow *s = arg;
     g_aborts++;
-    s->req = NULL;
+    event_free(s->ev); /* its answer will not be sent */
+    free(s);
 }
 
 static void slow_fire(evutil_socket_t fd, short w, void *arg)
@@ -50,8 +51,7 @@ static void slow_fire(evutil_socket_t fd, short w, void *arg)
     (void)fd;
     (void)w;
     slow *s = arg;
-    if (s->req)
-        text(s->req, 200, "slow\n");
+    text(s->req, 200, "slow\n");
     event_free(s->ev);
     free(s);
 }
@@ -155,6 +155,8 @@ int main(int argc, char **argv)
             cfg.body_timeout_ms = (unsigned)n;
         else if (!strcmp(k, "--idle-ms") && num)
             cfg.idle_timeout_ms = (unsigned)n;
+        else if (!strcmp(k, "--body-min-rate") && num)
+            cfg.body_min_rate = (unsigned)n;
         else {
             fprintf(stderr, "testsrv: unknown flag or bad value: %s %s\n", k, v);
             return 2;

@@ -2,10 +2,12 @@
 """test_httpd.py - tl_httpd alone, through build/frontend_httpd_testsrv.
 
 Protocols (HTTP/1.1, h2c, TLS h2 and the http/1.1 fallback) with curl and
-nghttp; limits (header bytes, body bytes, connections); absolute deadlines
-(preface, request head with a byte trickle on HTTP/1.1 and HTTP/2, idle);
-answers from another thread; client aborts; graceful drain with a request in
-flight. Usage: test_httpd.py BUILD_DIR
+nghttp; limits (header bytes, body bytes, connections: the longest-idle
+connection evicted at the limit, never a busy one); absolute deadlines
+(preface, request head with a byte trickle on HTTP/1.1 and HTTP/2, down to
+the bytes of the HEADERS frame's own header, idle) and the minimum body rate
+(HTTP/2 and HTTP/1.1); answers from another thread; client aborts; graceful
+drain with a request in flight. Usage: test_httpd.py BUILD_DIR
 """
 import os
 import signal
@@ -78,6 +80,53 @@ def closed_within(sock, seconds):
 
 def h2_frame(ftype, flags, sid, payload=b""):
     return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2_frames(buf):
+    """Splits complete frames off buf: ([(type, flags, sid, payload)], rest)."""
+    out = []
+    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+        ln = int.from_bytes(buf[:3], "big")
+        out.append((buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF, buf[9:9 + ln]))
+        buf = buf[9 + ln:]
+    return out, buf
+
+
+def h2_get_block(path):
+    """HPACK for GET PATH (static :method/:scheme, literal :path, :authority)."""
+    p = path.encode()
+    return bytes([0x82, 0x86, 0x04, len(p)]) + p + bytes([0x01, 1]) + b"x"
+
+
+def h2_watch(sock, seconds, send=None, every=0.05):
+    """Calls send() every `every` s (if given) and reads what the server sends
+    until it closes the connection or `seconds` pass. Returns (frames seen as
+    (elapsed, type, flags, sid, payload), elapsed at close or None)."""
+    sock.settimeout(0.02)
+    t0 = time.time()
+    seen, buf, nxt = [], b"", 0.0
+    while time.time() - t0 < seconds:
+        now = time.time() - t0
+        if send and now >= nxt:
+            nxt += every
+            try:
+                send()
+            except (BrokenPipeError, ConnectionResetError):
+                return seen, now
+        try:
+            d = sock.recv(65536)
+            if not d:
+                return seen, time.time() - t0
+            fr, buf = h2_frames(buf + d)
+            seen += [(time.time() - t0,) + f for f in fr]
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            return seen, time.time() - t0
+    return seen, None
 
 
 def main():
@@ -182,7 +231,7 @@ def run(tmp):
         check(t is not None and t < 1.5 * SCALE, "partial preface closed at the deadline (%s)" % t)
         c.close()
         # HTTP/1.1 request head trickled one byte every 50 ms: closed at the
-        # absolute deadline (header+body 800 ms), not kept alive by traffic.
+        # absolute head deadline (400 ms), not kept alive by traffic.
         c = socket.create_connection(("127.0.0.1", s.port))
         c.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")
         t0 = time.time()
@@ -200,7 +249,7 @@ def run(tmp):
             except (ConnectionResetError, BrokenPipeError):
                 closed = time.time() - t0
                 break
-        check(closed is not None and closed < 2.5 * SCALE,
+        check(closed is not None and closed < 0.75 * SCALE,
               "HTTP/1.1 trickled head closed at the deadline (%s)" % closed)
         c.close()
         # HTTP/2 header block trickled in CONTINUATION frames: RST/close at the
@@ -239,6 +288,51 @@ def run(tmp):
             time.sleep(0.05)
         check(got is not None and got < 2.5 * SCALE,
               "HTTP/2 trickled header block stopped at the deadline (%s)" % got)
+        c.close()
+        # An HTTP/1.1 request pipelined behind a slow one (600 ms, longer than
+        # the 400 ms head deadline; times x SCALE), its head's end sent at
+        # 700 ms: its clock starts once the slow one is answered, so it is
+        # served.
+        c = socket.create_connection(("127.0.0.1", s.port))
+        c.sendall(b"GET /slow?%d HTTP/1.1\r\nHost: x\r\n\r\n" % (600 * SCALE))
+        time.sleep(0.1 * SCALE)
+        c.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.6 * SCALE)
+        c.sendall(b"\r\n")
+        c.settimeout(3 * SCALE)
+        got = b""
+        try:
+            while got.count(b"HTTP/1.1 200") < 2 or not got.endswith(b"hello http/1.1\n"):
+                d = c.recv(65536)
+                if not d:
+                    break
+                got += d
+        except (socket.timeout, ConnectionResetError):
+            pass
+        check(got.count(b"HTTP/1.1 200") == 2 and b"slow\n" in got and b"hello http/1.1" in got,
+              "HTTP/1.1 request pipelined behind a slow one timed from its answer (%r)" % got[-60:])
+        c.close()
+        # HTTP/2: the bytes of a HEADERS frame itself, its 9-byte frame header
+        # first, trickled one every 100 ms (3.3 s for the frame): GOAWAY and
+        # close at the head deadline, 400 ms from the first byte, not a mere
+        # reset of the stream once its frame header is in.
+        c = socket.create_connection(("127.0.0.1", s.port))
+        c.sendall(PREFACE + h2_frame(4, 0, 0))
+        hf = h2_frame(1, 0x5, 1, h2_get_block("/hello") + bytes([0x00, 3]) + b"x-a" + bytes([5]) + b"vvvvv")
+        left = [hf]
+
+        def one():
+            if left[0]:
+                c.sendall(left[0][:1])
+                left[0] = left[0][1:]
+        seen, t = h2_watch(c, 5 * SCALE, one, 0.1)
+        goaway = [f for f in seen if f[1] == 7]
+        # (ENHANCE_YOUR_CALM: the head deadline's, not the idle one's NO_ERROR)
+        check(t is not None and t < 1.5 * SCALE and goaway and goaway[0][0] < 0.75 * SCALE and
+              goaway[0][4][4:8] == b"\0\0\0\x0b" and len(left[0]) > 0,
+              "HTTP/2 HEADERS frame trickled byte by byte: GOAWAY and close at the head "
+              "deadline (closed %s, GOAWAY %s)"
+              % (t, (goaway[0][0], goaway[0][4][4:8]) if goaway else None))
         c.close()
         # HTTP/2 request body trickled in 1-byte DATA frames: RST at the body
         # deadline (400 ms after the head), not kept alive by the trickle.
@@ -286,15 +380,6 @@ def run(tmp):
         t = closed_within(c, 4 * SCALE)
         check(t is not None and 0.5 * SCALE < t < 2.5 * SCALE, "idle h2c connection closed (%s)" % t)
         c.close()
-        # Connection limit: 8 open, the 9th is closed at once.
-        socks = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(8)]
-        time.sleep(0.2)
-        extra = socket.create_connection(("127.0.0.1", s.port))
-        t = closed_within(extra, 0.5)
-        check(t is not None, "connection over max_conns closed at once (%s)" % t)
-        extra.close()
-        for x in socks:
-            x.close()
         time.sleep(0.3)
         st, _ = curl("--http1.1", s.url + "/hello")
         check(st == 200, "serving again after the extra connections closed")
@@ -325,6 +410,112 @@ def run(tmp):
             rc = None
         check(rc == 0, "server exits 0 after draining (%s)" % rc)
         s.stop()
+    finally:
+        s.stop()
+
+    # Eviction at max_conns (8), on a server whose idle deadline (60 s) stays
+    # out of the way: the longest-idle connection goes, a connection with a
+    # request in flight stays, the new client is served.
+    s = Server("--max-conns", "8", "--idle-ms", "60000")
+    try:
+        old = socket.create_connection(("127.0.0.1", s.port))  # idle longest
+        old.sendall(PREFACE + h2_frame(4, 0, 0))
+        time.sleep(0.05)
+        busy = socket.create_connection(("127.0.0.1", s.port))  # a request in flight
+        busy.sendall(PREFACE + h2_frame(4, 0, 0) +
+                     h2_frame(1, 0x5, 1, h2_get_block("/slow?%d" % (1500 * SCALE))))
+        h1 = socket.create_connection(("127.0.0.1", s.port))  # HTTP/1.1, between requests
+        h1.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        h1.settimeout(2 * SCALE)
+        check(b"hello http/1.1" in h1.recv(4096), "HTTP/1.1 keep-alive connection served")
+        time.sleep(0.05)
+        rest = []
+
+        def idle_one():
+            x = socket.create_connection(("127.0.0.1", s.port))
+            x.sendall(PREFACE + h2_frame(4, 0, 0))
+            rest.append(x)
+            time.sleep(0.05)
+        for _ in range(5):
+            idle_one()  # 8 open: old, busy, h1, 5 more
+        st, b = curl("--http2-prior-knowledge", s.url + "/hello")
+        check(st == 200 and b == b"hello h2c\n", "a new client at max_conns is served (%d)" % st)
+        seen, t = h2_watch(old, 1.0 * SCALE)
+        check(any(f[1] == 7 and f[4][4:8] == b"\0\0\0\0" for f in seen) and t is not None,
+              "the longest-idle connection got GOAWAY(NO_ERROR) and was closed (%s, %s)"
+              % ([f[1] for f in seen], t))
+        idle_one()  # 8 open again
+        st, b = curl("--http1.1", s.url + "/hello")
+        check(st == 200, "a second new client at max_conns is served (%d)" % st)
+        h1.settimeout(1.0 * SCALE)
+        try:
+            gone = h1.recv(4096) == b""
+        except (socket.timeout, ConnectionResetError):
+            gone = False
+        check(gone, "the next longest-idle connection (HTTP/1.1, between requests) was closed")
+        seen, t = h2_watch(busy, 3.0 * SCALE)
+        kinds = [f[1] for f in seen if f[1] in (0, 1, 7)]  # DATA, HEADERS, GOAWAY
+        check(kinds[:2] == [1, 0],
+              "the connection with a request in flight was kept and answered (%s)" % kinds)
+        for x in [old, busy, h1] + rest:
+            x.close()
+        time.sleep(0.2)
+        # With every connection busy, a new one is refused at once.
+        busy = []
+        for _ in range(8):
+            x = socket.create_connection(("127.0.0.1", s.port))
+            x.sendall(PREFACE + h2_frame(4, 0, 0) +
+                      h2_frame(1, 0x5, 1, h2_get_block("/slow?%d" % (1000 * SCALE))))
+            busy.append(x)
+        time.sleep(0.2 * SCALE)
+        extra = socket.create_connection(("127.0.0.1", s.port))
+        t = closed_within(extra, 0.5 * SCALE)
+        check(t is not None, "connection over max_conns with none idle closed at once (%s)" % t)
+        extra.close()
+        for x in busy:
+            x.close()
+    finally:
+        s.stop()
+
+    # Minimum body rate: a body at ~10 bytes/s, far below 1000 bytes/s, is
+    # cut off after the 5 s allowance, long before the 60 s body deadline:
+    # HTTP/2 with a 408 and its reason, then RST_STREAM(NO_ERROR); HTTP/1.1
+    # by closing the connection.
+    s = Server("--body-ms", "60000", "--body-min-rate", "1000", "--max-body", "100000")
+    try:
+        res = {}
+
+        def h2_slow():
+            c = socket.create_connection(("127.0.0.1", s.port))
+            path = b"/echo"
+            block = bytes([0x83, 0x86, 0x04, len(path)]) + path + bytes([0x01, 1]) + b"x"
+            c.sendall(PREFACE + h2_frame(4, 0, 0) + h2_frame(1, 0x4, 1, block))
+            res["h2"] = h2_watch(c, 15 * SCALE, lambda: c.sendall(h2_frame(0, 0, 1, b"b")), 0.1)
+            c.close()
+
+        def h1_slow():
+            c = socket.create_connection(("127.0.0.1", s.port))
+            c.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+            res["h1"] = h2_watch(c, 15 * SCALE, lambda: c.sendall(b"b"), 0.1)
+            c.close()
+        th = [threading.Thread(target=h2_slow), threading.Thread(target=h1_slow)]
+        for x in th:
+            x.start()
+        for x in th:
+            x.join()
+        seen, t = res["h2"]
+        hdr = [f for f in seen if f[1] == 1 and f[3] == 1]
+        data = b"".join(f[4] for f in seen if f[1] == 0 and f[3] == 1)
+        rst = [f for f in seen if f[1] == 3 and f[3] == 1]
+        check(hdr and 4.5 < hdr[0][0] < 10 * SCALE and hdr[0][4][:1] != b"\x88" and
+              data == b"request body too slow\n" and rst and rst[0][4] == b"\0\0\0\0",
+              "HTTP/2 body below the minimum rate: 408 with its reason, then RST_STREAM(NO_ERROR) "
+              "(%s, %r, %s)" % (hdr[0][0] if hdr else None, data, [f[4] for f in rst]))
+        seen, t = res["h1"]
+        check(t is not None and 4.5 < t < 10 * SCALE,
+              "HTTP/1.1 body below the minimum rate: closed after the allowance (%s)" % t)
+        st, b = curl("--http1.1", "--data-binary", "@-", s.url + "/echo", data=b"q" * 50000)
+        check(st == 200 and len(b) == 50000, "a body at full speed is not cut off")
     finally:
         s.stop()
 

@@ -12,6 +12,8 @@
  *   settings-flood / ping-flood   frames that demand ACKs, never reading
  *   streams        open the advertised stream limit + 100 streams at once
  *   slow-preface / slow-headers / slow-body / slow-h1   one byte a second
+ *   slow-frame     the bytes of a HEADERS frame, its frame header first, one a
+ *                  second (the connection must go at the head deadline)
  *   idle           N connections that send the preface and then nothing
  * Expected (checked here): the abused connection is closed, sent GOAWAY or
  * has its streams reset (or, for floods, the server stays bounded and
@@ -513,7 +515,7 @@ out:
 
 typedef struct slow_arg {
     const char *name;
-    int kind; /* 0 preface, 1 headers, 2 body, 3 HTTP/1.1 headers */
+    int kind; /* 0 preface, 1 headers, 2 body, 3 HTTP/1.1 headers, 4 a HEADERS frame */
     int ok;
     char msg[256];
 } slow_arg;
@@ -531,8 +533,16 @@ static void *slow_thread(void *vp)
         return NULL;
     }
     double t0 = tl_mono_s();
-    uint8_t b[512];
-    size_t n = 0;
+    uint8_t b[512], whole[300];
+    size_t n = 0, wn = 0;
+    if (a->kind == 4) {
+        h2_start(fd);
+        uint8_t blk[256];
+        size_t bl = req_block(blk, sizeof(blk), "GET", g_path);
+        wn = frame(whole, (uint32_t)bl, F_HEADERS, FL_END_HEADERS | FL_END_STREAM, 1);
+        memcpy(whole + wn, blk, bl);
+        wn += bl;
+    }
     if (a->kind == 1 || a->kind == 2) {
         h2_start(fd);
         uint8_t blk[256];
@@ -554,6 +564,11 @@ static void *slow_thread(void *vp)
         } else if (a->kind == 2) {
             n = frame(b, 1, F_DATA, 0, 1);
             b[n++] = 'x';
+        } else if (a->kind == 4) {
+            if ((size_t)bytes >= wn) /* all sent before any deadline: no more */
+                break;
+            b[0] = whole[bytes];
+            n = 1;
         } else {
             const char *h = bytes == 0 ? "POST /add HTTP/1.1\r\nHost: x\r\n" : "X: y\r\n";
             n = strlen(h);
@@ -564,14 +579,14 @@ static void *slow_thread(void *vp)
         bytes++;
         if (drain(fd, s, 1.0))
             break;
-        if (a->kind == 1 && (s->goaway || s->rst))
+        if ((a->kind == 1 && (s->goaway || s->rst)) || (a->kind == 4 && s->goaway))
             break;
         if (a->kind == 2 && (s->goaway || s->rst || s->headers))
             break;
     }
     drain(fd, s, 0.2);
     double dt = tl_mono_s() - t0;
-    a->ok = s->closed || s->goaway || (a->kind >= 1 && (s->rst || s->headers));
+    a->ok = s->closed || s->goaway || (a->kind >= 1 && a->kind != 4 && (s->rst || s->headers));
     snprintf(a->msg, sizeof(a->msg), "%s after %.1fs (%ld slow writes)%s",
              s->closed                ? "closed"
              : s->goaway              ? "GOAWAY"
@@ -800,10 +815,11 @@ int main(int argc, char **argv)
     static slow_arg slow[] = {{"slow-preface", 0, 0, ""},
                               {"slow-headers", 1, 0, ""},
                               {"slow-body", 2, 0, ""},
-                              {"slow-h1", 3, 0, ""}};
-    pthread_t sth[4];
-    int sstarted[4] = {0};
-    for (int i = 0; i < 4; i++)
+                              {"slow-h1", 3, 0, ""},
+                              {"slow-frame", 4, 0, ""}};
+    pthread_t sth[5];
+    int sstarted[5] = {0};
+    for (int i = 0; i < 5; i++)
         if (want(names, nn, slow[i].name))
             sstarted[i] = pthread_create(&sth[i], NULL, slow_thread, &slow[i]) == 0;
 
@@ -851,7 +867,7 @@ int main(int argc, char **argv)
                open_ok, closed);
         free(fds);
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (sstarted[i]) {
             pthread_join(sth[i], NULL);
             report(slow[i].name, slow[i].ok, "%s", slow[i].msg);
