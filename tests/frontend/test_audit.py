@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -473,6 +474,28 @@ def run(log, d, wtok, rtok, atok):
     time.sleep(1.2)
     st, _, b = log.req("GET", "/audit/v1/events?limit=1", token=rtok2)
     check(st == 200, "a new token works within a second")
+    # a token revoked while its request is in flight: checked once the whole
+    # request has arrived, so a body still coming when the revocation lands is
+    # refused, and nothing of it is recorded
+    wtok2 = token_add(d, "shop2", "writer")
+    time.sleep(1.2)
+    body = json.dumps([ev(actor={"id": "inflight"})]).encode()
+    before = log.size()
+    sk = socket.create_connection(("127.0.0.1", log.port), timeout=30)
+    sk.sendall(b"POST /audit/v1/events HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+               b"Authorization: Bearer " + wtok2.encode() + b"\r\nContent-Length: %d\r\n\r\n"
+               % len(body) + body[:10])
+    r = subprocess.run([TLOGD, "token", "revoke", "--dir", d, "--name", "shop2"],
+                       capture_output=True, text=True)
+    time.sleep(1.2)
+    sk.sendall(body[10:])
+    answer = sk.recv(4096)
+    sk.close()
+    check(r.returncode == 0 and answer.startswith(b"HTTP/1.1 401"),
+          "a token revoked while its body arrives: 401 (%r)" % answer[:40])
+    settle(log, before)
+    st, _, b = log.req("GET", "/audit/v1/events?actor=inflight", token=rtok2)
+    check(st == 200 and json.loads(b)["events"] == [], "... and nothing of it recorded")
     # metrics and logs never show a token or an event
     st, _, m = log.req("GET", "/metrics")
     log.err.seek(0)
