@@ -64,6 +64,12 @@ int tl_write_file_atomic(const char *path, const void *data, size_t len, char *e
 
 /* ---- HTTP (libcurl) --------------------------------------------------- */
 
+/* The bearer token of an audit log: the first line of --token-file FILE
+ * when file is not NULL, else $TLOG_TOKEN, else none (*token = NULL,
+ * TL_OK). On success *token is malloc'd (the caller frees it). A file that
+ * cannot be read or holds no token is an error with its reason in err. */
+int tl_token_load(const char *file, char **token, char *err, size_t cap);
+
 typedef struct tl_http_opts {
     const char *ca_file;         /* --ca FILE, or NULL for the system store */
     long connect_timeout;        /* seconds */
@@ -71,6 +77,8 @@ typedef struct tl_http_opts {
     int retries;                 /* bounded retries on 503 and network errors */
     int h2c;                     /* HTTP/2 with prior knowledge on http:// */
     int max_conns;               /* connections per host (HTTP/1.1 fallback) */
+    const char *token;           /* bearer token for audit logs, or NULL (never logged) */
+    const char *content_type;    /* of request bodies; NULL: application/octet-stream */
     volatile sig_atomic_t *stop; /* when set and nonzero: give up waiting (signal) */
 } tl_http_opts;
 

@@ -146,6 +146,10 @@ static int setup_easy(tl_http *h, CURL *e, const char *url, tl_curl_sink *s, cha
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* gzip etc. (tlog-tiles) */
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    if (h->o.token != NULL) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, h->o.token);
+    }
     if (multiplex) {
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
         /* A stream that stalls (no byte for STALL_SECONDS) is abandoned and
@@ -229,7 +233,10 @@ int tl_http_request(tl_http *h, const char *path, const void *body, size_t bodyl
             hdrs = curl_slist_append(hdrs, a);
         }
         if (body) {
-            hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+            char ct[160];
+            snprintf(ct, sizeof(ct), "Content-Type: %s",
+                     h->o.content_type ? h->o.content_type : "application/octet-stream");
+            hdrs = curl_slist_append(hdrs, ct);
             curl_easy_setopt(e, CURLOPT_POST, 1L);
             curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
             curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);

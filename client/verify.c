@@ -47,6 +47,52 @@ int tl_write_file_atomic(const char *path, const void *data, size_t len, char *e
     return rc;
 }
 
+int tl_token_load(const char *file, char **token, char *err, size_t cap)
+{
+    *token = NULL;
+    tl_buf b;
+    tl_buf_init(&b);
+    const char *src;
+    size_t len;
+    if (file != NULL) {
+        int rc = tl_read_file(file, 4096, &b, err, cap);
+        if (rc != TL_OK)
+            return rc;
+        src = (const char *)b.data;
+        len = b.len;
+    } else {
+        src = getenv("TLOG_TOKEN");
+        if (src == NULL || src[0] == 0)
+            return TL_OK;
+        len = strlen(src);
+    }
+    /* The first line, without surrounding blanks. */
+    size_t n = 0;
+    while (n < len && src[n] != '\n' && src[n] != '\r')
+        n++;
+    size_t start = 0;
+    while (start < n && (src[start] == ' ' || src[start] == '\t'))
+        start++;
+    while (n > start && (src[n - 1] == ' ' || src[n - 1] == '\t'))
+        n--;
+    int ok = n > start;
+    for (size_t i = start; ok && i < n; i++)
+        ok = src[i] > 0x20 && src[i] < 0x7f;
+    if (!ok) {
+        snprintf(err, cap, "%s: no token (one line of printable characters)",
+                 file ? file : "$TLOG_TOKEN");
+        tl_buf_release(&b);
+        return TL_ERR_INVALID;
+    }
+    *token = strndup(src + start, n - start);
+    tl_buf_release(&b);
+    if (*token == NULL) {
+        snprintf(err, cap, "out of memory");
+        return TL_ERR_NOMEM;
+    }
+    return TL_OK;
+}
+
 /* ---- trust ------------------------------------------------------------ */
 
 int tl_trust_load_key(tl_trust *t, const char *arg, char *err, size_t cap)

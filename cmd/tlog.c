@@ -34,6 +34,7 @@ typedef struct opts {
     const char *operands[3];
     int nops;
     const char *key, *policy, *state, *out;
+    const char *token_file; /* --token-file, or NULL: $TLOG_TOKEN */
     double interval;
     int quiet, json;
     int window;
@@ -76,6 +77,7 @@ static void usage(FILE *f)
             "  --timeout S      per-request timeout in seconds (default 120)\n"
             "  --retries N      retries on 503 and network errors (default 5)\n"
             "  --h2c            HTTP/2 with prior knowledge on http:// URLs\n"
+            "  --token-file F   an audit log's bearer token (default: $TLOG_TOKEN)\n"
             "  --window N       audit: level-0 tiles in flight (default 40)\n"
             "  -q, --quiet      no progress, no summary\n"
             "  --json           machine-readable results on stdout\n"
@@ -134,7 +136,8 @@ static int parse_args(int argc, char **argv, opts *o)
         O_RETRIES,
         O_JSON,
         O_H2C,
-        O_WINDOW
+        O_WINDOW,
+        O_TOKEN_FILE
     };
     static const struct option lo[] = {{"key", required_argument, 0, O_KEY},
                                        {"policy", required_argument, 0, O_POLICY},
@@ -146,6 +149,7 @@ static int parse_args(int argc, char **argv, opts *o)
                                        {"json", no_argument, 0, O_JSON},
                                        {"h2c", no_argument, 0, O_H2C},
                                        {"window", required_argument, 0, O_WINDOW},
+                                       {"token-file", required_argument, 0, O_TOKEN_FILE},
                                        {"output", required_argument, 0, 'o'},
                                        {"quiet", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
@@ -211,6 +215,10 @@ static int parse_args(int argc, char **argv, opts *o)
             o->window = (int)n;
             name = "--window";
             break;
+        case O_TOKEN_FILE:
+            o->token_file = optarg;
+            name = "--token-file";
+            break;
         case O_JSON:
             o->json = 1;
             break;
@@ -248,8 +256,8 @@ static int parse_args(int argc, char **argv, opts *o)
     } cmds[] = {
         {"add", 1, 2, 0, "--key --policy --output"},
         {"verify", 2, 2, 1, "--key --policy"},
-        {"audit", 1, 1, 1, "--key --policy --state --window"},
-        {"monitor", 1, 1, 1, "--key --policy --state --interval --window"},
+        {"audit", 1, 1, 1, "--key --policy --state --window --token-file"},
+        {"monitor", 1, 1, 1, "--key --policy --state --interval --window --token-file"},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(cmds[i].cmd, o->cmd) != 0)
@@ -614,6 +622,17 @@ int main(int argc, char **argv)
         return TL_EXIT_IO;
     }
     signal(SIGPIPE, SIG_IGN);
+    char *token = NULL;
+    if (strcmp(o.cmd, "audit") == 0 || strcmp(o.cmd, "monitor") == 0) {
+        char err[TL_ERRMSG];
+        int rc = tl_token_load(o.token_file, &token, err, sizeof(err));
+        if (rc != TL_OK) {
+            fprintf(stderr, "tlog: %s\n", err);
+            curl_global_cleanup();
+            return rc == TL_ERR_INVALID ? TL_EXIT_USAGE : TL_EXIT_IO;
+        }
+        o.http.token = token;
+    }
     if (strcmp(o.cmd, "monitor") == 0) {
         /* The first SIGINT/SIGTERM stops monitor between runs; a second
          * one (SA_RESETHAND) ends it at once. */
@@ -632,6 +651,7 @@ int main(int argc, char **argv)
         ex = cmd_audit(&o, 0);
     else
         ex = cmd_audit(&o, 1);
+    free(token);
     curl_global_cleanup();
     return ex;
 }
