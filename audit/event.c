@@ -15,6 +15,7 @@
 #include "audit/event.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -419,4 +420,86 @@ int tl_audit_canonicalize(const char *text, size_t len, tl_buf *out, char *why, 
     }
     json_decref(v);
     return rc;
+}
+
+/* ---- mapping values from other formats -------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s[0..len), or 0 when invalid
+ * (overlong forms, surrogates and values past U+10FFFF are invalid). */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned min, cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2, min = 0x80, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3, min = 0x800, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4, min = 0x10000, cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Copies s into out as valid UTF-8 of at most max bytes; with action set,
+ * every character outside the action alphabet becomes '_'. */
+static size_t fit(const char *s, size_t len, size_t max, int action, char *out)
+{
+    static const char repl[] = "\xef\xbf\xbd"; /* U+FFFD */
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq(u + i, len - i);
+        const char *src = s + i;
+        size_t w = n;
+        if (action) {
+            tl_audit_str one = {src, n ? n : 1};
+            if (n != 1 || !action_ok(&one))
+                src = "_", w = 1;
+        } else if (n == 0) {
+            src = repl, w = 3;
+        }
+        if (o + w > max)
+            break;
+        memcpy(out + o, src, w);
+        o += w;
+        i += n ? n : 1;
+    }
+    return o;
+}
+
+static json_t *fit_json(const char *s, size_t len, size_t max, int action)
+{
+    /* Each input byte yields at most 3 output bytes (U+FFFD). */
+    size_t cap = len * 3 < max ? len * 3 : max;
+    char *out = malloc(cap + 1);
+    if (out == NULL)
+        return NULL;
+    size_t n = fit(s, len, cap, action, out);
+    json_t *j = n ? json_stringn_nocheck(out, n) : NULL;
+    free(out);
+    return j;
+}
+
+json_t *tl_audit_fit_string(const char *s, size_t len, size_t max)
+{
+    return fit_json(s, len, max, 0);
+}
+
+json_t *tl_audit_fit_action(const char *s, size_t len)
+{
+    return fit_json(s, len, TL_AUDIT_ACTION_MAX, 1);
 }

@@ -70,4 +70,19 @@ int tl_audit_time_ms(const char *s, size_t len, int64_t *ms);
  * (25 bytes with the NUL). */
 void tl_audit_time_format(int64_t ms, char out[25]);
 
+/*
+ * Mapping values from other formats (Kubernetes audit events, syslog) into
+ * event members, as the contract says: a value over its limit is cut at a
+ * UTF-8 boundary to fit, and invalid UTF-8 becomes U+FFFD first.
+ *
+ * tl_audit_fit_string returns a new jansson string of at most max bytes,
+ * or NULL when nothing is left (an empty value: members outside details
+ * may not be empty, so the caller picks what stands in its place) or on
+ * allocation failure. tl_audit_fit_action does the same for an action:
+ * each character an action may not hold becomes '_', then at most
+ * TL_AUDIT_ACTION_MAX bytes.
+ */
+json_t *tl_audit_fit_string(const char *s, size_t len, size_t max);
+json_t *tl_audit_fit_action(const char *s, size_t len);
+
 #endif

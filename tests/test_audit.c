@@ -280,6 +280,42 @@ static void test_time(void)
     CU_ASSERT_EQUAL(tl_audit_time_ms("2026-12-02T06:00:00", 19, &ms), TL_ERR_INVALID);
 }
 
+/* A mapped value is cut at a UTF-8 boundary; invalid bytes become U+FFFD;
+ * an action keeps only its alphabet. */
+static void check_fit(json_t *j, const char *want)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_EQUAL(json_string_length(j), strlen(want));
+    CU_ASSERT_STRING_EQUAL(json_string_value(j), want);
+    json_decref(j);
+}
+
+static void test_fit(void)
+{
+    check_fit(tl_audit_fit_string("abc", 3, 10), "abc");
+    check_fit(tl_audit_fit_string("abcdef", 6, 4), "abcd");
+    /* "é" is two bytes: a limit of 2 after "a" leaves only "a". */
+    check_fit(tl_audit_fit_string("a\xc3\xa9", 3, 2), "a");
+    check_fit(tl_audit_fit_string("a\xc3\xa9", 3, 3), "a\xc3\xa9");
+    /* Invalid bytes: a lone continuation, a truncated sequence, an overlong
+     * form, a surrogate. */
+    check_fit(tl_audit_fit_string("\x80x", 2, 100), "\xef\xbf\xbdx");
+    check_fit(tl_audit_fit_string("x\xe2\x82", 3, 100), "x\xef\xbf\xbd\xef\xbf\xbd");
+    check_fit(tl_audit_fit_string("\xc0\xaf", 2, 100), "\xef\xbf\xbd\xef\xbf\xbd");
+    check_fit(tl_audit_fit_string("\xed\xa0\x80", 3, 100), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    /* A replacement that would not fit is cut whole. */
+    check_fit(tl_audit_fit_string("ab\x80", 3, 4), "ab");
+    CU_ASSERT_PTR_NULL(tl_audit_fit_string("", 0, 10));
+    CU_ASSERT_PTR_NULL(tl_audit_fit_string("\x80", 1, 2));
+    check_fit(tl_audit_fit_action("pods.get", 8), "pods.get");
+    check_fit(tl_audit_fit_action("a b\xc3\xa9!c", 7), "a_b__c");
+    char longer[300];
+    memset(longer, 'x', sizeof(longer));
+    json_t *j = tl_audit_fit_action(longer, sizeof(longer));
+    CU_ASSERT_EQUAL(json_string_length(j), TL_AUDIT_ACTION_MAX);
+    json_decref(j);
+}
+
 static void test_records_and_receipts(void)
 {
     tl_hasher *h = tl_hasher_new();
@@ -357,6 +393,7 @@ int main(void)
     CU_add_test(s, "event_validation", test_event_validation);
     CU_add_test(s, "event_limits", test_event_limits);
     CU_add_test(s, "time", test_time);
+    CU_add_test(s, "fit", test_fit);
     CU_add_test(s, "records_and_receipts", test_records_and_receipts);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
