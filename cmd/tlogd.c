@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -38,18 +39,20 @@
 #include "log/ha.h"
 #include "log/publish.h"
 #include "log/tilestore.h"
+#include "signer/checkpoint.h"
 #include "signer/policy.h"
 
 static const char usage_text[] =
     "usage: tlogd init --dir DIR --origin ORIGIN [--kind KIND]\n"
-    "       tlogd serve --dir DIR [options]\n"
+    "       tlogd serve --dir DIR [--dir DIR ...] [options]\n"
     "       tlogd token add --dir DIR --name NAME --role writer|reader|admin\n"
     "       tlogd token list --dir DIR\n"
     "       tlogd token revoke --dir DIR --name NAME\n"
     "\n"
     "init creates DIR with the log's database and keys and prints the verifier key;\n"
     "  --kind fixes what the entries are, for good (blob: opaque bytes, the default).\n"
-    "serve runs the log and its HTTP API (HTTP/2 + TLS, h2c, HTTP/1.1).\n"
+    "serve runs the log and its HTTP API (HTTP/2 + TLS, h2c, HTTP/1.1); with several\n"
+    "  --dir, each log is served under the URL prefix of its origin's path.\n"
     "token manages DIR/tokens, the bearer tokens of an audit log: add prints a new\n"
     "  token once (only its SHA-256 is kept), list prints names and roles, revoke\n"
     "  removes one; a running serve picks changes up within a second.\n"
@@ -185,8 +188,11 @@ static const struct option longopts[] = {
     {0, 0, 0, 0},
 };
 
+#define MAX_LOGS 64
 typedef struct opts {
     const char *dir, *origin, *policy;
+    const char *dirs[MAX_LOGS]; /* serve: every --dir */
+    size_t ndirs;
     /* token: --name (add, revoke), --role (add) */
     const char *name, *role;
     const char *kind;       /* init --kind, or NULL for blob */
@@ -224,14 +230,40 @@ static const char *kind_names(void)
 
 /* ---- serve --------------------------------------------------------------- */
 
+/* One log of a serve: its parts, opened and closed together. */
+typedef struct served {
+    const char *dir;
+    tl_log_config log_cfg;
+    tl_frontend_config api_cfg;
+    char *policy_path; /* DIR/policy when present, else --policy (borrowed) */
+    int own_policy;    /* policy_path is DIR/policy (malloc'd) */
+    tl_policy *policy;
+    tl_log *log;
+    tl_cosigner *cos;
+    tl_tilestore *stores[MAX_PUBLISH];
+    size_t nstores;
+    tl_publisher *pub;
+    tl_frontend *api;
+    char prefix[TL_ORIGIN_MAX + 2]; /* "/path" of the origin; "" when serving one log */
+    size_t prefix_len;
+} served;
+
 typedef struct server {
     struct event_base *base;
     tl_httpd *httpd;
-    tl_frontend *api;
+    served logs[MAX_LOGS];
+    size_t nlogs;
     int signals;
     struct event *hard_stop;
     unsigned add_timeout_ms;
 } server;
+
+static void fail_waiters(server *s)
+{
+    for (size_t i = 0; i < s->nlogs; i++)
+        if (s->logs[i].api)
+            tl_frontend_fail_waiters(s->logs[i].api);
+}
 
 static void drained(void *ctx)
 {
@@ -246,7 +278,7 @@ static void hard_stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     server *s = arg;
     fprintf(stderr, "tlogd: drain deadline passed; answering waiting adds with 503\n");
-    tl_frontend_fail_waiters(s->api);
+    fail_waiters(s);
     event_base_loopexit(s->base, NULL);
 }
 
@@ -266,14 +298,49 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         tl_httpd_drain(s->httpd, drained, s);
     } else {
         fprintf(stderr, "tlogd: second signal: stopping now\n");
-        tl_frontend_fail_waiters(s->api);
+        fail_waiters(s);
         event_base_loopexit(s->base, NULL);
     }
 }
 
+/*
+ * Requests go to the log whose URL prefix starts their path (the longest
+ * one; docs/USAGE.md, "Several logs in one process"); the prefix is cut
+ * off, so each log answers exactly as it does alone. One log: no prefix.
+ */
+static void route_request(void *ctx, tl_http_req *r)
+{
+    server *s = ctx;
+    if (s->nlogs == 1) {
+        tl_frontend_handle(s->logs[0].api, r);
+        return;
+    }
+    const char *p = tl_http_req_path(r);
+    served *best = NULL;
+    for (size_t i = 0; i < s->nlogs; i++) {
+        served *l = &s->logs[i];
+        if (strncmp(p, l->prefix, l->prefix_len) == 0 && p[l->prefix_len] == '/' &&
+            (!best || l->prefix_len > best->prefix_len))
+            best = l;
+    }
+    if (best) {
+        tl_http_req_strip_path(r, best->prefix_len);
+        tl_frontend_handle(best->api, r);
+        return;
+    }
+    char msg[160 + MAX_LOGS * 48];
+    size_t n = (size_t)snprintf(msg, 160, "no log at %.100s; this server's logs are under:", p);
+    for (size_t i = 0; i < s->nlogs && n < sizeof msg; i++)
+        n += (size_t)snprintf(msg + n, sizeof msg - n, " %.40s/", s->logs[i].prefix);
+    if (n >= sizeof msg - 1)
+        n = sizeof msg - 2;
+    msg[n++] = '\n';
+    tl_http_respond(r, 404, "text/plain; charset=utf-8", NULL, 0, msg, n);
+}
+
 /* The journal store and the controller of --etcd; the guard goes into the
  * log's config (docs/HA.md). */
-static int open_ha(opts *o, tl_tilestore **journal, tl_ha **ha)
+static int open_ha(opts *o, tl_log_config *lc, tl_tilestore **journal, tl_ha **ha)
 {
     char err[256];
     tl_consensus *c1 = NULL, *c2 = NULL;
@@ -297,19 +364,156 @@ static int open_ha(opts *o, tl_tilestore **journal, tl_ha **ha)
         fprintf(stderr, "tlogd: --etcd: %s\n", err);
         return 1;
     }
-    o->log.guard = tl_ha_guard(*ha);
-    o->log.standby = 1;
+    lc->guard = tl_ha_guard(*ha);
+    lc->standby = 1;
     return 0;
+}
+
+/* The URL prefix of a log served beside others: its origin's path after
+ * the host ("example.com/audit-2027h1" → "/audit-2027h1"). */
+static int origin_prefix(served *l, char *err, size_t cap)
+{
+    const char *origin = tl_log_origin(l->log);
+    const char *slash = strchr(origin, '/');
+    size_t n = slash ? strlen(slash) : 0;
+    while (n > 0 && slash[n - 1] == '/')
+        n--;
+    if (n == 0) {
+        snprintf(err, cap,
+                 "%s: origin %.100s has no path after its host, so it has no URL prefix "
+                 "beside other logs",
+                 l->dir, origin);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)slash[i];
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%') {
+            snprintf(err, cap, "%s: origin %.100s: its path is not usable as a URL prefix", l->dir,
+                     origin);
+            return -1;
+        }
+    }
+    memcpy(l->prefix, slash, n);
+    l->prefix[n] = 0;
+    l->prefix_len = n;
+    return 0;
+}
+
+/* Opens one log and everything it runs with; messages on stderr. */
+static int open_served(opts *o, served *l, tl_ha *ha, int several, struct event_base *base)
+{
+    char err[256];
+    if (l->policy_path && tl_policy_load(l->policy_path, &l->policy, err, sizeof err) != TL_OK) {
+        fprintf(stderr, "tlogd: policy %s: %s\n", l->policy_path, err);
+        return 1;
+    }
+    l->log_cfg.dir = l->dir;
+    l->log_cfg.publish_on_sign = l->policy == NULL;
+    if (tl_log_open(&l->log_cfg, &l->log, err, sizeof err) != TL_OK) {
+        fprintf(stderr, "tlogd: %s\n", err);
+        return 1;
+    }
+    int audit = tl_log_kind(l->log) == &tl_kind_audit;
+    if (ha && audit && !o->private_store) {
+        fprintf(stderr, "tlogd: an audit log with --etcd needs --private-store: its journal "
+                        "holds event bodies and salts, which must not be public\n");
+        return 1;
+    }
+    fprintf(stderr, "tlogd: opened log %s (%s) in %s\n", tl_log_origin(l->log),
+            tl_log_kind(l->log)->name, l->dir);
+    if (audit) {
+        /* a batch of events is up to 16 MiB; a blob log keeps --max-entry */
+        o->http.max_body = 16u << 20;
+    } else if ((o->api.max_event || o->api.max_batch || o->api.anonymous_writes ||
+                o->api.public_events) &&
+               !several) {
+        fprintf(stderr,
+                "tlogd: --max-event, --max-batch, --anonymous-writes and "
+                "--public-events are for audit logs; this one is %s\n",
+                tl_log_kind(l->log)->name);
+        return 1;
+    }
+    if (several && origin_prefix(l, err, sizeof err) != 0) {
+        fprintf(stderr, "tlogd: %s\n", err);
+        return 1;
+    }
+    if (l->policy) {
+        if (tl_cosigner_start(l->log, l->policy, o->witness_ca, &l->cos, err, sizeof err) !=
+            TL_OK) {
+            fprintf(stderr, "tlogd: policy %s: %s\n", l->policy_path, err);
+            return 1;
+        }
+        fprintf(stderr, "tlogd: %s: witnessing per policy %s (%zu witnesses; TLS trust: %s)\n",
+                tl_log_origin(l->log), l->policy_path, tl_policy_nwitnesses(l->policy),
+                o->witness_ca ? o->witness_ca : "the system store");
+    }
+    for (size_t i = 0; i < o->npublish; i++) {
+        /* beside other logs, each publishes under its URL prefix, so the
+         * origin serves the same paths as this server */
+        char url[4096];
+        size_t n = strlen(o->publish[i]);
+        while (n > 0 && o->publish[i][n - 1] == '/')
+            n--;
+        snprintf(url, sizeof url, "%.*s%s", (int)n, o->publish[i], l->prefix);
+        if (tl_tilestore_open_url(url, o->s3_endpoint, &l->stores[i], err, sizeof err) != TL_OK) {
+            fprintf(stderr, "tlogd: --publish %s: %s\n", url, err);
+            return 1;
+        }
+        l->nstores++;
+    }
+    if (l->nstores) {
+        if ((ha ? tl_publisher_start_shared : tl_publisher_start)(
+                l->log, l->stores, l->nstores, &l->pub, err, sizeof err) != TL_OK) {
+            fprintf(stderr, "tlogd: --publish: %s\n", err);
+            return 1;
+        }
+        if (o->publish_qmax)
+            tl_publisher_set_queue_max(l->pub, o->publish_qmax);
+        for (size_t i = 0; i < l->nstores; i++)
+            fprintf(stderr, "tlogd: %s: publishing to %s%s\n", tl_log_origin(l->log),
+                    l->stores[i]->name,
+                    o->api.publish_before_answer ? " (writes answer once it holds them)" : "");
+    }
+    l->api_cfg.log = l->log;
+    l->api_cfg.cosigner = l->cos;
+    l->api_cfg.publisher = l->pub;
+    l->api_cfg.ha = ha;
+    l->api_cfg.kind = tl_log_kind(l->log)->name;
+    l->api_cfg.dir = l->dir;
+    if (tl_frontend_new(&l->api_cfg, base, &l->api, err, sizeof err) != TL_OK) {
+        fprintf(stderr, "tlogd: %s: cannot set up the API: %s\n", l->dir, err);
+        return 1;
+    }
+    return 0;
+}
+
+/* Stops what open_served started, in the order that keeps readers before
+ * what they read. The frontend goes after the HTTP server (close_served_api). */
+static void close_served(served *l)
+{
+    tl_publisher_stop(l->pub); /* before the log closes: it reads the log */
+    for (size_t i = 0; i < l->nstores; i++)
+        tl_tilestore_close(l->stores[i]);
+    if (l->cos)
+        tl_cosigner_stop(l->cos);
+    if (l->log) {
+        tl_log_close(l->log); /* finishes the current batch */
+        fprintf(stderr, "tlogd: log %s closed\n", l->dir);
+    }
+}
+
+static void close_served_api(served *l)
+{
+    tl_frontend_free(l->api);
+    if (l->policy)
+        tl_policy_free(l->policy);
+    if (l->own_policy)
+        free(l->policy_path);
 }
 
 static int serve(opts *o)
 {
     char err[256];
-    tl_policy *policy = NULL;
-    tl_log *log = NULL;
-    tl_cosigner *cos = NULL;
-    tl_tilestore *stores[MAX_PUBLISH] = {NULL};
-    tl_publisher *pub = NULL;
     tl_tilestore *journal = NULL;
     tl_ha *ha = NULL;
     server s;
@@ -333,81 +537,45 @@ static int serve(opts *o)
         return 1;
     }
     event_config_free(ecfg);
-    if (o->policy && tl_policy_load(o->policy, &policy, err, sizeof err) != TL_OK) {
-        fprintf(stderr, "tlogd: policy %s: %s\n", o->policy, err);
+    int several = o->ndirs > 1;
+    if (o->etcd && open_ha(o, &o->log, &journal, &ha) != 0)
         goto out;
+    for (size_t i = 0; i < o->ndirs; i++) {
+        served *l = &s.logs[s.nlogs++];
+        l->dir = o->dirs[i];
+        l->log_cfg = o->log;
+        l->api_cfg = o->api;
+        l->policy_path = (char *)o->policy;
+        if (several) {
+            /* each log's own DIR/policy, when it has one, else --policy */
+            size_t n = strlen(l->dir) + sizeof "/policy";
+            char *own = malloc(n);
+            if (own == NULL)
+                goto out;
+            snprintf(own, n, "%s/policy", l->dir);
+            if (access(own, F_OK) == 0) {
+                l->policy_path = own;
+                l->own_policy = 1;
+            } else {
+                free(own);
+            }
+        }
+        if (open_served(o, l, ha, several, s.base) != 0)
+            goto out;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(s.logs[j].prefix, l->prefix) == 0) {
+                fprintf(stderr, "tlogd: %s and %s have the same URL prefix %s\n", s.logs[j].dir,
+                        l->dir, l->prefix);
+                goto out;
+            }
     }
-    o->log.dir = o->dir;
-    o->log.publish_on_sign = policy == NULL;
-    if (o->etcd && open_ha(o, &journal, &ha) != 0)
-        goto out;
-    if (tl_log_open(&o->log, &log, err, sizeof err) != TL_OK) {
+    if (tl_httpd_new(s.base, &o->http, route_request, &s, &s.httpd, err, sizeof err) != TL_OK) {
         fprintf(stderr, "tlogd: %s\n", err);
         goto out;
     }
-    if (ha && tl_log_kind(log) == &tl_kind_audit && !o->private_store) {
-        fprintf(stderr, "tlogd: an audit log with --etcd needs --private-store: its journal "
-                        "holds event bodies and salts, which must not be public\n");
-        goto out;
-    }
-    fprintf(stderr, "tlogd: opened log %s (%s) in %s\n", tl_log_origin(log), tl_log_kind(log)->name,
-            o->dir);
-    if (tl_log_kind(log) == &tl_kind_audit) {
-        /* a batch of events is up to 16 MiB; a blob log keeps --max-entry */
-        o->http.max_body = 16u << 20;
-    } else if (o->api.max_event || o->api.max_batch || o->api.anonymous_writes ||
-               o->api.public_events) {
-        fprintf(stderr,
-                "tlogd: --max-event, --max-batch, --anonymous-writes and "
-                "--public-events are for audit logs; this one is %s\n",
-                tl_log_kind(log)->name);
-        goto out;
-    }
-    if (policy) {
-        if (tl_cosigner_start(log, policy, o->witness_ca, &cos, err, sizeof err) != TL_OK) {
-            fprintf(stderr, "tlogd: policy %s: %s\n", o->policy, err);
-            goto out;
-        }
-        fprintf(stderr, "tlogd: witnessing per policy %s (%zu witnesses; TLS trust: %s)\n",
-                o->policy, tl_policy_nwitnesses(policy),
-                o->witness_ca ? o->witness_ca : "the system store");
-    }
-    for (size_t i = 0; i < o->npublish; i++) {
-        if (tl_tilestore_open_url(o->publish[i], o->s3_endpoint, &stores[i], err, sizeof err) !=
-            TL_OK) {
-            fprintf(stderr, "tlogd: --publish %s: %s\n", o->publish[i], err);
-            goto out;
-        }
-    }
-    if (o->npublish) {
-        if ((ha ? tl_publisher_start_shared : tl_publisher_start)(log, stores, o->npublish, &pub,
-                                                                  err, sizeof err) != TL_OK) {
-            fprintf(stderr, "tlogd: --publish: %s\n", err);
-            goto out;
-        }
-        if (o->publish_qmax)
-            tl_publisher_set_queue_max(pub, o->publish_qmax);
-        for (size_t i = 0; i < o->npublish; i++)
-            fprintf(stderr, "tlogd: publishing to %s%s\n", stores[i]->name,
-                    o->api.publish_before_answer ? " (writes answer once it holds them)" : "");
-    }
-    o->api.log = log;
-    o->api.cosigner = cos;
-    o->api.publisher = pub;
-    o->api.ha = ha;
-    o->api.kind = tl_log_kind(log)->name;
-    o->api.dir = o->dir;
-    if (tl_frontend_new(&o->api, s.base, &s.api, err, sizeof err) != TL_OK) {
-        fprintf(stderr, "tlogd: cannot set up the API: %s\n", err);
-        goto out;
-    }
-    if (tl_httpd_new(s.base, &o->http, tl_frontend_handle, s.api, &s.httpd, err, sizeof err) !=
-        TL_OK) {
-        fprintf(stderr, "tlogd: %s\n", err);
-        goto out;
-    }
-    tl_frontend_set_httpd(s.api, s.httpd);
-    if (ha && tl_ha_start(ha, log, err, sizeof err) != TL_OK) {
+    for (size_t i = 0; i < s.nlogs; i++)
+        tl_frontend_set_httpd(s.logs[i].api, s.httpd);
+    if (ha && tl_ha_start(ha, s.logs[0].log, err, sizeof err) != TL_OK) {
         fprintf(stderr, "tlogd: %s\n", err);
         goto out;
     }
@@ -420,8 +588,10 @@ static int serve(opts *o)
         fprintf(stderr, "tlogd: cannot install signal handlers\n");
         goto out;
     }
-    fprintf(stderr, "tlogd: serving %s on %s://%s (port %d)\n", tl_log_origin(log),
-            o->http.tls_cert ? "https" : "http", o->http.listen, tl_httpd_port(s.httpd));
+    for (size_t i = 0; i < s.nlogs; i++)
+        fprintf(stderr, "tlogd: serving %s on %s://%s%s/ (port %d)\n", tl_log_origin(s.logs[i].log),
+                o->http.tls_cert ? "https" : "http", o->http.listen, s.logs[i].prefix,
+                tl_httpd_port(s.httpd));
     event_base_dispatch(s.base);
     rc = 0;
 out:
@@ -430,22 +600,14 @@ out:
     for (int i = 0; i < 2; i++)
         if (sigs[i])
             event_free(sigs[i]);
-    tl_publisher_stop(pub); /* before the log closes: it reads the log */
-    for (size_t i = 0; i < o->npublish; i++)
-        tl_tilestore_close(stores[i]);
-    if (cos)
-        tl_cosigner_stop(cos);
     tl_ha_stop(ha); /* no longer renews the lease nor follows */
-    if (log) {
-        tl_log_close(log); /* finishes the current batch */
-        fprintf(stderr, "tlogd: log closed\n");
-    }
+    for (size_t i = 0; i < s.nlogs; i++)
+        close_served(&s.logs[i]);
     tl_ha_free(ha); /* after the log: its guard ran on the sequencer */
     tl_tilestore_close(journal);
     tl_httpd_free(s.httpd);
-    tl_frontend_free(s.api);
-    if (policy)
-        tl_policy_free(policy);
+    for (size_t i = 0; i < s.nlogs; i++)
+        close_served_api(&s.logs[i]);
     event_base_free(s.base);
     if (rc == 0)
         fprintf(stderr, "tlogd: stopped\n");
@@ -548,7 +710,11 @@ int main(int argc, char **argv)
             printf("tlogd %s\n", TL_VERSION);
             return 0;
         case O_DIR:
-            o.dir = a;
+            if (o.ndirs == MAX_LOGS)
+                return bad_usage("more than %s --dir", "64");
+            if (!o.dir)
+                o.dir = a;
+            o.dirs[o.ndirs++] = a;
             break;
         case O_ORIGIN:
             o.origin = a;
@@ -646,6 +812,8 @@ int main(int argc, char **argv)
     }
     if (!cmd)
         return bad_usage("%s", "missing command (init, serve or token)");
+    if (o.ndirs > 1 && strcmp(cmd, "serve") != 0)
+        return bad_usage("%s", "only serve takes more than one --dir");
     if (strcmp(cmd, "token") == 0)
         return token_cmd(&o, sub);
     if (o.name || o.role)
@@ -672,6 +840,12 @@ int main(int argc, char **argv)
             return bad_usage("%s", "serve needs --dir DIR");
         if (o.origin)
             return bad_usage("%s", "--origin is only for init");
+        if (o.ndirs > 1 && o.etcd)
+            return bad_usage("%s", "--etcd serves one log: give one --dir");
+        for (size_t i = 0; i < o.ndirs; i++)
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(o.dirs[i], o.dirs[j]) == 0)
+                    return bad_usage("--dir %s is given twice", o.dirs[i]);
         if (o.kind)
             return bad_usage("%s", "--kind is only for init (serve reads it from the log)");
         const char *colon = strrchr(o.http.listen, ':');

@@ -2069,6 +2069,11 @@ const char *tl_http_req_path(const tl_http_req *r)
 {
     return r->path;
 }
+void tl_http_req_strip_path(tl_http_req *r, size_t n)
+{
+    if (n < strlen(r->path) && r->path[n] == '/')
+        r->path += n;
+}
 const char *tl_http_req_query(const tl_http_req *r)
 {
     return r->query;

@@ -61,6 +61,9 @@ int tl_httpd_run_in_loop(tl_httpd *h, void (*fn)(void *ctx), void *ctx);
 const char *tl_http_req_method(const tl_http_req *r);
 const char *tl_http_req_path(const tl_http_req *r);  /* without the query */
 const char *tl_http_req_query(const tl_http_req *r); /* after '?', or "" */
+/* Drops the first n bytes of the path, a URL prefix the caller matched and
+ * handles for the rest; what remains must start with '/'. */
+void tl_http_req_strip_path(tl_http_req *r, size_t n);
 /* First header with this lowercase name, or NULL. */
 const char *tl_http_req_header(const tl_http_req *r, const char *name);
 const uint8_t *tl_http_req_body(const tl_http_req *r, size_t *len);

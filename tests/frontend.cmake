@@ -24,6 +24,11 @@ if(TL_PYTHON3)
            COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_go.py
                    ${CMAKE_BINARY_DIR})
   set_tests_properties(frontend_go PROPERTIES TIMEOUT 300)
+  # several logs in one process, each under its origin's URL prefix
+  add_test(NAME frontend_multilog
+           COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_multilog.py
+                   ${CMAKE_BINARY_DIR})
+  set_tests_properties(frontend_multilog PROPERTIES TIMEOUT 180)
 endif()
 # the tokens of an audit log (frontend/tokens.h), and tlogd token add|list|revoke
 add_executable(test_tokens ${CMAKE_CURRENT_SOURCE_DIR}/test_tokens.c)
