@@ -103,11 +103,11 @@ void fe_k8s_post(tl_frontend *f, tl_http_req *r, fe_ep ep)
     rc = tl_k8s_map((const char *)body, len, kw->who.name, f->cfg.max_event, f->cfg.max_batch,
                     &kw->list, why, sizeof why);
     if (rc != TL_OK) {
-        free(kw);
         if (rc == TL_ERR_NOMEM)
             fe_fail(f, r, ep, TL_ERR_BUSY, "out of memory; retry");
         else
             fe_audit_write_refused(f, r, ep, &kw->who, rc == TL_ERR_TOOBIG ? 413 : 400, "%s", why);
+        free(kw);
         return;
     }
     kw->n = kw->list.n;
