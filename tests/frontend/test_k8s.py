@@ -278,10 +278,11 @@ def main():
     finally:
         p.send_signal(signal.SIGTERM)
         try:
-            p.wait(30)
+            check(p.wait(60) == 0, "tlogd exits 0 on SIGTERM (%s)" % p.returncode)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+            check(False, "tlogd exits on SIGTERM")
     rc = summary("k8s webhook")
     if rc:
         err.seek(0)
