@@ -6,7 +6,9 @@
  * Guarantees: writer token (bearer) as for POST /audit/v1/events; the whole
  * list is mapped and validated before anything is submitted, then submitted
  * as one group, committed whole or refused whole; 200 {"accepted": N} only
- * after the commit point (the log's callback), publication may follow. The
+ * after the commit point (the log's callback), publication may follow (with
+ * --publish-before-answer: once a checkpoint covering the list is at every
+ * origin, as for the other writes). The
  * events' ids (<auditID>/<stage>) make a webhook's retry of the same list
  * the same occurrences: the log's idempotency (submitter, source, id) gives
  * them their first indexes, and the retry is answered as the first was.
@@ -66,11 +68,17 @@ static void k8s_refused(tl_frontend *f, fe_waiter *w)
 static void on_group(void *ctx, int err, const tl_sub_result *res, size_t n, size_t bad)
 {
     k8s_waiter *kw = ctx;
+    uint64_t top = 0;
     if (err == TL_ERR_CONFLICT && bad < n) {
         kw->bad = bad;
         kw->bad_index = res[bad].index;
     }
-    fe_waiter_done(&kw->w, err, 0);
+    /* the highest index: what a checkpoint must cover when the answer waits
+     * for publication */
+    for (size_t i = 0; err == TL_OK && i < n; i++)
+        if (res[i].index > top)
+            top = res[i].index;
+    fe_waiter_done(&kw->w, err, top);
 }
 
 static int is_json(const char *ct)
@@ -117,7 +125,10 @@ void fe_k8s_post(tl_frontend *f, tl_http_req *r, fe_ep ep)
         reply_accepted(f, r, ep, 0);
         return;
     }
-    kw->w.at_commit = 1;
+    /* the commit point; with --publish-before-answer (and so with --etcd,
+     * where what is acknowledged must be off this node) the checkpoint at
+     * every origin, as for POST /audit/v1/events */
+    kw->w.at_commit = !f->cfg.publish_before_answer;
     rc = fe_audit_submit_wait(f, &kw->w, r, ep, k8s_answer, k8s_refused, k8s_forget, kw->list.ev,
                               kw->n, on_group, kw);
     if (rc != TL_OK) {

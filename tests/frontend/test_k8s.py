@@ -169,6 +169,56 @@ def query_all(port, reader):
     return [e["event"] for e in json.loads(b)["events"]] if st == 200 else []
 
 
+def start(d, err, *extra):
+    p = subprocess.Popen([TLOGD, "serve", "--dir", d, "--listen", "127.0.0.1:0",
+                          "--batch-interval", "5", *extra], stderr=err)
+    for _ in range(300):
+        err.seek(0)
+        m = re.findall(r"\(port (\d+)\)", err.read())
+        if m:
+            return p, int(m[-1])
+        if p.poll() is not None:
+            break
+        time.sleep(0.05)
+    err.seek(0)
+    fail("tlogd did not start: " + err.read())
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        check(p.wait(60) == 0, "tlogd exits 0 on SIGTERM (%s)" % p.returncode)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        check(False, "tlogd exits on SIGTERM")
+
+
+def publish_before_answer():
+    """With --publish-before-answer the answer waits for the origin."""
+    d = os.path.join(TMP, "log2")
+    origin = os.path.join(TMP, "origin")
+    os.mkdir(origin)
+    subprocess.run([TLOGD, "init", "--dir", d, "--origin", "example.test/k8s2", "--kind",
+                    "audit"], check=True, capture_output=True)
+    writer = token_add(d, WRITER, "writer")
+    err = open(os.path.join(TMP, "tlogd2.err"), "w+")
+    p, port = start(d, err, "--publish", "file://" + origin, "--publish-before-answer")
+    try:
+        body = built_list()
+        n = len(load_num(body)["items"])
+        st, _, b = curl("http://127.0.0.1:%d/audit/v1/k8s" % port, body, writer)
+        size = 0
+        cp = os.path.join(origin, "checkpoint")
+        if os.path.exists(cp):
+            size = int(open(cp, "rb").read().split(b"\n")[1])
+        check(st == 200 and size >= n,
+              "--publish-before-answer: answered (%d %r) once the origin's checkpoint covers "
+              "the list (size %d, %d items)" % (st, b, size, n))
+    finally:
+        stop(p)
+
+
 def main():
     if not os.path.isdir(DATA):
         fail("the recorded EventLists are missing: %s (they belong in ../shared/testdata "
@@ -181,19 +231,8 @@ def main():
     writer = token_add(d, WRITER, "writer")
     reader = token_add(d, "auditor", "reader")
     err = open(os.path.join(TMP, "tlogd.err"), "w+")
-    p = subprocess.Popen([TLOGD, "serve", "--dir", d, "--listen", "127.0.0.1:0",
-                          "--batch-interval", "5"], stderr=err)
+    p, port = start(d, err)
     try:
-        port = None
-        for _ in range(300):
-            err.seek(0)
-            m = re.findall(r"\(port (\d+)\)", err.read())
-            if m:
-                port = int(m[-1])
-                break
-            time.sleep(0.05)
-        if not port:
-            fail("tlogd did not start")
         url = "http://127.0.0.1:%d/audit/v1/k8s" % port
         lists = []
         for name in sorted(os.listdir(DATA)):
@@ -276,13 +315,8 @@ def main():
               "18446744073709551615" and huge[0]["details"]["responseObject"]["metadata"]
               ["ratio"] == "0.25", "numbers an event may not hold kept as their text")
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            check(p.wait(60) == 0, "tlogd exits 0 on SIGTERM (%s)" % p.returncode)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            check(False, "tlogd exits on SIGTERM")
+        stop(p)
+    publish_before_answer()
     rc = summary("k8s webhook")
     if rc:
         err.seek(0)
