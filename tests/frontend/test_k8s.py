@@ -17,6 +17,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -321,6 +322,8 @@ def main():
     if rc:
         err.seek(0)
         print("tlogd's stderr:\n" + err.read()[-4000:])
+    else:
+        shutil.rmtree(TMP, ignore_errors=True)
     sys.exit(rc)
 
 
