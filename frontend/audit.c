@@ -42,12 +42,6 @@
 
 /* ---- who asks ------------------------------------------------------------- */
 
-typedef struct fe_who {
-    char name[72]; /* the token's name, or @anonymous */
-    int token;     /* 1: a valid token (its requests are recorded) */
-    int role;      /* TL_ROLE_* of the token */
-} fe_who;
-
 /* Checks the request's token for need: 1 with *who filled when it may go
  * on; 0 when it was answered (401, or 403, which is recorded). */
 static int authorize(tl_frontend *f, tl_http_req *r, fe_ep ep, tl_token_op need, const char *action,
@@ -490,11 +484,15 @@ static int submit_batch(tl_frontend *f, tl_http_req *r, fe_ep ep, audit_waiter *
     return rc;
 }
 
-int fe_audit_submit(tl_frontend *f, const tl_audit_event *ev, size_t n, tl_submit_fn cb, void *ctx)
+/* Encodes n events as submissions, each with a fresh salt: subs[i] points
+ * into enc[i]; both arrays (n each) are the caller's to free (encoded_free). */
+static int encode_group(tl_frontend *f, const tl_audit_event *ev, size_t n, tl_sub **subs,
+                        tl_buf **enc)
 {
-    tl_sub *subs = calloc(n ? n : 1, sizeof *subs);
-    tl_buf *enc = calloc(n ? n : 1, sizeof *enc);
-    int rc = subs && enc ? TL_OK : TL_ERR_NOMEM;
+    int rc;
+    *subs = calloc(n ? n : 1, sizeof **subs);
+    *enc = calloc(n ? n : 1, sizeof **enc);
+    rc = *subs && *enc ? TL_OK : TL_ERR_NOMEM;
     for (size_t i = 0; i < n && rc == TL_OK; i++) {
         tl_audit_sub s;
         memset(&s, 0, sizeof s);
@@ -502,19 +500,64 @@ int fe_audit_submit(tl_frontend *f, const tl_audit_event *ev, size_t n, tl_submi
         if (RAND_bytes(s.salt, TL_AUDIT_SALT) != 1)
             rc = TL_ERR_CRYPTO;
         if (rc == TL_OK)
-            rc = tl_audit_sub_encode(f->hasher, &s, &enc[i]);
-        subs[i].data = enc[i].data;
-        subs[i].len = enc[i].len;
+            rc = tl_audit_sub_encode(f->hasher, &s, &(*enc)[i]);
+        (*subs)[i].data = (*enc)[i].data;
+        (*subs)[i].len = (*enc)[i].len;
     }
-    if (rc == TL_OK)
-        rc = f->cfg.publisher && tl_publisher_lagging(f->cfg.publisher)
-                 ? TL_ERR_BUSY
-                 : tl_log_submit(f->cfg.log, subs, n, cb, ctx);
+    return rc;
+}
+
+static void encoded_free(tl_sub *subs, tl_buf *enc, size_t n)
+{
     for (size_t i = 0; enc && i < n; i++)
         tl_buf_release(&enc[i]);
     free(enc);
     free(subs);
+}
+
+int fe_audit_submit(tl_frontend *f, const tl_audit_event *ev, size_t n, tl_submit_fn cb, void *ctx)
+{
+    tl_sub *subs;
+    tl_buf *enc;
+    int rc = encode_group(f, ev, n, &subs, &enc);
+    if (rc == TL_OK)
+        rc = f->cfg.publisher && tl_publisher_lagging(f->cfg.publisher)
+                 ? TL_ERR_BUSY
+                 : tl_log_submit(f->cfg.log, subs, n, cb, ctx);
+    encoded_free(subs, enc, n);
     return rc;
+}
+
+int fe_audit_submit_wait(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep,
+                         fe_answer_fn *answer, fe_answer_fn *refused, void (*forget)(fe_waiter *),
+                         const tl_audit_event *ev, size_t n, tl_submit_fn cb, void *ctx)
+{
+    tl_sub *subs;
+    tl_buf *enc;
+    int rc = encode_group(f, ev, n, &subs, &enc);
+    if (rc == TL_OK)
+        rc = fe_waiter_submit_group(f, w, r, ep, answer, refused, forget, &f->audit_lat, subs, n,
+                                    cb, ctx);
+    encoded_free(subs, enc, n);
+    return rc;
+}
+
+int fe_audit_authorize_write(tl_frontend *f, tl_http_req *r, fe_ep ep, fe_who *who)
+{
+    return authorize(f, r, ep, TL_TOKEN_OP_WRITE, "audit.write", who);
+}
+
+void fe_audit_write_refused(tl_frontend *f, tl_http_req *r, fe_ep ep, const fe_who *who, int status,
+                            const char *fmt, ...)
+{
+    char msg[320];
+    fe_res res;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    res_log(f, &res);
+    fail_rec(f, r, ep, who, "audit.write", &res, status, "%s", msg);
 }
 
 void fe_audit_events_post(tl_frontend *f, tl_http_req *r, fe_ep ep)

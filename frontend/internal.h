@@ -11,7 +11,8 @@
  * /audit/v1/ endpoints of audit logs), query.c (the strict query-string
  * parser, query.h), audit_query.c (an audit search's query string,
  * audit_query.h), tokens.c (audit logs' bearer tokens, tokens.h),
- * frontend.c (lifecycle and the published head).
+ * k8s.c (the Kubernetes audit webhook of audit logs), frontend.c
+ * (lifecycle and the published head).
  *
  * Threads: everything runs on the loop thread, except the fields marked
  * cross-thread (write.c's queue from the log's committer thread).
@@ -180,6 +181,8 @@ struct fe_waiter {
     fe_answer_fn *refused;        /* answers w->err != TL_OK (NULL: a generic 503/4xx) */
     void (*forget)(fe_waiter *w); /* frees what w holds beyond itself (NULL: nothing) */
     fe_latency *lat;              /* the histogram its submit-to-answer time goes to */
+    int at_commit;                /* 1: answered at the commit point, not once published
+                                     (the caller sets it before submitting) */
     int state;
     uint64_t start_ms, deadline_ms;
     /* the log's answer */
@@ -250,6 +253,7 @@ fe_handler fe_ct_entries, fe_ct_entry_and_proof;              /* ct.c */
 fe_handler fe_metrics, fe_healthz;                            /* ops.c */
 fe_handler fe_audit_log, fe_audit_events, fe_audit_event;     /* audit.c */
 fe_handler fe_audit_bodies;                                   /* audit.c */
+fe_handler fe_k8s_post;                                       /* k8s.c */
 /* For the sources of an audit log that are not its HTTP writes (syslog,
  * RELP, the Kubernetes webhook): submits n validated events (tl_audit_event
  * with their submitter) as one group, committed whole or not at all, each
@@ -258,6 +262,29 @@ fe_handler fe_audit_bodies;                                   /* audit.c */
  * the caller may release them on return. TL_ERR_BUSY when the log cannot take
  * them now (a full pool, or publication lagging). Loop thread. */
 int fe_audit_submit(tl_frontend *f, const tl_audit_event *ev, size_t n, tl_submit_fn cb, void *ctx);
+
+/* Who asks an audit log (audit.c): a token's name and role, or @anonymous. */
+typedef struct fe_who {
+    char name[72]; /* the token's name, or @anonymous */
+    int token;     /* 1: a valid token (its requests are recorded) */
+    int role;      /* TL_ROLE_* of the token */
+} fe_who;
+/* For the other write endpoints of an audit log (the Kubernetes webhook):
+ * checks r's token for a write as POST /audit/v1/events does: 1 with *who
+ * filled when it may go on; 0 when it was answered (401, or 403, which the
+ * access trail records). */
+int fe_audit_authorize_write(tl_frontend *f, tl_http_req *r, fe_ep ep, fe_who *who);
+/* Answers a refused write with status and a one-line reason, recorded in
+ * the access trail (action audit.write) when a valid token made it. */
+void fe_audit_write_refused(tl_frontend *f, tl_http_req *r, fe_ep ep, const fe_who *who, int status,
+                            const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* fe_audit_submit for a waiter (fe_waiter_submit_group, tlogd_audit_write
+ * latency): the n events are encoded with fresh salts and submitted as one
+ * group for w; set w->at_commit first to have it answered at the commit
+ * point rather than once published. Returns as fe_waiter_submit_group. */
+int fe_audit_submit_wait(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep,
+                         fe_answer_fn *answer, fe_answer_fn *refused, void (*forget)(fe_waiter *),
+                         const tl_audit_event *ev, size_t n, tl_submit_fn cb, void *ctx);
 
 /* ---- the frontend -------------------------------------------------------- */
 

@@ -47,6 +47,8 @@ static const fe_route routes[] = {
     {GET, "/audit/v1/events/", PREFIX, AUDIT, "audit_read", fe_audit_event},
     {POST, "/audit/v1/events/", PREFIX, AUDIT, "audit_erase", fe_audit_event},
     {GET, "/audit/v1/bodies/", PREFIX, AUDIT, "audit_bodies", fe_audit_bodies},
+    /* the Kubernetes audit webhook, answered at the commit point (k8s.c) */
+    {POST, "/audit/v1/k8s", EXACT, AUDIT, "audit_k8s", fe_k8s_post},
     /* operations (ops.c) */
     {GET, "/metrics", EXACT, ANY, "metrics", fe_metrics},
     {GET, "/healthz", EXACT, ANY, "healthz", fe_healthz},

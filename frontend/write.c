@@ -103,9 +103,12 @@ fe_head fe_answer_head(const tl_frontend *f)
     return h;
 }
 
-/* 1 if w can be answered: the head writes are answered with covers it. */
+/* 1 if w can be answered: the head writes are answered with covers it (or
+ * w is answered at the commit point, and the log has answered it). */
 static int covered(const tl_frontend *f, const fe_waiter *w)
 {
+    if (w->at_commit)
+        return 1; /* its group is committed: nothing more to wait for */
     if (!f->have_pub)
         return 0;
     return w->index < f->pub.size && w->index < fe_answer_head(f).size;

@@ -47,4 +47,9 @@ if(TL_PYTHON3)
            COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_audit.py
                    ${CMAKE_BINARY_DIR})
   set_tests_properties(frontend_audit PROPERTIES TIMEOUT 300)
+  # The Kubernetes audit webhook: curl posts recorded and built EventLists.
+  add_test(NAME frontend_k8s
+           COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_k8s.py
+                   ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+  set_tests_properties(frontend_k8s PROPERTIES TIMEOUT 120)
 endif()

@@ -29,9 +29,10 @@ set(TL_REPLAY_LIBS_witness_add tl_witness tl_store tl_signer tl_merkle tl_common
 set(TL_REPLAY_LIBS_ct_query tl_frontend tl_http tl_log tl_store tl_signer tl_merkle tl_common
     PkgConfig::JANSSON PkgConfig::EVENT)
 set(TL_REPLAY_LIBS_audit_event tl_audit tl_merkle tl_common PkgConfig::JANSSON)
+set(TL_REPLAY_LIBS_k8s ${TL_REPLAY_LIBS_audit_event})
 set(TL_REPLAY_LIBS_audit_query ${TL_REPLAY_LIBS_ct_query})
 foreach(t tile_path proof note checkpoint tlogproof policy witness_add ct_query audit_event
-          audit_query)
+          audit_query k8s)
   add_executable(replay_${t} ${TL_FUZZ_SRC}/fuzz_${t}.c ${TL_REL}/fuzz_replay.c)
   target_link_libraries(replay_${t} ${TL_REPLAY_LIBS_${t}})
 endforeach()

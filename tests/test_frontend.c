@@ -38,6 +38,7 @@ static void test_table(void)
                                          "audit_read",
                                          "audit_erase",
                                          "audit_bodies",
+                                         "audit_k8s",
                                          "metrics",
                                          "healthz"};
     size_t n;
@@ -147,6 +148,15 @@ static void test_kinds(void)
     find(other, "GET", "/audit/v1/events/12", &lk);
     CU_ASSERT(lk.route && lk.route->fn == fe_audit_event);
     find(FE_KIND_BLOB, "GET", "/audit/v1/log", &lk);
+    CU_ASSERT_EQUAL(lk.status, 404);
+    CU_ASSERT_EQUAL(lk.other_kind, 1);
+    /* the Kubernetes webhook: POST only, audit logs only */
+    find(other, "POST", "/audit/v1/k8s", &lk);
+    CU_ASSERT(lk.route && lk.route->fn == fe_k8s_post);
+    find(other, "GET", "/audit/v1/k8s", &lk);
+    CU_ASSERT_EQUAL(lk.status, 405);
+    CU_ASSERT_STRING_EQUAL(lk.allow, "POST");
+    find(FE_KIND_BLOB, "POST", "/audit/v1/k8s", &lk);
     CU_ASSERT_EQUAL(lk.status, 404);
     CU_ASSERT_EQUAL(lk.other_kind, 1);
     /* POST /add is blob's write: another kind's log has no such endpoint,

@@ -1,0 +1,501 @@
+/*
+ * k8s.c - an audit.k8s.io/v1 EventList mapped into audit events (k8s.h).
+ *
+ * The Event type (k8s.io/apiserver/pkg/apis/audit/v1): level, auditID, stage
+ * (RequestReceived, ResponseStarted, ResponseComplete, Panic), requestURI,
+ * verb, user {username, uid, groups, extra}, impersonatedUser, sourceIPs,
+ * userAgent, objectRef {resource, namespace, name, uid, apiGroup,
+ * apiVersion, resourceVersion, subresource}, responseStatus (a
+ * metav1.Status: code), requestObject, responseObject,
+ * requestReceivedTimestamp, stageTimestamp (MicroTime: RFC 3339 in UTC),
+ * annotations. What the mapping reads must have its type (a string, an
+ * object, an integer code) and auditID, stage and verb must be there (and
+ * requestURI when there is no objectRef); anything else is only carried in
+ * details. A stage this file does not know is still mapped (the id keeps
+ * it), so that a newer API server's list is not refused whole.
+ */
+#include "audit/k8s.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+
+/* ---- numbers kept as their text --------------------------------------- */
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_num_char(char c)
+{
+    return is_digit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* RFC 8259 §6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? is s[0..n)
+ * exactly; *integer: it has neither fraction nor exponent. */
+static int number_ok(const char *s, size_t n, int *integer)
+{
+    size_t i = 0, d;
+    *integer = 1;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0') {
+        i++;
+    } else {
+        for (d = i; i < n && is_digit(s[i]); i++)
+            ;
+        if (i == d)
+            return 0;
+    }
+    if (i < n && s[i] == '.') {
+        *integer = 0;
+        for (d = ++i; i < n && is_digit(s[i]); i++)
+            ;
+        if (i == d)
+            return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        *integer = 0;
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        for (d = i; i < n && is_digit(s[i]); i++)
+            ;
+        if (i == d)
+            return 0;
+    }
+    return i == n;
+}
+
+/* An integer token (number_ok, integer) of magnitude below 2^53. */
+static int small_integer(const char *s, size_t n)
+{
+    static const char limit[] = "9007199254740992"; /* 2^53 */
+    size_t l = sizeof limit - 1;
+    if (s[0] == '-')
+        s++, n--;
+    return n < l || (n == l && memcmp(s, limit, l) < 0);
+}
+
+int tl_k8s_quote_numbers(const char *text, size_t len, tl_buf *out, size_t **shifts,
+                         size_t *nshifts)
+{
+    size_t i = 0, last = 0, n = 0, cap = 0;
+    size_t *sh = NULL;
+    int in_string = 0, rc = TL_OK;
+    *shifts = NULL;
+    *nshifts = 0;
+    if (tl_buf_grow(out, len + 1) != TL_OK)
+        return TL_ERR_NOMEM;
+    while (i < len && rc == TL_OK) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            in_string = 1;
+            i++;
+            continue;
+        }
+        if (!(c == '-' || is_digit(c))) {
+            i++;
+            continue;
+        }
+        size_t start = i, next;
+        int integer;
+        while (i < len && is_num_char(text[i]))
+            i++;
+        for (next = i; next < len && is_ws(text[next]); next++)
+            ;
+        if (!number_ok(text + start, i - start, &integer) || (next < len && text[next] == ':') ||
+            (integer && small_integer(text + start, i - start)))
+            continue;
+        /* quote it: "<the token>" */
+        if (n == cap) {
+            size_t *t = realloc(sh, (cap ? cap * 2 : 16) * sizeof *sh);
+            if (!t) {
+                rc = TL_ERR_NOMEM;
+                break;
+            }
+            sh = t;
+            cap = cap ? cap * 2 : 16;
+        }
+        if (tl_buf_add(out, text + last, start - last) != TL_OK)
+            rc = TL_ERR_NOMEM;
+        if (rc == TL_OK &&
+            (tl_buf_adds(out, "\"") != TL_OK || tl_buf_add(out, text + start, i - start) != TL_OK ||
+             tl_buf_adds(out, "\"") != TL_OK))
+            rc = TL_ERR_NOMEM;
+        sh[n++] = out->len;
+        last = i;
+    }
+    if (rc == TL_OK && tl_buf_add(out, text + last, len - last) != TL_OK)
+        rc = TL_ERR_NOMEM;
+    if (rc == TL_OK && !out->data && tl_buf_adds(out, "") != TL_OK)
+        rc = TL_ERR_NOMEM;
+    if (rc != TL_OK) {
+        free(sh);
+        return rc;
+    }
+    *shifts = sh;
+    *nshifts = n;
+    return TL_OK;
+}
+
+size_t tl_k8s_offset(size_t pos, const size_t *shifts, size_t nshifts)
+{
+    /* each quoted token before pos added its two quotes */
+    size_t k = 0;
+    while (k < nshifts && shifts[k] <= pos)
+        k++;
+    return pos >= 2 * k ? pos - 2 * k : 0;
+}
+
+/* ---- the mapping ------------------------------------------------------ */
+
+static int bad(char *why, size_t cap, size_t item, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int bad(char *why, size_t cap, size_t item, const char *fmt, ...)
+{
+    int n = snprintf(why, cap, "item %zu: ", item);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n >= 0 && (size_t)n < cap)
+        vsnprintf(why + n, cap - (size_t)n, fmt, ap);
+    va_end(ap);
+    return TL_ERR_INVALID;
+}
+
+/* A member that must be a string when present: 1 with *s (maybe empty), 0
+ * when absent or null, -1 (why set) when of another type. */
+static int opt_str(json_t *obj, const char *name, const char *path, size_t item, const char **s,
+                   size_t *len, char *why, size_t cap)
+{
+    json_t *v = obj ? json_object_get(obj, name) : NULL;
+    *s = NULL;
+    *len = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v)) {
+        bad(why, cap, item, "%s: must be a string", path);
+        return -1;
+    }
+    *s = json_string_value(v);
+    *len = json_string_length(v);
+    return 1;
+}
+
+/* An object member (absent or null: NULL, 0; another type: -1). */
+static int opt_obj(json_t *obj, const char *name, size_t item, json_t **out, char *why, size_t cap)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_object(v)) {
+        bad(why, cap, item, "%s: must be an object", name);
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Sets obj.name to s[0..len) fitted to max bytes; an empty value becomes
+ * dflt (or is left out when dflt is NULL). */
+static int set_fit(json_t *obj, const char *name, const char *s, size_t len, size_t max,
+                   const char *dflt)
+{
+    json_t *v = s && len ? tl_audit_fit_string(s, len, max) : NULL;
+    if (!v && s && len)
+        return TL_ERR_NOMEM; /* a non-empty value always keeps a character */
+    if (!v && dflt)
+        v = json_string(dflt);
+    if (!v)
+        return TL_OK;
+    return json_object_set_new(obj, name, v) == 0 ? TL_OK : TL_ERR_NOMEM;
+}
+
+/* a/b (or b alone when a is empty) in buf. */
+static int join(tl_buf *buf, const char *a, size_t alen, const char *b, size_t blen)
+{
+    tl_buf_reset(buf);
+    if (alen && (tl_buf_add(buf, a, alen) != TL_OK || tl_buf_adds(buf, "/") != TL_OK))
+        return TL_ERR_NOMEM;
+    return tl_buf_add(buf, b, blen) == TL_OK && tl_buf_adds(buf, "") == TL_OK ? TL_OK
+                                                                              : TL_ERR_NOMEM;
+}
+
+/* The event's time from a Kubernetes timestamp: as it is when already RFC
+ * 3339 in UTC with Z (microseconds kept), else converted to UTC. */
+static int set_time(json_t *e, const char *s, size_t len)
+{
+    char t[25];
+    int64_t ms;
+    if (tl_audit_time_valid(s, len))
+        return json_object_set_new(e, "time", json_stringn(s, len)) == 0 ? TL_OK : TL_ERR_NOMEM;
+    if (tl_audit_time_ms(s, len, &ms) != TL_OK)
+        return TL_ERR_INVALID;
+    tl_audit_time_format(ms, t);
+    return json_object_set_new(e, "time", json_string(t)) == 0 ? TL_OK : TL_ERR_NOMEM;
+}
+
+/* Builds item i's event (a new object, to *out) or says why not. */
+static int map_item(json_t *item, size_t i, json_t **out, char *why, size_t cap)
+{
+    const char *audit_id, *stage, *verb, *uri, *user, *ua, *ip = NULL;
+    const char *res = NULL, *group = NULL, *ns = NULL, *name = NULL, *ts;
+    size_t audit_id_len, stage_len, verb_len, uri_len, user_len, ua_len, ip_len = 0;
+    size_t res_len = 0, group_len = 0, ns_len = 0, name_len = 0, ts_len;
+    json_t *oref, *status, *uobj, *ips, *code = NULL, *e = NULL, *actor = NULL, *resource = NULL;
+    const char *outcome = "unknown";
+    tl_buf b = TL_BUF_INIT;
+    int rc = TL_ERR_NOMEM, have_ts;
+
+    *out = NULL;
+    if (!json_is_object(item))
+        return bad(why, cap, i, "must be an object (an audit.k8s.io/v1 Event)");
+    /* what the mapping reads, each of its type */
+    if (opt_str(item, "auditID", "auditID", i, &audit_id, &audit_id_len, why, cap) < 0 ||
+        opt_str(item, "stage", "stage", i, &stage, &stage_len, why, cap) < 0 ||
+        opt_str(item, "verb", "verb", i, &verb, &verb_len, why, cap) < 0 ||
+        opt_str(item, "requestURI", "requestURI", i, &uri, &uri_len, why, cap) < 0 ||
+        opt_str(item, "userAgent", "userAgent", i, &ua, &ua_len, why, cap) < 0 ||
+        opt_obj(item, "user", i, &uobj, why, cap) < 0 ||
+        opt_str(uobj, "username", "user.username", i, &user, &user_len, why, cap) < 0 ||
+        opt_obj(item, "objectRef", i, &oref, why, cap) < 0 ||
+        opt_obj(item, "responseStatus", i, &status, why, cap) < 0)
+        return TL_ERR_INVALID;
+    if (!audit_id_len)
+        return bad(why, cap, i, "auditID: missing or empty (it is required)");
+    if (!stage_len)
+        return bad(why, cap, i, "stage: missing or empty (it is required)");
+    if (!verb_len)
+        return bad(why, cap, i, "verb: missing or empty (it is required)");
+    ips = json_object_get(item, "sourceIPs");
+    if (ips && !json_is_null(ips)) {
+        if (!json_is_array(ips))
+            return bad(why, cap, i, "sourceIPs: must be an array of strings");
+        if (json_array_size(ips) > 0) {
+            json_t *first = json_array_get(ips, 0);
+            if (!json_is_string(first))
+                return bad(why, cap, i, "sourceIPs[0]: must be a string");
+            ip = json_string_value(first);
+            ip_len = json_string_length(first);
+        }
+    }
+    if (oref) {
+        if (opt_str(oref, "resource", "objectRef.resource", i, &res, &res_len, why, cap) < 0 ||
+            opt_str(oref, "apiGroup", "objectRef.apiGroup", i, &group, &group_len, why, cap) < 0 ||
+            opt_str(oref, "namespace", "objectRef.namespace", i, &ns, &ns_len, why, cap) < 0 ||
+            opt_str(oref, "name", "objectRef.name", i, &name, &name_len, why, cap) < 0)
+            return TL_ERR_INVALID;
+        if (!res_len)
+            return bad(why, cap, i, "objectRef.resource: missing or empty (it is required)");
+    } else if (!uri_len) {
+        return bad(why, cap, i, "requestURI: missing or empty (it is required without objectRef)");
+    }
+    if (status) {
+        code = json_object_get(status, "code");
+        if (code && !json_is_null(code) && !json_is_integer(code))
+            return bad(why, cap, i, "responseStatus.code: must be an integer");
+        if (code && json_is_integer(code)) {
+            json_int_t c = json_integer_value(code);
+            outcome = c < 400 ? "success" : c == 401 || c == 403 ? "denied" : "failure";
+        }
+    }
+    have_ts = opt_str(item, "stageTimestamp", "stageTimestamp", i, &ts, &ts_len, why, cap);
+    if (have_ts < 0)
+        return TL_ERR_INVALID;
+    if (!have_ts) {
+        have_ts = opt_str(item, "requestReceivedTimestamp", "requestReceivedTimestamp", i, &ts,
+                          &ts_len, why, cap);
+        if (have_ts < 0)
+            return TL_ERR_INVALID;
+    }
+
+    /* the event */
+    e = json_object();
+    actor = json_object();
+    resource = json_object();
+    if (!e || !actor || !resource)
+        goto out;
+    if (set_fit(actor, "id", user, user_len, TL_AUDIT_STRING_MAX, "-") != TL_OK ||
+        json_object_set_new(actor, "type", json_string("kubernetes")) != 0 ||
+        set_fit(actor, "ip", ip, ip_len, TL_AUDIT_STRING_MAX, NULL) != TL_OK ||
+        set_fit(actor, "user_agent", ua, ua_len, TL_AUDIT_STRING_MAX, NULL) != TL_OK)
+        goto out;
+    /* action */
+    tl_buf_reset(&b);
+    if ((res_len && (tl_buf_add(&b, res, res_len) != TL_OK || tl_buf_adds(&b, ".") != TL_OK)) ||
+        tl_buf_add(&b, verb, verb_len) != TL_OK)
+        goto out;
+    {
+        json_t *a = tl_audit_fit_action((const char *)b.data, b.len);
+        if (!a || json_object_set_new(e, "action", a) != 0)
+            goto out;
+    }
+    /* resource */
+    if (oref) {
+        if (join(&b, group, group_len, res, res_len) != TL_OK ||
+            set_fit(resource, "type", (const char *)b.data, b.len, TL_AUDIT_STRING_MAX, "-") ||
+            join(&b, ns, ns_len, name_len ? name : "-", name_len ? name_len : 1) != TL_OK ||
+            set_fit(resource, "id", (const char *)b.data, b.len, TL_AUDIT_STRING_MAX, "-"))
+            goto out;
+    } else if (json_object_set_new(resource, "type", json_string("url")) != 0 ||
+               set_fit(resource, "id", uri, uri_len, TL_AUDIT_STRING_MAX, "-") != TL_OK) {
+        goto out;
+    }
+    if (json_object_set(e, "actor", actor) != 0 || json_object_set(e, "resource", resource) != 0 ||
+        json_object_set_new(e, "outcome", json_string(outcome)) != 0)
+        goto out;
+    /* time */
+    if (have_ts && ts_len) {
+        rc = set_time(e, ts, ts_len);
+        if (rc == TL_ERR_INVALID) {
+            bad(why, cap, i, "%s: not an RFC 3339 time",
+                json_object_get(item, "stageTimestamp") &&
+                        !json_is_null(json_object_get(item, "stageTimestamp"))
+                    ? "stageTimestamp"
+                    : "requestReceivedTimestamp");
+            goto out;
+        }
+        if (rc != TL_OK)
+            goto out;
+        rc = TL_ERR_NOMEM;
+    }
+    /* source, id, request_id, details */
+    tl_buf_reset(&b);
+    if (json_object_set_new(e, "source", json_string(TL_K8S_SOURCE)) != 0 ||
+        tl_buf_add(&b, audit_id, audit_id_len) != TL_OK || tl_buf_adds(&b, "/") != TL_OK ||
+        tl_buf_add(&b, stage, stage_len) != TL_OK ||
+        set_fit(e, "id", (const char *)b.data, b.len, TL_AUDIT_ID_MAX, NULL) != TL_OK ||
+        set_fit(e, "request_id", audit_id, audit_id_len, TL_AUDIT_STRING_MAX, NULL) != TL_OK ||
+        json_object_set(e, "details", item) != 0)
+        goto out;
+    *out = e;
+    e = NULL;
+    rc = TL_OK;
+out:
+    if (rc == TL_ERR_NOMEM)
+        snprintf(why, cap, "out of memory");
+    json_decref(e);
+    json_decref(actor);
+    json_decref(resource);
+    tl_buf_release(&b);
+    return rc;
+}
+
+void tl_k8s_list_release(tl_k8s_list *list)
+{
+    for (size_t i = 0; list->ev && i < list->n; i++)
+        tl_audit_event_release(&list->ev[i]);
+    free(list->ev);
+    list->ev = NULL;
+    list->n = 0;
+}
+
+/* The top level: {"kind": "EventList", "apiVersion": "audit.k8s.io/v1",
+ * "metadata": {...}, "items": [...]}; *items NULL for no items. */
+static int list_items(json_t *top, json_t **items, char *why, size_t cap)
+{
+    json_t *kind = json_object_get(top, "kind"), *api = json_object_get(top, "apiVersion");
+    *items = NULL;
+    if (!json_is_object(top)) {
+        snprintf(why, cap, "the body must be an audit.k8s.io/v1 EventList (a JSON object)");
+        return TL_ERR_INVALID;
+    }
+    if (!json_is_string(kind) || strcmp(json_string_value(kind), "EventList") != 0) {
+        snprintf(why, cap, "kind: must be \"EventList\"");
+        return TL_ERR_INVALID;
+    }
+    if (!json_is_string(api) || strcmp(json_string_value(api), "audit.k8s.io/v1") != 0) {
+        snprintf(why, cap, "apiVersion: must be \"audit.k8s.io/v1\"");
+        return TL_ERR_INVALID;
+    }
+    *items = json_object_get(top, "items");
+    if (*items && json_is_null(*items))
+        *items = NULL;
+    if (*items && !json_is_array(*items)) {
+        snprintf(why, cap, "items: must be an array of audit.k8s.io/v1 Events");
+        return TL_ERR_INVALID;
+    }
+    return TL_OK;
+}
+
+int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_event,
+               size_t max_items, tl_k8s_list *list, char *why, size_t cap)
+{
+    tl_buf q = TL_BUF_INIT;
+    size_t *shifts = NULL, nshifts = 0, n;
+    json_error_t je;
+    json_t *top = NULL, *items;
+    int rc;
+
+    list->ev = NULL;
+    list->n = 0;
+    rc = tl_k8s_quote_numbers(text, len, &q, &shifts, &nshifts);
+    if (rc != TL_OK) {
+        snprintf(why, cap, "out of memory");
+        goto out;
+    }
+    top = json_loadb((const char *)q.data, q.len, TL_AUDIT_JSON_FLAGS, &je);
+    if (!top) {
+        je.position = (int)tl_k8s_offset((size_t)je.position, shifts, nshifts);
+        tl_audit_json_error(&je, why, cap);
+        rc = TL_ERR_INVALID;
+        goto out;
+    }
+    tl_buf_release(&q); /* the tree holds what it needs */
+    rc = list_items(top, &items, why, cap);
+    if (rc != TL_OK)
+        goto out;
+    n = items ? json_array_size(items) : 0;
+    if (n > max_items) {
+        snprintf(why, cap, "%zu items: a list is at most %zu", n, max_items);
+        rc = TL_ERR_TOOBIG;
+        goto out;
+    }
+    if (n == 0)
+        goto out;
+    list->ev = calloc(n, sizeof *list->ev);
+    if (!list->ev) {
+        snprintf(why, cap, "out of memory");
+        rc = TL_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char r[TL_AUDIT_REASON_MAX + 64];
+        json_t *e;
+        rc = map_item(json_array_get(items, i), i, &e, why, cap);
+        if (rc != TL_OK)
+            goto out;
+        rc = tl_audit_event_take(e, submitter, max_event, &list->ev[i], r, sizeof r);
+        json_decref(e);
+        if (rc != TL_OK) {
+            snprintf(why, cap, "item %zu: %s", i, r);
+            goto out;
+        }
+        list->n = i + 1;
+    }
+out:
+    if (rc != TL_OK)
+        tl_k8s_list_release(list);
+    json_decref(top);
+    tl_buf_release(&q);
+    free(shifts);
+    return rc;
+}

@@ -1,0 +1,72 @@
+/*
+ * k8s.h - the Kubernetes API server's audit webhook (CONTRACT.md "Audit
+ * logs", POST /audit/v1/k8s): an audit.k8s.io/v1 EventList mapped into
+ * audit events, one per item, as the contract says (docs/SOURCES.md has the
+ * table):
+ *
+ *   actor    {"id": user.username, "type": "kubernetes", "ip": sourceIPs[0],
+ *            "user_agent": userAgent}        (no username: "-")
+ *   action   <objectRef.resource>.<verb>, or the verb alone without objectRef
+ *   resource {"type": [<apiGroup>/]<resource>, "id": [<namespace>/]<name|->}
+ *            or, without objectRef, {"type": "url", "id": requestURI}
+ *   outcome  responseStatus.code: < 400 success, 401/403 denied, else
+ *            failure; no responseStatus (or no code): unknown
+ *   time     stageTimestamp, else requestReceivedTimestamp (in UTC)
+ *   source   "kubernetes"; id "<auditID>/<stage>"; request_id auditID
+ *   details  the whole item as received
+ *
+ * Values over their limit are cut at a UTF-8 boundary (tl_audit_fit_string),
+ * actions get '_' for characters they may not hold (tl_audit_fit_action).
+ *
+ * Numbers: the contract allows only integers of magnitude below 2^53, and
+ * says that in details any other number becomes a string holding its literal
+ * text. jansson 2.14 cannot keep a number's text (JSON_DECODE_INT_AS_REAL
+ * turns every integer into a double, losing digits, and both modes refuse
+ * what overflows a double or an int64), so before jansson parses the body,
+ * tl_k8s_quote_numbers writes every number token that is not such an integer
+ * as a JSON string of the same characters. It is a lexical step only (jansson
+ * still parses and validates the result): a token is quoted only when it is a
+ * complete RFC 8259 number outside any string and is not followed by ':'
+ * (where a string would be a member name), so a text is valid after the step
+ * exactly when it was valid before.
+ *
+ * Pure: no I/O.
+ */
+#ifndef TL_AUDIT_K8S_H
+#define TL_AUDIT_K8S_H
+
+#include <stddef.h>
+
+#include "audit/event.h"
+#include "common/buf.h"
+
+#define TL_K8S_SOURCE "kubernetes"
+
+/* Appends text[0..len) to out with the number tokens the contract does not
+ * allow quoted (above). *shifts gets the offsets in out just past each quoted
+ * token (*nshifts of them, ascending, malloc'd: the caller frees), so that a
+ * parser's error offset can be given in the caller's text (tl_k8s_offset).
+ * TL_OK or TL_ERR_NOMEM. */
+int tl_k8s_quote_numbers(const char *text, size_t len, tl_buf *out, size_t **shifts,
+                         size_t *nshifts);
+/* The offset in the original text of offset pos of the quoted text. */
+size_t tl_k8s_offset(size_t pos, const size_t *shifts, size_t nshifts);
+
+/* A mapped EventList: n events, in the order of the items. */
+typedef struct tl_k8s_list {
+    tl_audit_event *ev; /* n of them (owned) */
+    size_t n;
+} tl_k8s_list;
+
+/* Maps the EventList in text[0..len) into events with submitter, each
+ * validated as tl_audit_event_take does with max_event. At most max_items
+ * items. Returns TL_OK (list filled; release it), TL_ERR_INVALID (a
+ * malformed body or item: why says "item <i>: <reason>" for an item, i
+ * counted from 0), TL_ERR_TOOBIG (more than max_items items, or an item
+ * whose event is over max_event: why says which) or TL_ERR_NOMEM; on error
+ * list is empty. */
+int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_event,
+               size_t max_items, tl_k8s_list *list, char *why, size_t cap);
+void tl_k8s_list_release(tl_k8s_list *list);
+
+#endif
