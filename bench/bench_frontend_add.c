@@ -9,8 +9,9 @@
  *
  *   bench_frontend_add --port P [--host 127.0.0.1] [--conns 8] [--streams 100]
  *                      [--total 100000] [--rate 0] [--size 64] [--prefix STR]
- *                      [--duration SECONDS] [--json]
+ *                      [--size-max B] [--duration SECONDS] [--json]
  *
+ * With --size-max, entries are from --size to --size-max bytes long.
  * With --duration, streams keep posting for that many seconds (then the
  * adds in flight are awaited) and --total is only an upper bound.
  */
@@ -50,7 +51,7 @@ typedef struct client {
 
 static struct event_base *base;
 static client *clients;
-static unsigned nconns = 8, nstreams = 100, size = 64;
+static unsigned nconns = 8, nstreams = 100, size = 64, size_max = 0;
 static uint64_t total = 100000, rate = 0, submitted, done, ok, non200, failed;
 static const char *host = "127.0.0.1", *prefix = NULL;
 static int port = 0, json = 0;
@@ -140,7 +141,10 @@ static void submit(client *c)
 {
     stream *st = calloc(1, sizeof *st);
     int n = snprintf(st->body, sizeof st->body, "%s %llu ", prefix, (unsigned long long)submitted);
-    while ((unsigned)n < size && (size_t)n < sizeof st->body)
+    unsigned want = size;
+    if (size_max > size) /* spread over size..size_max, the same for the same n */
+        want += (unsigned)((submitted * 0x9e3779b97f4a7c15ULL) >> 40) % (size_max - size + 1);
+    while ((unsigned)n < want && (size_t)n < sizeof st->body)
         st->body[n++] = 'x';
     st->len = (size_t)n;
     st->t0 = tl_mono_s();
@@ -281,6 +285,8 @@ int main(int argc, char **argv)
             rate = n;
         else if (!strcmp(k, "--duration"))
             duration = n;
+        else if (!strcmp(k, "--size-max"))
+            size_max = (unsigned)n;
         else if (!strcmp(k, "--size"))
             size = (unsigned)n;
         else if (!strcmp(k, "--prefix"))
@@ -291,9 +297,10 @@ int main(int argc, char **argv)
         }
     }
     if (!port || !nconns || !nstreams || !total) {
-        fprintf(stderr, "usage: bench_frontend_add --port P [--conns C] [--streams S] "
-                        "[--total N] [--rate R] [--size B] [--prefix STR] [--duration S] "
-                        "[--json]\n");
+        fprintf(stderr,
+                "usage: bench_frontend_add --port P [--conns C] [--streams S] "
+                "[--total N] [--rate R] [--size B] [--size-max B] [--prefix STR] [--duration S] "
+                "[--json]\n");
         return 2;
     }
     char pfx[64];
