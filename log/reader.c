@@ -29,12 +29,25 @@ typedef struct tile_slot {
     uint8_t data[TL_TILE_WIDTH * TL_HASH_SIZE];
 } tile_slot;
 
-/* A full entry bundle, checked against its level-0 tile once. */
+/* A full entry bundle, checked against its level-0 tile once; the slot and
+ * each pin hold a reference. */
+typedef struct bundle_blob {
+    unsigned refs; /* atomic */
+    size_t len;
+    uint8_t data[];
+} bundle_blob;
+
 typedef struct bundle_slot {
     uint64_t n1; /* bundle number + 1; 0 = empty */
-    uint8_t *data;
-    size_t len;
+    bundle_blob *b;
 } bundle_slot;
+
+void tl_log_reader_unpin(void *pin)
+{
+    bundle_blob *b = pin;
+    if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(b);
+}
 
 typedef struct leaf_slot {
     tl_hash leaf;
@@ -111,7 +124,7 @@ void tl_log_reader_free(tl_log_reader *r)
     free(r->tiles);
     free(r->leaves);
     for (size_t i = 0; i < r->nbundles; i++)
-        free(r->bundles[i].data);
+        tl_log_reader_unpin(r->bundles[i].b);
     free(r->bundles);
     tl_buf_release(&r->tmp);
     free(r);
@@ -127,11 +140,13 @@ static tile_slot *tile_slot_of(tl_log_reader *r, int level, uint64_t n)
     return &r->tiles[((uint64_t)level * 0x9e3779b97f4a7c15ULL + n) % r->ntiles];
 }
 
-int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const uint8_t **data,
-                       size_t *len)
+int tl_log_reader_tile_pinned(tl_log_reader *r, const tl_tile *t, uint64_t size,
+                              const uint8_t **data, size_t *len, void **pin)
 {
     tile_slot *ts = NULL;
     int rc;
+    if (pin)
+        *pin = NULL;
     if (t->level != TL_TILE_ENTRIES && t->width == TL_TILE_WIDTH) {
         ts = tile_slot_of(r, t->level, t->n);
         /* a full tile is the same in every tree that has it */
@@ -147,11 +162,8 @@ int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const 
         size >= (t->n + 1) * TL_TILE_WIDTH) {
         /* a full bundle never changes once tl_log_tile checked it */
         bs = &r->bundles[t->n % r->nbundles];
-        if (bs->n1 == t->n + 1) {
-            *data = bs->data;
-            *len = bs->len;
-            return TL_OK;
-        }
+        if (bs->n1 == t->n + 1)
+            goto hit;
     }
     tl_buf_reset(&r->tmp);
     rc = tl_log_tile(r->log, t, size, &r->tmp);
@@ -159,15 +171,20 @@ int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const 
         return rc;
     if (bs) {
         /* the slot's bundle gives way; beyond the budget nothing more is kept */
-        r->bundle_bytes -= bs->len;
-        free(bs->data);
+        bundle_blob *b = NULL;
+        if (bs->b)
+            r->bundle_bytes -= bs->b->len;
+        tl_log_reader_unpin(bs->b);
         *bs = (bundle_slot){0};
         if (r->bundle_bytes + r->tmp.len <= r->bundle_budget &&
-            (bs->data = malloc(r->tmp.len)) != NULL) {
-            memcpy(bs->data, r->tmp.data, r->tmp.len);
-            bs->len = r->tmp.len;
+            (b = malloc(sizeof(*b) + r->tmp.len)) != NULL) {
+            b->refs = 1;
+            b->len = r->tmp.len;
+            memcpy(b->data, r->tmp.data, r->tmp.len);
+            bs->b = b;
             bs->n1 = t->n + 1;
-            r->bundle_bytes += bs->len;
+            r->bundle_bytes += b->len;
+            goto hit;
         }
     }
     if (ts && r->tmp.len == sizeof(ts->data)) {
@@ -179,6 +196,20 @@ int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const 
     *data = r->tmp.data;
     *len = r->tmp.len;
     return TL_OK;
+hit:
+    *data = bs->b->data;
+    *len = bs->b->len;
+    if (pin) {
+        __atomic_add_fetch(&bs->b->refs, 1, __ATOMIC_RELAXED);
+        *pin = bs->b;
+    }
+    return TL_OK;
+}
+
+int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const uint8_t **data,
+                       size_t *len)
+{
+    return tl_log_reader_tile_pinned(r, t, size, data, len, NULL);
 }
 
 /* ---- proofs ---------------------------------------------------------------- */

@@ -42,6 +42,13 @@ void tl_log_reader_free(tl_log_reader *r);
  * of that size has no such tile; other errors as tl_log_tile. */
 int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const uint8_t **data,
                        size_t *len);
+/* The same; when the bytes are a cached full entry bundle, *pin is set and
+ * they stay valid (unchanged) until tl_log_reader_unpin(*pin), from any
+ * thread, even after r is freed; else *pin is NULL and they are borrowed as
+ * above. tl_log_reader_unpin(NULL) does nothing. */
+int tl_log_reader_tile_pinned(tl_log_reader *r, const tl_tile *t, uint64_t size,
+                              const uint8_t **data, size_t *len, void **pin);
+void tl_log_reader_unpin(void *pin);
 
 /* Inclusion proof of index in the tree of `size`, and consistency proof from
  * size1 to size2, reading tiles as of the tree `within` (>= the proof's
