@@ -12,7 +12,8 @@
 #   2. right after, on the same log: 10,000 adds/s (open loop) for the same
 #      time.
 # The load generator is the first build's bench_frontend_add for every build.
-# Prints adds/s, latency percentiles and tlogd's CPU per add for every run.
+# Prints adds/s, latency percentiles, tlogd's CPU and (open loop) the time of
+# the last commit sampled every 0.1 s, for every run.
 set -eu
 [ $# -ge 1 ] || { echo "usage: adds_bench.sh BUILD [BUILD2 ...]" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -39,9 +40,20 @@ one_run() {
     c1=$(cpu_ticks "$TPID")
     echo "  max: tlogd CPU $(awk -v a="$c0" -v b="$c1" -v hz="$(getconf CLK_TCK)" -v s="$SECS" \
         'BEGIN { printf "%.2f cores", (b - a) / hz / s }')"
+    # the commit path's time (the synced LevelDB write of each batch),
+    # sampled every 0.1 s: a write stall or a slow fsync shows here
+    (while kill -0 "$TPID" 2>/dev/null; do
+        curl -s --http1.1 "http://127.0.0.1:$TPORT/metrics" 2>/dev/null |
+            sed -n 's/^tlogd_commit_seconds_last //p'
+        sleep 0.1
+    done) >"$T/commits" &
+    SPID=$!
     "$GEN" --port "$TPORT" --conns 8 --streams 100 --size 256 --json \
         --duration "$SECS" --rate 10000 --total $((10000 * SECS)) --prefix "open-$$" |
         sed 's/^/  10k\/s: /'
+    kill "$SPID" 2>/dev/null || true
+    wait "$SPID" 2>/dev/null || true
+    sort -g "$T/commits" | awk '{a[NR]=$1} END { if (NR) printf "  10k/s: last commit time, %d samples: p50 %.1f ms  max %.1f ms\n", NR, a[int(NR/2)+1]*1000, a[NR]*1000 }'
     kill -TERM "$TPID"
     wait "$TPID" || true
 }
