@@ -1637,6 +1637,10 @@ static void conn_classified(conn *c, int h2)
         conn_close(c);
         return;
     }
+    /* libevent writes at most 16 KiB per write event by default: three or
+     * more writev (or passes of SSL_write) for one 74 KB bundle; let one
+     * pass take what the output holds (OUT_HIGH_WATER and a frame more) */
+    bufferevent_set_max_single_write(c->bev, 4 * OUT_HIGH_WATER);
     c->fd = -1;
     c->ssl = NULL;
     c->proto = h2 ? (h->ssl_ctx ? "h2" : "h2c") : "http/1.1";
