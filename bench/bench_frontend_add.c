@@ -9,7 +9,11 @@
  *
  *   bench_frontend_add --port P [--host 127.0.0.1] [--conns 8] [--streams 100]
  *                      [--total 100000] [--rate 0] [--size 64] [--prefix STR]
- *                      [--json]
+ *                      [--size-max B] [--duration SECONDS] [--json]
+ *
+ * With --size-max, entries are from --size to --size-max bytes long.
+ * With --duration, streams keep posting for that many seconds (then the
+ * adds in flight are awaited) and --total is only an upper bound.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -47,12 +51,12 @@ typedef struct client {
 
 static struct event_base *base;
 static client *clients;
-static unsigned nconns = 8, nstreams = 100, size = 64;
+static unsigned nconns = 8, nstreams = 100, size = 64, size_max = 0;
 static uint64_t total = 100000, rate = 0, submitted, done, ok, non200, failed;
 static const char *host = "127.0.0.1", *prefix = NULL;
 static int port = 0, json = 0;
 static double start, *lat;
-static uint64_t nlat;
+static uint64_t nlat, duration;
 static double tokens;
 static double last_tick;
 
@@ -137,7 +141,10 @@ static void submit(client *c)
 {
     stream *st = calloc(1, sizeof *st);
     int n = snprintf(st->body, sizeof st->body, "%s %llu ", prefix, (unsigned long long)submitted);
-    while ((unsigned)n < size && (size_t)n < sizeof st->body)
+    unsigned want = size;
+    if (size_max > size) /* spread over size..size_max, the same for the same n */
+        want += (unsigned)((submitted * 0x9e3779b97f4a7c15ULL) >> 40) % (size_max - size + 1);
+    while ((unsigned)n < want && (size_t)n < sizeof st->body)
         st->body[n++] = 'x';
     st->len = (size_t)n;
     st->t0 = tl_mono_s();
@@ -225,6 +232,13 @@ static void tick(evutil_socket_t fd, short w, void *arg)
     (void)w;
     (void)arg;
     double t = tl_mono_s();
+    if (duration && t - start >= (double)duration && total > submitted) {
+        total = submitted; /* time is up: no more submissions */
+        if (done == total) {
+            event_base_loopbreak(base);
+            return;
+        }
+    }
     tokens += (t - last_tick) * (double)rate;
     if (tokens > (double)rate / 100 + 1)
         tokens = (double)rate / 100 + 1; /* at most 10 ms of burst */
@@ -269,6 +283,10 @@ int main(int argc, char **argv)
             total = n;
         else if (!strcmp(k, "--rate"))
             rate = n;
+        else if (!strcmp(k, "--duration"))
+            duration = n;
+        else if (!strcmp(k, "--size-max"))
+            size_max = (unsigned)n;
         else if (!strcmp(k, "--size"))
             size = (unsigned)n;
         else if (!strcmp(k, "--prefix"))
@@ -279,8 +297,10 @@ int main(int argc, char **argv)
         }
     }
     if (!port || !nconns || !nstreams || !total) {
-        fprintf(stderr, "usage: bench_frontend_add --port P [--conns C] [--streams S] "
-                        "[--total N] [--rate R] [--size B] [--prefix STR] [--json]\n");
+        fprintf(stderr,
+                "usage: bench_frontend_add --port P [--conns C] [--streams S] "
+                "[--total N] [--rate R] [--size B] [--size-max B] [--prefix STR] [--duration S] "
+                "[--json]\n");
         return 2;
     }
     char pfx[64];
@@ -319,7 +339,7 @@ int main(int argc, char **argv)
     struct event *t = event_new(base, -1, EV_PERSIST, tick, NULL);
     struct timeval ms = {0, 1000};
     start = last_tick = tl_mono_s();
-    if (rate)
+    if (rate || duration)
         event_add(t, &ms);
     pump();
     event_base_dispatch(base);

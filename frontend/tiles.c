@@ -8,7 +8,9 @@
  * tiles are immutable, partial ones cached 60 s. Every entry of a bundle is
  * checked against its leaf hash by the log's read side; a damaged bundle is
  * refused with 500, never served. Full hash tiles come from the reader's
- * cache: no allocation, no copy before tl_httpd's. Loop thread.
+ * cache: no allocation, no copy before tl_httpd's; full bundles (checked
+ * once by the reader) are sent from its cache by reference, not copied at
+ * all over HTTP/2. Loop thread.
  */
 #include "frontend/internal.h"
 
@@ -37,7 +39,8 @@ void fe_tile(tl_frontend *f, tl_http_req *r, fe_ep ep)
         return;
     const uint8_t *data;
     size_t len;
-    int rc = tl_log_reader_tile(f->rd, &t, f->pub.size, &data, &len);
+    void *pin = NULL;
+    int rc = tl_log_reader_tile_pinned(f->rd, &t, f->pub.size, &data, &len, &pin);
     if (rc == TL_ERR_NOTFOUND || rc == TL_ERR_RANGE || rc == TL_ERR_INVALID) {
         fe_fail(f, r, ep, TL_ERR_NOTFOUND, "no such tile in the published tree of size %llu",
                 (unsigned long long)f->pub.size);
@@ -45,6 +48,13 @@ void fe_tile(tl_frontend *f, tl_http_req *r, fe_ep ep)
         /* a damaged bundle (an entry that does not hash to its leaf hash)
          * is refused here, and the log has stopped signing */
         fe_fail(f, r, ep, rc, "cannot read the tile: %s", tl_strerror(rc));
+    } else if (pin) {
+        /* a checked full bundle, sent from the reader's cache without a copy */
+        tl_http_header h[] = {{"access-control-allow-origin", "*"},
+                              {"cache-control", FE_CC_IMMUTABLE}};
+        fe_count(f, ep, 200);
+        tl_http_respond_shared(r, 200, "application/octet-stream", h, 2, data, len,
+                               tl_log_reader_unpin, pin);
     } else {
         fe_reply(f, r, ep, 200, "application/octet-stream",
                  t.width == TL_TILE_WIDTH ? FE_CC_IMMUTABLE : FE_CC_PARTIAL, data, len);

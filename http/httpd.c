@@ -148,7 +148,8 @@ struct tl_http_req {
     void (*abort_fn)(void *);
     void *abort_ctx;
     struct event *deadline;
-    uint8_t *resp;
+    uint8_t *resp;         /* owned, or a shared body's */
+    struct shared *shared; /* the shared body resp points into, or NULL */
     size_t resp_len, resp_off;
     char arena[REQ_ARENA]; /* last: req_new zeroes everything before it */
 };
@@ -247,6 +248,29 @@ static void idle_remove(conn *c);
 static void h2_flush(conn *c);
 static void h2_error(conn *c, tl_http_req *r, int status, const char *reason);
 static void h2_goaway(conn *c, uint32_t code, const char *reason);
+/* A shared body (tl_http_respond_shared): one reference for the response
+ * and one for each of its DATA payloads still in an output buffer. */
+struct shared {
+    unsigned refs;
+    void (*release)(void *);
+    void *ctx;
+};
+
+static void shared_unref(struct shared *sh)
+{
+    if (--sh->refs == 0) {
+        sh->release(sh->ctx);
+        free(sh);
+    }
+}
+
+static void shared_chunk_done(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    shared_unref(arg);
+}
+
 static void req_free(tl_http_req *r);
 static void maybe_drained(tl_httpd *h);
 
@@ -422,7 +446,10 @@ static void req_free(tl_http_req *r)
     if (r->hdrs != r->hdrs_inline)
         free(r->hdrs);
     tl_buf_release(&r->body);
-    free(r->resp);
+    if (r->shared)
+        shared_unref(r->shared);
+    else
+        free(r->resp);
     free(r);
 }
 
@@ -768,9 +795,22 @@ static int h2_send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8
         return NGHTTP2_ERR_CALLBACK_FAILURE; /* no padding is ever chosen */
     if (out_full(c))
         return NGHTTP2_ERR_WOULDBLOCK;
-    if (evbuffer_expand(out, 9 + length) != 0 || evbuffer_add(out, framehd, 9) != 0 ||
-        evbuffer_add(out, r->resp + r->resp_off, length) != 0)
+    if (r->shared && !c->h->ssl_ctx) {
+        /* the payload by reference, one more until the buffer drains it
+         * (under TLS it is copied: a chain per frame header would be a TLS
+         * record and a write of its own) */
+        if (evbuffer_add(out, framehd, 9) != 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        r->shared->refs++;
+        if (evbuffer_add_reference(out, r->resp + r->resp_off, length, shared_chunk_done,
+                                   r->shared) != 0) {
+            r->shared->refs--;
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+    } else if (evbuffer_expand(out, 9 + length) != 0 || evbuffer_add(out, framehd, 9) != 0 ||
+               evbuffer_add(out, r->resp + r->resp_off, length) != 0) {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     r->resp_off += length;
     return 0;
 }
@@ -1597,6 +1637,10 @@ static void conn_classified(conn *c, int h2)
         conn_close(c);
         return;
     }
+    /* libevent writes at most 16 KiB per write event by default: three or
+     * more writev (or passes of SSL_write) for one 74 KB bundle; let one
+     * pass take what the output holds (OUT_HIGH_WATER and a frame more) */
+    bufferevent_set_max_single_write(c->bev, 4 * OUT_HIGH_WATER);
     c->fd = -1;
     c->ssl = NULL;
     c->proto = h2 ? (h->ssl_ctx ? "h2" : "h2c") : "http/1.1";
@@ -2165,9 +2209,11 @@ static void respond_h1(tl_http_req *r, int status, const char *ctype, const tl_h
 }
 
 static void respond_h2(tl_http_req *r, int status, const char *ctype, const tl_http_header *hdrs,
-                       size_t nhdrs, const void *body, size_t len)
+                       size_t nhdrs, const void *body, size_t len, struct shared *sh)
 {
     conn *c = r->c;
+    if (sh)
+        r->shared = sh; /* the response's reference, dropped by req_free */
     if (!c) {
         req_free(r);
         return;
@@ -2194,7 +2240,10 @@ static void respond_h2(tl_http_req *r, int status, const char *ctype, const tl_h
         NV(hdrs[i].name, hdrs[i].value);
 #undef NV
     int head = r->method && strcmp(r->method, "HEAD") == 0;
-    if (len && !head) {
+    if (len && !head && sh) {
+        r->resp = (uint8_t *)(uintptr_t)body; /* never written through */
+        r->resp_len = len;
+    } else if (len && !head) {
         r->resp = malloc(len);
         if (!r->resp) {
             nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id,
@@ -2224,6 +2273,25 @@ void tl_http_respond(tl_http_req *r, int status, const char *content_type,
     if (r->ereq)
         respond_h1(r, status, content_type, hdrs, nhdrs, body, len);
     else
-        respond_h2(r, status, content_type, hdrs, nhdrs, body, len); /* r lives until close */
+        respond_h2(r, status, content_type, hdrs, nhdrs, body, len, NULL); /* r lives until close */
+    maybe_drained(h);
+}
+
+void tl_http_respond_shared(tl_http_req *r, int status, const char *content_type,
+                            const tl_http_header *hdrs, size_t nhdrs, const void *body, size_t len,
+                            void (*release)(void *ctx), void *ctx)
+{
+    tl_httpd *h = r->h;
+    struct shared *sh = NULL;
+    if (r->responded || r->ereq || !(sh = malloc(sizeof(*sh)))) {
+        tl_http_respond(r, status, content_type, hdrs, nhdrs, body, len); /* copies */
+        release(ctx);
+        return;
+    }
+    *sh = (struct shared){1, release, ctx};
+    r->responded = 1;
+    if (r->handed)
+        h->inflight--;
+    respond_h2(r, status, content_type, hdrs, nhdrs, body, len, sh);
     maybe_drained(h);
 }

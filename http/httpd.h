@@ -78,6 +78,13 @@ typedef struct tl_http_header {
 /* Sends the response (body copied). After this, req is gone. */
 void tl_http_respond(tl_http_req *r, int status, const char *content_type,
                      const tl_http_header *hdrs, size_t nhdrs, const void *body, size_t len);
+/* The same with a body that is not copied (HTTP/2): its bytes must stay as
+ * they are until release(ctx), which runs on the loop thread once the
+ * response has sent them or is gone (at once over HTTP/1.1, which copies).
+ * For large bodies many responses share. */
+void tl_http_respond_shared(tl_http_req *r, int status, const char *content_type,
+                            const tl_http_header *hdrs, size_t nhdrs, const void *body, size_t len,
+                            void (*release)(void *ctx), void *ctx);
 /* When the client goes away before a response, fn(ctx) runs and req is gone
  * afterwards (the handler must forget it). */
 void tl_http_req_on_abort(tl_http_req *r, void (*fn)(void *ctx), void *ctx);

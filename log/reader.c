@@ -8,6 +8,11 @@
  * between are folded from their two children, each cached, so the proofs of
  * a batch of consecutive entries share nearly all their work instead of
  * refolding up to 255 hashes per tile level each.
+ *
+ * Full entry bundles are cached too (a large reader: 1024 slots, direct
+ * mapped by bundle number, at most 64 MiB in all): tl_log_tile checks every
+ * entry of a bundle against the leaf hashes of its level-0 tile, and a full
+ * bundle never changes, so a checked one is served again as it is.
  */
 #include "log/reader.h"
 
@@ -24,6 +29,26 @@ typedef struct tile_slot {
     uint8_t data[TL_TILE_WIDTH * TL_HASH_SIZE];
 } tile_slot;
 
+/* A full entry bundle, checked against its level-0 tile once; the slot and
+ * each pin hold a reference. */
+typedef struct bundle_blob {
+    unsigned refs; /* atomic */
+    size_t len;
+    uint8_t data[];
+} bundle_blob;
+
+typedef struct bundle_slot {
+    uint64_t n1; /* bundle number + 1; 0 = empty */
+    bundle_blob *b;
+} bundle_slot;
+
+void tl_log_reader_unpin(void *pin)
+{
+    bundle_blob *b = pin;
+    if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(b);
+}
+
 typedef struct leaf_slot {
     tl_hash leaf;
     uint64_t index1; /* index + 1; 0 = empty */
@@ -38,6 +63,9 @@ struct tl_log_reader {
     tl_hash *vals;
     size_t ntiles; /* tile cache slots */
     tile_slot *tiles;
+    size_t nbundles; /* bundle cache slots (0: none) */
+    bundle_slot *bundles;
+    size_t bundle_bytes, bundle_budget;
     size_t nleaves; /* leaf cache slots: a power of two, sets of two */
     leaf_slot *leaves;
     tl_buf tmp;
@@ -60,8 +88,10 @@ int tl_log_reader_new(tl_log *log, enum tl_log_reader_size size, tl_log_reader *
     r->log = log;
     if (size == TL_LOG_READER_LARGE) {
         r->nnodes = (size_t)1 << 19;  /* 20 MiB */
-        r->ntiles = 512;              /* 4 MiB: a run of 512 tiles of one level fits */
+        r->ntiles = 1024;             /* 8 MiB: a run of 1024 tiles of one level fits */
         r->nleaves = (size_t)1 << 16; /* 2.5 MiB */
+        r->nbundles = 1024;
+        r->bundle_budget = (size_t)64 << 20; /* bundles' bytes, filled as they are asked */
     } else {
         r->nnodes = (size_t)1 << 12;
         r->ntiles = 8;
@@ -72,8 +102,9 @@ int tl_log_reader_new(tl_log *log, enum tl_log_reader_size size, tl_log_reader *
     r->vals = malloc(r->nnodes * sizeof(*r->vals));
     r->tiles = calloc(r->ntiles, sizeof(*r->tiles));
     r->leaves = calloc(r->nleaves, sizeof(*r->leaves));
+    r->bundles = r->nbundles ? calloc(r->nbundles, sizeof(*r->bundles)) : NULL;
     tl_buf_init(&r->tmp);
-    if (!r->h || !r->keys || !r->vals || !r->tiles || !r->leaves) {
+    if (!r->h || !r->keys || !r->vals || !r->tiles || !r->leaves || (r->nbundles && !r->bundles)) {
         tl_log_reader_free(r);
         return TL_ERR_NOMEM;
     }
@@ -92,6 +123,9 @@ void tl_log_reader_free(tl_log_reader *r)
     free(r->vals);
     free(r->tiles);
     free(r->leaves);
+    for (size_t i = 0; i < r->nbundles; i++)
+        tl_log_reader_unpin(r->bundles[i].b);
+    free(r->bundles);
     tl_buf_release(&r->tmp);
     free(r);
 }
@@ -106,11 +140,13 @@ static tile_slot *tile_slot_of(tl_log_reader *r, int level, uint64_t n)
     return &r->tiles[((uint64_t)level * 0x9e3779b97f4a7c15ULL + n) % r->ntiles];
 }
 
-int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const uint8_t **data,
-                       size_t *len)
+int tl_log_reader_tile_pinned(tl_log_reader *r, const tl_tile *t, uint64_t size,
+                              const uint8_t **data, size_t *len, void **pin)
 {
     tile_slot *ts = NULL;
     int rc;
+    if (pin)
+        *pin = NULL;
     if (t->level != TL_TILE_ENTRIES && t->width == TL_TILE_WIDTH) {
         ts = tile_slot_of(r, t->level, t->n);
         /* a full tile is the same in every tree that has it */
@@ -121,10 +157,36 @@ int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const 
             return TL_OK;
         }
     }
+    bundle_slot *bs = NULL;
+    if (t->level == TL_TILE_ENTRIES && t->width == TL_TILE_WIDTH && r->nbundles &&
+        size >= (t->n + 1) * TL_TILE_WIDTH) {
+        /* a full bundle never changes once tl_log_tile checked it */
+        bs = &r->bundles[t->n % r->nbundles];
+        if (bs->n1 == t->n + 1)
+            goto hit;
+    }
     tl_buf_reset(&r->tmp);
     rc = tl_log_tile(r->log, t, size, &r->tmp);
     if (rc != TL_OK)
         return rc;
+    if (bs) {
+        /* the slot's bundle gives way; beyond the budget nothing more is kept */
+        bundle_blob *b = NULL;
+        if (bs->b)
+            r->bundle_bytes -= bs->b->len;
+        tl_log_reader_unpin(bs->b);
+        *bs = (bundle_slot){0};
+        if (r->bundle_bytes + r->tmp.len <= r->bundle_budget &&
+            (b = malloc(sizeof(*b) + r->tmp.len)) != NULL) {
+            b->refs = 1;
+            b->len = r->tmp.len;
+            memcpy(b->data, r->tmp.data, r->tmp.len);
+            bs->b = b;
+            bs->n1 = t->n + 1;
+            r->bundle_bytes += b->len;
+            goto hit;
+        }
+    }
     if (ts && r->tmp.len == sizeof(ts->data)) {
         ts->level = t->level;
         ts->n = t->n;
@@ -134,6 +196,20 @@ int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const 
     *data = r->tmp.data;
     *len = r->tmp.len;
     return TL_OK;
+hit:
+    *data = bs->b->data;
+    *len = bs->b->len;
+    if (pin) {
+        __atomic_add_fetch(&bs->b->refs, 1, __ATOMIC_RELAXED);
+        *pin = bs->b;
+    }
+    return TL_OK;
+}
+
+int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const uint8_t **data,
+                       size_t *len)
+{
+    return tl_log_reader_tile_pinned(r, t, size, data, len, NULL);
 }
 
 /* ---- proofs ---------------------------------------------------------------- */

@@ -28,7 +28,8 @@ typedef struct tl_log_reader tl_log_reader;
 /* How much a reader caches. */
 enum tl_log_reader_size {
     TL_LOG_READER_SMALL, /* a few proofs now and then: about 200 KiB */
-    TL_LOG_READER_LARGE, /* answers at load: about 27 MiB (see docs/LOG.md) */
+    TL_LOG_READER_LARGE, /* answers at load: about 31 MiB, and up to 64 MiB of entry bundles as
+                            they are asked (see docs/LOG.md) */
 };
 
 int tl_log_reader_new(tl_log *log, enum tl_log_reader_size size, tl_log_reader **out);
@@ -36,10 +37,18 @@ void tl_log_reader_free(tl_log_reader *r);
 
 /* Tile t (hash tile or entry bundle) of the tree of `size` (at most the
  * signed size): *data (borrowed, valid until the next call on r) and *len.
- * Full hash tiles are served from the cache. TL_ERR_NOTFOUND when the tree
+ * Full hash tiles and (large reader) full entry bundles are served from the
+ * cache. TL_ERR_NOTFOUND when the tree
  * of that size has no such tile; other errors as tl_log_tile. */
 int tl_log_reader_tile(tl_log_reader *r, const tl_tile *t, uint64_t size, const uint8_t **data,
                        size_t *len);
+/* The same; when the bytes are a cached full entry bundle, *pin is set and
+ * they stay valid (unchanged) until tl_log_reader_unpin(*pin), from any
+ * thread, even after r is freed; else *pin is NULL and they are borrowed as
+ * above. tl_log_reader_unpin(NULL) does nothing. */
+int tl_log_reader_tile_pinned(tl_log_reader *r, const tl_tile *t, uint64_t size,
+                              const uint8_t **data, size_t *len, void **pin);
+void tl_log_reader_unpin(void *pin);
 
 /* Inclusion proof of index in the tree of `size`, and consistency proof from
  * size1 to size2, reading tiles as of the tree `within` (>= the proof's

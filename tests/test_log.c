@@ -1553,6 +1553,68 @@ static void test_read_corruption_stops(void)
     free(d);
 }
 
+/* The large reader keeps full entry bundles it checked: the same bytes as
+ * tl_log_tile, pinned past the reader's end; a damaged bundle is refused
+ * and not kept; partial bundles are never kept. */
+static void test_reader_bundle_cache(void)
+{
+    char *parent, *d = new_logdir(&parent), db[4300];
+    tl_log *log;
+    tl_log_reader *r;
+    tl_buf saved = TL_BUF_INIT, want = TL_BUF_INIT;
+    uint8_t k[TL_LAYOUT_KEY_MAX];
+    size_t kl = tl_layout_key_bundle(k, 0), len = 0, len2 = 0;
+    const uint8_t *data = NULL, *data2 = NULL;
+    void *pin = NULL, *pin2 = NULL;
+    tl_tile full = {TL_TILE_ENTRIES, 0, TL_TILE_WIDTH}, part = {TL_TILE_ENTRIES, 1, 44};
+
+    fake_now = real_ms() + 1000;
+    snprintf(db, sizeof(db), "%s/db", d);
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    add_range(log, 43, 0, 300, NULL, TL_OK);
+    tl_log_close(log);
+
+    tamper(db, k, kl, 3, &saved); /* a byte of entry 0, under a valid store checksum */
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    CU_ASSERT_EQUAL_FATAL(tl_log_reader_new(log, TL_LOG_READER_LARGE, &r), TL_OK);
+    pin = &pin;
+    CU_ASSERT_EQUAL(tl_log_reader_tile_pinned(r, &full, 300, &data, &len, &pin), TL_ERR_CORRUPT);
+    CU_ASSERT_PTR_NULL(pin);
+    tl_log_reader_free(r);
+    tl_log_close(log);
+    restore(db, k, kl, &saved);
+
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    CU_ASSERT_EQUAL(tl_log_tile(log, &full, 300, &want), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_log_reader_new(log, TL_LOG_READER_LARGE, &r), TL_OK);
+    CU_ASSERT_EQUAL(tl_log_reader_tile_pinned(r, &full, 300, &data, &len, &pin), TL_OK);
+    CU_ASSERT_PTR_NOT_NULL(pin);
+    CU_ASSERT(len == want.len && memcmp(data, want.data, len) == 0);
+    /* again: from the cache, the same bytes */
+    CU_ASSERT_EQUAL(tl_log_reader_tile_pinned(r, &full, 300, &data2, &len2, &pin2), TL_OK);
+    CU_ASSERT_PTR_EQUAL(pin2, pin);
+    CU_ASSERT_PTR_EQUAL(data2, data);
+    tl_log_reader_unpin(pin2);
+    /* a partial bundle, and bundle 0 in a tree where it is partial: not kept */
+    CU_ASSERT_EQUAL(tl_log_reader_tile_pinned(r, &part, 300, &data2, &len2, &pin2), TL_OK);
+    CU_ASSERT_PTR_NULL(pin2);
+    {
+        tl_tile t = {TL_TILE_ENTRIES, 0, 200};
+        CU_ASSERT_EQUAL(tl_log_reader_tile_pinned(r, &t, 200, &data2, &len2, &pin2), TL_OK);
+        CU_ASSERT_PTR_NULL(pin2);
+    }
+    tl_log_reader_free(r);
+    CU_ASSERT(memcmp(data, want.data, want.len) == 0); /* pinned past the reader */
+    tl_log_reader_unpin(pin);
+    tl_log_reader_unpin(NULL);
+    tl_log_close(log);
+    tl_buf_release(&saved);
+    tl_buf_release(&want);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
 static void test_second_opener(void)
 {
     char *parent, *d = new_logdir(&parent);
@@ -1685,6 +1747,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "clock_back", test_clock_back);
     CU_add_test(s, "recovery_refusal", test_recovery_refusal);
     CU_add_test(s, "read_corruption_stops", test_read_corruption_stops);
+    CU_add_test(s, "reader_bundle_cache", test_reader_bundle_cache);
     CU_add_test(s, "second_opener", test_second_opener);
     CU_add_test(s, "fault_not_applied", test_fault_not_applied);
     CU_add_test(s, "fault_applied", test_fault_applied);
