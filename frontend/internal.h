@@ -251,6 +251,7 @@ fe_handler fe_checkpoint, fe_tile;                            /* tiles.c */
 fe_handler fe_ct_sth, fe_ct_consistency, fe_ct_proof_by_hash; /* ct.c */
 fe_handler fe_ct_entries, fe_ct_entry_and_proof;              /* ct.c */
 fe_handler fe_metrics, fe_healthz;                            /* ops.c */
+fe_handler fe_console_status;                                 /* console.c */
 fe_handler fe_audit_log, fe_audit_events, fe_audit_event;     /* audit.c */
 fe_handler fe_audit_bodies;                                   /* audit.c */
 fe_handler fe_k8s_post;                                       /* k8s.c */

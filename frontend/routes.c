@@ -52,6 +52,7 @@ static const fe_route routes[] = {
     /* operations (ops.c) */
     {GET, "/metrics", EXACT, ANY, "metrics", fe_metrics},
     {GET, "/healthz", EXACT, ANY, "healthz", fe_healthz},
+    {GET, "/console/v1/status", EXACT, ANY, "console_status", fe_console_status},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(NROUTES <= FE_MAX_ROUTES, "raise FE_MAX_ROUTES in frontend/internal.h");
