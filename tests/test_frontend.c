@@ -40,7 +40,8 @@ static void test_table(void)
                                          "audit_bodies",
                                          "audit_k8s",
                                          "metrics",
-                                         "healthz"};
+                                         "healthz",
+                                         "console_status"};
     size_t n;
     const fe_route *rt = fe_routes(&n);
     CU_ASSERT_EQUAL(n, sizeof labels / sizeof labels[0]);
