@@ -415,8 +415,16 @@ static void test_fork_alarm(void)
               strstr(st.stop_reason, "tile/entries/000.p/5"));
     {
         tl_buf cp = TL_BUF_INIT;
-        /* the checkpoint never went up */
-        CU_ASSERT_EQUAL(tl_tilestore_get_checkpoint(ts, &cp), TL_ERR_NOTFOUND);
+        /* no checkpoint covering the forged bundle went up (the entries
+         * may have been sequenced in several batches, so one at a smaller
+         * size, with its partial bundle, may have) */
+        int got = tl_tilestore_get_checkpoint(ts, &cp);
+        CU_ASSERT(got == TL_ERR_NOTFOUND || got == TL_OK);
+        if (got == TL_OK) {
+            const char *nl = memchr(cp.data, '\n', cp.len);
+            CU_ASSERT_FATAL(nl != NULL);
+            CU_ASSERT(strtoull(nl + 1, NULL, 10) < 5);
+        }
         tl_buf_release(&cp);
     }
     CU_ASSERT_EQUAL(tl_log_add(log, "more", 4, NULL, NULL), TL_ERR_STOPPED);
