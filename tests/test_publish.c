@@ -357,7 +357,10 @@ static void test_publish_and_catch_up(void)
     /* more entries while nothing publishes, then a new publisher catches up */
     add(log, 70000, 70500);
     CU_ASSERT_EQUAL_FATAL(tl_publisher_start(log, &ts, 1, &p, err, sizeof(err)), TL_OK);
-    CU_ASSERT_EQUAL(tl_publisher_size(p), 70000);
+    /* it starts from what the store holds; it may have caught up already
+     * if the last batch's signing woke it */
+    uint64_t at_start = tl_publisher_size(p);
+    CU_ASSERT(at_start == 70000 || at_start == 70500);
     add(log, 70500, 70501); /* a publication wakes it */
     CU_ASSERT_EQUAL(tl_publisher_wait(p, 70501, 30000), TL_OK);
     check_store(log, ts, 70501);
