@@ -447,7 +447,7 @@ int tl_audit_check_bodies(tl_hasher *h, const uint8_t *nd, size_t len, uint64_t 
     return rc;
 }
 
-void tl_audit_report(FILE *f, const char *cmd, const tl_audit_result *r, int first)
+void tl_audit_report(FILE *f, const char *cmd, const tl_audit_result *r, int *said_public)
 {
     if (!r->audit_log)
         return;
@@ -463,8 +463,10 @@ void tl_audit_report(FILE *f, const char *cmd, const tl_audit_result *r, int fir
                 (unsigned long long)r->erased, r->erased == 1 ? "" : "s",
                 r->erased == 1 ? "" : "es", list, r->erased > n ? ", ..." : "");
     }
-    if (first && !r->bodies)
+    if (!*said_public && !r->bodies) {
         fprintf(f, "tlog: %s: public part only: event bodies not checked (no reader token)\n", cmd);
+        *said_public = 1;
+    }
 }
 
 /* ---- the edge ----------------------------------------------------------- */
@@ -1127,11 +1129,6 @@ int tl_audit_run(tl_http *http, const tl_trust *t, const tl_audit_opts *o, tl_au
     a->N = cp.size;
     a->root = cp.root;
     res->new_size = cp.size;
-    if ((rc = detect_kind(a, &cp)) != TL_OK)
-        goto out;
-    a->bodies = a->audit_log && o->have_token;
-    res->audit_log = a->audit_log;
-    res->bodies = a->bodies;
     if (state->have) {
         tl_checkpoint old;
         char verr[TL_ERRMSG];
@@ -1175,6 +1172,12 @@ int tl_audit_run(tl_http *http, const tl_trust *t, const tl_audit_opts *o, tl_au
         }
         goto save; /* nothing new */
     }
+    /* Something new: what kind of log (one small request) says what to check. */
+    if ((rc = detect_kind(a, &cp)) != TL_OK)
+        goto out;
+    a->bodies = a->audit_log && o->have_token;
+    res->audit_log = a->audit_log;
+    res->bodies = a->bodies;
     a->T = tl_tile_levels(a->N);
     if (a->T < 1 || a->T > MAX_LEVELS) {
         snprintf(err, cap, "checkpoint size %llu: no tile levels", (unsigned long long)a->N);

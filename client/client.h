@@ -203,10 +203,10 @@ int tl_audit_run(tl_http *http, const tl_trust *t, const tl_audit_opts *o, tl_au
                  tl_audit_result *res, char *err, size_t cap);
 
 /* Prints what an audit-log run checked to f, as lines "tlog: CMD: ...":
- * the erased events (a bounded list of indexes) and, when first is set and
- * no bodies were checked, that only the public part was. Nothing for a blob
- * log. */
-void tl_audit_report(FILE *f, const char *cmd, const tl_audit_result *r, int first);
+ * the erased events (a bounded list of indexes) and, when no bodies were
+ * checked, that only the public part was (once: then *said_public is set).
+ * Nothing for a blob log, or for a run that found nothing new. */
+void tl_audit_report(FILE *f, const char *cmd, const tl_audit_result *r, int *said_public);
 
 /*
  * The checks of an audit log's entries, one entry bundle at a time (the

@@ -577,7 +577,7 @@ static int cmd_audit(const opts *o, int monitor)
     tl_audit_opts ao = {o->quiet || monitor, o->json, o->window, o->kind, o->http.token != NULL, 0};
     int fails = 0;
     uint64_t last_reported = 0;
-    int reported = 0;
+    int reported = 0, said_public = 0;
     for (;;) {
         tl_audit_result res;
         err[0] = 0;
@@ -601,7 +601,7 @@ static int cmd_audit(const opts *o, int monitor)
             if (!monitor || !reported || st.size != last_reported)
                 report_success(o, &st, &res, monitor);
             if (!o->quiet)
-                tl_audit_report(stderr, o->cmd, &res, !reported);
+                tl_audit_report(stderr, o->cmd, &res, &said_public);
             reported = 1;
             last_reported = st.size;
         } else if (monitor && exit_for(rc) == TL_EXIT_IO && !res.fatal) {
