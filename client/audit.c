@@ -869,7 +869,7 @@ static void *hashing_main(void *arg)
 }
 
 /* How many hashing threads: one for a blob log (SHA-256 keeps up with the
- * network), up to four for event bodies (RFC 8785 per event). */
+ * network), one a core (at most eight) for event bodies (RFC 8785 per event). */
 static int hashing_threads(const audit *a)
 {
     if (a->o->threads > 0)
@@ -877,7 +877,7 @@ static int hashing_threads(const audit *a)
     if (!a->bodies)
         return 1;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (n > 4 ? 4 : (int)n);
+    return n < 1 ? 1 : (n > 8 ? 8 : (int)n);
 }
 
 /* Takes the verdict of slot s (in index order): the audit log's checks

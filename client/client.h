@@ -165,7 +165,7 @@ typedef struct tl_audit_opts {
     int window;       /* level-0 tiles in flight */
     tl_log_kind kind; /* --kind */
     int have_token;   /* a bearer token is set: fetch and check the event bodies */
-    int threads;      /* hashing threads; 0: one, or up to 4 when bodies are checked */
+    int threads;      /* hashing threads; 0: one, or one a core (at most 8) for bodies */
 } tl_audit_opts;
 
 #define TL_AUDIT_ERASED_LIST 10 /* erased indexes a result names */
