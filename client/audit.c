@@ -1048,7 +1048,9 @@ static int detect_kind(audit *a, const tl_checkpoint *cp)
     const char *base = tl_http_base(a->http);
     int rc = tl_http_request(a->http, "audit/v1/log", NULL, 0, "application/json", 65536, &b,
                              &status, a->err, a->cap);
-    if (rc != TL_OK || status == 404)
+    /* With --kind audit the description only gives max_event: a log that
+     * does not serve it is still audited as one. */
+    if (rc != TL_OK || status == 404 || (status != 200 && a->o->kind == TL_KIND_AUDIT))
         goto out;
     if (status != 200) {
         snprintf(a->err, a->cap,
@@ -1061,6 +1063,8 @@ static int detect_kind(audit *a, const tl_checkpoint *cp)
     json_error_t je;
     j = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &je);
     const char *kind = json_string_value(json_object_get(j, "kind"));
+    if (kind == NULL && a->o->kind == TL_KIND_AUDIT)
+        goto out;
     if (kind == NULL) {
         snprintf(a->err, a->cap, "GET %s/audit/v1/log: not a JSON object with a \"kind\"", base);
         rc = TL_ERR_INVALID;
