@@ -1087,7 +1087,7 @@ static int detect_kind(audit *a, const tl_checkpoint *cp)
                  (long long)json_integer_value(record));
         rc = TL_ERR_INVALID;
     } else if (json_is_integer(max) && json_integer_value(max) > 0 &&
-               json_integer_value(max) <= (16 << 20)) {
+               json_integer_value(max) <= (1 << 20)) {
         a->max_event = (size_t)json_integer_value(max);
     }
 out:
