@@ -38,6 +38,7 @@ typedef struct opts {
     double interval;
     int quiet, json;
     int window;
+    tl_log_kind kind; /* --kind: audit and monitor */
     tl_http_opts http;
     const char *used[16]; /* options given, to reject the ones a command ignores */
     int nused;
@@ -56,8 +57,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tlog add URL [FILE|-] [-o OUT] [--key VKEY | --policy FILE]\n"
             "       tlog verify (--key VKEY | --policy FILE) PROOF ENTRY-FILE\n"
-            "       tlog audit URL (--key VKEY | --policy FILE) [--state FILE]\n"
+            "       tlog audit URL (--key VKEY | --policy FILE) [--state FILE] [--kind K]\n"
             "       tlog monitor URL (--key VKEY | --policy FILE) [--state FILE] [--interval S]\n"
+            "                    [--kind K]\n"
             "\n"
             "  add      submit an entry (FILE, or stdin) to the log at URL; write its\n"
             "           c2sp.org/tlog-proof@v1 proof to OUT (default stdout), verified first\n"
@@ -79,6 +81,9 @@ static void usage(FILE *f)
             "  --h2c            HTTP/2 with prior knowledge on http:// URLs\n"
             "  --token-file F   an audit log's bearer token (default: $TLOG_TOKEN)\n"
             "  --window N       audit: level-0 tiles in flight (default 40)\n"
+            "  --kind K         audit: blob or audit (default: as GET /audit/v1/log says);\n"
+            "                   an audit log's records, times and, with a reader token,\n"
+            "                   event bodies are checked too\n"
             "  -q, --quiet      no progress, no summary\n"
             "  --json           machine-readable results on stdout\n"
             "  -h, --help       this help;  -V, --version  the version\n"
@@ -137,7 +142,8 @@ static int parse_args(int argc, char **argv, opts *o)
         O_JSON,
         O_H2C,
         O_WINDOW,
-        O_TOKEN_FILE
+        O_TOKEN_FILE,
+        O_KIND
     };
     static const struct option lo[] = {{"key", required_argument, 0, O_KEY},
                                        {"policy", required_argument, 0, O_POLICY},
@@ -150,6 +156,7 @@ static int parse_args(int argc, char **argv, opts *o)
                                        {"h2c", no_argument, 0, O_H2C},
                                        {"window", required_argument, 0, O_WINDOW},
                                        {"token-file", required_argument, 0, O_TOKEN_FILE},
+                                       {"kind", required_argument, 0, O_KIND},
                                        {"output", required_argument, 0, 'o'},
                                        {"quiet", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
@@ -219,6 +226,15 @@ static int parse_args(int argc, char **argv, opts *o)
             o->token_file = optarg;
             name = "--token-file";
             break;
+        case O_KIND:
+            if (strcmp(optarg, "blob") == 0)
+                o->kind = TL_KIND_BLOB;
+            else if (strcmp(optarg, "audit") == 0)
+                o->kind = TL_KIND_AUDIT;
+            else
+                return bad_usage("--kind %s: not blob or audit", optarg);
+            name = "--kind";
+            break;
         case O_JSON:
             o->json = 1;
             break;
@@ -256,8 +272,8 @@ static int parse_args(int argc, char **argv, opts *o)
     } cmds[] = {
         {"add", 1, 2, 0, "--key --policy --output"},
         {"verify", 2, 2, 1, "--key --policy"},
-        {"audit", 1, 1, 1, "--key --policy --state --window --token-file"},
-        {"monitor", 1, 1, 1, "--key --policy --state --interval --window --token-file"},
+        {"audit", 1, 1, 1, "--key --policy --state --window --token-file --kind"},
+        {"monitor", 1, 1, 1, "--key --policy --state --interval --window --token-file --kind"},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(cmds[i].cmd, o->cmd) != 0)
@@ -472,12 +488,22 @@ static void report_success(const opts *o, const tl_audit_state *st, const tl_aud
     b64hash(&st->root, rb);
     double rate = res->seconds > 0 ? (double)res->entries / res->seconds : 0;
     if (o->json) {
-        print_json(json_pack("{s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:f, s:f}", "ok", 1,
-                             "origin", st->origin, "size", (json_int_t)st->size, "root", rb,
-                             "previous_size", (json_int_t)res->old_size, "entries_verified",
-                             (json_int_t)res->entries, "bytes", (json_int_t)res->bytes, "requests",
-                             (json_int_t)res->fetches, "seconds", res->seconds,
-                             "entries_per_second", rate));
+        json_t *j =
+            json_pack("{s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:f, s:f}", "ok", 1, "origin",
+                      st->origin, "size", (json_int_t)st->size, "root", rb, "previous_size",
+                      (json_int_t)res->old_size, "entries_verified", (json_int_t)res->entries,
+                      "bytes", (json_int_t)res->bytes, "requests", (json_int_t)res->fetches,
+                      "seconds", res->seconds, "entries_per_second", rate);
+        if (j && res->audit_log) {
+            json_t *idx = json_array();
+            for (uint64_t i = 0; idx && i < res->erased && i < TL_AUDIT_ERASED_LIST; i++)
+                json_array_append_new(idx, json_integer((json_int_t)res->erased_idx[i]));
+            json_object_set_new(j, "audit",
+                                json_pack("{s:b, s:I, s:I, s:o}", "bodies_checked", res->bodies,
+                                          "events_checked", (json_int_t)res->events, "erased",
+                                          (json_int_t)res->erased, "erased_indexes", idx));
+        }
+        print_json(j);
         return;
     }
     if (monitor) {
@@ -548,10 +574,10 @@ static int cmd_audit(const opts *o, int monitor)
             goto out;
         }
     }
-    tl_audit_opts ao = {o->quiet || monitor, o->json, o->window};
+    tl_audit_opts ao = {o->quiet || monitor, o->json, o->window, o->kind, o->http.token != NULL, 0};
     int fails = 0;
     uint64_t last_reported = 0;
-    int reported = 0;
+    int reported = 0, said_public = 0;
     for (;;) {
         tl_audit_result res;
         err[0] = 0;
@@ -574,9 +600,11 @@ static int cmd_audit(const opts *o, int monitor)
             }
             if (!monitor || !reported || st.size != last_reported)
                 report_success(o, &st, &res, monitor);
+            if (!o->quiet)
+                tl_audit_report(stderr, o->cmd, &res, &said_public);
             reported = 1;
             last_reported = st.size;
-        } else if (monitor && exit_for(rc) == TL_EXIT_IO) {
+        } else if (monitor && exit_for(rc) == TL_EXIT_IO && !res.fatal) {
             /* Network trouble: back off and try again. */
             double d = o->interval * (double)(1u << (fails < 6 ? fails : 6));
             if (d > 300)
