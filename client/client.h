@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 #include <stdio.h>
 
 #include "common/buf.h"
@@ -91,6 +93,9 @@ int tl_http_new(const tl_http_opts *o, const char *base_url, tl_http **out, char
 void tl_http_free(tl_http *h);
 /* The base URL without trailing slashes (borrowed). */
 const char *tl_http_base(const tl_http *h);
+/* Sets the Content-Type of the next request bodies (borrowed; NULL:
+ * application/octet-stream). */
+void tl_http_set_content_type(tl_http *h, const char *content_type);
 
 /*
  * One request (GET, or POST when body != NULL) to base + "/" + path, with
@@ -134,6 +139,41 @@ int tl_http_pending(const tl_http *h);
 void tl_http_wakeup(tl_http *h);
 /* Aborts every pending fetch (for error paths). */
 void tl_http_fetch_cancel_all(tl_http *h);
+
+/* ---- audit events: tlog event add | verify | search (event.c) ---------- */
+
+/* What `tlog event` was given; every pointer borrowed. */
+typedef struct tl_event_opts {
+    const char *out; /* add: -o OUT, or NULL for stdout */
+    int quiet, json; /* -q, --json */
+    const char *actor, *action, *resource_type, *resource_id, *outcome; /* search */
+    const char *since, *until;                                          /* search */
+    uint64_t limit;                                                     /* search: results */
+} tl_event_opts;
+
+/*
+ * Checks that an event, its salt and its record belong together: the
+ * record is a record (the exact form), the salt 32 bytes of base64, and
+ * the record's commitment SHA-256(salt || JCS(event)). event is
+ * canonicalized again (a receipt reformatted by a JSON tool still holds).
+ * On success *time_ms (when not NULL) is the record's log time. TL_OK, or
+ * TL_ERR_INVALID / TL_ERR_PROOF with what failed in err.
+ */
+int tl_event_check(tl_hasher *h, const json_t *event, const char *salt_b64, const char *record,
+                   size_t record_len, uint64_t *time_ms, char *err, size_t cap);
+
+/* Verifies one receipt (the contract's "Receipts") against t: the
+ * commitment (tl_event_check) and the record's tlog-proof (log signature,
+ * cosignature quorum, inclusion). Fills *index and *cp when not NULL.
+ * Returns as tl_verify_proof, with a one-line reason in err. */
+int tl_receipt_verify(const tl_trust *t, tl_hasher *h, const json_t *receipt, uint64_t *index,
+                      tl_checkpoint *cp, char *err, size_t cap);
+
+/* The commands; each returns its exit status (TL_EXIT_*) and says why on
+ * stderr. t may hold no key (add: then receipts are not verified). */
+int tl_event_add(tl_http *h, const tl_trust *t, const char *file, const tl_event_opts *o);
+int tl_event_verify(const tl_trust *t, const char *const *files, int n, const tl_event_opts *o);
+int tl_event_search(tl_http *h, const tl_trust *t, const tl_event_opts *o);
 
 /* ---- audit and monitor ------------------------------------------------ */
 

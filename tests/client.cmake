@@ -29,3 +29,9 @@ target_link_libraries(test_client_audit PRIVATE tl_client PkgConfig::CUNIT)
 set_target_properties(test_client_audit PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 add_test(NAME client_audit_unit COMMAND ${CMAKE_BINARY_DIR}/test_client_audit)
 set_tests_properties(client_audit_unit PROPERTIES TIMEOUT 60)
+
+# tlog event add, verify and search against a real tlogd --kind audit.
+add_test(NAME client_event
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/client/test_event.py
+                 ${CMAKE_BINARY_DIR})
+set_tests_properties(client_event PROPERTIES TIMEOUT 180)
