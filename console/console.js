@@ -558,10 +558,14 @@ async function checkReceiptText(text) {
   for (const id of ['rc-index', 'rc-logtime', 'rc-actor', 'rc-action']) setText(id, '');
   let rc;
   try {
-    rc = JSON.parse(text.trim().split('\n')[0]);
+    rc = JSON.parse(text);
   } catch (e) {
-    showMark(mark, { ok: false, reason: 'not JSON: ' + e.message });
-    return;
+    try {
+      rc = JSON.parse(text.trim().split('\n')[0]); // the first receipt of NDJSON
+    } catch (e2) {
+      showMark(mark, { ok: false, reason: 'not JSON: ' + e.message });
+      return;
+    }
   }
   if (!state.logVkey) {
     showMark(mark, { ok: false, reason: 'the log\'s key is not known yet (status not loaded)' });
@@ -604,6 +608,7 @@ function init() {
     } catch (err) {
       $('audit-msg').className = 'msg error';
       setText('audit-msg', err.message);
+      document.body.dataset.searchRendered = 'error';
       return;
     }
     state.cursors = [null];

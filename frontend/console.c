@@ -33,6 +33,7 @@
 CONSOLE_FILE(index_html)
 CONSOLE_FILE(console_css)
 CONSOLE_FILE(console_js)
+CONSOLE_FILE(icon_svg)
 
 static const struct {
     const char *path, *ctype;
@@ -46,12 +47,16 @@ static const struct {
      &tl_console_console_css_len, tl_console_console_css_etag},
     {"/console/console.js", "text/javascript; charset=utf-8", tl_console_console_js,
      &tl_console_console_js_len, tl_console_console_js_etag},
+    {"/console/icon.svg", "image/svg+xml", tl_console_icon_svg, &tl_console_icon_svg_len,
+     tl_console_icon_svg_etag},
 };
 
 #define SEC_HEADERS                                                                                \
     {"content-security-policy", "default-src 'self'; frame-ancestors 'none'"},                     \
         {"x-content-type-options", "nosniff"}, {"referrer-policy", "no-referrer"},                 \
-        {"x-frame-options", "DENY"}
+    {                                                                                              \
+        "x-frame-options", "DENY"                                                                  \
+    }
 
 static void no_release(void *ctx)
 {
@@ -66,9 +71,7 @@ void fe_console_file(tl_frontend *f, tl_http_req *r, fe_ep ep)
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         if (strlen(files[i].path) != plen || memcmp(files[i].path, p, plen) != 0)
             continue;
-        tl_http_header h[] = {SEC_HEADERS,
-                              {"etag", files[i].etag},
-                              {"cache-control", "no-cache"}};
+        tl_http_header h[] = {SEC_HEADERS, {"etag", files[i].etag}, {"cache-control", "no-cache"}};
         const char *inm = tl_http_req_header(r, "if-none-match");
         if (inm && strstr(inm, files[i].etag)) {
             fe_count(f, ep, 304);
@@ -170,12 +173,10 @@ static json_t *history(const fe_console *c)
 {
     json_t *pts = json_array();
     for (size_t k = 0; k < c->n; k++) {
-        const fe_hist_point *p =
-            &c->pt[(c->head + FE_HIST_POINTS - c->n + k) % FE_HIST_POINTS];
+        const fe_hist_point *p = &c->pt[(c->head + FE_HIST_POINTS - c->n + k) % FE_HIST_POINTS];
         json_array_append_new(pts, json_pack("{sIsIsososo}", "t", (json_int_t)p->t_ms, "size",
-                                             (json_int_t)p->size, "rate", json_real(p->rate),
-                                             "p50", num_or_null(p->p50), "p99",
-                                             num_or_null(p->p99)));
+                                             (json_int_t)p->size, "rate", json_real(p->rate), "p50",
+                                             num_or_null(p->p50), "p99", num_or_null(p->p99)));
     }
     return json_pack("{sisiso}", "step_s", FE_HIST_STEP_MS / 1000, "max_points", FE_HIST_POINTS,
                      "points", pts);
@@ -222,8 +223,8 @@ static void witnesses(tl_frontend *f, json_t *j)
     if (!f->have_pub)
         snprintf(err, sizeof err, "no published checkpoint yet");
     else
-        met = tl_policy_verify_checkpoint(tl_cosigner_policy(c), f->pub.note, f->pub.note_len,
-                                          NULL, err, sizeof err) == TL_OK;
+        met = tl_policy_verify_checkpoint(tl_cosigner_policy(c), f->pub.note, f->pub.note_len, NULL,
+                                          err, sizeof err) == TL_OK;
     quorum = json_pack("{sbsbss?}", "policy", 1, "met", met, "reason", met ? NULL : err);
     json_object_set_new(j, "witnesses", ws);
     json_object_set_new(j, "quorum", quorum);
@@ -265,9 +266,8 @@ void fe_console_status(tl_frontend *f, tl_http_req *r, fe_ep ep)
         fe_fail(f, r, ep, TL_ERR_NOMEM, "out of memory");
         return;
     }
-    tl_http_header h[] = {SEC_HEADERS,
-                          {"cache-control", "no-store"},
-                          {"access-control-allow-origin", "*"}};
+    tl_http_header h[] = {
+        SEC_HEADERS, {"cache-control", "no-store"}, {"access-control-allow-origin", "*"}};
     fe_count(f, ep, 200);
     tl_http_respond(r, 200, "application/json", h, sizeof h / sizeof h[0], s, strlen(s));
     free(s);

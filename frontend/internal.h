@@ -294,19 +294,19 @@ int fe_audit_submit_wait(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep,
 #define FE_HIST_STEP_MS 10000
 #define FE_HIST_POINTS 360
 typedef struct fe_hist_point {
-    int64_t t_ms;           /* wall clock, ms since the epoch */
-    uint64_t size;          /* published tree size */
-    double rate;            /* entries sequenced per second since the point before */
-    double p50, p99;        /* write -> answer latency (s) of that interval; -1: none */
+    int64_t t_ms;    /* wall clock, ms since the epoch */
+    uint64_t size;   /* published tree size */
+    double rate;     /* entries sequenced per second since the point before */
+    double p50, p99; /* write -> answer latency (s) of that interval; -1: none */
 } fe_hist_point;
 typedef struct fe_console {
     fe_hist_point pt[FE_HIST_POINTS];
-    size_t n, head;         /* points held; index of the next one */
-    uint64_t last_ms;       /* monotonic time of the last point (0: none yet) */
-    uint64_t last_added;    /* entries_added then */
-    fe_latency last_lat;    /* add_lat + audit_lat then */
-    uint64_t seen_size;     /* published size last seen */
-    int64_t seen_at_ms;     /* wall clock when that size was first seen */
+    size_t n, head;      /* points held; index of the next one */
+    uint64_t last_ms;    /* monotonic time of the last point (0: none yet) */
+    uint64_t last_added; /* entries_added then */
+    fe_latency last_lat; /* add_lat + audit_lat then */
+    uint64_t seen_size;  /* published size last seen */
+    int64_t seen_at_ms;  /* wall clock when that size was first seen */
 } fe_console;
 /* Takes a point when one is due, notes when the published size changed
  * (the sweep, every FE_SWEEP_MS). */

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """GET /console/v1/status against a running tlogd (blob and audit logs):
-its figures match GET /checkpoint and GET /metrics, before and after writes.
+its figures match GET /checkpoint and GET /metrics, before and after writes;
+its verifier key, history, witnesses and security headers; the console's files.
 Usage: test_status.py BUILD_DIR"""
 import json
 import os
@@ -63,6 +64,22 @@ def check_status(u, kind, origin, what):
     check(s["tree_size_published"] == int(cp.decode().split("\n")[1]),
           what + ": published size as in the checkpoint")
     check(s["sequencer_stopped"] is False, what + ": running")
+    check(s["entries_added"] == metric(met, "tlogd_entries_added_total"),
+          what + ": entries added as in /metrics")
+    check(re.match(r"^%s\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$" % re.escape(origin), s["vkey"] or ""),
+          what + ": the log's verifier key")
+    check(s["witnesses"] == [] and s["quorum"] == {"policy": False, "met": None, "reason": None},
+          what + ": no policy, no witnesses")
+    h = s["history"]
+    check(h["step_s"] == 10 and h["max_points"] == 360 and 1 <= len(h["points"]) <= 360,
+          what + ": history of at most 360 points of 10 s")
+    check(all(p["size"] <= s["tree_size_published"] for p in h["points"]),
+          what + ": history sizes up to the published size")
+    check(isinstance(s["published_age_s"], float) and 0 <= s["published_age_s"] < 60,
+          what + ": the checkpoint's age")
+    for k in ("content-security-policy: default-src 'self'; frame-ancestors 'none'",
+              "x-content-type-options: nosniff", "referrer-policy: no-referrer"):
+        check(k in head, what + ": " + k.split(":")[0])
     return s
 
 
@@ -88,7 +105,19 @@ def main():
                     "--kind", "audit"], check=True, capture_output=True)
     p, u, lines = serve(d)
     try:
-        check_status(u, "audit", "example.test/console-audit", "audit")
+        s = check_status(u, "audit", "example.test/console-audit", "audit")
+        _, lg = get(u + "/audit/v1/log")
+        check(s["vkey"] == json.loads(lg)["vkey"], "audit: the vkey of GET /audit/v1/log")
+        for path, ctype in (("/", "text/html"), ("/console/console.js", "text/javascript"),
+                            ("/console/console.css", "text/css"),
+                            ("/console/icon.svg", "image/svg+xml")):
+            head, body = get(u + path)
+            check(head.startswith("http/2 200") and ("content-type: " + ctype) in head and
+                  "content-security-policy: default-src 'self'; frame-ancestors 'none'" in head
+                  and re.search(r'^etag: "[0-9a-f]{16}"', head, re.M) is not None and body,
+                  "audit: GET %s, %s with CSP and ETag" % (path, ctype))
+        head, _ = get(u + "/console/nope")
+        check(head.startswith("http/2 404"), "audit: an unknown console file is 404")
     finally:
         p.terminate()
         p.wait(30)
