@@ -335,15 +335,17 @@ function plot(svg, series, now, unit) {
   const kids = [svgEl('line', { class: 'axis', x1: L, y1: B, x2: W, y2: B })];
   series.forEach((s, i) => {
     let d = '';
-    let pen = false;
+    let pen = false, last = null;
     for (const [t, v] of s) {
       if (v === null || t < t0) { pen = false; continue; }
       const x = L + ((t - t0) / 3600000) * (W - L);
       const y = B - (v / top) * (B - T);
       d += (pen ? 'L' : 'M') + x.toFixed(1) + ' ' + y.toFixed(1);
       pen = true;
+      last = [x, y];
     }
     if (d) kids.push(svgEl('path', { class: 'l' + i, d }));
+    if (last) kids.push(svgEl('circle', { class: 'l' + i, cx: last[0].toFixed(1), cy: last[1].toFixed(1), r: 2 }));
   });
   kids.push(svgEl('text', { x: L + 2, y: 10 }, 'max ' + (max > 0 ? +max.toPrecision(3) : 0) + (unit || '')));
   kids.push(svgEl('text', { x: L + 2, y: 118 }, '−1 h'));
@@ -395,6 +397,7 @@ async function refreshStatus() {
   try {
     const { json } = await apiJSON('console/v1/status', false);
     renderStatus(json);
+    if (!document.body.dataset.statusLoaded) performance.mark('tlogd-status-rendered');
     msg.className = 'msg';
     setText(msg, 'Updated ' + new Date().toISOString().slice(11, 19) + ' UTC; refreshed every ' + REFRESH_MS / 1000 + ' s.');
     document.body.dataset.statusLoaded = '1';

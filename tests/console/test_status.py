@@ -122,6 +122,40 @@ def main():
         p.terminate()
         p.wait(30)
     check(not any("Sanitizer" in x or "runtime error" in x for x in lines), "no sanitizer report")
+    # Several logs in one process: the console under each log's prefix, with
+    # relative URLs only.
+    one, two = os.path.join(TMP, "one"), os.path.join(TMP, "two")
+    subprocess.run([TLOGD, "init", "--dir", one, "--origin", "example.test/one"],
+                   check=True, capture_output=True)
+    subprocess.run([TLOGD, "init", "--dir", two, "--origin", "example.test/two", "--kind",
+                    "audit"], check=True, capture_output=True)
+    p = subprocess.Popen([TLOGD, "serve", "--dir", one, "--dir", two, "--listen", "127.0.0.1:0"],
+                         stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in p.stderr:
+            lines.append(line)
+            m = re.search(r"\(port (\d+)\)", line)
+            if m and len([x for x in lines if "(port" in x]) == 2:
+                break
+        u = "http://127.0.0.1:%s" % m.group(1)
+        for name, kind in (("one", "blob"), ("two", "audit")):
+            head, html = get(u + "/%s/" % name)
+            check(head.startswith("http/2 200") and b"<title>tlogd console</title>" in html,
+                  "two logs: GET /%s/ is the console" % name)
+            head, _ = get(u + "/%s/console/console.js" % name)
+            check(head.startswith("http/2 200"), "two logs: /%s/console/console.js" % name)
+            head, body = get(u + "/%s/console/v1/status" % name)
+            st = json.loads(body)
+            check(st["origin"] == "example.test/" + name and st["kind"] == kind,
+                  "two logs: /%s/console/v1/status is its log's" % name)
+        _, js = get(u + "/one/console/console.js")
+        check(not re.search(rb'(src|href)="/', html) and
+              not re.search(rb"(apiText|apiJSON)\('/", js),
+              "the page and its script use relative URLs only")
+    finally:
+        p.terminate()
+        p.wait(30)
     shutil.rmtree(TMP, ignore_errors=True)
     return summary("console status")
 
