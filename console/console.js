@@ -179,7 +179,7 @@ const noteCache = new Map();
 // Verifies a checkpoint note: the log's signature (its vkey), then the
 // cosignatures of the policy's witnesses (from the status endpoint).
 function verifyCheckpoint(note, logVkey, witnesses) {
-  const k = logVkey + '\0' + note;
+  const k = [logVkey, note].concat((witnesses || []).map((w) => w.vkey)).join('\0');
   if (!noteCache.has(k)) {
     if (noteCache.size > 256) noteCache.clear();
     noteCache.set(k, verifyCheckpointNow(note, logVkey, witnesses));
