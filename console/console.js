@@ -338,7 +338,7 @@ function plot(svg, series, now, unit) {
     let pen = false, last = null;
     for (const [t, v] of s) {
       if (v === null || t < t0) { pen = false; continue; }
-      const x = L + ((t - t0) / 3600000) * (W - L);
+      const x = L + ((t - t0) / 3600000) * (W - 4 - L);
       const y = B - (v / top) * (B - T);
       d += (pen ? 'L' : 'M') + x.toFixed(1) + ' ' + y.toFixed(1);
       pen = true;
@@ -389,7 +389,7 @@ function renderStatus(s) {
   const now = s.now_ms || Date.now();
   plot($('plot-rate'), [pts.map((p) => [p.t, p.rate])], now, '/s');
   plot($('plot-lat'), [pts.map((p) => [p.t, p.p50]), pts.map((p) => [p.t, p.p99])], now, ' s');
-  plot($('plot-size'), [pts.map((p) => [p.t, p.size])], now, '');
+  plot($('plot-size'), [pts.map((p) => [p.t, p.size]).concat([[now, s.tree_size_published]])], now, '');
 }
 
 async function refreshStatus() {

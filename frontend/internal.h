@@ -7,7 +7,8 @@
  * Files: routes.c (the route table, dispatch, 404/405/OPTIONS), respond.c
  * (replies, error answers, the answer cache, tl_err -> HTTP status),
  * write.c (POST /add and the waiters), tiles.c (checkpoint, tiles, entry
- * bundles), ct.c (RFC 6962 JSON), ops.c (/metrics, /healthz), audit.c (the
+ * bundles), ct.c (RFC 6962 JSON), ops.c (/metrics, /healthz), console.c (the
+ * web console: its files and GET /console/v1/status), audit.c (the
  * /audit/v1/ endpoints of audit logs), query.c (the strict query-string
  * parser, query.h), audit_query.c (an audit search's query string,
  * audit_query.h), tokens.c (audit logs' bearer tokens, tokens.h),
