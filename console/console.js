@@ -347,7 +347,7 @@ function plot(svg, series, now, unit) {
     if (d) kids.push(svgEl('path', { class: 'l' + i, d }));
     if (last) kids.push(svgEl('circle', { class: 'l' + i, cx: last[0].toFixed(1), cy: last[1].toFixed(1), r: 2 }));
   });
-  kids.push(svgEl('text', { x: L + 2, y: 10 }, 'max ' + (max > 0 ? +max.toPrecision(3) : 0) + (unit || '')));
+  kids.push(svgEl('text', { x: L + 2, y: 10 }, 'max ' + (max >= 1000 ? Math.round(max) : max > 0 ? +max.toPrecision(3) : 0) + (unit || '')));
   kids.push(svgEl('text', { x: L + 2, y: 118 }, '−1 h'));
   kids.push(svgEl('text', { x: W - 22, y: 118 }, 'now'));
   svg.replaceChildren(...kids);
