@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from tltest import check, summary  # noqa: E402
@@ -96,6 +97,23 @@ def main():
                             "entry %d" % i, u + "/add"], check=True, capture_output=True)
         s = check_status(u, "blob", "example.test/console", "blob, 3 entries")
         check(s["tree_size_published"] == 3, "blob: size 3 after 3 adds")
+        # The next history point (10 s after the first) holds those adds: their
+        # rate and their latency from tlogd_add_seconds.
+        for _ in range(150 if os.environ.get("TL_SANITIZED") == "1" else 60):
+            pts = json.loads(get(u + "/console/v1/status")[1])["history"]["points"]
+            if len(pts) >= 2:
+                break
+            time.sleep(0.25)
+        dt = pts[1]["t"] - pts[0]["t"] if len(pts) > 1 else 0
+        check(len(pts) == 2 and 9900 <= dt <= 15000,
+              "blob: a second history point 10 s after the first (%d ms)" % dt)
+        p1 = pts[1] if len(pts) > 1 else {}
+        check(p1.get("size") == 3 and dt and abs(p1.get("rate", 0) - 3000 / dt) < 0.02,
+              "blob: that point has the size and the rate of the 3 adds (%r)" % p1)
+        _, met = get(u + "/metrics")
+        inf = metric(met.decode(), 'tlogd_add_seconds_bucket{le="\\+Inf"}')
+        check(inf == 3 and p1.get("p50") is not None and 0 < p1["p50"] <= p1["p99"] <= 30,
+              "blob: and the p50/p99 of their latency (%r)" % p1)
     finally:
         p.terminate()
         p.wait(30)
