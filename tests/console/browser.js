@@ -242,6 +242,11 @@ async function main() {
     check(/since: give a UTC time as RFC 3339/.test(await page.$eval('#audit-msg', (e) => e.textContent)),
       'a malformed time is refused in the page');
 
+    // an event with non-ASCII keys and escapes: the page's JCS is the log's
+    await search(page, { actor: 'dana' });
+    const dn = await rows(page);
+    check(dn.length === 1 && dn[0].cells[6] === 'verified', 'an event with non-ASCII keys verifies (' + (dn[0] || { cells: [] }).cells[6] + ')');
+
     // the injected actor: shown as text, never run
     await search(page, { actor: cfg.xss });
     const x = await rows(page);

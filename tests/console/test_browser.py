@@ -203,7 +203,12 @@ def main():
     # Batch A: alice, bob and the injection; then, in a later second, batch B.
     ta = post_events(port, writer, [event("alice", "order.create", str(i)) for i in range(5)] +
                      [event("bob", "order.cancel", "9", "denied", time="2026-12-01T10:00:00.000Z")] +
-                     [event(XSS, "order.view", "<b>7</b>", "failure")])
+                     [event(XSS, "order.view", "<b>7</b>", "failure")] +
+                     # JCS in the page: keys sorted by UTF-16 code units ("\uff5e" after
+                     # the surrogates of "\U0001f600", unlike code point order)
+                     [event("dana", "order.note", "3", details={
+                         "z": 1, "\u00e9": "\u00fc", "\U0001f600": "x", "\uff5e": "y",
+                         "a": [1, {"b": -5, "c": None, "d": True}], "q": "\"\\\n\u2028"})])
     time.sleep(1.05 - (time.time() % 1.0) + 0.05)
     tb = post_events(port, writer, [event("carol", "order.refund", str(i)) for i in range(4)] +
                      [event("alice", "order.close", "4")])
