@@ -5,7 +5,7 @@
 // Checks: the security headers of every console answer; the status page's
 // figures against /metrics and /console/v1/status, its plots, no layout
 // shift on refresh, no overflow at phone width; the Audit page reached by
-// its link, the Token field, searches by actor, by time range and paged,
+// its link (by keyboard), the Token field, searches by actor, by time range and paged,
 // row by row against GET /audit/v1/events, each row verified in the page;
 // an event's view verified (with the witness's cosignature), its receipt
 // download; the injected actor shown as text and never run; answers
@@ -211,7 +211,15 @@ async function main() {
     // ---- audit --------------------------------------------------------------------
     const [link] = await page.$$('xpath/.//a[normalize-space(.)="Audit"]');
     check(!!link, 'a link named "Audit"');
-    await link.click();
+    // by keyboard: Tab reaches the link, Enter follows it
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    let focused = '';
+    for (let i = 0; i < 10 && focused !== 'nav-audit'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => document.activeElement.id);
+    }
+    check(focused === 'nav-audit', 'the Audit link is reachable with Tab');
+    await page.keyboard.press('Enter');
     await page.waitForFunction(() => !document.getElementById('page-audit').hidden);
     await setToken(page, cfg.reader);
     check(await page.evaluate(() => document.cookie === '' && location.href.indexOf('Bearer') < 0),
