@@ -1052,6 +1052,18 @@ static int detect_kind(audit *a, const tl_checkpoint *cp)
      * does not serve it is still audited as one. */
     if (rc != TL_OK || status == 404 || (status != 200 && a->o->kind == TL_KIND_AUDIT))
         goto out;
+    if (status >= 500) {
+        /* A read replica whose upstream is away (a caching proxy in front
+         * of a stopped tlogd) cannot say; a server that wants to hide its
+         * kind could as well answer 404, so this is no weaker: the public
+         * part is audited as any log's, and tlog says so. */
+        if (!a->o->quiet || a->o->json)
+            fprintf(stderr,
+                    "tlog: GET %s/audit/v1/log: HTTP status %ld: the log's kind is unknown, its "
+                    "entries are audited as any log's (--kind audit checks them as records)\n",
+                    base, status);
+        goto out;
+    }
     if (status != 200) {
         snprintf(a->err, a->cap,
                  "GET %s/audit/v1/log: HTTP status %ld (--kind audit or --kind blob says what the "
