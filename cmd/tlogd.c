@@ -25,6 +25,7 @@
 #include <event2/thread.h>
 #include <openssl/crypto.h>
 
+#include "audit/event.h"
 #include "common/cafile.h"
 #include "common/dec.h"
 #include "common/err.h"
@@ -43,14 +44,18 @@
 #include "signer/policy.h"
 
 static const char usage_text[] =
-    "usage: tlogd init --dir DIR --origin ORIGIN [--kind KIND]\n"
+    "usage: tlogd init --dir DIR --origin ORIGIN [--kind KIND] [--closes-at TIME]\n"
+    "       tlogd close --dir DIR [--at TIME]\n"
     "       tlogd serve --dir DIR [--dir DIR ...] [options]\n"
     "       tlogd token add --dir DIR --name NAME --role writer|reader|admin\n"
     "       tlogd token list --dir DIR\n"
     "       tlogd token revoke --dir DIR --name NAME\n"
     "\n"
     "init creates DIR with the log's database and keys and prints the verifier key;\n"
-    "  --kind fixes what the entries are, for good (blob: opaque bytes, the default).\n"
+    "  --kind fixes what the entries are, for good (blob: opaque bytes, the default);\n"
+    "  --closes-at makes it a temporal shard: from TIME (RFC 3339) on it takes no\n"
+    "  entries and its last checkpoint is final (reads go on).\n"
+    "close closes a log that is not being served: now, or at --at TIME.\n"
     "serve runs the log and its HTTP API (HTTP/2 + TLS, h2c, HTTP/1.1); with several\n"
     "  --dir, each log is served under the URL prefix of its origin's path.\n"
     "token manages DIR/tokens, the bearer tokens of an audit log: add prints a new\n"
@@ -140,6 +145,8 @@ enum {
     O_PRIVATE,
     O_LEASE,
     O_STANDBY,
+    O_CLOSES_AT,
+    O_AT,
     O_HELP,
     O_VERSION
 };
@@ -183,6 +190,8 @@ static const struct option longopts[] = {
     {"lease", required_argument, 0, O_LEASE},
     {"standby", no_argument, 0, O_STANDBY},
     {"body-min-rate", required_argument, 0, O_BODY_RATE},
+    {"closes-at", required_argument, 0, O_CLOSES_AT},
+    {"at", required_argument, 0, O_AT},
     {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
     {0, 0, 0, 0},
@@ -196,6 +205,8 @@ typedef struct opts {
     /* token: --name (add, revoke), --role (add) */
     const char *name, *role;
     const char *kind;       /* init --kind, or NULL for blob */
+    const char *closes_at;  /* init --closes-at, close --at: RFC 3339, or NULL */
+    const char *at_opt;     /* which of the two was given (for the usage checks) */
     const char *witness_ca; /* --witness-ca, or NULL for the system store */
 #define MAX_PUBLISH 8
     const char *publish[MAX_PUBLISH]; /* --publish URLs */
@@ -421,6 +432,17 @@ static int open_served(opts *o, served *l, tl_ha *ha, int several, struct event_
     }
     fprintf(stderr, "tlogd: opened log %s (%s) in %s\n", tl_log_origin(l->log),
             tl_log_kind(l->log)->name, l->dir);
+    if (tl_log_closes_at(l->log)) {
+        char t[25];
+        tl_audit_time_format((int64_t)tl_log_closes_at(l->log), t);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int closed = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000 >=
+                     tl_log_closes_at(l->log);
+        fprintf(stderr, "tlogd: %s: %s at %s%s\n", tl_log_origin(l->log),
+                closed ? "closed" : "closes", t,
+                closed ? ": read-only, its last checkpoint is final" : "");
+    }
     if (audit) {
         /* a batch of events is up to 16 MiB; a blob log keeps --max-entry */
         o->http.max_body = 16u << 20;
@@ -600,6 +622,11 @@ out:
     for (int i = 0; i < 2; i++)
         if (sigs[i])
             event_free(sigs[i]);
+    /* the loop is done: closing the logs finishes their batches, which a
+     * late signal (one sent to the process group and forwarded again, say)
+     * must not cut short */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     tl_ha_stop(ha); /* no longer renews the lease nor follows */
     for (size_t i = 0; i < s.nlogs; i++)
         close_served(&s.logs[i]);
@@ -615,6 +642,41 @@ out:
 }
 
 /* ---- token --------------------------------------------------------------- */
+
+/* tlogd close --dir DIR [--at TIME]: the log's period ends (now, or at
+ * TIME); exit 0, 1 when it cannot (served, closed already), 2 bad usage. */
+static int close_cmd(const opts *o, int64_t at)
+{
+    if (!o->dir)
+        return bad_usage("%s", "close needs --dir DIR");
+    if (o->origin || o->kind || o->name || o->role)
+        return bad_usage("%s", "close takes --dir and --at only");
+    if (at == 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        at = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    }
+    char err[256] = "", t[25];
+    uint64_t was = 0;
+    int rc = tl_log_set_closes_at(o->dir, (uint64_t)at, &was, err, sizeof err);
+    if (rc == TL_ERR_CONFLICT) { /* closed already: nothing to do */
+        fprintf(stderr, "tlogd: close: %s: %s\n", o->dir, err);
+        return 0;
+    }
+    if (rc != TL_OK) {
+        fprintf(stderr, "tlogd: close: %s\n", err);
+        return rc == TL_ERR_INVALID ? 2 : 1;
+    }
+    tl_audit_time_format(at, t);
+    if (was) {
+        char w[25];
+        tl_audit_time_format((int64_t)was, w);
+        fprintf(stderr, "tlogd: close: %s closes at %s (was %s)\n", o->dir, t, w);
+    } else {
+        fprintf(stderr, "tlogd: close: %s closes at %s\n", o->dir, t);
+    }
+    return 0;
+}
 
 /* tlogd token add|list|revoke: exit 0, 2 for bad usage (a bad or taken
  * name, an unknown one, not a log folder), 1 when the folder could not be
@@ -772,6 +834,11 @@ int main(int argc, char **argv)
         case O_STANDBY:
             o.standby = 1;
             break;
+        case O_CLOSES_AT:
+        case O_AT:
+            o.closes_at = a;
+            o.at_opt = c == O_AT ? "--at" : "--closes-at";
+            break;
 #define NUMOPT(code, name, lo, hi, dst)                                                            \
     case code:                                                                                     \
         if (tl_dec_parse_range(a, lo, hi, &v) != TL_OK)                                            \
@@ -811,11 +878,23 @@ int main(int argc, char **argv)
         *(cmd ? &sub : &cmd) = argv[i];
     }
     if (!cmd)
-        return bad_usage("%s", "missing command (init, serve or token)");
+        return bad_usage("%s", "missing command (init, serve, token or close)");
     if (o.ndirs > 1 && strcmp(cmd, "serve") != 0)
         return bad_usage("%s", "only serve takes more than one --dir");
     if (strcmp(cmd, "token") == 0)
         return token_cmd(&o, sub);
+    int64_t closes = 0;
+    if (o.closes_at) {
+        const char *want = strcmp(cmd, "close") == 0 ? "--at" : "--closes-at";
+        if (strcmp(cmd, "init") != 0 && strcmp(cmd, "close") != 0)
+            return bad_usage("%s is only for init (--closes-at) and close (--at)", o.at_opt);
+        if (strcmp(o.at_opt, want) != 0)
+            return bad_usage("%s is not an option of this command", o.at_opt);
+        if (tl_audit_time_ms(o.closes_at, strlen(o.closes_at), &closes) != TL_OK || closes <= 0)
+            return bad_usage("%s wants an RFC 3339 time, e.g. 2027-07-01T00:00:00Z", o.at_opt);
+    }
+    if (strcmp(cmd, "close") == 0)
+        return close_cmd(&o, closes);
     if (o.name || o.role)
         return bad_usage("%s", "--name and --role are only for token");
     if (strcmp(cmd, "init") == 0) {
@@ -829,6 +908,11 @@ int main(int argc, char **argv)
         char *vkey = NULL;
         if (tl_log_create(o.dir, o.origin, o.kind, &vkey, err, sizeof err) != TL_OK) {
             fprintf(stderr, "tlogd: init: %s\n", err);
+            return 1;
+        }
+        if (closes && tl_log_set_closes_at(o.dir, (uint64_t)closes, NULL, err, sizeof err)) {
+            fprintf(stderr, "tlogd: init: %s\n", err);
+            free(vkey);
             return 1;
         }
         printf("%s\n", vkey);

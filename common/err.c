@@ -40,6 +40,8 @@ const char *tl_strerror(int err)
         return "network error";
     case TL_ERR_TIMEOUT:
         return "timed out";
+    case TL_ERR_CLOSED:
+        return "the log is closed: it takes no more entries";
     }
     return "unknown error";
 }

@@ -29,6 +29,7 @@ enum tl_err {
     TL_ERR_TOOBIG = -15,   /* input over a configured limit */
     TL_ERR_NETWORK = -16,  /* network / HTTP failure talking to a peer */
     TL_ERR_TIMEOUT = -17,  /* deadline passed */
+    TL_ERR_CLOSED = -18,   /* the log's period has ended: it takes no more entries */
 };
 
 /* Returns a static, human-readable string for an error code. */

@@ -113,6 +113,7 @@ static int submit_own(tl_frontend *f, const tl_audit_event *ev, tl_submit_fn cb,
     if (rc == TL_OK) {
         sub.data = b.data;
         sub.len = b.len;
+        sub.own = 1; /* a closed log still records who reads it */
         rc = tl_log_submit(f->cfg.log, &sub, 1, cb, ctx);
     }
     tl_buf_release(&b);
@@ -473,6 +474,7 @@ static int submit_batch(tl_frontend *f, tl_http_req *r, fe_ep ep, audit_waiter *
         rc = tl_audit_sub_encode(f->hasher, &s, &enc[i]);
         subs[i].data = enc[i].data;
         subs[i].len = enc[i].len;
+        subs[i].own = s.erase; /* a closed log can still erase (and records it) */
     }
     if (rc == TL_OK)
         rc = fe_waiter_submit_group(f, &aw->w, r, ep, events_answer, events_refused, waiter_forget,

@@ -33,6 +33,8 @@ static int status_of(int err)
         return 404;
     case TL_ERR_TOOBIG:
         return 413;
+    case TL_ERR_CLOSED:
+        return 410;
     case TL_ERR_BUSY:
     case TL_ERR_STOPPED:
     case TL_ERR_TIMEOUT:

@@ -12,6 +12,7 @@ const uint8_t tl_layout_key_state[2] = {1, 's'};
 const uint8_t tl_layout_key_pub[2] = {1, 'P'};
 const uint8_t tl_layout_key_origin[2] = {1, 'o'};
 const uint8_t tl_layout_key_kind[2] = {1, 'k'};
+const uint8_t tl_layout_key_closes[2] = {1, 'c'};
 const uint8_t tl_layout_key_bpart[2] = {1, 'e'};
 const uint8_t tl_layout_dedup_lo[1] = {2}, tl_layout_dedup_hi[1] = {3};
 

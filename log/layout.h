@@ -8,6 +8,9 @@
  *   01 'o'                 origin (written once, by init)
  *   01 'k'                 entry kind name, e.g. "blob" (written once, by
  *                          init; absent in logs made before kinds: blob)
+ *   01 'c'                 closing time: u64 ms since the epoch; no entry
+ *                          gets this log time or a later one (absent: the
+ *                          log never closes)
  *   01 's'                 tree state: size u64 | root 32 | frontier
  *                          popcount(size)*32
  *   01 'P'                 published head: size u64 | note (+ cosignatures)
@@ -48,7 +51,7 @@
 #define TL_LAYOUT_KIND_PREFIX 0x10 /* first byte of every key an entry kind owns */
 
 extern const uint8_t tl_layout_key_state[2], tl_layout_key_pub[2], tl_layout_key_origin[2],
-    tl_layout_key_kind[2], tl_layout_key_bpart[2];
+    tl_layout_key_kind[2], tl_layout_key_bpart[2], tl_layout_key_closes[2];
 /* The range of dedup index keys [lo, hi), for a scan. */
 extern const uint8_t tl_layout_dedup_lo[1], tl_layout_dedup_hi[1];
 

@@ -27,6 +27,7 @@
 
 #include "common/hex.h"
 #include "log/dedup_filter.h"
+#include "audit/event.h"
 #include "log/sequencer.h"
 #include "signer/checkpoint.h"
 
@@ -42,6 +43,7 @@ struct tl_log {
     int publish_on_sign;
     uint64_t (*clock_ms)(void);
     char origin[TL_ORIGIN_MAX + 1];
+    uint64_t closes_at; /* ms; 0: never (01 'c') */
     tl_head_guard guard;
     /* seqlk guards the seq pointer: read-held by every use, write-held
      * while tl_log_restart replaces it */
@@ -352,6 +354,82 @@ static int check_note(tl_log *log, const char *what, const char *note, size_t le
     return rc;
 }
 
+/* The closing time record (01 'c'), 0 when there is none. */
+static int read_closes_at(tl_store *store, uint64_t *ms, char *err, size_t cap)
+{
+    tl_buf v = TL_BUF_INIT;
+    int rc = tl_store_get(store, tl_layout_key_closes, 2, &v);
+    *ms = 0;
+    if (rc == TL_ERR_NOTFOUND) {
+        rc = TL_OK;
+    } else if (rc == TL_OK && (v.len != 8 || tl_layout_get_u64(v.data) == 0)) {
+        snprintf(err, cap, "the database's closing time record is malformed");
+        rc = TL_ERR_CORRUPT;
+    } else if (rc == TL_OK) {
+        *ms = tl_layout_get_u64(v.data);
+    } else {
+        snprintf(err, cap, "cannot read the database's closing time record: %s", tl_strerror(rc));
+    }
+    tl_buf_release(&v);
+    return rc;
+}
+
+int tl_log_set_closes_at(const char *dir, uint64_t ms, uint64_t *was, char *err, size_t cap)
+{
+    char p[4096];
+    tl_store *store = NULL;
+    uint64_t now = real_clock_ms(), old = 0;
+    if (!dir || strlen(dir) > 3000 || ms == 0) {
+        snprintf(err, cap, ms == 0 ? "invalid closing time" : "invalid data folder name");
+        return TL_ERR_INVALID;
+    }
+    path_join(p, sizeof(p), dir, "db");
+    struct stat stb;
+    if (stat(p, &stb) != 0) {
+        snprintf(err, cap, "%s holds no log (no %s)", dir, p);
+        return TL_ERR_NOTFOUND;
+    }
+    int rc = tl_store_open_leveldb(p, 0, &store, err, cap);
+    if (rc == TL_ERR_LOCKED)
+        snprintf(err, cap, "%s is in use (is tlogd serving it?): stop it first", dir);
+    if (rc != TL_OK)
+        return rc;
+    rc = read_closes_at(store, &old, err, cap);
+    if (rc == TL_OK && old && old <= now) {
+        char t[25];
+        tl_audit_time_format((int64_t)old, t);
+        snprintf(err, cap, "the log closed already, at %s: a closed log stays closed", t);
+        rc = TL_ERR_CONFLICT;
+    } else if (rc == TL_OK && ms + 1000 < now) {
+        /* entries may have log times up to now: a closing time before them
+         * would not be the end of the log's period */
+        snprintf(err, cap, "the closing time is in the past; close without a time to close now");
+        rc = TL_ERR_INVALID;
+    } else if (rc == TL_OK && ms < now) {
+        ms = now;
+    }
+    if (rc == TL_OK) {
+        uint8_t val[8];
+        tl_batch *b = tl_batch_new();
+        tl_layout_put_u64(val, ms);
+        rc = b ? tl_batch_put(b, tl_layout_key_closes, 2, val, 8) : TL_ERR_NOMEM;
+        if (rc == TL_OK)
+            rc = tl_store_write(store, b, 1);
+        tl_batch_free(b);
+        if (rc != TL_OK)
+            snprintf(err, cap, "cannot write the closing time: %s", tl_strerror(rc));
+    }
+    if (was)
+        *was = old;
+    tl_store_close(store);
+    return rc;
+}
+
+uint64_t tl_log_closes_at(tl_log *log)
+{
+    return log->closes_at;
+}
+
 /* The origin and kind records: ours, and a kind this build knows. */
 static int check_identity(tl_log *log, const tl_kind *want, char *err, size_t cap)
 {
@@ -396,6 +474,8 @@ static int check_identity(tl_log *log, const tl_kind *want, char *err, size_t ca
     } else {
         snprintf(err, cap, "cannot read the database's kind record: %s", tl_strerror(rc));
     }
+    if (rc == TL_OK)
+        rc = read_closes_at(log->store, &log->closes_at, err, cap);
     tl_buf_release(&v);
     return rc;
 }
@@ -764,6 +844,7 @@ static int start_seq(tl_log *log, const tl_frontier *fr, int standby, char *err,
     sc.events.ctx = log;
     sc.guard = log->guard;
     sc.standby = standby;
+    sc.closes_at = log->closes_at;
     return tl_seq_start(&sc, &log->seq, err, cap);
 }
 

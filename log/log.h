@@ -92,6 +92,18 @@ int tl_log_create(const char *dir, const char *origin, const char *kind, char **
  * entry kind is the one stored in the log (found in tl_kinds, or
  * cfg->kind). */
 int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap);
+/* A temporal shard's end (tlogd init --closes-at, tlogd close): from ms on
+ * (ms since the epoch) the log takes no new entry, every entry's log time
+ * stays below ms, and its last signed checkpoint is its final one; reads go
+ * on. Offline: TL_ERR_LOCKED while the log is served. A closing time that
+ * has passed cannot be moved (TL_ERR_CONFLICT: a closed log stays closed);
+ * one still ahead can be moved either way, but not into the past
+ * (TL_ERR_INVALID; a time less than a second past means now). *was (when
+ * not NULL) gets the previous closing time, 0 for none. */
+int tl_log_set_closes_at(const char *dir, uint64_t ms, uint64_t *was, char *err, size_t cap);
+/* The closing time read at open (ms), 0: the log never closes. */
+uint64_t tl_log_closes_at(tl_log *log);
+
 /* Finishes the current batch, stops the sequencer, closes the store. */
 void tl_log_close(tl_log *log);
 /* The log's entry kind (borrowed, static). */
@@ -103,6 +115,8 @@ const tl_kind *tl_log_kind(tl_log *log);
 typedef struct tl_sub {
     const void *data;
     size_t len;
+    int own; /* 1: an event of the log's own access trail, which a closed log
+                still records (a group is one when all of its are) */
 } tl_sub;
 
 /* What a submission's callback learns, per submission of its group. */

@@ -86,7 +86,9 @@ struct seq_group {
     void *ctx;
     uint64_t t_enq; /* CLOCK_MONOTONIC ms at submission */
     size_t n;
-    int rejected; /* TL_ERR_CONFLICT for item `bad` */
+    int rejected;   /* refused: TL_ERR_CONFLICT for item `bad`, or refuse_err */
+    int refuse_err; /* 0, or the error of a whole refused group (TL_ERR_CLOSED) */
+    int own;        /* the log's own access trail: taken after the closing time too */
     size_t bad;
     int import; /* a tl_import: the fields below */
     uint64_t imp_size, imp_ts;
@@ -282,6 +284,11 @@ static int submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, tl_a
 
     if (n == 0 || n > s->cfg.batch_max)
         return n == 0 ? TL_ERR_INVALID : TL_ERR_TOOBIG;
+    int own = 1;
+    for (size_t i = 0; i < n; i++)
+        own &= subs[i].own != 0;
+    if (!own && s->cfg.closes_at && s->cfg.clock_ms() >= s->cfg.closes_at)
+        return TL_ERR_CLOSED; /* early: stage_batch decides at the batch's time */
     for (size_t i = 0; i < n; i++) {
         if (!subs[i].data || subs[i].len == 0)
             return TL_ERR_INVALID;
@@ -304,6 +311,8 @@ static int submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, tl_a
     g->ctx = ctx;
     g->n = n;
     g->rejected = 0;
+    g->refuse_err = 0;
+    g->own = own;
     g->bad = 0;
     g->import = 0;
     g->res = (tl_sub_result *)(void *)(g->items + n);
@@ -364,7 +373,7 @@ int tl_seq_submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, void
 
 int tl_seq_add(tl_seq *s, const void *data, size_t len, tl_add_fn cb, void *ctx)
 {
-    tl_sub sub = {data, len};
+    tl_sub sub = {data, len, 0};
     return submit(s, &sub, 1, NULL, cb, ctx);
 }
 
@@ -836,7 +845,8 @@ static void answer(stage *st, int err)
      * an earlier group of the batch */
     for (size_t gi = 0; gi < st->ngroups; gi++) {
         seq_group *g = st->groups[gi];
-        int e = err == TL_OK && g->rejected ? TL_ERR_CONFLICT : err;
+        int e =
+            err == TL_OK && g->rejected ? (g->refuse_err ? g->refuse_err : TL_ERR_CONFLICT) : err;
         if (e == TL_OK) {
             for (size_t i = 0; i < g->n; i++) {
                 const seq_item *it = &g->items[i];
@@ -980,6 +990,28 @@ static void stage_batch(tl_seq *s, stage *st)
         st->fail = 1;
         return;
     }
+    /* the batch's log time, and the closing time: a closed log refuses
+     * every group that would add an entry (repeats of entries it holds are
+     * still answered) */
+    now = import ? st->groups[0]->imp_ts : s->cfg.clock_ms();
+    if (!import && s->cfg.closes_at && st->fresh > 0 &&
+        (now > s->last_ts ? now : s->last_ts) >= s->cfg.closes_at) {
+        for (size_t gi = 0; gi < st->ngroups; gi++) {
+            seq_group *g = st->groups[gi];
+            for (size_t i = 0; i < g->n && !g->rejected && !g->own; i++) {
+                const seq_item *src = g->items[i].dup_of ? g->items[i].dup_of : &g->items[i];
+                if (src->is_new) {
+                    g->rejected = 1;
+                    g->refuse_err = TL_ERR_CLOSED;
+                }
+            }
+        }
+        st->fresh = 0;
+        for (size_t gi = 0; gi < st->ngroups; gi++)
+            for (size_t i = 0; i < st->groups[gi]->n; i++)
+                if (!st->groups[gi]->rejected && st->groups[gi]->items[i].is_new)
+                    st->fresh++; /* the access trail's own events */
+    }
     if (st->fresh == 0)
         return; /* duplicates and refusals only: answered after the commits in flight */
     if (guarded) {
@@ -990,7 +1022,6 @@ static void stage_batch(tl_seq *s, stage *st)
     }
 
     /* 2. integrate, at the log time of this batch (an import's: its own) */
-    now = import ? st->groups[0]->imp_ts : s->cfg.clock_ms();
     if (import && now < s->last_ts) {
         stage_fail(s, st, "refusing an import (%s): its time %llu ms is before the last %llu ms",
                    TL_ERR_CLOCK, now, s->last_ts);

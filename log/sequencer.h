@@ -55,6 +55,9 @@ typedef struct tl_seq_config {
     tl_seq_events events;
     tl_head_guard guard; /* check NULL: none */
     int standby;         /* start as a standby (tl_seq_set_standby) */
+    uint64_t closes_at;  /* ms; 0: never. From then on every new entry is refused
+                            (TL_ERR_CLOSED) but the log's own access trail (tl_sub.own):
+                            no other entry gets this log time or later */
 } tl_seq_config;
 
 /* Loads the partial tiles and bundle of the recovered state (checking them

@@ -29,6 +29,11 @@ if(TL_PYTHON3)
            COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_multilog.py
                    ${CMAKE_BINARY_DIR})
   set_tests_properties(frontend_multilog PROPERTIES TIMEOUT 180)
+  # temporal shards: a closing time, tlogd close, 410 after it
+  add_test(NAME frontend_shard
+           COMMAND ${TL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/frontend/test_shard.py
+                   ${CMAKE_BINARY_DIR})
+  set_tests_properties(frontend_shard PROPERTIES TIMEOUT 120)
 endif()
 # the tokens of an audit log (frontend/tokens.h), and tlogd token add|list|revoke
 add_executable(test_tokens ${CMAKE_CURRENT_SOURCE_DIR}/test_tokens.c)

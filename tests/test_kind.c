@@ -168,6 +168,7 @@ static int submit(tl_log *log, result *r, const char *const *subs, size_t n)
     for (size_t i = 0; i < n; i++) {
         s[i].data = subs[i];
         s[i].len = strlen(subs[i]);
+        s[i].own = 0;
     }
     return tl_log_submit(log, s, n, on_done, r);
 }

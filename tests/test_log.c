@@ -276,6 +276,7 @@ static void add_group(tl_log *log, uint64_t seed, uint64_t from, uint64_t to, in
     for (uint64_t i = from; i < to; i++) {
         subs[i - from].data = bufs[i - from];
         subs[i - from].len = make_entry(seed, i, bufs[i - from]);
+        subs[i - from].own = 0;
     }
     CU_ASSERT_EQUAL_FATAL(tl_log_submit(log, subs, (size_t)(to - from), on_group, &g), TL_OK);
     pthread_mutex_lock(&g.mu);
@@ -1342,6 +1343,78 @@ static void test_clock_back(void)
     free(d);
 }
 
+/* Waits for a group_wait's callback; returns its err. */
+static int group_result(group_wait *g)
+{
+    pthread_mutex_lock(&g->mu);
+    while (!g->done)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return g->err;
+}
+
+/* A temporal shard: its closing time is kept in the log; before it entries
+ * are taken and get log times below it, from it on every new entry is
+ * refused (at submission, and at the batch's own time for one submitted
+ * just before), but the log's own access trail; it survives a reopen; a
+ * closed log stays closed and no closing time goes into the past. */
+static void test_closes_at(void)
+{
+    char *parent, *d = new_logdir(&parent), err[256];
+    uint64_t was = 1, now = real_ms(), closes = now + 60000;
+    tl_log_head h;
+    CU_ASSERT_EQUAL(tl_log_set_closes_at(d, now - 60000, NULL, err, sizeof err), TL_ERR_INVALID);
+    CU_ASSERT_EQUAL(tl_log_set_closes_at(d, closes + 5000, &was, err, sizeof err), TL_OK);
+    CU_ASSERT_EQUAL(was, 0);
+    CU_ASSERT_EQUAL(tl_log_set_closes_at(d, closes, &was, err, sizeof err), TL_OK);
+    CU_ASSERT_EQUAL(was, closes + 5000);
+
+    fake_now = closes - 3000;
+    tl_log *log = open_log(d, NULL, 1, 0, 200, 0);
+    CU_ASSERT_EQUAL(tl_log_closes_at(log), closes);
+    add_range(log, 31, 0, 10, NULL, TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(log, &h), TL_OK);
+    CU_ASSERT_EQUAL(h.size, 10);
+    CU_ASSERT(h.timestamp_ms < closes);
+    tl_log_head_release(&h);
+    /* admitted a millisecond before, sealed at the closing time: refused whole */
+    fake_now = closes - 1;
+    group_wait g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    tl_sub subs[2] = {{"late one", 8, 0}, {"late two", 8, 0}};
+    CU_ASSERT_EQUAL_FATAL(tl_log_submit(log, subs, 2, on_group, &g), TL_OK);
+    fake_now = closes;
+    CU_ASSERT_EQUAL(group_result(&g), TL_ERR_CLOSED);
+    /* from then on: refused at once */
+    CU_ASSERT_EQUAL(tl_log_add(log, "later", 5, on_add, NULL), TL_ERR_CLOSED);
+    CU_ASSERT_EQUAL(tl_log_submit(log, subs, 2, on_group, &g), TL_ERR_CLOSED);
+    /* the access trail goes on */
+    group_wait g2 = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    tl_sub own = {"who read it", 11, 1};
+    CU_ASSERT_EQUAL_FATAL(tl_log_submit(log, &own, 1, on_group, &g2), TL_OK);
+    CU_ASSERT_EQUAL(group_result(&g2), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(log, &h), TL_OK);
+    CU_ASSERT_EQUAL(h.size, 11);
+    tl_log_head_release(&h);
+    /* the log is served: it cannot be changed under it */
+    CU_ASSERT_EQUAL(tl_log_set_closes_at(d, closes + 1, NULL, err, sizeof err), TL_ERR_LOCKED);
+    tl_log_close(log);
+
+    log = open_log(d, NULL, 1, 0, 2, 0);
+    CU_ASSERT_EQUAL(tl_log_closes_at(log), closes);
+    CU_ASSERT_EQUAL(tl_log_add(log, "again", 5, on_add, NULL), TL_ERR_CLOSED);
+    tl_log_close(log);
+    /* closed by the real clock: it stays closed */
+    CU_ASSERT_EQUAL(tl_log_set_closes_at(d, real_ms(), NULL, err, sizeof err), TL_OK);
+    CU_ASSERT_EQUAL(tl_log_set_closes_at(d, real_ms() + 60000, &was, err, sizeof err),
+                    TL_ERR_CONFLICT);
+    CU_ASSERT(strstr(err, "stays closed") != NULL);
+    CU_ASSERT_EQUAL(tl_log_set_closes_at(parent, real_ms() + 1000, NULL, err, sizeof err),
+                    TL_ERR_NOTFOUND);
+    rmtree(parent);
+    free(parent);
+    free(d);
+}
+
 /* Replaces one stored value's byte; returns the old value in saved. */
 static void tamper(const char *dbdir, const void *key, size_t klen, size_t off, tl_buf *saved)
 {
@@ -1745,6 +1818,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "batching_pushback", test_batching_pushback);
     CU_add_test(s, "publish", test_publish);
     CU_add_test(s, "clock_back", test_clock_back);
+    CU_add_test(s, "closes_at", test_closes_at);
     CU_add_test(s, "recovery_refusal", test_recovery_refusal);
     CU_add_test(s, "read_corruption_stops", test_read_corruption_stops);
     CU_add_test(s, "reader_bundle_cache", test_reader_bundle_cache);
