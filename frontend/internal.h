@@ -11,7 +11,8 @@
  * /audit/v1/ endpoints of audit logs), query.c (the strict query-string
  * parser, query.h), audit_query.c (an audit search's query string,
  * audit_query.h), tokens.c (audit logs' bearer tokens, tokens.h),
- * k8s.c (the Kubernetes audit webhook of audit logs), frontend.c
+ * k8s.c (the Kubernetes audit webhook of audit logs), syslog.c (the
+ * syslog listeners of audit logs), frontend.c
  * (lifecycle and the published head).
  *
  * Threads: everything runs on the loop thread, except the fields marked
@@ -287,6 +288,13 @@ int fe_audit_submit_wait(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep,
                          fe_answer_fn *answer, fe_answer_fn *refused, void (*forget)(fe_waiter *),
                          const tl_audit_event *ev, size_t n, tl_submit_fn cb, void *ctx);
 
+/* ---- syslog listeners (syslog.c) ----------------------------------------- */
+
+typedef struct fe_syslog fe_syslog;
+/* Closes the listeners and connections, and takes the log's last answers
+ * (tl_frontend_free: the log is closed). */
+void fe_syslog_free(tl_frontend *f);
+
 /* ---- the frontend -------------------------------------------------------- */
 
 struct tl_frontend {
@@ -322,6 +330,7 @@ struct tl_frontend {
     tl_tokens *tokens;          /* DIR/tokens, reread as it changes */
     fe_latency audit_lat;       /* tlogd_audit_write_seconds */
     uint64_t audit_access_lost; /* access records the log could not take */
+    fe_syslog *syslog;          /* syslog listeners (syslog.c), or NULL */
 };
 
 #endif
