@@ -13,7 +13,8 @@
  * UTF-8 BOM removed). Invalid UTF-8 in values becomes U+FFFD.
  *
  * RFC 3164 (§4.1) messages, "<PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: MSG",
- * are read as docs/SOURCES.md says: no year, so no `time`.
+ * are read as docs/SOURCES.md says: no year, so no `time`; rsyslog's
+ * forwarding format, the same with an RFC 3339 TIMESTAMP, has one.
  *
  * Anything else is syslog.unparsed with the frame in base64.
  */
@@ -213,6 +214,7 @@ static int add_param(json_t *elem, const char *name, json_t *value)
 static const char *param1(json_t *elem, const char *name, size_t *len)
 {
     json_t *v = json_object_get(elem, name);
+    *len = 0;
     if (json_is_array(v))
         v = json_array_get(v, 0);
     if (!json_is_string(v))
@@ -342,16 +344,25 @@ static int parse3164(const char *s, size_t len, msg *m)
     if (!read_pri(&r, &m->pri) || len - r.i < 16)
         return 0;
     const char *t = s + r.i;
-    for (int i = 0; i < 12; i++)
-        if (memcmp(t, months + 3 * i, 3) == 0)
-            month_ok = 1;
-    if (!month_ok || t[3] != ' ' || !(t[4] == ' ' || (t[4] >= '0' && t[4] <= '3')) ||
-        !is_digit((unsigned char)t[5]) || t[6] != ' ' || !ndigits(t + 7, 2) || t[9] != ':' ||
-        !ndigits(t + 10, 2) || t[12] != ':' || !ndigits(t + 13, 2) || t[15] != ' ')
-        return 0;
-    m->ts3164.s = t;
-    m->ts3164.len = 15;
-    r.i += 16;
+    if (is_digit((unsigned char)t[0])) {
+        /* rsyslog's forwarding format: an RFC 3339 TIMESTAMP in its place */
+        span ts;
+        if (!read_field(&r, 64, &ts) || !ts.s || !ts5424(ts.s, ts.len, &m->time_ms))
+            return 0;
+        m->has_time = 1;
+        m->ts3164 = ts;
+    } else {
+        for (int i = 0; i < 12; i++)
+            if (memcmp(t, months + 3 * i, 3) == 0)
+                month_ok = 1;
+        if (!month_ok || t[3] != ' ' || !(t[4] == ' ' || (t[4] >= '0' && t[4] <= '3')) ||
+            !is_digit((unsigned char)t[5]) || t[6] != ' ' || !ndigits(t + 7, 2) || t[9] != ':' ||
+            !ndigits(t + 10, 2) || t[12] != ':' || !ndigits(t + 13, 2) || t[15] != ' ')
+            return 0;
+        m->ts3164.s = t;
+        m->ts3164.len = 15;
+        r.i += 16;
+    }
     /* HOSTNAME SP, unless the first word is already the tag ("tag:" or
      * "tag[pid]:"), as senders that leave the host out write it */
     size_t start = r.i;
@@ -446,7 +457,7 @@ static json_t *mapped(const msg *m, int format, const uint8_t *frame, size_t fle
     json_t *audit = m->audit_id[0] ? json_object_get(m->sd, m->audit_id) : NULL;
     int bad = !o || !actor || !res || !det;
     const char *v;
-    size_t l;
+    size_t l = 0;
     if (!bad && audit) {
         v = param1(audit, "actor", &l);
         bad = set(actor, "id", member(v, l, TL_AUDIT_STRING_MAX, "-"));

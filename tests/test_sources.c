@@ -407,6 +407,14 @@ static void test_rfc3164(void)
     EQ(e, "details.app_name", "null");
     EQ(e, "details.msg", "\"(no tag)\"");
     CU_ASSERT_EQUAL(format_of("<13>Fob  5 01:02:03 host x: y"), TL_SYSLOG_UNPARSED);
+    /* rsyslog's forwarding format: an RFC 3339 timestamp, so a time */
+    const char *f = "<13>2026-12-03T11:00:00.123456+01:00 h1 app[7]: forwarded";
+    CU_ASSERT_EQUAL(format_of(f), TL_SYSLOG_3164);
+    EQ(f, "time", "\"2026-12-03T10:00:00.123Z\"");
+    EQ(f, "details.timestamp", "\"2026-12-03T11:00:00.123456+01:00\"");
+    EQ(f, "details.procid", "\"7\"");
+    EQ(f, "id", "ABSENT");
+    CU_ASSERT_EQUAL(format_of("<13>2026-13-03T11:00:00Z h1 app: x"), TL_SYSLOG_UNPARSED);
 }
 
 static void test_unparsed(void)
