@@ -77,6 +77,7 @@ static const char usage_text[] =
     "                              --tls-cert and --tls-key)\n"
     "  --syslog-client-ca FILE     require client certificates these CAs verify;\n"
     "                              the submitter is then @tls:<subject CN>\n"
+    "  --relp-listen HOST:PORT     RELP (rsyslog omrelp), acknowledged after commit\n"
     "  --syslog-frame-timeout MS   a half frame's deadline (default 10000)\n"
     "  --syslog-max-conns N        open syslog connections (default 1000)\n"
     "  --pool-max N                pending entries before 503 (default 16384)\n"
@@ -155,6 +156,7 @@ enum {
     O_SYSLOG_CA,
     O_SYSLOG_FRAME_TO,
     O_SYSLOG_MAX_CONNS,
+    O_RELP_LISTEN,
     O_HELP,
     O_VERSION
 };
@@ -205,6 +207,7 @@ static const struct option longopts[] = {
     {"syslog-client-ca", required_argument, 0, O_SYSLOG_CA},
     {"syslog-frame-timeout", required_argument, 0, O_SYSLOG_FRAME_TO},
     {"syslog-max-conns", required_argument, 0, O_SYSLOG_MAX_CONNS},
+    {"relp-listen", required_argument, 0, O_RELP_LISTEN},
     {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
     {0, 0, 0, 0},
@@ -600,10 +603,11 @@ static int serve(opts *o)
     }
     for (size_t i = 0; i < s.nlogs; i++)
         tl_frontend_set_httpd(s.logs[i].api, s.httpd);
-    if (o->syslog.listen || o->syslog.tls_listen) {
+    if (o->syslog.listen || o->syslog.tls_listen || o->syslog.relp_listen) {
         if (tl_log_kind(s.logs[0].log) != &tl_kind_audit) {
             fprintf(stderr,
-                    "tlogd: --syslog-listen and --syslog-tls-listen are for audit logs; "
+                    "tlogd: --syslog-listen, --syslog-tls-listen and --relp-listen are for "
+                    "audit logs; "
                     "this one is %s\n",
                     tl_log_kind(s.logs[0].log)->name);
             rc = 2;
@@ -739,14 +743,18 @@ static int hostport_ok(const char *s)
 static int syslog_usage(opts *o, char *err, size_t cap)
 {
     tl_syslog_config *c = &o->syslog;
-    int any = c->listen || c->tls_listen;
+    int any = c->listen || c->tls_listen || c->relp_listen;
     err[0] = 0;
     if (!any && (c->tls_cert || c->tls_key || c->client_ca || c->frame_timeout_ms || c->max_conns))
-        snprintf(err, cap, "the --syslog-* options need --syslog-listen or --syslog-tls-listen");
+        snprintf(err, cap,
+                 "the --syslog-* options need --syslog-listen, --syslog-tls-listen or "
+                 "--relp-listen");
     else if (any && o->ndirs > 1)
         snprintf(err, cap, "syslog listeners serve one log: give one --dir");
     else if (c->listen && !hostport_ok(c->listen))
         snprintf(err, cap, "--syslog-listen wants HOST:PORT, not '%.100s'", c->listen);
+    else if (c->relp_listen && !hostport_ok(c->relp_listen))
+        snprintf(err, cap, "--relp-listen wants HOST:PORT, not '%.100s'", c->relp_listen);
     else if (c->tls_listen && !hostport_ok(c->tls_listen))
         snprintf(err, cap, "--syslog-tls-listen wants HOST:PORT, not '%.100s'", c->tls_listen);
     else if ((c->tls_cert == NULL) != (c->tls_key == NULL))
@@ -872,6 +880,9 @@ int main(int argc, char **argv)
             break;
         case O_SYSLOG_CA:
             o.syslog.client_ca = a;
+            break;
+        case O_RELP_LISTEN:
+            o.syslog.relp_listen = a;
             break;
 #define NUMOPT(code, name, lo, hi, dst)                                                            \
     case code:                                                                                     \

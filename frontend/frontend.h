@@ -66,6 +66,7 @@ typedef struct tl_syslog_config {
     const char *listen;             /* --syslog-listen HOST:PORT (TCP, RFC 6587), or NULL */
     const char *tls_listen;         /* --syslog-tls-listen HOST:PORT (RFC 5425), or NULL */
     const char *tls_cert, *tls_key; /* the TLS listener's certificate and key */
+    const char *relp_listen;        /* --relp-listen HOST:PORT (RELP, librelp), or NULL */
     const char *client_ca;          /* --syslog-client-ca: client certificates required,
                                      * verified by these CAs; NULL: none asked for */
     unsigned frame_timeout_ms;      /* a half frame's deadline (default 10000) */

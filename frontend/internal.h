@@ -291,6 +291,13 @@ int fe_audit_submit_wait(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep,
 /* ---- syslog listeners (syslog.c) ----------------------------------------- */
 
 typedef struct fe_syslog fe_syslog;
+typedef struct fe_relp fe_relp;
+/* RELP (relp.c): starts librelp's engine on its own thread, listening on
+ * HOST:PORT; err gets a reason when it cannot (*out is then still to be
+ * freed). fe_relp_free with log_closed 0 stops taking messages (SIGTERM);
+ * with 1, once the log is closed, stops the engine and frees. */
+int fe_relp_start(tl_frontend *f, const char *listen, fe_relp **out, char *err, size_t cap);
+void fe_relp_free(fe_relp *r, int log_closed);
 /* Closes the listeners and connections, and takes the log's last answers
  * (tl_frontend_free: the log is closed). */
 void fe_syslog_free(tl_frontend *f);

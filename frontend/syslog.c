@@ -99,6 +99,7 @@ struct fe_syslog {
     struct evconnlistener *lis, *tls_lis;
     int port, tls_port;
     SSL_CTX *ssl;
+    fe_relp *relp; /* --relp-listen (relp.c) */
     sl_conn *conns;
     size_t nconns;
     int stopping;
@@ -760,6 +761,11 @@ int tl_frontend_syslog_start(tl_frontend *f, const tl_syslog_config *cfg, char *
         if (!(s->tls_lis = listen_on(s, cfg->tls_listen, accept_tls, &s->tls_port, err, cap)))
             return TL_ERR_NETWORK;
     }
+    if (cfg->relp_listen) {
+        int rc = fe_relp_start(f, cfg->relp_listen, &s->relp, err, cap);
+        if (rc != TL_OK)
+            return rc;
+    }
     if (s->lis)
         fprintf(stderr, "tlogd: syslog: listening on tcp %s (port %d), frames up to %zu bytes\n",
                 cfg->listen, s->port, s->max_frame);
@@ -780,6 +786,7 @@ void tl_frontend_syslog_stop(tl_frontend *f)
     if (s->tls_lis)
         evconnlistener_free(s->tls_lis);
     s->lis = s->tls_lis = NULL;
+    fe_relp_free(s->relp, 0);
     /* what was read is submitted; the connections go */
     for (sl_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
@@ -805,6 +812,8 @@ void fe_syslog_free(tl_frontend *f)
         conn_free(c, "tlogd stopped");
     }
     queue_cb(-1, 0, s); /* the log is closed: these are the last answers */
+    fe_relp_free(s->relp, 1);
+    s->relp = NULL;
     while (s->again) {
         sl_group *g = s->again;
         s->again = g->qnext;

@@ -72,21 +72,29 @@ def make_certs():
 # ---- tlogd -------------------------------------------------------------------
 
 class Tlogd:
-    def __init__(self, name, *extra):
-        self.dir = os.path.join(TMP, name)
-        run(TLOGD, "init", "--dir", self.dir, "--origin", "example.com/" + name, "--kind",
-            "audit")
-        self.reader = run(TLOGD, "token", "add", "--dir", self.dir, "--name", "auditor",
-                          "--role", "reader").strip()
-        self.errpath = os.path.join(TMP, name + ".err")
+    def __init__(self, name, *extra, again=None):
+        if again:
+            self.dir, self.reader = again.dir, again.reader
+        else:
+            self.dir = os.path.join(TMP, name)
+            run(TLOGD, "init", "--dir", self.dir, "--origin", "example.com/" + name, "--kind",
+                "audit")
+            self.reader = run(TLOGD, "token", "add", "--dir", self.dir, "--name", "auditor",
+                              "--role", "reader").strip()
+        self.errpath = os.path.join(TMP, name + (".again" if again else "") + ".err")
         self.err = open(self.errpath, "w+")
         self.p = subprocess.Popen([TLOGD, "serve", "--dir", self.dir, "--listen", "127.0.0.1:0",
                                    "--batch-interval", "5", *extra], stderr=self.err)
         self.ports = {}
         for _ in range(300):
             text = self.log()
+            if "relp" in " ".join(extra) and "relp: listening" not in text:
+                time.sleep(0.05)
+                continue
             for kind, port in re.findall(r"listening on (tcp|tls) \S+ \(port (\d+)\)", text):
                 self.ports[kind] = int(port)
+            for port in re.findall(r"relp: listening on \S+ \(port (\d+)\)", text):
+                self.ports["relp"] = int(port)
             m = re.findall(r"serving .* \(port (\d+)\)", text)
             if m:
                 self.ports["http"] = int(m[-1])
@@ -120,9 +128,9 @@ class Tlogd:
             if not cursor:
                 return out[::-1]
 
-    def wait_for(self, pred, n, what):
+    def wait_for(self, pred, n, what, secs=20):
         """Waits until n events match pred; returns them."""
-        deadline = time.time() + 20 * SLOW
+        deadline = time.time() + secs * SLOW
         while True:
             got = [e for e in self.events() if pred(e)]
             if len(got) >= n or time.time() > deadline:
@@ -408,6 +416,53 @@ def test_rsyslog_tls(pki):
     t.stop()
 
 
+def test_relp():
+    """rsyslog omrelp: every message acknowledged after commit; tlogd killed with
+    SIGKILL while rsyslog streams, then restarted: rsyslog resends what was not
+    acknowledged and every message is recorded exactly once."""
+    rport = free_port()
+    t = Tlogd("relp", "--relp-listen", "127.0.0.1:%d" % rport)
+    fwd = ('module(load="omrelp")\n'
+           'action(type="omrelp" target="127.0.0.1" port="%d" '
+           'template="RSYSLOG_SyslogProtocol23Format" action.resumeRetryCount="-1" '
+           'action.resumeInterval="1" queue.type="LinkedList" queue.size="10000")' % rport)
+    p, inport = rsyslog("rs-relp", fwd)
+    n = 30
+    send_to_rsyslog(inport, "relp", n)
+    got = t.wait_for(lambda e: e["resource"]["id"].startswith("relp-"), n, "rsyslog relp")
+    once_each(got, lambda e: e["resource"]["id"], ["relp-%d" % i for i in range(n)],
+              "rsyslog omrelp")
+    check(all(e["actor"]["id"] == "u" + e["resource"]["id"][5:] and e["action"] == "doc.read"
+              and e["submitter"] == "@syslog" and "time" in e for e in got),
+          "RELP: the audit@32473 members, submitter @syslog")
+    # SIGKILL while rsyslog streams, then a restart on the same port
+    n2 = 300
+    s = socket.create_connection(("127.0.0.1", inport))
+    for i in range(n2):
+        s.sendall(("<86>1 2026-12-02T07:00:00.%06dZ app1 kill %d - [audit@32473 actor=\"k\" "
+                   "action=\"doc.read\" resource_type=\"doc\" resource_id=\"kill-%d\"] k\n" %
+                   (i, i, i)).encode())
+    s.close()
+    deadline = time.time() + 10 * SLOW
+    while time.time() < deadline and not any(
+            e["resource"]["id"].startswith("kill-") for e in t.events()):
+        time.sleep(0.05)
+    t.p.kill()
+    t.p.wait()
+    t_dead = Tlogd("relp", again=t)
+    had = len([e for e in t_dead.events() if e["resource"]["id"].startswith("kill-")])
+    t_dead.stop()
+    check(0 < had < n2, "tlogd was killed in the middle of the stream (%d of %d recorded)"
+          % (had, n2))
+    t2 = Tlogd("relp", "--relp-listen", "127.0.0.1:%d" % rport, again=t)
+    got = t2.wait_for(lambda e: e["resource"]["id"].startswith("kill-"), n2, "after SIGKILL",
+                      secs=60)
+    rsyslog_stop(p)
+    once_each(got, lambda e: e["resource"]["id"], ["kill-%d" % i for i in range(n2)],
+              "SIGKILL of tlogd during a RELP stream, then a restart: rsyslog resends")
+    t2.stop()
+
+
 def test_usage(pki):
     blob = os.path.join(TMP, "blob")
     run(TLOGD, "init", "--dir", blob, "--origin", "example.com/blob")
@@ -438,6 +493,7 @@ def main():
     test_rsyslog_tcp(t)
     t.stop()
     test_rsyslog_tls(pki)
+    test_relp()
     rc = summary("syslog")
     if rc == 0:
         shutil.rmtree(TMP, ignore_errors=True)
