@@ -62,7 +62,7 @@ typedef struct sl_conn sl_conn;
 /* Frames in flight: submitted, waiting for the log's callback. */
 typedef struct sl_group {
     fe_syslog *s;
-    size_t n;
+    size_t n, cap;  /* frames, and room for them */
     tl_buf raw;     /* the frames, one after another */
     size_t *off;    /* n + 1 offsets into raw */
     uint8_t *trunc; /* per frame: cut at the limit */
@@ -136,6 +136,7 @@ static sl_group *group_new(fe_syslog *s, const sl_conn *c)
     if (!g)
         return NULL;
     g->s = s;
+    g->cap = s->group_max;
     tl_buf_init(&g->raw);
     g->off = calloc(s->group_max + 1, sizeof *g->off);
     g->trunc = calloc(s->group_max, 1);
@@ -407,13 +408,15 @@ static void conn_process(sl_conn *c)
             c->fr = fr;
         }
         int more = n != 0 || got;
-        if (g && (g->n == s->group_max || !more)) {
+        if (g && (g->n == g->cap || !more)) {
             size_t ng = g->n;
             rc = group_submit(s, g);
             if (rc == TL_OK || rc == TL_ERR_NOTFOUND) {
                 if (rc == TL_ERR_NOTFOUND)
                     group_free(g);
                 c->frames += ng;
+                if (s->group_max < GROUP_MAX)
+                    s->group_max = s->group_max * 2 < GROUP_MAX ? s->group_max * 2 : GROUP_MAX;
                 done = used;
                 c->fr = fr;
                 g = NULL;
@@ -426,6 +429,10 @@ static void conn_process(sl_conn *c)
                 used = done;
                 continue;
             } else {
+                /* busy: smaller groups next time, in case this one can never fit
+                 * (a pool smaller than a group) */
+                if (rc == TL_ERR_BUSY && ng > 1)
+                    s->group_max = ng / 2;
                 break;
             }
         }

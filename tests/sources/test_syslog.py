@@ -463,6 +463,34 @@ def test_relp():
     t2.stop()
 
 
+def test_backpressure():
+    """A log whose pool is tiny (--pool-max 50, smaller than a read's group of
+    frames): the listener must stop reading and retry with smaller groups,
+    never drop; every message of several connections is recorded exactly once."""
+    t = Tlogd("busy", "--syslog-listen", "127.0.0.1:0", "--pool-max", "50")
+    conns, per = 4, 1500
+    socks = [socket.create_connection(("127.0.0.1", t.ports["tcp"])) for _ in range(conns)]
+    for c, s in enumerate(socks):
+        blob = b""
+        for i in range(per):
+            m = (b"<86>1 2026-12-02T08:00:00.%06dZ busy app %d - [audit@32473 actor=\"a\" "
+                 b"action=\"x.y\" resource_type=\"t\" resource_id=\"b-%d-%d\"] m" % (i, c, c, i))
+            blob += b"%d %s" % (len(m), m)
+        s.setblocking(False)
+        s.send(blob[:1])  # connect the first byte; the rest below
+        s.setblocking(True)
+        s.sendall(blob[1:])
+    for s in socks:
+        s.close()
+    got = t.wait_for(lambda e: e["resource"]["id"].startswith("b-"), conns * per,
+                     "back-pressure", secs=90)
+    once_each(got, lambda e: e["resource"]["id"],
+              ["b-%d-%d" % (c, i) for c in range(conns) for i in range(per)],
+              "back-pressure from a full pool (4 connections, --pool-max 50)")
+    check("reading paused" in t.log(), "... the listener paused reading, said in the log")
+    t.stop()
+
+
 def test_usage(pki):
     blob = os.path.join(TMP, "blob")
     run(TLOGD, "init", "--dir", blob, "--origin", "example.com/blob")
@@ -494,6 +522,7 @@ def main():
     t.stop()
     test_rsyslog_tls(pki)
     test_relp()
+    test_backpressure()
     rc = summary("syslog")
     if rc == 0:
         shutil.rmtree(TMP, ignore_errors=True)
