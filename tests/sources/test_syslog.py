@@ -387,7 +387,8 @@ def test_rsyslog_tcp(t):
 def test_rsyslog_tls(pki):
     t = Tlogd("tls", "--syslog-tls-listen", "127.0.0.1:0", "--syslog-tls-cert",
               pki("server.pem"), "--syslog-tls-key", pki("server.key"),
-              "--syslog-client-ca", pki("ca.pem"))
+              "--syslog-client-ca", pki("ca.pem"), "--syslog-frame-timeout", str(1500 * SLOW),
+              "--syslog-max-conns", "3")
     glob = ('defaultNetstreamDriverCAFile="%s" defaultNetstreamDriverCertFile="%s" '
             'defaultNetstreamDriverKeyFile="%s"' % (pki("ca.pem"), pki("client.pem"),
                                                    pki("client.key")))
@@ -413,6 +414,26 @@ def test_rsyslog_tls(pki):
           "a client without a certificate is refused (%s)" % r.returncode)
     check(all(e["resource"]["id"].startswith("rstls-") for e in t.events()),
           "... and nothing of it is recorded")
+    # a handshake that never comes is closed at the deadline; past --syslog-max-conns a
+    # connection is closed at once
+    socks = [socket.create_connection(("127.0.0.1", t.ports["tls"])) for _ in range(4)]
+    socks[3].settimeout(5)
+    try:
+        fourth = socks[3].recv(1) == b""
+    except OSError:
+        fourth = True
+    check(fourth and "refused: 3 connections open" in t.log(),
+          "--syslog-max-conns 3: a fourth connection is closed at once, said in the log")
+    t0 = time.time()
+    socks[0].settimeout(10 * SLOW)
+    try:
+        gone = socks[0].recv(1) == b""
+    except OSError:
+        gone = True
+    check(gone and time.time() - t0 < 8 * SLOW and "TLS handshake passed the deadline" in t.log(),
+          "a TLS handshake that never starts is closed at the deadline")
+    for s in socks:
+        s.close()
     t.stop()
 
 
