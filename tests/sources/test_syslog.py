@@ -12,6 +12,7 @@ is recorded exactly once with the members the contract's mapping gives.
 
 Usage: test_syslog.py BUILD_DIR
 """
+import atexit
 import base64
 import json
 import os
@@ -31,6 +32,15 @@ BUILD = os.path.abspath(sys.argv[1])
 TLOGD = os.path.join(BUILD, "tlogd")
 TMP = mkdtemp("tlog-syslog-")
 SLOW = 3 if os.environ.get("TL_SANITIZED") else 1
+PROCS = []  # what this test started: killed at exit if still running
+
+
+@atexit.register
+def _reap():
+    for p in PROCS:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def fail(msg):
@@ -85,6 +95,7 @@ class Tlogd:
         self.err = open(self.errpath, "w+")
         self.p = subprocess.Popen([TLOGD, "serve", "--dir", self.dir, "--listen", "127.0.0.1:0",
                                    "--batch-interval", "5", *extra], stderr=self.err)
+        PROCS.append(self.p)
         self.ports = {}
         for _ in range(300):
             text = self.log()
@@ -325,6 +336,7 @@ input(type="imtcp" port="%d" address="127.0.0.1")
 """ % (d, extra_global, inport, forward))
     p = subprocess.Popen(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(d, "pid")],
                          stdout=open(os.path.join(d, "out"), "w"), stderr=subprocess.STDOUT)
+    PROCS.append(p)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", inport), timeout=0.2).close()
@@ -407,7 +419,8 @@ def test_rsyslog_tls(pki):
           "TLS with a verified client certificate: submitter @tls:<subject CN>")
     # without a client certificate the handshake is refused and nothing recorded
     r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % t.ports["tls"],
-                        "-CAfile", pki("ca.pem"), "-quiet"], input=b"<13>1 - - - - - - x\n",
+                        "-CAfile", pki("ca.pem"), "-quiet", "-no_ign_eof"],
+                       input=b"<13>1 - - - - - - x\n",
                        capture_output=True, timeout=30)
     time.sleep(0.5)
     check("TLS handshake failed" in t.log() or "TLS:" in t.log(),
@@ -512,6 +525,37 @@ def test_backpressure():
     t.stop()
 
 
+def test_default_cert(pki):
+    """--syslog-tls-listen without its own certificate uses --tls-cert/--tls-key."""
+    d = os.path.join(TMP, "defcert")
+    run(TLOGD, "init", "--dir", d, "--origin", "example.com/defcert", "--kind", "audit")
+    errp = os.path.join(TMP, "defcert.err")
+    with open(errp, "w+") as err:
+        p = subprocess.Popen([TLOGD, "serve", "--dir", d, "--listen", "127.0.0.1:0",
+                              "--tls-cert", pki("server.pem"), "--tls-key", pki("server.key"),
+                              "--syslog-tls-listen", "127.0.0.1:0"], stderr=err)
+        PROCS.append(p)
+        port = None
+        for _ in range(300):
+            err.seek(0)
+            m = re.search(r"listening on tls \S+ \(port (\d+)\)", err.read())
+            if m:
+                port = int(m.group(1))
+                break
+            time.sleep(0.05)
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % (port or 1),
+                            "-CAfile", pki("ca.pem"), "-verify_return_error", "-quiet",
+                            "-no_ign_eof"],
+                           input=b"<13>1 - - - - - - x\n", capture_output=True, timeout=30)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGTERM)
+        p.wait(60)
+        err.seek(0)
+        text = err.read()
+    check(port is not None and r.returncode == 0 and "TLS established, submitter @syslog" in text,
+          "--syslog-tls-listen with --tls-cert/--tls-key: the server certificate verifies")
+
+
 def test_usage(pki):
     blob = os.path.join(TMP, "blob")
     run(TLOGD, "init", "--dir", blob, "--origin", "example.com/blob")
@@ -535,6 +579,7 @@ def main():
             fail("the test needs " + tool)
     pki = make_certs()
     test_usage(pki)
+    test_default_cert(pki)
     t = Tlogd("tcp", "--syslog-listen", "127.0.0.1:0", "--syslog-frame-timeout",
               str(1500 * SLOW))
     test_logger(t)
