@@ -3,10 +3,14 @@
  * on: creates a tlogd data folder (tl_log_create, as `tlogd init` does) and
  * sequences N distinct entries of 256 pseudo-random bytes into it through
  * tl_log_add with publish-on-sign (no witnesses), then closes it so that
- * `tlogd serve --dir DIR` serves the whole tree. Used only by
- * bench/client_audit.sh.
+ * `tlogd serve --dir DIR` serves the whole tree. With KIND `audit` it makes
+ * an audit log instead (tl_log_create with kind "audit"): N events of about
+ * 300 canonical bytes (an order cancelled by one of 1000 users, with a few
+ * details), each with a random salt, encoded as the frontend does
+ * (tl_audit_sub_encode), so that the log holds records, bodies and indexes.
+ * Used only by bench/client_audit.sh and bench/client_audit_log.sh.
  *
- *   bench_client_fill DIR N [ORIGIN]
+ *   bench_client_fill DIR N [ORIGIN [KIND]]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
+#include "audit/event.h"
 #include "common/clock.h"
 #include "common/dec.h"
+#include "log/kind_audit.h"
 #include "log/log.h"
 
 static volatile uint64_t acked, failed;
@@ -33,18 +41,23 @@ static void on_add(void *ctx, int err, uint64_t index, const tl_hash *leaf)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_client_fill DIR N [ORIGIN]\n");
+        fprintf(stderr, "usage: bench_client_fill DIR N [ORIGIN [KIND]]\n");
         return 2;
     }
     const char *dir = argv[1];
     uint64_t n;
     if (tl_dec_parse_range(argv[2], 0, UINT64_MAX, &n) != TL_OK) {
-        fprintf(stderr, "usage: bench_client_fill DIR N [ORIGIN]\n");
+        fprintf(stderr, "usage: bench_client_fill DIR N [ORIGIN [KIND]]\n");
         return 2;
     }
     const char *origin = argc > 3 ? argv[3] : "bench.example/client";
+    int audit = argc > 4 && strcmp(argv[4], "audit") == 0;
+    if (argc > 4 && !audit && strcmp(argv[4], "blob") != 0) {
+        fprintf(stderr, "bench_client_fill: KIND is blob or audit\n");
+        return 2;
+    }
     char err[512], *vkey = NULL;
-    if (tl_log_create(dir, origin, NULL, &vkey, err, sizeof(err)) != TL_OK) {
+    if (tl_log_create(dir, origin, audit ? "audit" : NULL, &vkey, err, sizeof(err)) != TL_OK) {
         fprintf(stderr, "create: %s\n", err);
         return 1;
     }
@@ -63,7 +76,45 @@ int main(int argc, char **argv)
     }
     double t0 = tl_mono_s();
     uint64_t e[32], x = 0x9e3779b97f4a7c15ULL;
-    for (uint64_t i = 0; i < n; i++) {
+    tl_hasher *hs = tl_hasher_new();
+    tl_buf enc = TL_BUF_INIT;
+    for (uint64_t i = 0; audit && i < n; i++) {
+        char text[512], why[256];
+        int len =
+            snprintf(text, sizeof(text),
+                     "{\"actor\":{\"id\":\"user-%llu\",\"type\":\"user\",\"ip\":\"192.0.2.%llu\"},"
+                     "\"action\":\"order.cancel\",\"resource\":{\"type\":\"order\",\"id\":"
+                     "\"%llu\"},\"outcome\":\"success\",\"source\":\"shop\",\"request_id\":"
+                     "\"req-%llu\",\"details\":{\"reason\":\"customer request\",\"items\":%llu,"
+                     "\"total\":\"%llu.%02llu\"}}",
+                     (unsigned long long)(i % 1000), (unsigned long long)(i % 250),
+                     (unsigned long long)i, (unsigned long long)i, (unsigned long long)(i % 7 + 1),
+                     (unsigned long long)(i % 500), (unsigned long long)(i % 100));
+        tl_audit_event ev;
+        tl_audit_sub sub;
+        memset(&sub, 0, sizeof(sub));
+        if (tl_audit_event_parse(text, (size_t)len, "bench", TL_AUDIT_MAX_EVENT_DEFAULT, &ev, why,
+                                 sizeof(why)) != TL_OK) {
+            fprintf(stderr, "event: %s\n", why);
+            return 1;
+        }
+        sub.ev = &ev;
+        if (RAND_bytes(sub.salt, TL_AUDIT_SALT) != 1)
+            return 1;
+        tl_buf_reset(&enc);
+        int rc = tl_audit_sub_encode(hs, &sub, &enc);
+        while (rc == TL_OK &&
+               (rc = tl_log_add(log, enc.data, enc.len, on_add, NULL)) == TL_ERR_BUSY)
+            usleep(200);
+        tl_audit_event_release(&ev);
+        if (rc != TL_OK) {
+            fprintf(stderr, "add: %s\n", tl_strerror(rc));
+            return 1;
+        }
+    }
+    tl_buf_release(&enc);
+    tl_hasher_free(hs);
+    for (uint64_t i = 0; !audit && i < n; i++) {
         for (int k = 0; k < 32; k++) {
             x ^= x << 13;
             x ^= x >> 7;

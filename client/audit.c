@@ -19,15 +19,20 @@
  * and actual hashes. Memory: O(N/256) hashes for levels >= 1, plus a window
  * of level-0 tiles and bundles in flight.
  */
+#include "audit/event.h"
+#include "audit/jcs.h"
+#include "audit/record.h"
 #include "client/client.h"
 #include "common/b64.h"
 #include "common/clock.h"
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TILE_BYTES (TL_TILE_WIDTH * TL_HASH_SIZE)
 #define B64H (TL_B64_LEN(TL_HASH_SIZE) + 1)
@@ -39,6 +44,7 @@ typedef struct afetch {
     tl_fetch f;
     tl_tile tile;
     int fallback; /* partial answered 404: fetching the full one */
+    int bodies;   /* GET /audit/v1/bodies/: no fallback, a reader token needed */
 } afetch;
 
 typedef struct tlevel {
@@ -58,6 +64,10 @@ typedef struct audit {
     uint8_t edge0[TILE_BYTES];  /* level-0 partial tile (N % 256 hashes) */
     uint8_t first0[TILE_BYTES]; /* level-0 full tile M >> 8 (consistency) */
     int have_first0;
+    int audit_log;      /* check records and log times */
+    uint64_t prev_time; /* the time of the last entry taken in order */
+    int bodies;         /* fetch and check the event bodies */
+    size_t max_event;   /* the log's --max-event: bounds a bodies answer */
     tl_audit_result *res;
     char *err;
     size_t cap;
@@ -83,12 +93,41 @@ static int afetch_start(audit *a, afetch *f, int level, uint64_t n, unsigned w)
     f->tile.n = n;
     f->tile.width = w;
     f->fallback = 0;
+    f->bodies = 0;
     if (tl_tile_path(&f->tile, f->f.path, sizeof(f->f.path)) != TL_OK) {
         snprintf(a->err, a->cap, "cannot name tile (%d, %llu)", level, (unsigned long long)n);
         return TL_ERR_INVALID;
     }
     f->f.max = level == TL_TILE_ENTRIES ? (size_t)w * (2 + 65535) : (size_t)w * TL_HASH_SIZE;
     return tl_http_fetch_start(a->http, &f->f);
+}
+
+/* GET /audit/v1/bodies/<N>[.p/<W>]: the events of entry bundle n. */
+static int bodies_start(audit *a, afetch *f, uint64_t n, unsigned w)
+{
+    char tp[TL_TILE_PATH_MAX];
+    f->tile.level = TL_TILE_ENTRIES;
+    f->tile.n = n;
+    f->tile.width = w;
+    f->fallback = 0;
+    f->bodies = 1;
+    if (tl_tile_path(&f->tile, tp, sizeof(tp)) != TL_OK) {
+        snprintf(a->err, a->cap, "cannot name bundle %llu", (unsigned long long)n);
+        return TL_ERR_INVALID;
+    }
+    snprintf(f->f.path, sizeof(f->f.path), "audit/v1/bodies/%s", tp + strlen("tile/entries/"));
+    /* One line: {"index":<20>,"event":<canonical>,"salt":"<44>"} and LF. */
+    f->f.max = (size_t)w * (a->max_event + 128);
+    return tl_http_fetch_start(a->http, &f->f);
+}
+
+/* The first line of an error answer, printable ASCII only, for a message. */
+static void reason_of(const tl_buf *b, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->len && b->data[i] != '\n' && n + 1 < cap && n < 200; i++)
+        out[n++] = (b->data[i] >= 0x20 && b->data[i] < 0x7f) ? (char)b->data[i] : '?';
+    out[n] = 0;
 }
 
 /*
@@ -102,6 +141,18 @@ static int afetch_check(audit *a, afetch *f)
     if (f->f.err != TL_OK) {
         snprintf(a->err, a->cap, "%s", f->f.errmsg);
         return f->f.err;
+    }
+    if (f->bodies && f->f.status != 200) {
+        char why[256];
+        reason_of(&f->f.body, why, sizeof(why));
+        int refused = f->f.status == 401 || f->f.status == 403;
+        snprintf(a->err, a->cap, "GET %s/%s: HTTP status %ld%s%s%s", tl_http_base(a->http),
+                 f->f.path, f->f.status, why[0] ? ": " : "", why,
+                 refused ? " (checking event bodies needs a valid reader token: --token-file "
+                           "FILE or $TLOG_TOKEN)"
+                         : "");
+        a->res->fatal = refused;
+        return TL_ERR_NETWORK;
     }
     if (f->f.status == 404 && f->tile.width < TL_TILE_WIDTH && !f->fallback) {
         /* tlog-tiles §Partial Tiles: the partial tile may be gone once the
@@ -209,6 +260,213 @@ static int tiles_read(void *ctx, const tl_node *nodes, size_t n, tl_hash *out)
 {
     audit *a = ctx;
     return tl_tile_read_nodes(tile_get, a, a->hs, nodes, n, out);
+}
+
+/* ---- audit logs: records, log times, event bodies ------------------------ */
+
+/* Quotes at most max bytes of s for a message: printable ASCII as itself,
+ * anything else as \xNN. (Records are public; event bodies are never
+ * quoted.) */
+static void quote_bytes(const uint8_t *s, size_t len, size_t max, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && i < max && o + 5 < cap; i++) {
+        if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\')
+            out[o++] = (char)s[i];
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", s[i]);
+    }
+    if (len > max && o + 4 < cap) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o < cap ? o : cap - 1] = 0;
+}
+
+static void time_back(char *err, size_t cap, uint64_t index, const char *path, unsigned i,
+                      uint64_t want, uint64_t got, const char *whose)
+{
+    snprintf(err, cap,
+             "entry %llu (%s, entry %u): log time expected at least %llu (%s) got %llu: the log's "
+             "times go back",
+             (unsigned long long)index, path, i, (unsigned long long)want, whose,
+             (unsigned long long)got);
+}
+
+int tl_audit_check_records(const uint8_t *bundle, size_t len, uint64_t base, unsigned w,
+                           const char *path, uint64_t *prev, uint64_t *first, tl_hash *commitments,
+                           char *err, size_t cap)
+{
+    tl_buf fmt = TL_BUF_INIT;
+    size_t off = 0;
+    int rc = TL_OK;
+    for (unsigned i = 0; i < w && rc == TL_OK; i++) {
+        uint64_t index = base + i;
+        if (len - off < 2 || len - off - 2 < (((size_t)bundle[off] << 8) | bundle[off + 1])) {
+            snprintf(err, cap, "%s: bundle ends before entry %llu", path,
+                     (unsigned long long)index);
+            rc = TL_ERR_INVALID;
+            break;
+        }
+        size_t el = ((size_t)bundle[off] << 8) | bundle[off + 1];
+        const uint8_t *e = bundle + off + 2;
+        off += 2 + el;
+        uint64_t t = 0;
+        int ok = tl_audit_record_parse(e, el, &t, &commitments[i]) == TL_OK;
+        if (ok) {
+            /* The exact byte form: what parses must format back the same. */
+            tl_buf_reset(&fmt);
+            ok = tl_audit_record_format(t, &commitments[i], &fmt) == TL_OK && fmt.len == el &&
+                 memcmp(fmt.data, e, el) == 0;
+        }
+        if (!ok) {
+            char q[200];
+            quote_bytes(e, el, 120, q, sizeof(q));
+            snprintf(err, cap,
+                     "entry %llu (%s, entry %u): not an audit record: expected "
+                     "{\"v\":1,\"time\":<ms>,\"commitment\":\"<base64 of 32 bytes>\"} got %s (%zu "
+                     "bytes)",
+                     (unsigned long long)index, path, i, q, el);
+            rc = TL_ERR_INVALID;
+            break;
+        }
+        if (t < *prev) {
+            char whose[64];
+            snprintf(whose, sizeof(whose), "the time of entry %llu", (unsigned long long)index - 1);
+            time_back(err, cap, index, path, i, *prev, t, whose);
+            rc = TL_ERR_PROOF;
+            break;
+        }
+        if (i == 0 && first != NULL)
+            *first = t;
+        *prev = t;
+    }
+    tl_buf_release(&fmt);
+    return rc;
+}
+
+/* A one-line reason for a malformed bodies line, naming the entry. */
+static int bad_line(char *err, size_t cap, const char *path, uint64_t index, const char *what)
+{
+    snprintf(err, cap, "%s: the line of entry %llu %s", path, (unsigned long long)index, what);
+    return TL_ERR_INVALID;
+}
+
+int tl_audit_check_bodies(tl_hasher *h, const uint8_t *nd, size_t len, uint64_t base, unsigned w,
+                          const char *path, const tl_hash *commitments, uint64_t from,
+                          uint64_t *erased, unsigned *nerased, char *err, size_t cap)
+{
+    tl_buf canon = TL_BUF_INIT;
+    size_t off = 0;
+    int rc = TL_OK;
+    for (unsigned i = 0; i < w && rc == TL_OK; i++) {
+        uint64_t index = base + i;
+        const uint8_t *nl = off < len ? memchr(nd + off, '\n', len - off) : NULL;
+        if (nl == NULL) {
+            snprintf(err, cap, "%s: %u lines, expected %u (entry %llu missing)", path, i, w,
+                     (unsigned long long)index);
+            rc = TL_ERR_INVALID;
+            break;
+        }
+        size_t ll = (size_t)(nl - (nd + off));
+        json_error_t je;
+        json_t *j = json_loadb((const char *)nd + off, ll, TL_AUDIT_JSON_FLAGS, &je);
+        off += ll + 1;
+        if (j == NULL || !json_is_object(j)) {
+            char why[TL_AUDIT_REASON_MAX + 64];
+            if (j == NULL)
+                tl_audit_json_error(&je, why, sizeof(why));
+            else
+                snprintf(why, sizeof(why), "not an object");
+            json_decref(j);
+            char what[TL_AUDIT_REASON_MAX + 96];
+            snprintf(what, sizeof(what), "is not a JSON object: %s", why);
+            rc = bad_line(err, cap, path, index, what);
+            break;
+        }
+        json_t *ji = json_object_get(j, "index"), *jev = json_object_get(j, "event");
+        json_t *js = json_object_get(j, "salt"), *jb = json_object_get(j, "erased_by");
+        size_t members = json_object_size(j);
+        if (!json_is_integer(ji) || json_integer_value(ji) < 0 ||
+            (uint64_t)json_integer_value(ji) != index) {
+            char what[96];
+            if (json_is_integer(ji))
+                snprintf(what, sizeof(what), "has index %lld, expected %llu",
+                         (long long)json_integer_value(ji), (unsigned long long)index);
+            else
+                snprintf(what, sizeof(what), "has no integer \"index\"");
+            rc = bad_line(err, cap, path, index, what);
+        } else if (jb != NULL) {
+            /* {"index":I,"erased_by":J}: the erasure is a later event. */
+            if (members != 2 || !json_is_integer(jb) || json_integer_value(jb) < 0 ||
+                (uint64_t)json_integer_value(jb) <= index)
+                rc = bad_line(err, cap, path, index,
+                              "is not {\"index\":I,\"erased_by\":J} with J > I");
+            else if (index >= from)
+                erased[(*nerased)++] = index;
+        } else if (members != 3 || !json_is_object(jev) || !json_is_string(js)) {
+            rc = bad_line(err, cap, path, index,
+                          "is not {\"index\":I,\"event\":{...},\"salt\":\"...\"}");
+        } else {
+            uint8_t salt[TL_AUDIT_SALT];
+            size_t sl = 0;
+            tl_hash got;
+            tl_buf_reset(&canon);
+            if (tl_b64_decode(json_string_value(js), json_string_length(js), salt, sizeof(salt),
+                              &sl) != TL_OK ||
+                sl != TL_AUDIT_SALT) {
+                rc = bad_line(err, cap, path, index, "has a salt that is not base64 of 32 bytes");
+            } else if ((rc = tl_jcs_append(jev, &canon)) != TL_OK) {
+                rc = bad_line(err, cap, path, index,
+                              rc == TL_ERR_NOMEM ? "cannot be canonicalized: out of memory"
+                                                 : "has an event with no RFC 8785 form (a "
+                                                   "number that is not an integer below 2^53)");
+            } else {
+                tl_audit_commitment(h, salt, canon.data, canon.len, &got);
+                if (memcmp(got.b, commitments[i].b, TL_HASH_SIZE) != 0) {
+                    char wb[B64H], gb[B64H];
+                    b64h(commitments[i].b, wb);
+                    b64h(got.b, gb);
+                    snprintf(err, cap,
+                             "entry %llu (%s, line %u): commitment expected %s (the record's, "
+                             "verified against the checkpoint) got %s (SHA-256 of the served "
+                             "salt and canonical event)",
+                             (unsigned long long)index, path, i, wb, gb);
+                    rc = TL_ERR_PROOF;
+                }
+            }
+            OPENSSL_cleanse(salt, sizeof(salt));
+        }
+        json_decref(j);
+    }
+    if (rc == TL_OK && off != len) {
+        snprintf(err, cap, "%s: %zu bytes after the last of its %u lines", path, len - off, w);
+        rc = TL_ERR_INVALID;
+    }
+    tl_buf_release(&canon);
+    return rc;
+}
+
+void tl_audit_report(FILE *f, const char *cmd, const tl_audit_result *r, int *said_public)
+{
+    if (!r->audit_log)
+        return;
+    if (r->erased > 0) {
+        char list[TL_AUDIT_ERASED_LIST * 22 + 16] = "";
+        size_t n = r->erased < TL_AUDIT_ERASED_LIST ? (size_t)r->erased : TL_AUDIT_ERASED_LIST;
+        for (size_t i = 0; i < n; i++) {
+            size_t l = strlen(list);
+            snprintf(list + l, sizeof(list) - l, "%s%llu", i ? ", " : "",
+                     (unsigned long long)r->erased_idx[i]);
+        }
+        fprintf(f, "tlog: %s: erased: %llu event%s (index%s %s%s)\n", cmd,
+                (unsigned long long)r->erased, r->erased == 1 ? "" : "s",
+                r->erased == 1 ? "" : "es", list, r->erased > n ? ", ..." : "");
+    }
+    if (!*said_public && !r->bodies) {
+        fprintf(f, "tlog: %s: public part only: event bodies not checked (no reader token)\n", cmd);
+        *said_public = 1;
+    }
 }
 
 /* ---- the edge ----------------------------------------------------------- */
@@ -458,18 +716,24 @@ static int check_consistency(audit *a, const tl_audit_state *st)
 /* ---- the entries ----------------------------------------------------------- */
 
 typedef struct slot {
-    afetch tile, bundle;
+    afetch tile, bundle, bodies;
     uint64_t k;
     int need_tile;
-    int rc; /* the hashing thread's verdict */
+    int rc;      /* the hashing thread's verdict */
+    int verdict; /* rc and what follows are set (the slot's hashing is over) */
     char err[TL_ERRMSG];
     uint8_t leaves[TILE_BYTES];
+    /* audit logs */
+    uint64_t first_time, last_time; /* log times of the bundle's first and last entry */
+    tl_hash commits[TL_TILE_WIDTH];
+    uint64_t erased[TL_TILE_WIDTH]; /* erased indexes >= M */
+    unsigned nerased;
 } slot;
 
 static int slot_ready(audit *a, slot *s)
 {
-    afetch *fs[2] = {&s->bundle, s->need_tile ? &s->tile : NULL};
-    for (int i = 0; i < 2; i++) {
+    afetch *fs[3] = {&s->bundle, s->need_tile ? &s->tile : NULL, a->bodies ? &s->bodies : NULL};
+    for (int i = 0; i < 3; i++) {
         afetch *f = fs[i];
         if (f == NULL || f->f.done == 2)
             continue;
@@ -485,8 +749,6 @@ static int slot_ready(audit *a, slot *s)
     return 1;
 }
 
-/* Verifies level-0 tile s->k and its bundle (runs on the hashing thread:
- * reads only what phase A left in a, writes only s and c). */
 static int verify_level0(const audit *a, hctx *c, slot *s, uint8_t *leaves)
 {
     uint64_t k = s->k;
@@ -539,11 +801,28 @@ static int verify_level0(const audit *a, hctx *c, slot *s, uint8_t *leaves)
             return TL_ERR_PROOF;
         }
     }
-    return TL_OK;
+    if (!a->audit_log)
+        return TL_OK;
+    /* An audit log: every entry a record, times in order within the bundle
+     * (across bundles: the fetching thread, which takes verdicts in order). */
+    char bpath[TL_TILE_PATH_MAX];
+    tile_name(TL_TILE_ENTRIES, k, w, bpath, sizeof(bpath));
+    uint64_t prev = 0;
+    rc = tl_audit_check_records(s->bundle.f.body.data, s->bundle.f.body.len, k << 8, w, bpath,
+                                &prev, &s->first_time, s->commits, c->err, c->cap);
+    s->last_time = prev;
+    s->nerased = 0;
+    if (rc == TL_OK && a->bodies)
+        rc = tl_audit_check_bodies(c->hs, s->bodies.f.body.data, s->bodies.f.body.len, k << 8, w,
+                                   s->bodies.f.path, s->commits, a->M, s->erased, &s->nerased,
+                                   c->err, c->cap);
+    return rc;
 }
 
-/* The hashing thread: verifies slots in index order as the fetching
- * (main) thread marks them ready, so that SHA-256 runs beside the I/O. */
+/* The hashing threads: each verifies one slot at a time as the fetching
+ * (main) thread marks them ready, so that SHA-256 (and, for event bodies,
+ * RFC 8785) runs beside the I/O, on several cores when there are; the main
+ * thread takes the verdicts in index order. */
 typedef struct hashing {
     const audit *a;
     tl_http *http;
@@ -553,6 +832,7 @@ typedef struct hashing {
     pthread_cond_t work;  /* ready_upto moved, or stop */
     pthread_cond_t done;  /* hashed_upto moved */
     uint64_t ready_upto;  /* slots k < ready_upto are fetched and checked */
+    uint64_t claimed;     /* slots k < claimed are taken by a thread */
     uint64_t hashed_upto; /* slots k < hashed_upto carry their verdict */
     int stop;
 } hashing;
@@ -563,24 +843,81 @@ static void *hashing_main(void *arg)
     tl_hasher *hs = tl_hasher_new();
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->stop && w->hashed_upto == w->ready_upto)
+        while (!w->stop && w->claimed == w->ready_upto)
             pthread_cond_wait(&w->work, &w->mu);
         if (w->stop)
             break;
-        uint64_t k = w->hashed_upto;
+        uint64_t k = w->claimed++;
         pthread_mutex_unlock(&w->mu);
         slot *s = &w->slots[k % w->win];
         hctx c = {hs, s->err, sizeof(s->err)};
         s->err[0] = 0;
         s->rc = hs ? verify_level0(w->a, &c, s, s->leaves) : TL_ERR_NOMEM;
         pthread_mutex_lock(&w->mu);
-        w->hashed_upto = k + 1;
-        pthread_cond_signal(&w->done);
-        tl_http_wakeup(w->http);
+        s->verdict = 1;
+        uint64_t h0 = w->hashed_upto;
+        while (w->hashed_upto < w->claimed && w->slots[w->hashed_upto % w->win].verdict)
+            w->hashed_upto++;
+        if (w->hashed_upto != h0) {
+            pthread_cond_signal(&w->done);
+            tl_http_wakeup(w->http);
+        }
     }
     pthread_mutex_unlock(&w->mu);
     tl_hasher_free(hs);
     return NULL;
+}
+
+/* How many hashing threads: one for a blob log (SHA-256 keeps up with the
+ * network), one a core (at most eight) for event bodies (RFC 8785 per event). */
+static int hashing_threads(const audit *a)
+{
+    if (a->o->threads > 0)
+        return a->o->threads;
+    if (!a->bodies)
+        return 1;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > 8 ? 8 : (int)n);
+}
+
+/* Takes the verdict of slot s (in index order): the audit log's checks
+ * across bundles (times), the erased events, the counts. */
+static int take_verdict(audit *a, const slot *s)
+{
+    if (s->rc != TL_OK) {
+        snprintf(a->err, a->cap, "%s", s->err[0] ? s->err : tl_strerror(s->rc));
+        return s->rc;
+    }
+    uint64_t lo = s->k << 8, hi = (s->k << 8) + 256;
+    if (hi > a->N)
+        hi = a->N;
+    if (a->audit_log) {
+        if (s->first_time < a->prev_time) {
+            char whose[96], bpath[TL_TILE_PATH_MAX];
+            if (lo == a->M)
+                snprintf(whose, sizeof(whose),
+                         "the time of entry %llu, saved in the state by the last run",
+                         (unsigned long long)lo - 1);
+            else
+                snprintf(whose, sizeof(whose), "the time of entry %llu",
+                         (unsigned long long)lo - 1);
+            tile_name(TL_TILE_ENTRIES, s->k, (unsigned)(hi - lo), bpath, sizeof(bpath));
+            time_back(a->err, a->cap, lo, bpath, 0, a->prev_time, s->first_time, whose);
+            return TL_ERR_PROOF;
+        }
+        a->prev_time = s->last_time;
+        for (unsigned i = 0; i < s->nerased; i++) {
+            if (a->res->erased < TL_AUDIT_ERASED_LIST)
+                a->res->erased_idx[a->res->erased] = s->erased[i];
+            a->res->erased++;
+        }
+    }
+    if (lo < a->M)
+        lo = a->M;
+    a->res->entries += hi - lo;
+    if (a->bodies)
+        a->res->events += hi - lo - s->nerased;
+    return TL_OK;
 }
 
 static int verify_entries(audit *a, tl_progress *pg)
@@ -594,19 +931,24 @@ static int verify_entries(audit *a, tl_progress *pg)
     w.http = a->http;
     w.win = win;
     w.slots = calloc(win, sizeof(*w.slots));
-    w.ready_upto = w.hashed_upto = k0;
+    w.ready_upto = w.claimed = w.hashed_upto = k0;
     if (w.slots == NULL)
         return TL_ERR_NOMEM;
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.work, NULL);
     pthread_cond_init(&w.done, NULL);
-    pthread_t th;
-    if (pthread_create(&th, NULL, hashing_main, &w) != 0) {
-        free(w.slots);
-        snprintf(a->err, a->cap, "cannot start the hashing thread");
-        return TL_ERR_NOMEM;
-    }
+    pthread_t th[8];
+    int nth = hashing_threads(a), started = 0;
+    if (nth > 8)
+        nth = 8;
+    for (; started < nth; started++)
+        if (pthread_create(&th[started], NULL, hashing_main, &w) != 0)
+            break;
     int rc = TL_OK;
+    if (started == 0) {
+        snprintf(a->err, a->cap, "cannot start the hashing thread");
+        rc = TL_ERR_NOMEM;
+    }
     uint64_t next = k0, ready = k0, done_k = k0;
     while (rc == TL_OK && done_k < kend) {
         int moved = 0;
@@ -616,13 +958,16 @@ static int verify_entries(audit *a, tl_progress *pg)
             unsigned wd = (next == (a->N >> 8)) ? (unsigned)(a->N & 255) : TL_TILE_WIDTH;
             s->k = next;
             s->need_tile = (wd == TL_TILE_WIDTH);
+            s->verdict = 0;
             rc = afetch_start(a, &s->bundle, TL_TILE_ENTRIES, next, wd);
             if (rc == TL_OK && s->need_tile)
                 rc = afetch_start(a, &s->tile, 0, next, wd);
+            if (rc == TL_OK && a->bodies)
+                rc = bodies_start(a, &s->bodies, next, wd);
             next++;
             moved = 1;
         }
-        /* Hand the fetched slots, in order, to the hashing thread. */
+        /* Hand the fetched slots, in order, to the hashing threads. */
         uint64_t r = ready;
         while (rc == TL_OK && r < next) {
             int x = slot_ready(a, &w.slots[r % win]);
@@ -637,25 +982,16 @@ static int verify_entries(audit *a, tl_progress *pg)
         pthread_mutex_lock(&w.mu);
         if (r != ready) {
             w.ready_upto = ready = r;
-            pthread_cond_signal(&w.work);
+            pthread_cond_broadcast(&w.work);
             moved = 1;
         }
         uint64_t hashed = w.hashed_upto;
         pthread_mutex_unlock(&w.mu);
         /* Take the verdicts, in order. */
         for (; done_k < hashed; done_k++) {
-            slot *s = &w.slots[done_k % win];
-            if (s->rc != TL_OK) {
-                snprintf(a->err, a->cap, "%s", s->err[0] ? s->err : tl_strerror(s->rc));
-                rc = s->rc;
+            rc = take_verdict(a, &w.slots[done_k % win]);
+            if (rc != TL_OK)
                 break;
-            }
-            uint64_t lo = done_k << 8, hi = (done_k << 8) + 256;
-            if (hi > a->N)
-                hi = a->N;
-            if (lo < a->M)
-                lo = a->M;
-            a->res->entries += hi - lo;
             moved = 1;
         }
         if (rc != TL_OK || done_k == kend)
@@ -664,7 +1000,7 @@ static int verify_entries(audit *a, tl_progress *pg)
         if (moved)
             continue;
         if (tl_http_pending(a->http) > 0) {
-            /* Returns on a finished transfer or a wake-up from the hasher. */
+            /* Returns on a finished transfer or a wake-up from a hasher. */
             if (tl_http_fetch_wait(a->http) < 0) {
                 snprintf(a->err, a->cap, "%s: transfer failed", tl_http_base(a->http));
                 rc = TL_ERR_NETWORK;
@@ -678,9 +1014,10 @@ static int verify_entries(audit *a, tl_progress *pg)
     }
     pthread_mutex_lock(&w.mu);
     w.stop = 1;
-    pthread_cond_signal(&w.work);
+    pthread_cond_broadcast(&w.work);
     pthread_mutex_unlock(&w.mu);
-    pthread_join(th, NULL);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
     pthread_cond_destroy(&w.work);
     pthread_cond_destroy(&w.done);
     pthread_mutex_destroy(&w.mu);
@@ -689,12 +1026,75 @@ static int verify_entries(audit *a, tl_progress *pg)
     for (size_t i = 0; i < win; i++) {
         tl_buf_release(&w.slots[i].tile.f.body);
         tl_buf_release(&w.slots[i].bundle.f.body);
+        tl_buf_release(&w.slots[i].bodies.f.body);
     }
     free(w.slots);
     return rc;
 }
 
 /* ---- the run ------------------------------------------------------------- */
+
+/* Whether the log is an audit log: GET /audit/v1/log says "kind":"audit" (a
+ * 404 there is a blob log), unless --kind decides; and its --max-event. */
+static int detect_kind(audit *a, const tl_checkpoint *cp)
+{
+    a->max_event = TL_AUDIT_MAX_EVENT_DEFAULT;
+    a->audit_log = a->o->kind == TL_KIND_AUDIT;
+    if (a->o->kind == TL_KIND_BLOB)
+        return TL_OK;
+    tl_buf b = TL_BUF_INIT;
+    long status = 0;
+    json_t *j = NULL;
+    const char *base = tl_http_base(a->http);
+    int rc = tl_http_request(a->http, "audit/v1/log", NULL, 0, "application/json", 65536, &b,
+                             &status, a->err, a->cap);
+    /* With --kind audit the description only gives max_event: a log that
+     * does not serve it is still audited as one. */
+    if (rc != TL_OK || status == 404 || (status != 200 && a->o->kind == TL_KIND_AUDIT))
+        goto out;
+    if (status != 200) {
+        snprintf(a->err, a->cap,
+                 "GET %s/audit/v1/log: HTTP status %ld (--kind audit or --kind blob says what the "
+                 "log is without asking)",
+                 base, status);
+        rc = TL_ERR_NETWORK;
+        goto out;
+    }
+    json_error_t je;
+    j = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &je);
+    const char *kind = json_string_value(json_object_get(j, "kind"));
+    if (kind == NULL && a->o->kind == TL_KIND_AUDIT)
+        goto out;
+    if (kind == NULL) {
+        snprintf(a->err, a->cap, "GET %s/audit/v1/log: not a JSON object with a \"kind\"", base);
+        rc = TL_ERR_INVALID;
+        goto out;
+    }
+    if (strcmp(kind, "audit") != 0)
+        goto out; /* another kind: the generic checks (or what --kind says) */
+    a->audit_log = 1;
+    json_t *origin = json_object_get(j, "origin"), *record = json_object_get(j, "record");
+    json_t *max = json_object_get(j, "max_event");
+    if (origin != NULL &&
+        (!json_is_string(origin) || strcmp(json_string_value(origin), cp->origin))) {
+        snprintf(a->err, a->cap,
+                 "GET %s/audit/v1/log: origin \"%.200s\", but the checkpoint's is \"%s\"", base,
+                 json_is_string(origin) ? json_string_value(origin) : "?", cp->origin);
+        rc = TL_ERR_INVALID;
+    } else if (record != NULL && json_integer_value(record) != 1) {
+        snprintf(a->err, a->cap,
+                 "GET %s/audit/v1/log: records of version %lld, this tlog knows version 1", base,
+                 (long long)json_integer_value(record));
+        rc = TL_ERR_INVALID;
+    } else if (json_is_integer(max) && json_integer_value(max) > 0 &&
+               json_integer_value(max) <= (1 << 20)) {
+        a->max_event = (size_t)json_integer_value(max);
+    }
+out:
+    json_decref(j);
+    tl_buf_release(&b);
+    return rc;
+}
 
 int tl_audit_run(tl_http *http, const tl_trust *t, const tl_audit_opts *o, tl_audit_state *state,
                  tl_audit_result *res, char *err, size_t cap)
@@ -776,6 +1176,12 @@ int tl_audit_run(tl_http *http, const tl_trust *t, const tl_audit_opts *o, tl_au
         }
         goto save; /* nothing new */
     }
+    /* Something new: what kind of log (one small request) says what to check. */
+    if ((rc = detect_kind(a, &cp)) != TL_OK)
+        goto out;
+    a->bodies = a->audit_log && o->have_token;
+    res->audit_log = a->audit_log;
+    res->bodies = a->bodies;
     a->T = tl_tile_levels(a->N);
     if (a->T < 1 || a->T > MAX_LEVELS) {
         snprintf(err, cap, "checkpoint size %llu: no tile levels", (unsigned long long)a->N);
@@ -801,6 +1207,10 @@ int tl_audit_run(tl_http *http, const tl_trust *t, const tl_audit_opts *o, tl_au
             goto out;
     if ((rc = check_consistency(a, state)) != TL_OK)
         goto out;
+    /* Log times continue from the last run's when it ended on a bundle
+     * boundary (otherwise its last bundle is read again and holds it). */
+    if ((a->M & 255) == 0 && state->have && state->have_time)
+        a->prev_time = state->last_time;
     rc = verify_entries(a, &pg);
     tl_progress_end(&pg, res->entries);
     if (rc != TL_OK)
@@ -835,6 +1245,10 @@ save:;
     state->size = a->N;
     state->root = a->root;
     state->frontier = f;
+    if (a->audit_log && a->N > a->M) {
+        state->have_time = 1;
+        state->last_time = a->prev_time;
+    }
     rc = TL_OK;
 out:
     if (rc == TL_ERR_CONFLICT && state->have) {
@@ -908,6 +1322,16 @@ int tl_audit_state_load(const char *path, tl_hasher *h, tl_audit_state *s, char 
         goto out;
     }
     s->size = (uint64_t)size;
+    /* "last_time" (audit logs) is optional: older state files lack it. */
+    json_t *lt = json_object_get(j, "last_time");
+    if (lt != NULL) {
+        if (!json_is_integer(lt) || json_integer_value(lt) < 0) {
+            snprintf(err, cap, "state %s: bad last_time", path);
+            goto out;
+        }
+        s->have_time = 1;
+        s->last_time = (uint64_t)json_integer_value(lt);
+    }
     s->frontier.size = s->size;
     s->frontier.n = (unsigned)__builtin_popcountll(s->size);
     if (json_array_size(front) != s->frontier.n) {
@@ -974,6 +1398,8 @@ int tl_audit_state_save(const char *path, const tl_audit_state *s, char *err, si
     }
     json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:o}", "origin", s->origin, "checkpoint", s->note,
                           "size", (json_int_t)s->size, "root", rb, "frontier", front);
+    if (j != NULL && s->have_time)
+        json_object_set_new(j, "last_time", json_integer((json_int_t)s->last_time));
     char *text = j ? json_dumps(j, JSON_INDENT(1)) : NULL;
     json_decref(j);
     if (text == NULL) {

@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+#include <stdio.h>
+
 #include "common/buf.h"
 #include "merkle/merkle.h"
 #include "signer/checkpoint.h"
@@ -90,6 +93,9 @@ int tl_http_new(const tl_http_opts *o, const char *base_url, tl_http **out, char
 void tl_http_free(tl_http *h);
 /* The base URL without trailing slashes (borrowed). */
 const char *tl_http_base(const tl_http *h);
+/* Sets the Content-Type of the next request bodies (borrowed; NULL:
+ * application/octet-stream). */
+void tl_http_set_content_type(tl_http *h, const char *content_type);
 
 /*
  * One request (GET, or POST when body != NULL) to base + "/" + path, with
@@ -134,6 +140,41 @@ void tl_http_wakeup(tl_http *h);
 /* Aborts every pending fetch (for error paths). */
 void tl_http_fetch_cancel_all(tl_http *h);
 
+/* ---- audit events: tlog event add | verify | search (event.c) ---------- */
+
+/* What `tlog event` was given; every pointer borrowed. */
+typedef struct tl_event_opts {
+    const char *out; /* add: -o OUT, or NULL for stdout */
+    int quiet, json; /* -q, --json */
+    const char *actor, *action, *resource_type, *resource_id, *outcome; /* search */
+    const char *since, *until;                                          /* search */
+    uint64_t limit;                                                     /* search: results */
+} tl_event_opts;
+
+/*
+ * Checks that an event, its salt and its record belong together: the
+ * record is a record (the exact form), the salt 32 bytes of base64, and
+ * the record's commitment SHA-256(salt || JCS(event)). event is
+ * canonicalized again (a receipt reformatted by a JSON tool still holds).
+ * On success *time_ms (when not NULL) is the record's log time. TL_OK, or
+ * TL_ERR_INVALID / TL_ERR_PROOF with what failed in err.
+ */
+int tl_event_check(tl_hasher *h, const json_t *event, const char *salt_b64, const char *record,
+                   size_t record_len, uint64_t *time_ms, char *err, size_t cap);
+
+/* Verifies one receipt (the contract's "Receipts") against t: the
+ * commitment (tl_event_check) and the record's tlog-proof (log signature,
+ * cosignature quorum, inclusion). Fills *index and *cp when not NULL.
+ * Returns as tl_verify_proof, with a one-line reason in err. */
+int tl_receipt_verify(const tl_trust *t, tl_hasher *h, const json_t *receipt, uint64_t *index,
+                      tl_checkpoint *cp, char *err, size_t cap);
+
+/* The commands; each returns its exit status (TL_EXIT_*) and says why on
+ * stderr. t may hold no key (add: then receipts are not verified). */
+int tl_event_add(tl_http *h, const tl_trust *t, const char *file, const tl_event_opts *o);
+int tl_event_verify(const tl_trust *t, const char *const *files, int n, const tl_event_opts *o);
+int tl_event_search(tl_http *h, const tl_trust *t, const tl_event_opts *o);
+
 /* ---- audit and monitor ------------------------------------------------ */
 
 /* What an audit remembers between runs (--state FILE). */
@@ -145,6 +186,8 @@ typedef struct tl_audit_state {
     uint64_t size;
     tl_hash root;
     tl_frontier frontier; /* right frontier of size (checked on load) */
+    int have_time;        /* audit logs: last_time is known */
+    uint64_t last_time;   /* audit logs: the log time of entry size - 1 */
 } tl_audit_state;
 
 void tl_audit_state_release(tl_audit_state *s);
@@ -152,11 +195,20 @@ void tl_audit_state_release(tl_audit_state *s);
 int tl_audit_state_load(const char *path, tl_hasher *h, tl_audit_state *s, char *err, size_t cap);
 int tl_audit_state_save(const char *path, const tl_audit_state *s, char *err, size_t cap);
 
+/* What kind of log an audit expects (--kind): as GET /audit/v1/log says
+ * (a 404 there: a blob log), or forced. */
+typedef enum tl_log_kind { TL_KIND_AUTO = 0, TL_KIND_BLOB, TL_KIND_AUDIT } tl_log_kind;
+
 typedef struct tl_audit_opts {
     int quiet;
     int json;
-    int window; /* level-0 tiles in flight */
+    int window;       /* level-0 tiles in flight */
+    tl_log_kind kind; /* --kind */
+    int have_token;   /* a bearer token is set: fetch and check the event bodies */
+    int threads;      /* hashing threads; 0: one, or one a core (at most 8) for bodies */
 } tl_audit_opts;
+
+#define TL_AUDIT_ERASED_LIST 10 /* erased indexes a result names */
 
 typedef struct tl_audit_result {
     uint64_t old_size, new_size;
@@ -167,6 +219,13 @@ typedef struct tl_audit_result {
     int fork;           /* a fork or rollback: evidence_* are set */
     char *evidence_old; /* the saved signed checkpoint, verbatim; malloc'd */
     char *evidence_new; /* the log's conflicting signed checkpoint; malloc'd */
+    /* audit logs (CONTRACT.md "tlog with audit logs") */
+    int audit_log;   /* every new entry was checked to be a record, times in order */
+    int bodies;      /* the event bodies were fetched and every commitment checked */
+    uint64_t events; /* commitments checked (bodies not erased) */
+    uint64_t erased; /* erased events among the new entries */
+    uint64_t erased_idx[TL_AUDIT_ERASED_LIST]; /* the first min(erased, LIST) of them */
+    int fatal; /* retrying cannot help (the token was refused: 401, 403) */
 } tl_audit_result;
 
 /* Frees the evidence of a result. */
@@ -182,6 +241,44 @@ void tl_audit_result_release(tl_audit_result *r);
  */
 int tl_audit_run(tl_http *http, const tl_trust *t, const tl_audit_opts *o, tl_audit_state *state,
                  tl_audit_result *res, char *err, size_t cap);
+
+/* Prints what an audit-log run checked to f, as lines "tlog: CMD: ...":
+ * the erased events (a bounded list of indexes) and, when no bodies were
+ * checked, that only the public part was (once: then *said_public is set).
+ * Nothing for a blob log, or for a run that found nothing new. */
+void tl_audit_report(FILE *f, const char *cmd, const tl_audit_result *r, int *said_public);
+
+/*
+ * The checks of an audit log's entries, one entry bundle at a time (the
+ * auditor runs them on every bundle it has verified against the tree):
+ *
+ * tl_audit_check_records: the first w entries of bundle (tlog-tiles
+ * encoding, length-prefixed; already parsed once, so well framed) must each
+ * be a record in its exact byte form (audit/record.h: it parses and formats
+ * back to the same bytes), and their log times must never decrease, from
+ * *prev (the time of entry base - 1, or 0 when unknown) on. path names the
+ * bundle in messages. On TL_OK, commitments[i] holds entry base+i's
+ * commitment, *first (when not NULL) the first entry's time and *prev the
+ * last one's. Otherwise TL_ERR_INVALID (not
+ * a record) or TL_ERR_PROOF (a time going back), with index, expected and
+ * got in err.
+ *
+ * tl_audit_check_bodies: nd is what GET /audit/v1/bodies/<path> answered
+ * for entries [base, base + w): exactly w NDJSON lines in index order,
+ * {"index":I,"event":{...},"salt":"<b64 of 32 bytes>"} or
+ * {"index":I,"erased_by":J} (J > I), and nothing else. Each event is
+ * canonicalized again (RFC 8785) and SHA-256(salt || canonical) must be
+ * commitments[I - base]. The indexes of erased events that are at least
+ * from are appended to erased (*nerased of them; room for w). No event
+ * content goes into err. TL_OK, or TL_ERR_PROOF (a commitment differs),
+ * TL_ERR_INVALID (a malformed answer), TL_ERR_NOMEM.
+ */
+int tl_audit_check_records(const uint8_t *bundle, size_t len, uint64_t base, unsigned w,
+                           const char *path, uint64_t *prev, uint64_t *first, tl_hash *commitments,
+                           char *err, size_t cap);
+int tl_audit_check_bodies(tl_hasher *h, const uint8_t *nd, size_t len, uint64_t base, unsigned w,
+                          const char *path, const tl_hash *commitments, uint64_t from,
+                          uint64_t *erased, unsigned *nerased, char *err, size_t cap);
 
 /* ---- progress --------------------------------------------------------- */
 

@@ -130,6 +130,11 @@ const char *tl_http_base(const tl_http *h)
     return h->base;
 }
 
+void tl_http_set_content_type(tl_http *h, const char *content_type)
+{
+    h->o.content_type = content_type;
+}
+
 /* The common setup (common/curl.h: protocols, TLS trust, timeouts, the body
  * sink, the error buffer), then what only tlog wants. */
 static int setup_easy(tl_http *h, CURL *e, const char *url, tl_curl_sink *s, char *ebuf,

@@ -1,6 +1,7 @@
 /*
- * tlog.c - the `tlog` command line: add, verify, audit and monitor
- * (CONTRACT.md "tlog"; C2SP tlog-proof, tlog-policy, tlog-tiles).
+ * tlog.c - the `tlog` command line: add, verify, audit, monitor and, for
+ * audit logs, event add | verify | search (CONTRACT.md "tlog", "`tlog` with
+ * audit logs"; C2SP tlog-proof, tlog-policy, tlog-tiles).
  *
  * Guarantees: options may come before or after operands; bad usage exits 2
  * with a one-line reason; `add` writes nothing but the proof on stdout;
@@ -31,15 +32,18 @@
 
 typedef struct opts {
     const char *cmd;
-    const char *operands[3];
+    const char *sub; /* event: add, verify or search */
+    const char *const *operands;
     int nops;
+    tl_event_opts ev; /* event: what the subcommand was given */
     const char *key, *policy, *state, *out;
     const char *token_file; /* --token-file, or NULL: $TLOG_TOKEN */
     double interval;
     int quiet, json;
     int window;
+    tl_log_kind kind; /* --kind: audit and monitor */
     tl_http_opts http;
-    const char *used[16]; /* options given, to reject the ones a command ignores */
+    const char *used[24]; /* options given, to reject the ones a command ignores */
     int nused;
 } opts;
 
@@ -56,8 +60,14 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tlog add URL [FILE|-] [-o OUT] [--key VKEY | --policy FILE]\n"
             "       tlog verify (--key VKEY | --policy FILE) PROOF ENTRY-FILE\n"
-            "       tlog audit URL (--key VKEY | --policy FILE) [--state FILE]\n"
+            "       tlog audit URL (--key VKEY | --policy FILE) [--state FILE] [--kind K]\n"
             "       tlog monitor URL (--key VKEY | --policy FILE) [--state FILE] [--interval S]\n"
+            "                    [--kind K]\n"
+            "       tlog event add URL [FILE|-] [-o OUT] [--key VKEY | --policy FILE]\n"
+            "       tlog event verify (--key VKEY | --policy FILE) RECEIPT...\n"
+            "       tlog event search URL (--key VKEY | --policy FILE) [--actor ID]\n"
+            "                    [--action A] [--resource-type T] [--resource-id I]\n"
+            "                    [--outcome O] [--since T] [--until T] [--limit N] [--json]\n"
             "\n"
             "  add      submit an entry (FILE, or stdin) to the log at URL; write its\n"
             "           c2sp.org/tlog-proof@v1 proof to OUT (default stdout), verified first\n"
@@ -66,6 +76,13 @@ static void usage(FILE *f)
             "  audit    fetch and verify every tile and entry (only what is new since the\n"
             "           checkpoint saved in --state), check consistency, save the checkpoint\n"
             "  monitor  audit, then follow the log, one line per newly verified checkpoint\n"
+            "  event add     submit the audit event(s) in FILE (one JSON event, or NDJSON)\n"
+            "                to an audit log; write their receipts, NDJSON, to OUT\n"
+            "                (default stdout), each verified first when trust is given\n"
+            "  event verify  check receipts offline (files of one receipt or NDJSON)\n"
+            "  event search  query an audit log (newest first), verify every result's\n"
+            "                checkpoint, commitment and inclusion; print a table (or the\n"
+            "                results' receipts, NDJSON, with --json)\n"
             "\n"
             "options:\n"
             "  --key VKEY       the log's verifier key, or a file holding it\n"
@@ -79,6 +96,14 @@ static void usage(FILE *f)
             "  --h2c            HTTP/2 with prior knowledge on http:// URLs\n"
             "  --token-file F   an audit log's bearer token (default: $TLOG_TOKEN)\n"
             "  --window N       audit: level-0 tiles in flight (default 40)\n"
+            "  --kind K         audit: blob or audit (default: as GET /audit/v1/log says);\n"
+            "                   an audit log's records, times and, with a reader token,\n"
+            "                   event bodies are checked too\n"
+            "  --actor, --action, --resource-type, --resource-id, --outcome V\n"
+            "                   event search: the filters (exact values)\n"
+            "  --since T, --until T  event search: log time, RFC 3339 or milliseconds\n"
+            "                   (since inclusive, until exclusive)\n"
+            "  --limit N        event search: at most N results (default 100)\n"
             "  -q, --quiet      no progress, no summary\n"
             "  --json           machine-readable results on stdout\n"
             "  -h, --help       this help;  -V, --version  the version\n"
@@ -137,7 +162,16 @@ static int parse_args(int argc, char **argv, opts *o)
         O_JSON,
         O_H2C,
         O_WINDOW,
-        O_TOKEN_FILE
+        O_TOKEN_FILE,
+        O_KIND,
+        O_ACTOR,
+        O_ACTION,
+        O_RTYPE,
+        O_RID,
+        O_OUTCOME,
+        O_SINCE,
+        O_UNTIL,
+        O_LIMIT
     };
     static const struct option lo[] = {{"key", required_argument, 0, O_KEY},
                                        {"policy", required_argument, 0, O_POLICY},
@@ -150,6 +184,15 @@ static int parse_args(int argc, char **argv, opts *o)
                                        {"h2c", no_argument, 0, O_H2C},
                                        {"window", required_argument, 0, O_WINDOW},
                                        {"token-file", required_argument, 0, O_TOKEN_FILE},
+                                       {"kind", required_argument, 0, O_KIND},
+                                       {"actor", required_argument, 0, O_ACTOR},
+                                       {"action", required_argument, 0, O_ACTION},
+                                       {"resource-type", required_argument, 0, O_RTYPE},
+                                       {"resource-id", required_argument, 0, O_RID},
+                                       {"outcome", required_argument, 0, O_OUTCOME},
+                                       {"since", required_argument, 0, O_SINCE},
+                                       {"until", required_argument, 0, O_UNTIL},
+                                       {"limit", required_argument, 0, O_LIMIT},
                                        {"output", required_argument, 0, 'o'},
                                        {"quiet", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
@@ -158,6 +201,7 @@ static int parse_args(int argc, char **argv, opts *o)
     memset(o, 0, sizeof(*o));
     tl_http_opts_default(&o->http);
     o->interval = 5;
+    o->ev.limit = 100;
     opterr = 0;
     int c, idx;
     double v;
@@ -219,6 +263,49 @@ static int parse_args(int argc, char **argv, opts *o)
             o->token_file = optarg;
             name = "--token-file";
             break;
+        case O_KIND:
+            if (strcmp(optarg, "blob") == 0)
+                o->kind = TL_KIND_BLOB;
+            else if (strcmp(optarg, "audit") == 0)
+                o->kind = TL_KIND_AUDIT;
+            else
+                return bad_usage("--kind %s: not blob or audit", optarg);
+            name = "--kind";
+            break;
+        case O_ACTOR:
+            o->ev.actor = optarg;
+            name = "--actor";
+            break;
+        case O_ACTION:
+            o->ev.action = optarg;
+            name = "--action";
+            break;
+        case O_RTYPE:
+            o->ev.resource_type = optarg;
+            name = "--resource-type";
+            break;
+        case O_RID:
+            o->ev.resource_id = optarg;
+            name = "--resource-id";
+            break;
+        case O_OUTCOME:
+            o->ev.outcome = optarg;
+            name = "--outcome";
+            break;
+        case O_SINCE:
+            o->ev.since = optarg;
+            name = "--since";
+            break;
+        case O_UNTIL:
+            o->ev.until = optarg;
+            name = "--until";
+            break;
+        case O_LIMIT:
+            if (tl_dec_parse_range(optarg, 1, 1000000000, &n) != TL_OK)
+                return bad_usage("--limit %s: not an integer 1..1000000000", optarg);
+            o->ev.limit = n;
+            name = "--limit";
+            break;
         case O_JSON:
             o->json = 1;
             break;
@@ -235,48 +322,63 @@ static int parse_args(int argc, char **argv, opts *o)
         default:
             return bad_usage("unknown option %s", argv[optind - 1]);
         }
-        if (name && o->nused < 16)
+        if (name && o->nused < (int)(sizeof(o->used) / sizeof(o->used[0])))
             o->used[o->nused++] = name;
     }
     if (optind >= argc)
-        return bad_usage("%s", "no command (add, verify, audit, monitor)");
+        return bad_usage("%s", "no command (add, verify, audit, monitor, event)");
     o->cmd = argv[optind++];
-    for (; optind < argc; optind++) {
-        if (o->nops == 3)
-            return bad_usage("too many operands (%s)", argv[optind]);
-        o->operands[o->nops++] = argv[optind];
+    if (strcmp(o->cmd, "event") == 0) {
+        if (optind >= argc)
+            return bad_usage("%s", "event: no subcommand (add, verify, search)");
+        o->sub = argv[optind++];
     }
+    /* getopt_long has moved every operand behind the options */
+    o->operands = (const char *const *)argv + optind;
+    o->nops = argc - optind;
     if (o->key && o->policy)
         return bad_usage("%s", "--key and --policy are exclusive: give one");
     /* Which command takes which options and operands. */
     static const struct {
         const char *cmd;
+        const char *sub;
         int minops, maxops, trust; /* trust: 0 optional, 1 required */
         const char *allowed;
     } cmds[] = {
-        {"add", 1, 2, 0, "--key --policy --output"},
-        {"verify", 2, 2, 1, "--key --policy"},
-        {"audit", 1, 1, 1, "--key --policy --state --window --token-file"},
-        {"monitor", 1, 1, 1, "--key --policy --state --interval --window --token-file"},
+        {"add", NULL, 1, 2, 0, "--key --policy --output"},
+        {"verify", NULL, 2, 2, 1, "--key --policy"},
+        {"audit", NULL, 1, 1, 1, "--key --policy --state --window --token-file --kind"},
+        {"monitor", NULL, 1, 1, 1,
+         "--key --policy --state --interval --window --token-file --kind"},
+        {"event", "add", 1, 2, 0, "--key --policy --output --token-file"},
+        {"event", "verify", 1, 1 << 20, 1, "--key --policy"},
+        {"event", "search", 1, 1, 1,
+         "--key --policy --token-file --actor --action --resource-type --resource-id --outcome "
+         "--since --until --limit"},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(cmds[i].cmd, o->cmd) != 0)
             continue;
+        if (o->sub && strcmp(cmds[i].sub, o->sub) != 0)
+            continue;
+        char what[32];
+        snprintf(what, sizeof(what), "%s%s%s", o->cmd, o->sub ? " " : "", o->sub ? o->sub : "");
         if (o->nops < cmds[i].minops)
-            return bad_usage("%s: missing operand", o->cmd);
+            return bad_usage("%s: missing operand", what);
         if (o->nops > cmds[i].maxops)
-            return bad_usage("%s: too many operands", o->cmd);
+            return bad_usage("%s: too many operands", what);
         if (cmds[i].trust && !o->key && !o->policy)
-            return bad_usage("%s: needs --key VKEY or --policy FILE", o->cmd);
+            return bad_usage("%s: needs --key VKEY or --policy FILE", what);
         for (int j = 0; j < o->nused; j++)
             if (!strstr(cmds[i].allowed, o->used[j])) {
-                fprintf(stderr, "tlog: %s does not take %s (see tlog --help)\n", o->cmd,
-                        o->used[j]);
+                fprintf(stderr, "tlog: %s does not take %s (see tlog --help)\n", what, o->used[j]);
                 return TL_EXIT_USAGE;
             }
         return 0;
     }
-    return bad_usage("unknown command \"%s\" (add, verify, audit, monitor)", o->cmd);
+    if (o->sub)
+        return bad_usage("unknown subcommand \"event %s\" (add, verify, search)", o->sub);
+    return bad_usage("unknown command \"%s\" (add, verify, audit, monitor, event)", o->cmd);
 }
 
 static int load_trust(const opts *o, tl_trust *t)
@@ -438,6 +540,38 @@ out:
     return ex;
 }
 
+/* ---- event add | verify | search ------------------------------------------------ */
+
+static int cmd_event(opts *o)
+{
+    tl_trust t;
+    int ex = load_trust(o, &t);
+    if (ex)
+        return ex;
+    o->ev.out = o->out;
+    o->ev.quiet = o->quiet;
+    o->ev.json = o->json;
+    if (strcmp(o->sub, "verify") == 0) {
+        ex = tl_event_verify(&t, o->operands, o->nops, &o->ev);
+        tl_trust_release(&t);
+        return ex;
+    }
+    char err[TL_ERRMSG];
+    tl_http *h = NULL;
+    int rc = tl_http_new(&o->http, o->operands[0], &h, err, sizeof(err));
+    if (rc != TL_OK) {
+        fprintf(stderr, "tlog: %s\n", err);
+        ex = rc == TL_ERR_INVALID ? TL_EXIT_USAGE : TL_EXIT_IO;
+    } else if (strcmp(o->sub, "add") == 0) {
+        ex = tl_event_add(h, &t, o->nops > 1 ? o->operands[1] : "-", &o->ev);
+    } else {
+        ex = tl_event_search(h, &t, &o->ev);
+    }
+    tl_http_free(h);
+    tl_trust_release(&t);
+    return ex;
+}
+
 /* ---- audit and monitor ------------------------------------------------------- */
 
 /* Reports a failed audit run; returns the exit status. */
@@ -472,12 +606,22 @@ static void report_success(const opts *o, const tl_audit_state *st, const tl_aud
     b64hash(&st->root, rb);
     double rate = res->seconds > 0 ? (double)res->entries / res->seconds : 0;
     if (o->json) {
-        print_json(json_pack("{s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:f, s:f}", "ok", 1,
-                             "origin", st->origin, "size", (json_int_t)st->size, "root", rb,
-                             "previous_size", (json_int_t)res->old_size, "entries_verified",
-                             (json_int_t)res->entries, "bytes", (json_int_t)res->bytes, "requests",
-                             (json_int_t)res->fetches, "seconds", res->seconds,
-                             "entries_per_second", rate));
+        json_t *j =
+            json_pack("{s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:f, s:f}", "ok", 1, "origin",
+                      st->origin, "size", (json_int_t)st->size, "root", rb, "previous_size",
+                      (json_int_t)res->old_size, "entries_verified", (json_int_t)res->entries,
+                      "bytes", (json_int_t)res->bytes, "requests", (json_int_t)res->fetches,
+                      "seconds", res->seconds, "entries_per_second", rate);
+        if (j && res->audit_log) {
+            json_t *idx = json_array();
+            for (uint64_t i = 0; idx && i < res->erased && i < TL_AUDIT_ERASED_LIST; i++)
+                json_array_append_new(idx, json_integer((json_int_t)res->erased_idx[i]));
+            json_object_set_new(j, "audit",
+                                json_pack("{s:b, s:I, s:I, s:o}", "bodies_checked", res->bodies,
+                                          "events_checked", (json_int_t)res->events, "erased",
+                                          (json_int_t)res->erased, "erased_indexes", idx));
+        }
+        print_json(j);
         return;
     }
     if (monitor) {
@@ -548,10 +692,10 @@ static int cmd_audit(const opts *o, int monitor)
             goto out;
         }
     }
-    tl_audit_opts ao = {o->quiet || monitor, o->json, o->window};
+    tl_audit_opts ao = {o->quiet || monitor, o->json, o->window, o->kind, o->http.token != NULL, 0};
     int fails = 0;
     uint64_t last_reported = 0;
-    int reported = 0;
+    int reported = 0, said_public = 0;
     for (;;) {
         tl_audit_result res;
         err[0] = 0;
@@ -574,9 +718,11 @@ static int cmd_audit(const opts *o, int monitor)
             }
             if (!monitor || !reported || st.size != last_reported)
                 report_success(o, &st, &res, monitor);
+            if (!o->quiet)
+                tl_audit_report(stderr, o->cmd, &res, &said_public);
             reported = 1;
             last_reported = st.size;
-        } else if (monitor && exit_for(rc) == TL_EXIT_IO) {
+        } else if (monitor && exit_for(rc) == TL_EXIT_IO && !res.fatal) {
             /* Network trouble: back off and try again. */
             double d = o->interval * (double)(1u << (fails < 6 ? fails : 6));
             if (d > 300)
@@ -623,7 +769,8 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     char *token = NULL;
-    if (strcmp(o.cmd, "audit") == 0 || strcmp(o.cmd, "monitor") == 0) {
+    if (strcmp(o.cmd, "audit") == 0 || strcmp(o.cmd, "monitor") == 0 ||
+        (o.sub && strcmp(o.sub, "verify") != 0)) {
         char err[TL_ERRMSG];
         int rc = tl_token_load(o.token_file, &token, err, sizeof(err));
         if (rc != TL_OK) {
@@ -649,6 +796,8 @@ int main(int argc, char **argv)
         ex = cmd_verify(&o);
     else if (strcmp(o.cmd, "audit") == 0)
         ex = cmd_audit(&o, 0);
+    else if (o.sub)
+        ex = cmd_event(&o);
     else
         ex = cmd_audit(&o, 1);
     free(token);

@@ -7,7 +7,8 @@
  * Files: routes.c (the route table, dispatch, 404/405/OPTIONS), respond.c
  * (replies, error answers, the answer cache, tl_err -> HTTP status),
  * write.c (POST /add and the waiters), tiles.c (checkpoint, tiles, entry
- * bundles), ct.c (RFC 6962 JSON), ops.c (/metrics, /healthz), audit.c (the
+ * bundles), ct.c (RFC 6962 JSON), ops.c (/metrics, /healthz), console.c (the
+ * web console: its files and GET /console/v1/status), audit.c (the
  * /audit/v1/ endpoints of audit logs), query.c (the strict query-string
  * parser, query.h), audit_query.c (an audit search's query string,
  * audit_query.h), tokens.c (audit logs' bearer tokens, tokens.h),
@@ -288,6 +289,33 @@ int fe_audit_submit_wait(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep,
                          fe_answer_fn *answer, fe_answer_fn *refused, void (*forget)(fe_waiter *),
                          const tl_audit_event *ev, size_t n, tl_submit_fn cb, void *ctx);
 
+/* ---- the console's history (console.c) ----------------------------------
+ *
+ * One point every FE_HIST_STEP_MS for the last FE_HIST_POINTS of them (an
+ * hour), kept in a ring in the frontend: what GET /console/v1/status plots. */
+#define FE_HIST_STEP_MS 10000
+#define FE_HIST_POINTS 360
+typedef struct fe_hist_point {
+    int64_t t_ms;    /* wall clock, ms since the epoch */
+    uint64_t size;   /* published tree size */
+    double rate;     /* entries sequenced per second since the point before */
+    double p50, p99; /* write -> answer latency (s) of that interval; -1: none */
+} fe_hist_point;
+typedef struct fe_console {
+    fe_hist_point pt[FE_HIST_POINTS];
+    size_t n, head;      /* points held; index of the next one */
+    uint64_t last_ms;    /* monotonic time of the last point (0: none yet) */
+    uint64_t last_added; /* entries_added then */
+    fe_latency last_lat; /* add_lat + audit_lat then */
+    uint64_t seen_size;  /* published size last seen */
+    int64_t seen_at_ms;  /* wall clock when that size was first seen */
+} fe_console;
+/* Takes a point when one is due, notes when the published size changed
+ * (the sweep, every FE_SWEEP_MS). */
+void fe_console_sample(tl_frontend *f);
+/* The console's files: index.html at /, the others under /console/. */
+fe_handler fe_console_file;
+
 /* ---- syslog listeners (syslog.c) ----------------------------------------- */
 
 typedef struct fe_syslog fe_syslog;
@@ -337,6 +365,7 @@ struct tl_frontend {
     tl_tokens *tokens;          /* DIR/tokens, reread as it changes */
     fe_latency audit_lat;       /* tlogd_audit_write_seconds */
     uint64_t audit_access_lost; /* access records the log could not take */
+    fe_console console;         /* the status history (console.c) */
     fe_syslog *syslog;          /* syslog listeners (syslog.c), or NULL */
 };
 

@@ -52,7 +52,10 @@ static const fe_route routes[] = {
     /* operations (ops.c) */
     {GET, "/metrics", EXACT, ANY, "metrics", fe_metrics},
     {GET, "/healthz", EXACT, ANY, "healthz", fe_healthz},
+    /* the web console (console.c) */
     {GET, "/console/v1/status", EXACT, ANY, "console_status", fe_console_status},
+    {GET, "/", EXACT, ANY, "console", fe_console_file},
+    {GET, "/console/", PREFIX, ANY, "console_file", fe_console_file},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(NROUTES <= FE_MAX_ROUTES, "raise FE_MAX_ROUTES in frontend/internal.h");

@@ -252,6 +252,7 @@ void fe_sweep_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     tl_frontend *f = arg;
     uint64_t now = tl_mono_ms();
+    fe_console_sample(f);
     for (fe_waiter *w = f->pending, *n; w; w = n) {
         n = w->next;
         if (now >= w->deadline_ms) {

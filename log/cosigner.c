@@ -731,3 +731,30 @@ void tl_cosigner_metrics(tl_cosigner *c, tl_buf *out)
                 c->m_rounds, c->m_published, c->m_publish_wait_last);
     pthread_mutex_unlock(&c->mu);
 }
+
+size_t tl_cosigner_witnesses(tl_cosigner *c, tl_cosigner_witness *out, size_t cap)
+{
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->nw && i < cap; i++) {
+        const struct wit *w = &c->w[i];
+        out[i] = (tl_cosigner_witness){.name = w->pw->name,
+                                       .key = w->pw->key,
+                                       .has_url = w->url != NULL,
+                                       .requests = w->m_requests,
+                                       .failures = w->m_failures,
+                                       .conflicts = w->m_conflicts,
+                                       .cosignatures = w->m_cosigs,
+                                       .cosigned_size = w->m_cosigned_size,
+                                       .latency_last = w->m_latency_last,
+                                       .latency_sum = w->m_latency_sum,
+                                       .last_status = w->m_last_status};
+    }
+    size_t n = c->nw;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+const tl_policy *tl_cosigner_policy(const tl_cosigner *c)
+{
+    return c->policy;
+}

@@ -36,4 +36,20 @@ void tl_cosigner_stop(tl_cosigner *c);
  * cosigned size). Thread-safe. */
 void tl_cosigner_metrics(tl_cosigner *c, tl_buf *out);
 
+/* One witness of the policy and the figures tl_cosigner_metrics prints. */
+typedef struct tl_cosigner_witness {
+    const char *name;       /* the policy's, borrowed (outlives the cosigner) */
+    const tl_verifier *key; /* cosignature/v1, borrowed likewise */
+    int has_url;            /* 0: the cosigner never asks it */
+    uint64_t requests, failures, conflicts, cosignatures;
+    uint64_t cosigned_size;           /* last size it cosigned */
+    double latency_last, latency_sum; /* seconds */
+    long last_status;                 /* HTTP status of the last answer (0: none yet) */
+} tl_cosigner_witness;
+/* Copies the figures of at most cap witnesses, in policy order, into out;
+ * returns how many witnesses the policy has. Thread-safe. */
+size_t tl_cosigner_witnesses(tl_cosigner *c, tl_cosigner_witness *out, size_t cap);
+/* The policy the cosigner was started with. */
+const tl_policy *tl_cosigner_policy(const tl_cosigner *c);
+
 #endif

@@ -6,7 +6,8 @@ pkgs="gcc cmake make pkg-config libssl-dev libnghttp2-dev libleveldb-dev libeven
 libcunit1-dev libjansson-dev libcurl4-openssl-dev librelp-dev openssl curl"
 if [ "${1:-build}" = test ]; then
     pkgs="$pkgs dpkg-dev nghttp2-client clang clang-format libclang-rt-14-dev nginx-light strace valgrind python3 procps
-golang-go golang-golang-x-net-dev awscli etcd-server etcd-client bsdutils rsyslog rsyslog-gnutls rsyslog-relp"
+golang-go golang-golang-x-net-dev awscli etcd-server etcd-client chromium bsdutils rsyslog
+rsyslog-gnutls rsyslog-relp"
     # Node.js and npm for s3rver (the publication tests' S3 server): Debian's,
     # unless a node with its own npm is installed already.
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
@@ -27,4 +28,7 @@ if [ "${1:-build}" = test ]; then
     # there); without the registry this fails, and so would the tests.
     sh "$(dirname "$0")/../tests/publish/s3rver_install.sh" \
         "${TL_S3RVER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tlogd-test/s3rver}"
+    # puppeteer-core (drives Debian's chromium in the console's browser tests).
+    sh "$(dirname "$0")/../tests/console/puppeteer_install.sh" \
+        "${TL_PUPPETEER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tlogd-test/puppeteer}"
 fi

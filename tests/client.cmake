@@ -12,3 +12,26 @@ foreach(case verify audit resume_fork tessera monitor add_static add_tlogd)
                    ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} ${case})
   set_tests_properties(client_${case} PROPERTIES TIMEOUT 120)
 endforeach()
+
+# tlog audit and monitor on audit logs (a real tlogd --kind audit, a proxy
+# that alters event bodies, blob logs of hand-made records audited with
+# --kind audit). See docs/CLIENT.md.
+foreach(case tokens records tamper monitor)
+  add_test(NAME client_audit_${case}
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/client/test_audit_kind.py
+                   ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} ${case})
+  set_tests_properties(client_audit_${case} PROPERTIES TIMEOUT 120)
+endforeach()
+
+# The auditor's record, log-time and event-body checks, one by one.
+add_executable(test_client_audit ${CMAKE_CURRENT_SOURCE_DIR}/test_client_audit.c)
+target_link_libraries(test_client_audit PRIVATE tl_client PkgConfig::CUNIT)
+set_target_properties(test_client_audit PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+add_test(NAME client_audit_unit COMMAND ${CMAKE_BINARY_DIR}/test_client_audit)
+set_tests_properties(client_audit_unit PROPERTIES TIMEOUT 60)
+
+# tlog event add, verify and search against a real tlogd --kind audit.
+add_test(NAME client_event
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/client/test_event.py
+                 ${CMAKE_BINARY_DIR})
+set_tests_properties(client_event PROPERTIES TIMEOUT 180)

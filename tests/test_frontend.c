@@ -41,7 +41,9 @@ static void test_table(void)
                                          "audit_k8s",
                                          "metrics",
                                          "healthz",
-                                         "console_status"};
+                                         "console_status",
+                                         "console",
+                                         "console_file"};
     size_t n;
     const fe_route *rt = fe_routes(&n);
     CU_ASSERT_EQUAL(n, sizeof labels / sizeof labels[0]);
@@ -94,6 +96,10 @@ static void test_lookup(void)
         {"GET", "/ct/v1/get-entry-and-proof", "get-entry-and-proof"},
         {"GET", "/metrics", "metrics"},
         {"HEAD", "/healthz", "healthz"},
+        {"GET", "/", "console"},
+        {"GET", "/console/v1/status", "console_status"},
+        {"GET", "/console/console.js", "console_file"},
+        {"GET", "/console/nope", "console_file"}, /* its handler answers 404 */
     };
     for (size_t i = 0; i < sizeof served / sizeof served[0]; i++) {
         CU_ASSERT_STRING_EQUAL(find(FE_KIND_BLOB, served[i].method, served[i].path, &lk),
@@ -124,7 +130,7 @@ static void test_lookup(void)
     }
 
     static const char *const unknown[] = {
-        "",        "/",           "/nope",    "/tile", "/checkpoint/", "/add/", "/ct/v1/get-sth/",
+        "",        "//",          "/nope",    "/tile", "/checkpoint/", "/add/", "/ct/v1/get-sth/",
         "/ct/v1/", "/CHECKPOINT", "/metricsx"};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CU_ASSERT_STRING_EQUAL(find(FE_KIND_BLOB, "GET", unknown[i], &lk), "other");

@@ -391,7 +391,7 @@ def main():
         # The route table (frontend/routes.c): 404 with a reason, 405 with an
         # Allow header from the table, HEAD as GET, OPTIONS as CORS preflight.
         for name, pa in PROTOS.items():
-            for path in ("/nope", "/tile", "/checkpoint/", "/add/", "/ct/v1/get-sth/x", "/"):
+            for path in ("/nope", "/tile", "/checkpoint/", "/add/", "/ct/v1/get-sth/x", "//"):
                 st, h, b = curl(u + path, *pa)
                 check(st == 404 and b == b"no such endpoint: %s\n" % path.encode() and
                       h.get("access-control-allow-origin") == "*",
