@@ -76,6 +76,15 @@ static const char usage_text[] =
     "  --max-batch N               events per POST /audit/v1/events (default 1000)\n"
     "  --anonymous-writes          anyone may submit events\n"
     "  --public-events             anyone may read and query events\n"
+    "  --syslog-listen HOST:PORT   syslog over TCP (RFC 6587), one event a message\n"
+    "  --syslog-tls-listen HOST:PORT  syslog over TLS (RFC 5425)\n"
+    "  --syslog-tls-cert FILE --syslog-tls-key FILE  its certificate (default:\n"
+    "                              --tls-cert and --tls-key)\n"
+    "  --syslog-client-ca FILE     require client certificates these CAs verify;\n"
+    "                              the submitter is then @tls:<subject CN>\n"
+    "  --relp-listen HOST:PORT     RELP (rsyslog omrelp), acknowledged after commit\n"
+    "  --syslog-frame-timeout MS   a half frame's deadline (default 10000)\n"
+    "  --syslog-max-conns N        open syslog connections (default 1000)\n"
     "  --pool-max N                pending entries before 503 (default 16384)\n"
     "  --add-timeout MS            POST /add wait for publication (default 30000)\n"
     "  --publish URL               copy the tiles and checkpoint to file:///DIR or\n"
@@ -147,6 +156,14 @@ enum {
     O_STANDBY,
     O_CLOSES_AT,
     O_AT,
+    O_SYSLOG_LISTEN,
+    O_SYSLOG_TLS_LISTEN,
+    O_SYSLOG_CERT,
+    O_SYSLOG_KEY,
+    O_SYSLOG_CA,
+    O_SYSLOG_FRAME_TO,
+    O_SYSLOG_MAX_CONNS,
+    O_RELP_LISTEN,
     O_HELP,
     O_VERSION
 };
@@ -192,6 +209,14 @@ static const struct option longopts[] = {
     {"body-min-rate", required_argument, 0, O_BODY_RATE},
     {"closes-at", required_argument, 0, O_CLOSES_AT},
     {"at", required_argument, 0, O_AT},
+    {"syslog-listen", required_argument, 0, O_SYSLOG_LISTEN},
+    {"syslog-tls-listen", required_argument, 0, O_SYSLOG_TLS_LISTEN},
+    {"syslog-tls-cert", required_argument, 0, O_SYSLOG_CERT},
+    {"syslog-tls-key", required_argument, 0, O_SYSLOG_KEY},
+    {"syslog-client-ca", required_argument, 0, O_SYSLOG_CA},
+    {"syslog-frame-timeout", required_argument, 0, O_SYSLOG_FRAME_TO},
+    {"syslog-max-conns", required_argument, 0, O_SYSLOG_MAX_CONNS},
+    {"relp-listen", required_argument, 0, O_RELP_LISTEN},
     {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
     {0, 0, 0, 0},
@@ -219,6 +244,7 @@ typedef struct opts {
     tl_httpd_config http;
     tl_log_config log;
     tl_frontend_config api;
+    tl_syslog_config syslog; /* --syslog-* (frontend/syslog.c) */
 } opts;
 
 static int bad_usage(const char *fmt, const char *arg)
@@ -306,6 +332,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             struct timeval tv = {(time_t)(s->add_timeout_ms / 1000) + 5, 0};
             evtimer_add(s->hard_stop, &tv);
         }
+        for (size_t i = 0; i < s->nlogs; i++)
+            tl_frontend_syslog_stop(s->logs[i].api);
         tl_httpd_drain(s->httpd, drained, s);
     } else {
         fprintf(stderr, "tlogd: second signal: stopping now\n");
@@ -597,6 +625,21 @@ static int serve(opts *o)
     }
     for (size_t i = 0; i < s.nlogs; i++)
         tl_frontend_set_httpd(s.logs[i].api, s.httpd);
+    if (o->syslog.listen || o->syslog.tls_listen || o->syslog.relp_listen) {
+        if (tl_log_kind(s.logs[0].log) != &tl_kind_audit) {
+            fprintf(stderr,
+                    "tlogd: --syslog-listen, --syslog-tls-listen and --relp-listen are for "
+                    "audit logs; "
+                    "this one is %s\n",
+                    tl_log_kind(s.logs[0].log)->name);
+            rc = 2;
+            goto out;
+        }
+        if (tl_frontend_syslog_start(s.logs[0].api, &o->syslog, err, sizeof err) != TL_OK) {
+            fprintf(stderr, "tlogd: %s\n", err);
+            goto out;
+        }
+    }
     if (ha && tl_ha_start(ha, s.logs[0].log, err, sizeof err) != TL_OK) {
         fprintf(stderr, "tlogd: %s\n", err);
         goto out;
@@ -749,6 +792,57 @@ static int token_cmd(const opts *o, const char *sub)
 
 /* ---- main ---------------------------------------------------------------- */
 
+/* ---- syslog (--syslog-*) ------------------------------------------------- */
+
+static int hostport_ok(const char *s)
+{
+    uint64_t v;
+    const char *colon = strrchr(s, ':');
+    return colon && colon != s && tl_dec_parse_range(colon + 1, 0, 65535, &v) == TL_OK;
+}
+
+/* The --syslog-* flags hold together: 0, or 1 with a reason in err. */
+static int syslog_usage(opts *o, char *err, size_t cap)
+{
+    tl_syslog_config *c = &o->syslog;
+    int any = c->listen || c->tls_listen || c->relp_listen;
+    err[0] = 0;
+    if (!any && (c->tls_cert || c->tls_key || c->client_ca || c->frame_timeout_ms || c->max_conns))
+        snprintf(err, cap,
+                 "the --syslog-* options need --syslog-listen, --syslog-tls-listen or "
+                 "--relp-listen");
+    else if (any && o->ndirs > 1)
+        snprintf(err, cap, "syslog listeners serve one log: give one --dir");
+    else if (c->listen && !hostport_ok(c->listen))
+        snprintf(err, cap, "--syslog-listen wants HOST:PORT, not '%.100s'", c->listen);
+    else if (c->relp_listen && !hostport_ok(c->relp_listen))
+        snprintf(err, cap, "--relp-listen wants HOST:PORT, not '%.100s'", c->relp_listen);
+    else if (c->tls_listen && !hostport_ok(c->tls_listen))
+        snprintf(err, cap, "--syslog-tls-listen wants HOST:PORT, not '%.100s'", c->tls_listen);
+    else if ((c->tls_cert == NULL) != (c->tls_key == NULL))
+        snprintf(err, cap, "--syslog-tls-cert and --syslog-tls-key go together");
+    else if ((c->tls_cert || c->client_ca) && !c->tls_listen)
+        snprintf(err, cap,
+                 "--syslog-tls-cert, --syslog-tls-key and --syslog-client-ca are for "
+                 "--syslog-tls-listen");
+    else if (c->tls_listen && !c->tls_cert && !o->http.tls_cert)
+        snprintf(err, cap,
+                 "--syslog-tls-listen needs --syslog-tls-cert and --syslog-tls-key "
+                 "(or --tls-cert and --tls-key)");
+    else if (c->client_ca && tl_cafile_check(c->client_ca, err, cap) != TL_OK) {
+        char why[200];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, cap, "--syslog-client-ca %s", why);
+    }
+    if (err[0])
+        return 1;
+    if (c->tls_listen && !c->tls_cert) {
+        c->tls_cert = o->http.tls_cert;
+        c->tls_key = o->http.tls_key;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     opts o;
@@ -839,6 +933,24 @@ int main(int argc, char **argv)
             o.closes_at = a;
             o.at_opt = c == O_AT ? "--at" : "--closes-at";
             break;
+        case O_SYSLOG_LISTEN:
+            o.syslog.listen = a;
+            break;
+        case O_SYSLOG_TLS_LISTEN:
+            o.syslog.tls_listen = a;
+            break;
+        case O_SYSLOG_CERT:
+            o.syslog.tls_cert = a;
+            break;
+        case O_SYSLOG_KEY:
+            o.syslog.tls_key = a;
+            break;
+        case O_SYSLOG_CA:
+            o.syslog.client_ca = a;
+            break;
+        case O_RELP_LISTEN:
+            o.syslog.relp_listen = a;
+            break;
 #define NUMOPT(code, name, lo, hi, dst)                                                            \
     case code:                                                                                     \
         if (tl_dec_parse_range(a, lo, hi, &v) != TL_OK)                                            \
@@ -864,6 +976,8 @@ int main(int argc, char **argv)
             NUMOPT(O_BODY_TO, "body-timeout", 1, 3600000, o.http.body_timeout_ms)
             NUMOPT(O_IDLE_TO, "idle-timeout", 1, 86400000, o.http.idle_timeout_ms)
             NUMOPT(O_BODY_RATE, "body-min-rate", 1, 1000000000, o.http.body_min_rate)
+            NUMOPT(O_SYSLOG_FRAME_TO, "syslog-frame-timeout", 1, 3600000, o.syslog.frame_timeout_ms)
+            NUMOPT(O_SYSLOG_MAX_CONNS, "syslog-max-conns", 1, 1000000, o.syslog.max_conns)
 #undef NUMOPT
         case ':':
             return bad_usage("option %s needs a value", argv[optind - 1]);
@@ -979,6 +1093,8 @@ int main(int argc, char **argv)
         } else if (o.node || o.private_store || o.lease_ms || o.standby) {
             return bad_usage("%s", "--node, --private-store, --lease and --standby need --etcd");
         }
+        if (syslog_usage(&o, err, sizeof err) != 0)
+            return bad_usage("%s", err);
         o.http.max_body = o.log.max_entry;
         o.api.max_entry = o.log.max_entry;
         return serve(&o);

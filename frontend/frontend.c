@@ -128,6 +128,7 @@ void tl_frontend_free(tl_frontend *f)
     if (!f)
         return;
     fe_waiters_free(f);
+    fe_syslog_free(f);
     if (f->sweep)
         event_free(f->sweep);
     if (f->have_pub)

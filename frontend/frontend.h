@@ -61,6 +61,22 @@ void tl_frontend_set_httpd(tl_frontend *f, tl_httpd *h);
 void tl_frontend_handle(void *ctx, tl_http_req *req);
 /* Answers every waiting write (POST /add) with 503 (used when the log stopped). */
 void tl_frontend_fail_waiters(tl_frontend *f);
+/* Syslog listeners of an audit log (frontend/syslog.c, docs/SOURCES.md). */
+typedef struct tl_syslog_config {
+    const char *listen;             /* --syslog-listen HOST:PORT (TCP, RFC 6587), or NULL */
+    const char *tls_listen;         /* --syslog-tls-listen HOST:PORT (RFC 5425), or NULL */
+    const char *tls_cert, *tls_key; /* the TLS listener's certificate and key */
+    const char *relp_listen;        /* --relp-listen HOST:PORT (RELP, librelp), or NULL */
+    const char *client_ca;          /* --syslog-client-ca: client certificates required,
+                                     * verified by these CAs; NULL: none asked for */
+    unsigned frame_timeout_ms;      /* a half frame's deadline (default 10000) */
+    unsigned max_conns;             /* open syslog connections (default 1000) */
+} tl_syslog_config;
+/* Starts the listeners on the frontend's loop (an audit log only): err gets
+ * a one-line reason when it cannot. */
+int tl_frontend_syslog_start(tl_frontend *f, const tl_syslog_config *cfg, char *err, size_t cap);
+/* Stops accepting; what the connections hold is submitted, then they close. */
+void tl_frontend_syslog_stop(tl_frontend *f);
 /* Frees; the log must be closed first (no more callbacks). */
 void tl_frontend_free(tl_frontend *f);
 

@@ -12,7 +12,8 @@
  * /audit/v1/ endpoints of audit logs), query.c (the strict query-string
  * parser, query.h), audit_query.c (an audit search's query string,
  * audit_query.h), tokens.c (audit logs' bearer tokens, tokens.h),
- * k8s.c (the Kubernetes audit webhook of audit logs), frontend.c
+ * k8s.c (the Kubernetes audit webhook of audit logs), syslog.c (the
+ * syslog listeners of audit logs), frontend.c
  * (lifecycle and the published head).
  *
  * Threads: everything runs on the loop thread, except the fields marked
@@ -315,6 +316,20 @@ void fe_console_sample(tl_frontend *f);
 /* The console's files: index.html at /, the others under /console/. */
 fe_handler fe_console_file;
 
+/* ---- syslog listeners (syslog.c) ----------------------------------------- */
+
+typedef struct fe_syslog fe_syslog;
+typedef struct fe_relp fe_relp;
+/* RELP (relp.c): starts librelp's engine on its own thread, listening on
+ * HOST:PORT; err gets a reason when it cannot (*out is then still to be
+ * freed). fe_relp_free with log_closed 0 stops taking messages (SIGTERM);
+ * with 1, once the log is closed, stops the engine and frees. */
+int fe_relp_start(tl_frontend *f, const char *listen, fe_relp **out, char *err, size_t cap);
+void fe_relp_free(fe_relp *r, int log_closed);
+/* Closes the listeners and connections, and takes the log's last answers
+ * (tl_frontend_free: the log is closed). */
+void fe_syslog_free(tl_frontend *f);
+
 /* ---- the frontend -------------------------------------------------------- */
 
 struct tl_frontend {
@@ -351,6 +366,7 @@ struct tl_frontend {
     fe_latency audit_lat;       /* tlogd_audit_write_seconds */
     uint64_t audit_access_lost; /* access records the log could not take */
     fe_console console;         /* the status history (console.c) */
+    fe_syslog *syslog;          /* syslog listeners (syslog.c), or NULL */
 };
 
 #endif

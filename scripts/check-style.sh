@@ -29,10 +29,11 @@ allowed() {
     merkle) echo "merkle common" ;;
     signer) echo "signer merkle common" ;;
     audit) echo "audit merkle common" ;;
+    sources) echo "sources audit merkle common" ;;
     store) echo "store common" ;;
     http) echo "http common" ;;
     log) echo "log signer store audit merkle common" ;;
-    frontend) echo "frontend log http signer store audit merkle common" ;;
+    frontend) echo "frontend log http signer store sources audit merkle common" ;;
     witness) echo "witness signer store merkle common" ;;
     client) echo "client signer audit merkle common" ;;
     *) echo "*" ;;

@@ -31,8 +31,9 @@ set(TL_REPLAY_LIBS_ct_query tl_frontend tl_http tl_log tl_store tl_signer tl_mer
 set(TL_REPLAY_LIBS_audit_event tl_audit tl_merkle tl_common PkgConfig::JANSSON)
 set(TL_REPLAY_LIBS_k8s ${TL_REPLAY_LIBS_audit_event})
 set(TL_REPLAY_LIBS_audit_query ${TL_REPLAY_LIBS_ct_query})
+set(TL_REPLAY_LIBS_syslog tl_sources ${TL_REPLAY_LIBS_audit_event})
 foreach(t tile_path proof note checkpoint tlogproof policy witness_add ct_query audit_event
-          audit_query k8s)
+          audit_query k8s syslog)
   add_executable(replay_${t} ${TL_FUZZ_SRC}/fuzz_${t}.c ${TL_REL}/fuzz_replay.c)
   target_link_libraries(replay_${t} ${TL_REPLAY_LIBS_${t}})
 endforeach()
