@@ -16,11 +16,9 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from tltest import check, free_port, mkdtemp, summary, wait_port  # noqa: E402
+from tltest import check, free_port, http, mkdtemp, run, summary, wait_port  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 TLOGD = os.path.join(BUILD, "tlogd")
@@ -28,10 +26,6 @@ TLOG = os.path.join(BUILD, "tlog")
 TMP = mkdtemp("tl-multilog-")
 EVENT = {"actor": {"id": "alice"}, "action": "doc.read", "resource": {"type": "doc", "id": "1"},
          "outcome": "success"}
-
-
-def run(*args):
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=120)
 
 
 def init(name, origin, kind="blob"):
@@ -44,15 +38,6 @@ def init(name, origin, kind="blob"):
 def token(d, name, role):
     r = run(TLOGD, "token", "add", "--dir", d, "--name", name, "--role", role)
     return r.stdout.strip()
-
-
-def http(url, data=None, headers=None):
-    req = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
 
 
 def witness_vkey():

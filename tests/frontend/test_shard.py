@@ -17,11 +17,9 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from tltest import check, free_port, mkdtemp, summary, wait_port  # noqa: E402
+from tltest import check, free_port, http, mkdtemp, run, summary, wait_port  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 TLOGD = os.path.join(BUILD, "tlogd")
@@ -30,21 +28,8 @@ EVENT = {"actor": {"id": "alice"}, "action": "doc.read", "resource": {"type": "d
          "outcome": "success"}
 
 
-def run(*args):
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=120)
-
-
 def rfc3339(ms):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
-
-
-def http(url, data=None, headers=None):
-    req = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
 
 
 def size(url):

@@ -13,8 +13,11 @@ Import it with
 import hashlib
 import os
 import socket
+import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 # ---- independent RFC 9162 oracle (RFC 6962 §2.1, RFC 9162 §2.1) ---------------
 
@@ -142,3 +145,18 @@ def wait_port(port, tries=100, step=0.1):
 def mkdtemp(prefix):
     """A fresh temp dir under $TMPDIR (or the system default)."""
     return tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR"))
+
+
+def run(*args, timeout=120):
+    """Runs a program; its CompletedProcess with text stdout and stderr."""
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def http(url, data=None, headers=None):
+    """(status, body) of a GET, or a POST of data; HTTP errors are answers too."""
+    req = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
