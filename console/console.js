@@ -367,7 +367,9 @@ function renderStatus(s) {
   const q = s.quorum || {};
   setText('st-quorum', !q.policy ? 'no policy (no witnesses)' : q.met ? 'met' : 'not met: ' + (q.reason || ''));
   setText('st-added', s.entries_added);
-  setText('st-seq', s.sequencer_stopped ? 'stopped (see /healthz)' : 'running');
+  setText('st-seq', s.sequencer_stopped ? 'stopped (see /healthz)'
+    : s.closed ? 'closed at ' + new Date(s.closes_at_ms).toISOString() + ' (read-only)'
+      : s.closes_at_ms ? 'running, closes at ' + new Date(s.closes_at_ms).toISOString() : 'running');
   setText('st-checkpoint', s.checkpoint || 'no published checkpoint yet');
   const tb = $('st-witnesses').tBodies[0];
   const rows = (s.witnesses || []).map((w) => {

@@ -243,6 +243,9 @@ void fe_console_status(tl_frontend *f, tl_http_req *r, fe_ep ep)
     json_object_set_new(j, "entries_added", json_integer((json_int_t)st.entries_added));
     json_object_set_new(j, "pool_depth", json_integer((json_int_t)st.pool_depth));
     json_object_set_new(j, "sequencer_stopped", json_boolean(st.stopped));
+    uint64_t closes = tl_log_closes_at(f->cfg.log);
+    json_object_set_new(j, "closes_at_ms", closes ? json_integer((json_int_t)closes) : json_null());
+    json_object_set_new(j, "closed", json_boolean(closes && (uint64_t)now >= closes));
     const char *vkey = tl_log_vkey(f->cfg.log);
     json_object_set_new(j, "vkey", vkey ? json_string(vkey) : json_null());
     if (f->have_pub) {

@@ -106,6 +106,14 @@ def main():
     st, body = http(u1 + "/audit/v1/events?action=audit.query&limit=10", None, rh)
     check(st == 200 and len(json.loads(body)["events"]) >= 1,
           "the read is recorded in the shard's own access trail")
+    st, body = http(u1 + "/console/v1/status")
+    j = json.loads(body) if st == 200 else {}
+    check(j.get("closed") is True and j.get("closes_at_ms") == closes,
+          "the console's status says the shard is closed, and when")
+    st, body = http(u2 + "/console/v1/status")
+    j = json.loads(body) if st == 200 else {}
+    check(st == 200 and j.get("closed") is False and j.get("closes_at_ms") is None,
+          "the next shard never closes")
     r = run(TLOGD, "close", "--dir", h1)
     check(r.returncode == 1 and "in use" in r.stderr, "close of a served log refused")
     stop(p)
