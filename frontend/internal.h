@@ -329,6 +329,11 @@ void fe_relp_free(fe_relp *r, int log_closed);
 /* Closes the listeners and connections, and takes the log's last answers
  * (tl_frontend_free: the log is closed). */
 void fe_syslog_free(tl_frontend *f);
+/* Appends the syslog listeners' counters (Prometheus text) to b; nothing
+ * when there are none. Loop thread. */
+void fe_syslog_metrics(tl_frontend *f, tl_buf *b);
+/* Appends RELP's counter of acknowledged messages (any thread). */
+void fe_relp_metrics(fe_relp *r, tl_buf *b);
 
 /* ---- the frontend -------------------------------------------------------- */
 

@@ -403,3 +403,16 @@ void fe_relp_free(fe_relp *r, int log_closed)
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
+
+void fe_relp_metrics(fe_relp *r, tl_buf *b)
+{
+    pthread_mutex_lock(&r->mu);
+    uint64_t acked = r->acked;
+    pthread_mutex_unlock(&r->mu);
+    tl_buf_addf(b,
+                "# HELP tlogd_relp_messages_acked_total RELP messages acknowledged, each after "
+                "the commit point.\n"
+                "# TYPE tlogd_relp_messages_acked_total counter\n"
+                "tlogd_relp_messages_acked_total %llu\n",
+                (unsigned long long)acked);
+}

@@ -113,6 +113,7 @@ struct fe_syslog {
     unsigned again_ms;
     /* loop thread */
     uint64_t recorded, unrecorded;
+    uint64_t conns_total, pauses_total, refused_conns;
 };
 
 static void conn_process(sl_conn *c);
@@ -313,6 +314,7 @@ static void conn_free(sl_conn *c, const char *why)
 
 static void conn_pause(sl_conn *c, int rc)
 {
+    c->s->pauses_total++;
     if (!c->pauses++)
         fprintf(stderr,
                 "tlogd: syslog: %s: the log cannot take messages now (%s): reading "
@@ -553,6 +555,7 @@ static void accept_any(fe_syslog *s, evutil_socket_t fd, struct sockaddr *sa, in
     char peer[PEER_CAP];
     peer_name(sa, peer, sizeof peer);
     if (s->stopping || s->nconns >= s->cfg.max_conns) {
+        s->refused_conns++;
         fprintf(stderr, "tlogd: syslog: %s: refused: %zu connections open (the limit)\n", peer,
                 s->nconns);
         evutil_closesocket(fd);
@@ -587,6 +590,7 @@ static void accept_any(fe_syslog *s, evutil_socket_t fd, struct sockaddr *sa, in
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    s->conns_total++;
     if (!c->bev || !c->retry) {
         if (!c->bev) {
             if (ssl)
@@ -837,4 +841,34 @@ void fe_syslog_free(tl_frontend *f)
     pthread_mutex_destroy(&s->qlock);
     free(s);
     f->syslog = NULL;
+}
+
+void fe_syslog_metrics(tl_frontend *f, tl_buf *b)
+{
+    const fe_syslog *s = f->syslog;
+    if (s == NULL)
+        return;
+    tl_buf_addf(b,
+                "# HELP tlogd_syslog_connections Syslog connections open (TCP and TLS).\n"
+                "# TYPE tlogd_syslog_connections gauge\n"
+                "tlogd_syslog_connections %zu\n"
+                "# HELP tlogd_syslog_connections_total Syslog connections accepted, and refused "
+                "at --syslog-max-conns or while stopping.\n"
+                "# TYPE tlogd_syslog_connections_total counter\n"
+                "tlogd_syslog_connections_total{result=\"accepted\"} %llu\n"
+                "tlogd_syslog_connections_total{result=\"refused\"} %llu\n"
+                "# HELP tlogd_syslog_messages_total Syslog messages committed to the log, and "
+                "those that could not be (each said in the log).\n"
+                "# TYPE tlogd_syslog_messages_total counter\n"
+                "tlogd_syslog_messages_total{result=\"recorded\"} %llu\n"
+                "tlogd_syslog_messages_total{result=\"unrecorded\"} %llu\n"
+                "# HELP tlogd_syslog_read_pauses_total Times a connection stopped reading "
+                "because the log could not take its messages (back-pressure).\n"
+                "# TYPE tlogd_syslog_read_pauses_total counter\n"
+                "tlogd_syslog_read_pauses_total %llu\n",
+                s->nconns, (unsigned long long)s->conns_total, (unsigned long long)s->refused_conns,
+                (unsigned long long)s->recorded, (unsigned long long)s->unrecorded,
+                (unsigned long long)s->pauses_total);
+    if (s->relp)
+        fe_relp_metrics(s->relp, b);
 }

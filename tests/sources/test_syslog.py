@@ -150,6 +150,15 @@ class Tlogd:
                 return got
             time.sleep(0.2)
 
+    def metric(self, name):
+        """A /metrics sample's value (name with its labels), or None."""
+        r = subprocess.run(["curl", "-sS", "http://127.0.0.1:%d/metrics" % self.ports["http"]],
+                           capture_output=True, text=True)
+        for line in r.stdout.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return None
+
     def stop(self):
         self.p.send_signal(signal.SIGTERM)
         try:
@@ -469,6 +478,8 @@ def test_relp():
     check(all(e["actor"]["id"] == "u" + e["resource"]["id"][5:] and e["action"] == "doc.read"
               and e["submitter"] == "@syslog" and "time" in e for e in got),
           "RELP: the audit@32473 members, submitter @syslog")
+    check(t.metric("tlogd_relp_messages_acked_total") >= n,
+          "/metrics: RELP messages acknowledged after the commit point")
     # SIGKILL while rsyslog streams, then a restart on the same port
     n2 = 300
     s = socket.create_connection(("127.0.0.1", inport))
@@ -522,6 +533,13 @@ def test_backpressure():
               ["b-%d-%d" % (c, i) for c in range(conns) for i in range(per)],
               "back-pressure from a full pool (4 connections, --pool-max 50)")
     check("reading paused" in t.log(), "... the listener paused reading, said in the log")
+    check(t.metric('tlogd_syslog_messages_total{result="recorded"}') == conns * per and
+          t.metric('tlogd_syslog_messages_total{result="unrecorded"}') == 0,
+          "/metrics: every message recorded, none unrecorded")
+    check(t.metric('tlogd_syslog_connections_total{result="accepted"}') == conns and
+          t.metric("tlogd_syslog_connections") == 0 and
+          (t.metric("tlogd_syslog_read_pauses_total") or 0) >= 1,
+          "/metrics: the connections, and the pauses of back-pressure")
     t.stop()
 
 
