@@ -254,8 +254,9 @@ void fe_console_status(tl_frontend *f, tl_http_req *r, fe_ep ep)
         json_object_set_new(j, "origin", json_stringn(f->pub.note, olen));
         json_object_set_new(j, "checkpoint", json_stringn(f->pub.note, f->pub.note_len));
         fe_console_sample(f); /* notes a size published since the last sweep */
-        json_object_set_new(j, "published_age_s",
-                            json_real((double)(now - f->console.seen_at_ms) / 1e3));
+        /* the sample may have noted it just now, after `now` was read */
+        int64_t age = now - f->console.seen_at_ms;
+        json_object_set_new(j, "published_age_s", json_real(age > 0 ? (double)age / 1e3 : 0.0));
     } else {
         json_object_set_new(j, "origin", json_null());
         json_object_set_new(j, "checkpoint", json_null());
