@@ -103,9 +103,9 @@ int main(int argc, char **argv)
             return 1;
         tl_buf_reset(&enc);
         int rc = tl_audit_sub_encode(hs, &sub, &enc);
-        while (rc == TL_OK &&
-               (rc = tl_log_add(log, enc.data, enc.len, on_add, NULL)) == TL_ERR_BUSY)
-            usleep(200);
+        if (rc == TL_OK) /* a full pool: wait for the batches to drain it */
+            while ((rc = tl_log_add(log, enc.data, enc.len, on_add, NULL)) == TL_ERR_BUSY)
+                usleep(200);
         tl_audit_event_release(&ev);
         if (rc != TL_OK) {
             fprintf(stderr, "add: %s\n", tl_strerror(rc));

@@ -35,7 +35,7 @@ async function main() {
       await page.type('#token', cfg.reader);
       await page.click('#token-save');
       await page.$eval('#f-limit', (e) => { e.value = '100'; });
-      for (const [key, actor] of [['', ''], ['actor_', 'user7']]) {
+      for (const [key, actor] of [['', ''], ['actor_', cfg.actor]]) {
         await page.$eval('#f-actor', (e, v) => { e.value = v; }, actor);
         await page.evaluate(() => { delete document.body.dataset.searchVerified; });
         await page.click('#search');
@@ -62,7 +62,7 @@ async function main() {
   console.log('status page, first render (navigation start to figures drawn): ' + median(fig.status).toFixed(1) + ' ms');
   console.log('search of ' + median(fig.rows) + ' rows, click to table rendered: ' + median(fig.search).toFixed(1) + ' ms');
   console.log('in-page verification of those rows: ' + median(fig.verify).toFixed(1) + ' ms');
-  console.log('search actor=user7 (1 event in 100), ' + median(fig.actor_rows) + ' rows, click to table rendered: ' +
+  console.log('search actor=' + cfg.actor + ' (' + cfg.actor_share + '), ' + median(fig.actor_rows) + ' rows, click to table rendered: ' +
     median(fig.actor_search).toFixed(1) + ' ms; verification ' + median(fig.actor_verify).toFixed(1) + ' ms');
   console.log('first run (cold browser): status ' + fig.status[0].toFixed(1) + ' ms, search ' + fig.search[0].toFixed(1) +
     ' ms, verification ' + fig.verify[0].toFixed(1) + ' ms');

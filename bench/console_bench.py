@@ -5,7 +5,10 @@ loads, time to first render of the status page, time from "Search" to a
 rendered 100-row page, and the in-page verification of those 100 rows
 (checkpoint signature and cosignatures once, then 100 commitments, leaves
 and inclusion proofs, WebCrypto). Fills a fresh audit log with N events
-first (default 100000), over HTTP in batches of 1000.
+first (default 100000), over HTTP in batches of 1000; with N of 10^6 or more
+(or TL_BENCH_FILL=direct), straight into the log's folder with
+bench_client_fill before serving it (the same kind of events, in a fraction
+of the time).
 
 Usage: console_bench.py BUILD_DIR [N] [RUNS]
 Needs puppeteer-core (tests/console/puppeteer_install.sh, the test cache)
@@ -36,8 +39,15 @@ def main():
     subprocess.run(["sh", os.path.join(HERE, "..", "tests", "console", "puppeteer_install.sh"),
                     PUPPETEER], check=True)
     d = os.path.join(tmp, "log")
-    subprocess.run([tlogd, "init", "--dir", d, "--origin", "example.test/bench", "--kind",
-                    "audit"], check=True, capture_output=True)
+    direct = N >= 1000000 or os.environ.get("TL_BENCH_FILL") == "direct"
+    if direct:
+        t0 = time.time()
+        subprocess.run([os.path.join(BUILD, "bench_client_fill"), d, str(N), "example.test/bench",
+                        "audit"], check=True)
+        print("filled %d events directly in %.1f s" % (N, time.time() - t0), flush=True)
+    else:
+        subprocess.run([tlogd, "init", "--dir", d, "--origin", "example.test/bench", "--kind",
+                        "audit"], check=True, capture_output=True)
     tok = {}
     for name, role in (("w", "writer"), ("r", "reader")):
         tok[role] = subprocess.run([tlogd, "token", "add", "--dir", d, "--name", name, "--role",
@@ -56,7 +66,7 @@ def main():
             time.sleep(0.05)
         t0 = time.time()
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        for b in range(0, N, 1000):
+        for b in range(0, 0 if direct else N, 1000):
             n = min(1000, N - b)
             body = "\n".join(json.dumps({
                 "actor": {"id": "user%d" % (i % 100)}, "action": "order.update",
@@ -69,8 +79,12 @@ def main():
             r.read()
             if r.status != 200:
                 raise RuntimeError("POST: %d" % r.status)
-        print("filled %d events in %.1f s" % (N, time.time() - t0), flush=True)
+        if not direct:
+            print("filled %d events in %.1f s" % (N, time.time() - t0), flush=True)
+        # bench_client_fill's actors are user-0..user-999, the HTTP fill's user0..user99
+        actor, share = ("user-7", "1 event in 1000") if direct else ("user7", "1 event in 100")
         cfg = {"base": "http://127.0.0.1:%d" % port, "reader": tok["reader"], "runs": RUNS,
+               "actor": actor, "actor_share": share,
                "tmp": tmp, "chromium": shutil.which("chromium")}
         env = dict(os.environ, NODE_PATH=os.path.join(PUPPETEER, "node_modules"))
         r = subprocess.run(["node", os.path.join(HERE, "console_bench.js"), json.dumps(cfg)],
