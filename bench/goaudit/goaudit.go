@@ -28,6 +28,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,7 +70,19 @@ func (a *auditor) get(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	var body []byte
+	if resp.ContentLength >= 0 && resp.ContentLength <= max {
+		body = make([]byte, resp.ContentLength)
+		_, err = io.ReadFull(resp.Body, body)
+		if err == nil {
+			var one [1]byte
+			if k, _ := resp.Body.Read(one[:]); k > 0 {
+				err = errors.New("body longer than its Content-Length")
+			}
+		}
+	} else {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, max+1))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
