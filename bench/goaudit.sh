@@ -26,7 +26,7 @@ HZ=$(getconf CLK_TCK)
 
 echo "== build the Go auditor"
 mkdir -p "$B/gocache"
-(cd "$W" && GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOCACHE="$B/gocache" \
+(cd "$W" && GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS="" GOCACHE="$B/gocache" \
     CGO_ENABLED=0 go build -o "$W/goaudit" "$HERE/goaudit/goaudit.go")
 go version
 
