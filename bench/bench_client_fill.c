@@ -12,6 +12,7 @@
  *
  *   bench_client_fill DIR N [ORIGIN [KIND]]
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,7 @@ int main(int argc, char **argv)
         return 1;
     }
     double t0 = tl_mono_s();
-    uint64_t e[32], x = 0x9e3779b97f4a7c15ULL;
+    uint64_t e[64], x = 0x9e3779b97f4a7c15ULL;
     tl_hasher *hs = tl_hasher_new();
     tl_buf enc = TL_BUF_INIT;
     for (uint64_t i = 0; audit && i < n; i++) {
@@ -114,16 +115,26 @@ int main(int argc, char **argv)
     }
     tl_buf_release(&enc);
     tl_hasher_free(hs);
+    /* A blob log's entries are 256 bytes; with a fifth argument MIN-MAX
+     * (e.g. 64-512, at most 512) each entry's length is drawn in [MIN, MAX]. */
+    uint64_t lmin = sizeof(e) / 2, lmax = sizeof(e) / 2;
+    if (!audit && argc > 5 &&
+        (sscanf(argv[5], "%" SCNu64 "-%" SCNu64, &lmin, &lmax) != 2 || lmin < 8 || lmax < lmin ||
+         lmax > sizeof(e))) {
+        fprintf(stderr, "bench_client_fill: entry lengths MIN-MAX within 8-%zu\n", sizeof(e));
+        return 2;
+    }
     for (uint64_t i = 0; !audit && i < n; i++) {
-        for (int k = 0; k < 32; k++) {
+        for (uint64_t k = 0; k < (lmax + 7) / 8; k++) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             e[k] = x;
         }
+        size_t len = (size_t)(lmin + x % (lmax - lmin + 1));
         e[0] = i; /* distinct */
         int rc;
-        while ((rc = tl_log_add(log, e, sizeof(e), on_add, NULL)) == TL_ERR_BUSY)
+        while ((rc = tl_log_add(log, e, len, on_add, NULL)) == TL_ERR_BUSY)
             usleep(200);
         if (rc != TL_OK) {
             fprintf(stderr, "add: %s\n", tl_strerror(rc));

@@ -6,7 +6,7 @@ pkgs="gcc cmake make pkg-config libssl-dev libnghttp2-dev libleveldb-dev libeven
 libcunit1-dev libjansson-dev libcurl4-openssl-dev librelp-dev openssl curl"
 if [ "${1:-build}" = test ]; then
     pkgs="$pkgs dpkg-dev nghttp2-client clang clang-format libclang-rt-14-dev nginx-light strace valgrind python3 procps
-golang-go golang-golang-x-net-dev awscli etcd-server etcd-client chromium bsdutils rsyslog
+golang-go golang-golang-x-net-dev golang-golang-x-mod-dev awscli etcd-server etcd-client chromium bsdutils rsyslog
 rsyslog-gnutls rsyslog-relp"
     # Node.js and npm for s3rver (the publication tests' S3 server): Debian's,
     # unless a node with its own npm is installed already.
