@@ -77,8 +77,16 @@ static uint64_t real_ms(void)
 }
 
 static volatile uint64_t fake_now;
+/* When early_set: the clock reads early_now on early_thread (a submitter),
+ * fake_now on every other thread (the sequencer). */
+static int early_set;
+static pthread_t early_thread;
+static uint64_t early_now;
 static uint64_t fake_clock(void)
 {
+    if (__atomic_load_n(&early_set, __ATOMIC_SEQ_CST) &&
+        pthread_equal(pthread_self(), early_thread))
+        return early_now;
     return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
 }
 
@@ -1377,12 +1385,16 @@ static void test_closes_at(void)
     CU_ASSERT_EQUAL(h.size, 10);
     CU_ASSERT(h.timestamp_ms < closes);
     tl_log_head_release(&h);
-    /* admitted a millisecond before, sealed at the closing time: refused whole */
-    fake_now = closes - 1;
+    /* admitted a millisecond before (the submitter's clock), sealed at the
+     * closing time (the sequencer's): refused whole */
+    fake_now = closes;
+    early_thread = pthread_self();
+    early_now = closes - 1;
+    __atomic_store_n(&early_set, 1, __ATOMIC_SEQ_CST);
     group_wait g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     tl_sub subs[2] = {{"late one", 8, 0}, {"late two", 8, 0}};
     CU_ASSERT_EQUAL_FATAL(tl_log_submit(log, subs, 2, on_group, &g), TL_OK);
-    fake_now = closes;
+    __atomic_store_n(&early_set, 0, __ATOMIC_SEQ_CST);
     CU_ASSERT_EQUAL(group_result(&g), TL_ERR_CLOSED);
     /* from then on: refused at once */
     CU_ASSERT_EQUAL(tl_log_add(log, "later", 5, on_add, NULL), TL_ERR_CLOSED);
