@@ -179,7 +179,9 @@ const noteCache = new Map();
 // Verifies a checkpoint note: the log's signature (its vkey), then the
 // cosignatures of the policy's witnesses (from the status endpoint).
 function verifyCheckpoint(note, logVkey, witnesses) {
-  const k = [logVkey, note].concat((witnesses || []).map((w) => w.vkey)).join('\0');
+  const q = state.status && state.status.quorum;
+  const k = [logVkey, note, JSON.stringify(q && q.rule)]
+    .concat((witnesses || []).map((w) => w.vkey)).join('\0');
   if (!noteCache.has(k)) {
     if (noteCache.size > 256) noteCache.clear();
     noteCache.set(k, verifyCheckpointNow(note, logVkey, witnesses));
@@ -215,10 +217,22 @@ async function verifyCheckpointNow(note, logVkey, witnesses) {
       cp.cosigners.push(w.name);
     }
   }
-  if (state.status && state.status.quorum && state.status.quorum.policy && !cp.cosigners.length) {
-    fail('no valid cosignature by the policy\'s witnesses');
+  const q = state.status && state.status.quorum;
+  if (q && q.policy && !cp.cosigners.length) fail('no valid cosignature by the policy\'s witnesses');
+  if (q && q.policy && q.rule && !quorumMet(q.rule, new Set(cp.cosigners))) {
+    fail('the cosignatures (' + cp.cosigners.join(', ') + ') do not meet the policy\'s quorum');
   }
   return cp;
+}
+
+// The policy's quorum rule (from the status endpoint: groups in order, each
+// k of its members; a member is a witness by name or an earlier group),
+// decided from the witnesses whose cosignatures the page verified itself.
+function quorumMet(rule, cosigned) {
+  const met = [];
+  const holds = (r) => (r.witness !== undefined ? cosigned.has(r.witness) : met[r.group] === true);
+  for (const g of rule.groups) met.push(g.members.filter(holds).length >= g.k);
+  return holds(rule.root);
 }
 
 async function nodeHash(l, r) {

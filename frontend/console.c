@@ -183,6 +183,35 @@ static json_t *history(const fe_console *c)
 }
 
 /* The witnesses of the policy and the quorum of the published checkpoint. */
+/* A member of the quorum rule: {"witness": name} or {"group": index}. */
+static json_t *rule_ref(const tl_policy *p, tl_policy_ref r)
+{
+    if (r.is_group)
+        return json_pack("{sI}", "group", (json_int_t)r.idx);
+    return json_pack("{ss}", "witness", tl_policy_witness_at(p, r.idx)->name);
+}
+
+/* The policy's quorum rule, for the page to decide it from the
+ * cosignatures it verified itself: {"groups": [{"name", "k", "members"}],
+ * "root": ref} (groups only name earlier groups), or null for none. */
+static json_t *quorum_rule(const tl_policy *p)
+{
+    tl_policy_ref root;
+    if (!tl_policy_quorum_root(p, &root))
+        return json_null();
+    json_t *groups = json_array();
+    for (size_t g = 0; g < tl_policy_ngroups(p); g++) {
+        size_t k, n;
+        const char *name = tl_policy_group_at(p, g, &k, &n);
+        json_t *ms = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(ms, rule_ref(p, tl_policy_group_member(p, g, i)));
+        json_array_append_new(
+            groups, json_pack("{sssIso}", "name", name, "k", (json_int_t)k, "members", ms));
+    }
+    return json_pack("{soso}", "groups", groups, "root", rule_ref(p, root));
+}
+
 static void witnesses(tl_frontend *f, json_t *j)
 {
     json_t *ws = json_array(), *quorum;
@@ -226,6 +255,7 @@ static void witnesses(tl_frontend *f, json_t *j)
         met = tl_policy_verify_checkpoint(tl_cosigner_policy(c), f->pub.note, f->pub.note_len, NULL,
                                           err, sizeof err) == TL_OK;
     quorum = json_pack("{sbsbss?}", "policy", 1, "met", met, "reason", met ? NULL : err);
+    json_object_set_new(quorum, "rule", quorum_rule(tl_cosigner_policy(c)));
     json_object_set_new(j, "witnesses", ws);
     json_object_set_new(j, "quorum", quorum);
 }

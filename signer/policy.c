@@ -509,6 +509,34 @@ static int quorum_eval(const tl_policy *p, const unsigned char *wit_ok)
     return gmet[p->quorum.idx];
 }
 
+size_t tl_policy_ngroups(const tl_policy *p)
+{
+    return p->ngroups;
+}
+
+const char *tl_policy_group_at(const tl_policy *p, size_t i, size_t *k, size_t *n)
+{
+    *k = p->groups[i].k;
+    *n = p->groups[i].n;
+    return p->groups[i].name;
+}
+
+tl_policy_ref tl_policy_group_member(const tl_policy *p, size_t group, size_t j)
+{
+    ref m = p->groups[group].members[j];
+    tl_policy_ref r = {m.kind == REF_GROUP, m.idx};
+    return r;
+}
+
+int tl_policy_quorum_root(const tl_policy *p, tl_policy_ref *out)
+{
+    if (p->quorum_none)
+        return 0;
+    out->is_group = p->quorum.kind == REF_GROUP;
+    out->idx = p->quorum.idx;
+    return 1;
+}
+
 int tl_policy_quorum_met(const tl_policy *p, const unsigned char *cosigned)
 {
     return quorum_eval(p, cosigned);

@@ -45,6 +45,19 @@ int tl_policy_quorum_none(const tl_policy *p);
 /* Decides the quorum: cosigned[i] is nonzero when witness i has a valid
  * cosignature. Returns 1 if the quorum is met, 0 if not. */
 int tl_policy_quorum_met(const tl_policy *p, const unsigned char *cosigned);
+/* The quorum rule, for a verifier elsewhere (the web console): groups in
+ * the file's order, each k of its members; a member (and the quorum) is a
+ * witness (index into tl_policy_witness_at) or an earlier group. */
+typedef struct tl_policy_ref {
+    int is_group;
+    size_t idx;
+} tl_policy_ref;
+size_t tl_policy_ngroups(const tl_policy *p);
+/* Group i's name, k and member count n (members by tl_policy_group_member). */
+const char *tl_policy_group_at(const tl_policy *p, size_t i, size_t *k, size_t *n);
+tl_policy_ref tl_policy_group_member(const tl_policy *p, size_t group, size_t j);
+/* The quorum's root: 0 for `quorum none` (no ref), else 1 with *out set. */
+int tl_policy_quorum_root(const tl_policy *p, tl_policy_ref *out);
 /* Whether the quorum can be met at all using only witnesses with URLs. */
 int tl_policy_quorum_reachable_with_urls(const tl_policy *p);
 

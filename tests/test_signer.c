@@ -1019,6 +1019,28 @@ static void test_policy_parse(void)
     CU_ASSERT(quorum_of(p, "X2 X3 Y1") == 1);                /* A and B */
     CU_ASSERT(quorum_of(p, "Y1 Y2") == 0);                   /* B needs X3 too */
     CU_ASSERT(tl_policy_quorum_reachable_with_urls(p) == 0); /* A only */
+    /* the rule as the console gets it: groups in order, members, the root */
+    {
+        size_t k, n;
+        tl_policy_ref r;
+        CU_ASSERT_FATAL(tl_policy_ngroups(p) == 4);
+        CU_ASSERT_STRING_EQUAL(tl_policy_group_at(p, 0, &k, &n), "A");
+        CU_ASSERT(k == 1 && n == 2);
+        r = tl_policy_group_member(p, 0, 1);
+        CU_ASSERT(!r.is_group && strcmp(tl_policy_witness_at(p, r.idx)->name, "X2") == 0);
+        CU_ASSERT_STRING_EQUAL(tl_policy_group_at(p, 1, &k, &n), "B");
+        CU_ASSERT(k == 2 && n == 2); /* all */
+        CU_ASSERT_STRING_EQUAL(tl_policy_group_at(p, 2, &k, &n), "C");
+        CU_ASSERT(k == 2 && n == 3);
+        r = tl_policy_group_member(p, 2, 1);
+        CU_ASSERT(r.is_group && r.idx == 1);
+        r = tl_policy_group_member(p, 2, 2);
+        CU_ASSERT(!r.is_group && strcmp(tl_policy_witness_at(p, r.idx)->name, "Y2") == 0);
+        CU_ASSERT_STRING_EQUAL(tl_policy_group_at(p, 3, &k, &n), "D");
+        CU_ASSERT(k == 1 && n == 2); /* any */
+        CU_ASSERT_FATAL(tl_policy_quorum_root(p, &r) == 1);
+        CU_ASSERT(r.is_group && r.idx == 3);
+    }
     tl_policy_free(p);
     p = NULL;
     tl_buf_reset(&b);
@@ -1030,6 +1052,10 @@ static void test_policy_parse(void)
     p = NULL;
     CU_ASSERT_FATAL(tl_policy_parse("quorum none\n", 12, &p, err, sizeof err) == TL_OK);
     CU_ASSERT(tl_policy_quorum_none(p));
+    {
+        tl_policy_ref r;
+        CU_ASSERT(tl_policy_quorum_root(p, &r) == 0);
+    }
     CU_ASSERT(tl_policy_quorum_met(p, NULL) == 1);
     CU_ASSERT(tl_policy_quorum_reachable_with_urls(p) == 1);
     tl_policy_free(p);

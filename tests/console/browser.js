@@ -328,6 +328,17 @@ async function main() {
       check(reasons[mode].test(m), 'tampered ' + mode + ' in a receipt: ' + m);
       if (mode === 'proof') await shot(page, 'tampered');
     }
+    // a quorum the cosignatures do not meet (the policy's rule, as the status gives it)
+    await fetch(cfg.proxy + '/__tamper?mode=quorum');
+    await page.reload({ waitUntil: 'load' }); // a fresh status (a goto to the same #audit would not load)
+    await page.waitForFunction(() => document.body.dataset.statusLoaded === '1', { timeout: 10000 * T });
+    await search(page, { actor: 'bob' });
+    {
+      const want = /^not verified: the cosignatures \(w1\) do not meet the policy's quorum$/;
+      const r = (await rows(page))[0];
+      check(want.test(r.cells[6]), 'a quorum not met in a search: ' + r.cells[6]);
+      check(want.test(await openEvent(page, b.index)), 'a quorum not met in a receipt');
+    }
     allowed = /Failed to load resource|ERR_EMPTY_RESPONSE|ERR_CONNECTION/;
     await fetch(cfg.proxy + '/__tamper?mode=down');
     await search(page, { actor: 'bob' });

@@ -110,7 +110,14 @@ def tamper_note(note):
 
 def tamper(path, body):
     mode = MODE["mode"]
-    if mode == "none" or not path.startswith("/audit/v1/events"):
+    if mode == "quorum" and path == "/console/v1/status":
+        # a policy that wants w2 too, which never cosigned: the page must
+        # decide the quorum from what it verified, not from the server's word
+        j = json.loads(body)
+        j["quorum"]["rule"] = {"groups": [{"name": "both", "k": 2, "members": [
+            {"witness": "w1"}, {"witness": "w2"}]}], "root": {"group": 0}}
+        return json.dumps(j).encode()
+    if mode in ("none", "quorum") or not path.startswith("/audit/v1/events"):
         return body
     j = json.loads(body)
     if "events" in j:  # a search page
