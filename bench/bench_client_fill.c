@@ -88,10 +88,10 @@ int main(int argc, char **argv)
         int len;
         if (real) {
             static const char *const actions[16] = {
-                "order.create",   "order.cancel",   "order.read",     "order.update",
-                "user.login",     "user.logout",    "user.update",    "invoice.create",
-                "invoice.read",   "invoice.void",   "payment.create", "payment.refund",
-                "cart.update",    "address.update", "session.renew",  "export.create"};
+                "order.create", "order.cancel",   "order.read",     "order.update",
+                "user.login",   "user.logout",    "user.update",    "invoice.create",
+                "invoice.read", "invoice.void",   "payment.create", "payment.refund",
+                "cart.update",  "address.update", "session.renew",  "export.create"};
             static const char *const outcomes[4] = {"success", "failure", "denied", "unknown"};
             x ^= x << 13;
             x ^= x >> 7;
@@ -100,7 +100,8 @@ int main(int argc, char **argv)
             len = snprintf(
                 text, sizeof(text),
                 "{\"actor\":{\"id\":\"user-%06llu\",\"type\":\"user\",\"ip\":\"10.%llu.%llu.%llu\","
-                "\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64) shop-app/4.2\"},\"action\":\"%s\","
+                "\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64) "
+                "shop-app/4.2\"},\"action\":\"%s\","
                 "\"resource\":{\"type\":\"order\",\"id\":\"ord-%07llu\"},\"outcome\":\"%s\","
                 "\"time\":\"2026-12-03T12:00:00.000Z\",\"source\":\"shop-api\",\"request_id\":"
                 "\"req-%016llx\",\"details\":{\"reason\":\"customer request\",\"items\":%llu,"
@@ -108,19 +109,23 @@ int main(int argc, char **argv)
                 (unsigned long long)(r % 100000), (unsigned long long)((r >> 17) & 255),
                 (unsigned long long)((r >> 25) & 255), (unsigned long long)((r >> 33) & 255),
                 actions[(r >> 48) & 15], (unsigned long long)((r >> 20) % 1000000),
-                outcomes[o < 90 ? 0 : o < 95 ? 1 : o < 99 ? 2 : 3], (unsigned long long)i,
-                (unsigned long long)(i % 7 + 1), (unsigned long long)(i % 500),
-                (unsigned long long)(i % 100));
+                outcomes[o < 90   ? 0
+                         : o < 95 ? 1
+                         : o < 99 ? 2
+                                  : 3],
+                (unsigned long long)i, (unsigned long long)(i % 7 + 1),
+                (unsigned long long)(i % 500), (unsigned long long)(i % 100));
         } else
-            len = snprintf(text, sizeof(text),
-                     "{\"actor\":{\"id\":\"user-%llu\",\"type\":\"user\",\"ip\":\"192.0.2.%llu\"},"
-                     "\"action\":\"order.cancel\",\"resource\":{\"type\":\"order\",\"id\":"
-                     "\"%llu\"},\"outcome\":\"success\",\"source\":\"shop\",\"request_id\":"
-                     "\"req-%llu\",\"details\":{\"reason\":\"customer request\",\"items\":%llu,"
-                     "\"total\":\"%llu.%02llu\"}}",
-                     (unsigned long long)(i % 1000), (unsigned long long)(i % 250),
-                     (unsigned long long)i, (unsigned long long)i, (unsigned long long)(i % 7 + 1),
-                     (unsigned long long)(i % 500), (unsigned long long)(i % 100));
+            len = snprintf(
+                text, sizeof(text),
+                "{\"actor\":{\"id\":\"user-%llu\",\"type\":\"user\",\"ip\":\"192.0.2.%llu\"},"
+                "\"action\":\"order.cancel\",\"resource\":{\"type\":\"order\",\"id\":"
+                "\"%llu\"},\"outcome\":\"success\",\"source\":\"shop\",\"request_id\":"
+                "\"req-%llu\",\"details\":{\"reason\":\"customer request\",\"items\":%llu,"
+                "\"total\":\"%llu.%02llu\"}}",
+                (unsigned long long)(i % 1000), (unsigned long long)(i % 250),
+                (unsigned long long)i, (unsigned long long)i, (unsigned long long)(i % 7 + 1),
+                (unsigned long long)(i % 500), (unsigned long long)(i % 100));
         tl_audit_event ev;
         tl_audit_sub sub;
         memset(&sub, 0, sizeof(sub));
