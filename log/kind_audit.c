@@ -371,6 +371,61 @@ int tl_audit_body_read(tl_log *log, uint64_t index, tl_buf *buf, tl_audit_body *
     return rc;
 }
 
+typedef struct bodies_run {
+    tl_log *log;
+    uint64_t next, end;
+    tl_audit_body_fn fn;
+    void *ctx;
+    int rc;
+} bodies_run;
+
+static int on_body(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    bodies_run *r = ctx;
+    tl_buf v = {(uint8_t *)val, vlen, vlen};
+    tl_audit_body b;
+    int c;
+    if (klen != 10 || tl_layout_get_u64((const uint8_t *)key + 2) != r->next) {
+        r->rc = TL_ERR_NOTFOUND;
+        return 1;
+    }
+    if (body_parse(&v, &b) != TL_OK) {
+        tl_log_corrupt(r->log, "an audit event's body is malformed");
+        r->rc = TL_ERR_CORRUPT;
+        return 1;
+    }
+    c = r->fn(r->ctx, r->next, &b);
+    if (c) {
+        r->rc = c;
+        return 1;
+    }
+    r->next++;
+    return r->next == r->end;
+}
+
+int tl_audit_bodies_each(tl_log *log, uint64_t first, uint64_t n, tl_audit_body_fn fn, void *ctx)
+{
+    bodies_run r = {log, first, first + n, fn, ctx, TL_OK};
+    uint8_t lo[16], hi[16];
+    int rc;
+    if (n == 0)
+        return TL_OK;
+    if (first + n < first)
+        return TL_ERR_NOTFOUND;
+    /* [first, first+n-1] as keys: up to just past that of first+n-1 */
+    body_key(lo, first);
+    body_key(hi, first + n - 1);
+    hi[10] = 0;
+    rc = tl_log_kind_range(log, lo, 10, hi, 11, on_body, &r);
+    if (rc == TL_ERR_CORRUPT)
+        tl_log_corrupt(log, "an audit event's body cannot be read");
+    if (rc == 1 || rc == TL_OK)
+        rc = r.rc;
+    if (rc == TL_OK && r.next != r.end)
+        rc = TL_ERR_NOTFOUND;
+    return rc;
+}
+
 /* The first index in [lo, hi) whose log time is >= t (hi if none): log
  * times never decrease, so a binary search over the bodies. */
 static int first_at(tl_log *log, uint64_t lo, uint64_t hi, int64_t t, uint64_t *out, tl_buf *v)
