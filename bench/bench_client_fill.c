@@ -8,7 +8,11 @@
  * 300 canonical bytes (an order cancelled by one of 1000 users, with a few
  * details), each with a random salt, encoded as the frontend does
  * (tl_audit_sub_encode), so that the log holds records, bodies and indexes.
- * Used only by bench/client_audit.sh and bench/client_audit_log.sh.
+ * With KIND `audit400` the events are those of bench/audit_bench.sh instead
+ * (about 400 canonical bytes: actors drawn from 10^5, resources from 10^6,
+ * 16 actions, outcomes mostly `success`), for its queries.
+ * Used by bench/client_audit.sh, bench/client_audit_log.sh and
+ * bench/audit_bench.sh.
  *
  *   bench_client_fill DIR N [ORIGIN [KIND]]
  */
@@ -52,9 +56,10 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *origin = argc > 3 ? argv[3] : "bench.example/client";
-    int audit = argc > 4 && strcmp(argv[4], "audit") == 0;
+    int real = argc > 4 && strcmp(argv[4], "audit400") == 0;
+    int audit = real || (argc > 4 && strcmp(argv[4], "audit") == 0);
     if (argc > 4 && !audit && strcmp(argv[4], "blob") != 0) {
-        fprintf(stderr, "bench_client_fill: KIND is blob or audit\n");
+        fprintf(stderr, "bench_client_fill: KIND is blob, audit or audit400\n");
         return 2;
     }
     char err[512], *vkey = NULL;
@@ -80,17 +85,48 @@ int main(int argc, char **argv)
     tl_hasher *hs = tl_hasher_new();
     tl_buf enc = TL_BUF_INIT;
     for (uint64_t i = 0; audit && i < n; i++) {
-        char text[512], why[256];
-        int len =
-            snprintf(text, sizeof(text),
-                     "{\"actor\":{\"id\":\"user-%llu\",\"type\":\"user\",\"ip\":\"192.0.2.%llu\"},"
-                     "\"action\":\"order.cancel\",\"resource\":{\"type\":\"order\",\"id\":"
-                     "\"%llu\"},\"outcome\":\"success\",\"source\":\"shop\",\"request_id\":"
-                     "\"req-%llu\",\"details\":{\"reason\":\"customer request\",\"items\":%llu,"
-                     "\"total\":\"%llu.%02llu\"}}",
-                     (unsigned long long)(i % 1000), (unsigned long long)(i % 250),
-                     (unsigned long long)i, (unsigned long long)i, (unsigned long long)(i % 7 + 1),
-                     (unsigned long long)(i % 500), (unsigned long long)(i % 100));
+        char text[1024], why[256];
+        int len;
+        if (real) {
+            static const char *const actions[16] = {
+                "order.create", "order.cancel",   "order.read",     "order.update",
+                "user.login",   "user.logout",    "user.update",    "invoice.create",
+                "invoice.read", "invoice.void",   "payment.create", "payment.refund",
+                "cart.update",  "address.update", "session.renew",  "export.create"};
+            static const char *const outcomes[4] = {"success", "failure", "denied", "unknown"};
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            uint64_t r = x, o = (r >> 40) % 100;
+            len = snprintf(
+                text, sizeof(text),
+                "{\"actor\":{\"id\":\"user-%06llu\",\"type\":\"user\",\"ip\":\"10.%llu.%llu.%llu\","
+                "\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64) "
+                "shop-app/4.2\"},\"action\":\"%s\","
+                "\"resource\":{\"type\":\"order\",\"id\":\"ord-%07llu\"},\"outcome\":\"%s\","
+                "\"time\":\"2026-12-03T12:00:00.000Z\",\"source\":\"shop-api\",\"request_id\":"
+                "\"req-%016llx\",\"details\":{\"reason\":\"customer request\",\"items\":%llu,"
+                "\"total\":\"%llu.%02llu\",\"channel\":\"web\",\"region\":\"eu-west-1\"}}",
+                (unsigned long long)(r % 100000), (unsigned long long)((r >> 17) & 255),
+                (unsigned long long)((r >> 25) & 255), (unsigned long long)((r >> 33) & 255),
+                actions[(r >> 48) & 15], (unsigned long long)((r >> 20) % 1000000),
+                outcomes[o < 90   ? 0
+                         : o < 95 ? 1
+                         : o < 99 ? 2
+                                  : 3],
+                (unsigned long long)i, (unsigned long long)(i % 7 + 1),
+                (unsigned long long)(i % 500), (unsigned long long)(i % 100));
+        } else
+            len = snprintf(
+                text, sizeof(text),
+                "{\"actor\":{\"id\":\"user-%llu\",\"type\":\"user\",\"ip\":\"192.0.2.%llu\"},"
+                "\"action\":\"order.cancel\",\"resource\":{\"type\":\"order\",\"id\":"
+                "\"%llu\"},\"outcome\":\"success\",\"source\":\"shop\",\"request_id\":"
+                "\"req-%llu\",\"details\":{\"reason\":\"customer request\",\"items\":%llu,"
+                "\"total\":\"%llu.%02llu\"}}",
+                (unsigned long long)(i % 1000), (unsigned long long)(i % 250),
+                (unsigned long long)i, (unsigned long long)i, (unsigned long long)(i % 7 + 1),
+                (unsigned long long)(i % 500), (unsigned long long)(i % 100));
         tl_audit_event ev;
         tl_audit_sub sub;
         memset(&sub, 0, sizeof(sub));

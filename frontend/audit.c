@@ -864,6 +864,23 @@ void fe_audit_events(tl_frontend *f, tl_http_req *r, fe_ep ep)
 
 /* ---- GET /audit/v1/bodies/<N>[.p/<W>] --------------------------------------- */
 
+/* One line of a bundle's bodies (tl_audit_bodies_each). */
+static int add_body_line(void *ctx, uint64_t i, const tl_audit_body *b)
+{
+    tl_buf *out = ctx;
+    if (b->erased)
+        return tl_buf_addf(out, "{\"index\":%llu,\"erased_by\":%llu}\n", (unsigned long long)i,
+                           (unsigned long long)b->erased_by)
+                   ? TL_ERR_NOMEM
+                   : 0;
+    char salt[TL_B64_LEN(TL_AUDIT_SALT) + 1];
+    tl_b64_encode(b->salt, TL_AUDIT_SALT, salt);
+    if (tl_buf_addf(out, "{\"index\":%llu,\"event\":", (unsigned long long)i) ||
+        tl_buf_add(out, b->canon, b->canon_len) || tl_buf_addf(out, ",\"salt\":\"%s\"}\n", salt))
+        return TL_ERR_NOMEM;
+    return 0;
+}
+
 void fe_audit_bodies(tl_frontend *f, tl_http_req *r, fe_ep ep)
 {
     const char *path = tl_http_req_path(r) + strlen("/audit/v1/bodies/");
@@ -871,7 +888,7 @@ void fe_audit_bodies(tl_frontend *f, tl_http_req *r, fe_ep ep)
     tl_tile t;
     fe_who who;
     fe_res res;
-    tl_buf out = TL_BUF_INIT, body = TL_BUF_INIT;
+    tl_buf out = TL_BUF_INIT;
     int rc = TL_OK;
     if (!authorize(f, r, ep, TL_TOKEN_OP_READ, "audit.read", &who))
         return;
@@ -890,24 +907,7 @@ void fe_audit_bodies(tl_frontend *f, tl_http_req *r, fe_ep ep)
                  (unsigned long long)f->pub.size);
         return;
     }
-    for (unsigned k = 0; k < t.width && rc == TL_OK; k++) {
-        uint64_t i = t.n * TL_TILE_WIDTH + k;
-        tl_audit_body b;
-        rc = tl_audit_body_read(f->cfg.log, i, &body, &b);
-        if (rc != TL_OK)
-            break;
-        if (b.erased) {
-            rc = tl_buf_addf(&out, "{\"index\":%llu,\"erased_by\":%llu}\n", (unsigned long long)i,
-                             (unsigned long long)b.erased_by);
-        } else {
-            char salt[TL_B64_LEN(TL_AUDIT_SALT) + 1];
-            tl_b64_encode(b.salt, TL_AUDIT_SALT, salt);
-            if (tl_buf_addf(&out, "{\"index\":%llu,\"event\":", (unsigned long long)i) ||
-                tl_buf_add(&out, b.canon, b.canon_len) ||
-                tl_buf_addf(&out, ",\"salt\":\"%s\"}\n", salt))
-                rc = TL_ERR_NOMEM;
-        }
-    }
+    rc = tl_audit_bodies_each(f->cfg.log, t.n * TL_TILE_WIDTH, t.width, add_body_line, &out);
     if (rc == TL_OK) {
         reply_recorded(f, r, ep, &who, "audit.read", &res, "application/x-ndjson", &out);
     } else {
@@ -915,7 +915,6 @@ void fe_audit_bodies(tl_frontend *f, tl_http_req *r, fe_ep ep)
                 tl_strerror(rc));
     }
     tl_buf_release(&out);
-    tl_buf_release(&body);
 }
 
 /* ---- GET /audit/v1/log ------------------------------------------------------ */

@@ -371,6 +371,61 @@ int tl_audit_body_read(tl_log *log, uint64_t index, tl_buf *buf, tl_audit_body *
     return rc;
 }
 
+typedef struct bodies_run {
+    tl_log *log;
+    uint64_t next, end;
+    tl_audit_body_fn fn;
+    void *ctx;
+    int rc;
+} bodies_run;
+
+static int on_body(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    bodies_run *r = ctx;
+    tl_buf v = {(uint8_t *)val, vlen, vlen};
+    tl_audit_body b;
+    int c;
+    if (klen != 10 || tl_layout_get_u64((const uint8_t *)key + 2) != r->next) {
+        r->rc = TL_ERR_NOTFOUND;
+        return 1;
+    }
+    if (body_parse(&v, &b) != TL_OK) {
+        tl_log_corrupt(r->log, "an audit event's body is malformed");
+        r->rc = TL_ERR_CORRUPT;
+        return 1;
+    }
+    c = r->fn(r->ctx, r->next, &b);
+    if (c) {
+        r->rc = c;
+        return 1;
+    }
+    r->next++;
+    return r->next == r->end;
+}
+
+int tl_audit_bodies_each(tl_log *log, uint64_t first, uint64_t n, tl_audit_body_fn fn, void *ctx)
+{
+    bodies_run r = {log, first, first + n, fn, ctx, TL_OK};
+    uint8_t lo[16], hi[16];
+    int rc;
+    if (n == 0)
+        return TL_OK;
+    if (first + n < first)
+        return TL_ERR_NOTFOUND;
+    /* [first, first+n-1] as keys: up to just past that of first+n-1 */
+    body_key(lo, first);
+    body_key(hi, first + n - 1);
+    hi[10] = 0;
+    rc = tl_log_kind_range(log, lo, 10, hi, 11, on_body, &r);
+    if (rc == TL_ERR_CORRUPT)
+        tl_log_corrupt(log, "an audit event's body cannot be read");
+    if (rc == 1 || rc == TL_OK)
+        rc = r.rc;
+    if (rc == TL_OK && r.next != r.end)
+        rc = TL_ERR_NOTFOUND;
+    return rc;
+}
+
 /* The first index in [lo, hi) whose log time is >= t (hi if none): log
  * times never decrease, so a binary search over the bodies. */
 static int first_at(tl_log *log, uint64_t lo, uint64_t hi, int64_t t, uint64_t *out, tl_buf *v)
@@ -461,6 +516,92 @@ static int on_index_key(void *ctx, const void *key, size_t klen, const void *val
     return candidate(r, index);
 }
 
+/* One member filter's index, for the intersection: the 11-byte prefix
+ * 10 'i' f H8(value) of its keys, and the indexes of the last seek, highest
+ * first: every index of the filter in [idx[n-1], seek_at] (down to the end
+ * of the index if done). */
+#define QIDX_AHEAD 64
+typedef struct qidx {
+    uint8_t pre[11];
+    int valid, done;
+    size_t n, pos;
+    uint64_t seek_at;
+    uint64_t idx[QIDX_AHEAD];
+} qidx;
+
+static int on_index_ahead(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    qidx *x = ctx;
+    (void)val;
+    (void)vlen;
+    if (klen != 19)
+        return 0;
+    x->idx[x->n++] = ~tl_layout_get_u64((const uint8_t *)key + 11);
+    return x->n == QIDX_AHEAD;
+}
+
+/* The highest index <= at in the index x (*have 0 if none); at never grows
+ * from one call to the next. */
+static int index_at_or_below(tl_log *log, qidx *x, uint64_t at, int *have, uint64_t *index)
+{
+    if (!x->valid || at > x->seek_at || (!x->done && at < x->idx[x->n - 1])) {
+        uint8_t lo[19], hi[20];
+        int rc;
+        memcpy(lo, x->pre, 11);
+        tl_layout_put_u64(lo + 11, ~at);
+        memcpy(hi, x->pre, 11);
+        memset(hi + 11, 0xff, 8);
+        hi[19] = 0;
+        x->n = x->pos = 0;
+        x->valid = 0;
+        rc = tl_log_kind_range(log, lo, sizeof(lo), hi, sizeof(hi), on_index_ahead, x);
+        if (rc == 1)
+            rc = TL_OK;
+        if (rc != TL_OK)
+            return rc;
+        x->valid = 1;
+        x->done = x->n < QIDX_AHEAD;
+        x->seek_at = at;
+    }
+    while (x->pos < x->n && x->idx[x->pos] > at)
+        x->pos++;
+    *have = x->pos < x->n;
+    *index = *have ? x->idx[x->pos] : 0;
+    return TL_OK;
+}
+
+/* Several member filters: the indexes below hi (and >= r->lo) that are in
+ * every filter's index, from the highest down, by leapfrogging from one
+ * index to the next (each step is a seek to the highest key at or below the
+ * current index, from a few read ahead), so that the cost is in the indexes the rarest filters
+ * hold, not in those of the most selective one alone. Each index found is a
+ * candidate like any other: its body is read and checked. */
+static int intersect(qrun *r, qidx *x, int nx, uint64_t hi)
+{
+    uint64_t cur = hi - 1;
+    for (;;) {
+        int agree = 0;
+        for (int j = 0; agree < nx; j = (j + 1) % nx) {
+            int have;
+            uint64_t at;
+            int rc = index_at_or_below(r->log, &x[j], cur, &have, &at);
+            if (rc != TL_OK)
+                return rc;
+            if (!have || at < r->lo)
+                return TL_OK;
+            if (at == cur) {
+                agree++;
+            } else {
+                cur = at;
+                agree = 1;
+            }
+        }
+        if (candidate(r, cur) || cur == r->lo)
+            return TL_OK;
+        cur--;
+    }
+}
+
 int tl_audit_query_run(tl_log *log, uint64_t size, const tl_audit_query *q, tl_audit_hit_fn fn,
                        void *ctx, int *more)
 {
@@ -493,7 +634,35 @@ int tl_audit_query_run(tl_log *log, uint64_t size, const tl_audit_query *q, tl_a
         tag = 'o';
     }
     if (rc == TL_OK && hi > r.lo && q->limit > 0) {
-        if (drive) {
+        const struct {
+            const tl_audit_str *v;
+            char tag;
+        } given[NFIELDS] = {{&q->resource_id, 'r'},
+                            {&q->actor, 'a'},
+                            {&q->action, 'c'},
+                            {&q->resource_type, 't'},
+                            {&q->outcome, 'o'}};
+        qidx x[NFIELDS];
+        int nx = 0;
+        for (int i = 0; i < NFIELDS; i++)
+            nx += given[i].v->s != NULL;
+        if (nx > 1) {
+            tl_hasher *h = tl_hasher_new();
+            uint8_t k[24];
+            if (!h) {
+                rc = TL_ERR_NOMEM;
+            } else {
+                nx = 0;
+                for (int i = 0; i < NFIELDS; i++)
+                    if (given[i].v->s) {
+                        index_key(k, h, given[i].tag, given[i].v, 0);
+                        memcpy(x[nx].pre, k, 11);
+                        x[nx++].valid = 0;
+                    }
+                tl_hasher_free(h);
+                rc = intersect(&r, x, nx, hi);
+            }
+        } else if (drive) {
             uint8_t lo[24], hik[24];
             tl_hasher *h = tl_hasher_new();
             if (!h) {

@@ -73,6 +73,13 @@ typedef struct tl_audit_body {
  * when the log has no body there (beyond the tree, or not an audit log). */
 int tl_audit_body_read(tl_log *log, uint64_t index, tl_buf *buf, tl_audit_body *b);
 
+/* The bodies of indexes first .. first+n-1 in order, in one scan of the
+ * store: fn gets each (the body borrows bytes valid during the call only);
+ * non-zero from fn stops with that value. TL_ERR_NOTFOUND when one is
+ * missing, TL_ERR_CORRUPT when one is malformed, as tl_audit_body_read. */
+typedef int (*tl_audit_body_fn)(void *ctx, uint64_t index, const tl_audit_body *b);
+int tl_audit_bodies_each(tl_log *log, uint64_t first, uint64_t n, tl_audit_body_fn fn, void *ctx);
+
 /* A query: every member given must match; since/until are log times in
  * ms (since inclusive, until exclusive); results come newest first, below
  * the index `below` (the cursor; the tree size for a first page). */
