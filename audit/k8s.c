@@ -94,6 +94,8 @@ int tl_k8s_quote_numbers(const char *text, size_t len, tl_buf *out, size_t **shi
     int in_string = 0, rc = TL_OK;
     *shifts = NULL;
     *nshifts = 0;
+    if (memchr(text, 0, len) != NULL)
+        return TL_ERR_INVALID;
     if (tl_buf_grow(out, len + 1) != TL_OK)
         return TL_ERR_NOMEM;
     while (i < len && rc == TL_OK) {
@@ -448,6 +450,11 @@ int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_e
     list->ev = NULL;
     list->n = 0;
     rc = tl_k8s_quote_numbers(text, len, &q, &shifts, &nshifts);
+    if (rc == TL_ERR_INVALID) {
+        snprintf(why, cap, "invalid JSON at byte %zu: a NUL byte",
+                 (size_t)((const char *)memchr(text, 0, len) - text));
+        goto out;
+    }
     if (rc != TL_OK) {
         snprintf(why, cap, "out of memory");
         goto out;

@@ -46,7 +46,9 @@
  * allow quoted (above). *shifts gets the offsets in out just past each quoted
  * token (*nshifts of them, ascending, malloc'd: the caller frees), so that a
  * parser's error offset can be given in the caller's text (tl_k8s_offset).
- * TL_OK or TL_ERR_NOMEM. */
+ * TL_OK, TL_ERR_NOMEM, or TL_ERR_INVALID for a text with a NUL byte (never
+ * valid JSON, and jansson ends a top-level number at one: the step could not
+ * keep its promise). */
 int tl_k8s_quote_numbers(const char *text, size_t len, tl_buf *out, size_t **shifts,
                          size_t *nshifts);
 /* The offset in the original text of offset pos of the quoted text. */

@@ -298,6 +298,17 @@ static void test_limits(void)
 
 static void test_bad(void)
 {
+    {
+        /* a NUL byte is never JSON: refused with its offset, before any parse */
+        static const char nul[] = "{\"kind\":\"EventList\",\"items\":[]}\0";
+        tl_k8s_list l;
+        char why[256];
+        CU_ASSERT_EQUAL(tl_k8s_map(nul, sizeof nul - 1, "kube", TL_AUDIT_MAX_EVENT_DEFAULT, 400, &l,
+                                   why, sizeof why),
+                        TL_ERR_INVALID);
+        CU_ASSERT_STRING_EQUAL(why, "invalid JSON at byte 31: a NUL byte");
+        CU_ASSERT(l.n == 0 && l.ev == NULL);
+    }
     static const struct {
         const char *items, *why;
     } cases[] = {
