@@ -142,12 +142,31 @@ static int put_line(tl_buf *out, FILE *f, const char *s)
     return fputs(s, f) < 0 || fputc('\n', f) == EOF ? -1 : 0;
 }
 
-/* ---- add ------------------------------------------------------------------- */
-
 /* One line of NDJSON input: [start, end) without its LF. */
 typedef struct line {
     size_t start, end;
 } line;
+
+/* The next line of s[0..len) from *p that is not blank (spaces, tabs, CR),
+ * as *l; *ln counts lines from 1 (blank ones too). 0 at the end. */
+static int next_line(const char *s, size_t len, size_t *p, size_t *ln, line *l)
+{
+    while (*p < len) {
+        const char *nl = memchr(s + *p, '\n', len - *p);
+        size_t start = *p, e = nl ? (size_t)(nl - s) : len, q = start;
+        *p = e + 1;
+        (*ln)++;
+        while (q < e && (s[q] == ' ' || s[q] == '\t' || s[q] == '\r'))
+            q++;
+        if (q < e) {
+            *l = (line){start, e};
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- add ------------------------------------------------------------------- */
 
 /* The log's max_batch from GET /audit/v1/log (default when absent). */
 static int log_limits(tl_http *h, uint64_t *max_batch, char *err, size_t cap)
@@ -290,31 +309,24 @@ int tl_event_add(tl_http *h, const tl_trust *t, const char *file, const tl_event
     json_decref(one);
     /* NDJSON: the lines that are not blank, posted in batches of at most
      * the log's max_batch events and 16 MiB. */
-    size_t cap_lines = 0;
+    size_t cap_lines = 0, p = 0, ln = 0;
     const char *s = (const char *)in.data;
-    for (size_t p = 0, ln = 1; p < in.len; ln++) {
-        const char *nl = memchr(s + p, '\n', in.len - p);
-        size_t e = nl ? (size_t)(nl - s) : in.len;
-        size_t q = p;
-        while (q < e && (s[q] == ' ' || s[q] == '\t' || s[q] == '\r'))
-            q++;
-        if (q < e) {
-            if (e - p + 1 > BODY_MAX) {
-                fprintf(stderr, "tlog: event add: %s:%zu: a line over 16 MiB (the log's limit)\n",
-                        file, ln);
-                ex = TL_EXIT_USAGE;
-                goto out;
-            }
-            if (nlines == cap_lines) {
-                cap_lines = cap_lines ? cap_lines * 2 : 1024;
-                line *nl2 = realloc(lines, cap_lines * sizeof(*lines));
-                if (nl2 == NULL)
-                    goto out;
-                lines = nl2;
-            }
-            lines[nlines++] = (line){p, e};
+    line l;
+    while (next_line(s, in.len, &p, &ln, &l)) {
+        if (l.end - l.start + 1 > BODY_MAX) {
+            fprintf(stderr, "tlog: event add: %s:%zu: a line over 16 MiB (the log's limit)\n", file,
+                    ln);
+            ex = TL_EXIT_USAGE;
+            goto out;
         }
-        p = e + 1;
+        if (nlines == cap_lines) {
+            cap_lines = cap_lines ? cap_lines * 2 : 1024;
+            line *nl2 = realloc(lines, cap_lines * sizeof(*lines));
+            if (nl2 == NULL)
+                goto out;
+            lines = nl2;
+        }
+        lines[nlines++] = l;
     }
     if (nlines == 0) {
         fprintf(stderr, "tlog: event add: %s holds no event\n", file);
@@ -422,30 +434,24 @@ int tl_event_verify(const tl_trust *t, const char *const *files, int n, const tl
                 json_decref(one);
             } else {
                 const char *s = (const char *)b.data;
-                size_t seen = 0;
-                for (size_t p = 0, ln = 1; p < b.len; ln++) {
-                    const char *nl = memchr(s + p, '\n', b.len - p);
-                    size_t e = nl ? (size_t)(nl - s) : b.len;
-                    size_t q = p;
-                    while (q < e && (s[q] == ' ' || s[q] == '\t' || s[q] == '\r'))
-                        q++;
-                    if (q < e) {
-                        json_error_t je;
-                        json_t *r = json_loadb(s + p, e - p, JSON_REJECT_DUPLICATES, &je);
-                        int x;
-                        if (r == NULL) {
-                            fprintf(stderr, "tlog: event verify: %s:%zu: not JSON (at column %d)\n",
-                                    files[f], ln, je.column);
-                            x = TL_EXIT_VERIFY;
-                        } else {
-                            x = verify_one(t, h, r, files[f], ln, o);
-                        }
-                        json_decref(r);
-                        seen++;
-                        if (x > ex)
-                            ex = x;
+                size_t seen = 0, p = 0, ln = 0;
+                line l;
+                while (next_line(s, b.len, &p, &ln, &l)) {
+                    json_error_t je;
+                    json_t *r =
+                        json_loadb(s + l.start, l.end - l.start, JSON_REJECT_DUPLICATES, &je);
+                    int x;
+                    if (r == NULL) {
+                        fprintf(stderr, "tlog: event verify: %s:%zu: not JSON (at column %d)\n",
+                                files[f], ln, je.column);
+                        x = TL_EXIT_VERIFY;
+                    } else {
+                        x = verify_one(t, h, r, files[f], ln, o);
                     }
-                    p = e + 1;
+                    json_decref(r);
+                    seen++;
+                    if (x > ex)
+                        ex = x;
                 }
                 if (seen == 0) {
                     fprintf(stderr, "tlog: event verify: %s: no receipt in it\n", files[f]);
@@ -456,7 +462,7 @@ int tl_event_verify(const tl_trust *t, const char *const *files, int n, const tl
         tl_buf_release(&b);
         /* a verification failure outranks an unreadable file in the exit */
         if (worst == TL_EXIT_OK || ex == TL_EXIT_VERIFY)
-            worst = ex > worst || ex == TL_EXIT_VERIFY ? ex : worst;
+            worst = ex;
     }
     tl_hasher_free(h);
     return worst;
