@@ -181,13 +181,15 @@ static int log_limits(tl_http *h, uint64_t *max_batch, char *err, size_t cap)
     }
     int ex = TL_EXIT_OK;
     json_t *j = status == 200 ? json_loadb((const char *)b.data, b.len, 0, NULL) : NULL;
-    if (status == 404)
-        snprintf(err, cap, "%s is not an audit log (GET /audit/v1/log: 404)", tl_http_base(h));
-    else if (!j || strcmp(str_member(j, "kind") ? str_member(j, "kind") : "", "audit") != 0)
-        snprintf(err, cap, "%s: GET /audit/v1/log: HTTP status %ld, not an audit log's answer",
-                 tl_http_base(h), status);
-    if (status == 404 || !j || !str_member(j, "kind") || strcmp(str_member(j, "kind"), "audit"))
+    const char *kind = str_member(j, "kind");
+    if (kind == NULL || strcmp(kind, "audit") != 0) {
+        if (status == 404)
+            snprintf(err, cap, "%s is not an audit log (GET /audit/v1/log: 404)", tl_http_base(h));
+        else
+            snprintf(err, cap, "%s: GET /audit/v1/log: HTTP status %ld, not an audit log's answer",
+                     tl_http_base(h), status);
         ex = TL_EXIT_IO;
+    }
     json_int_t mb = json_integer_value(json_object_get(j, "max_batch"));
     *max_batch = mb > 0 && mb <= 1000000 ? (uint64_t)mb : 1000;
     json_decref(j);
