@@ -1072,35 +1072,6 @@ static int bundle_check(tl_log *log, uint64_t n, unsigned first, unsigned width,
     return rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
 }
 
-/* The calling thread's hasher for bundle checks (freed at thread exit). */
-static pthread_key_t hasher_key;
-static pthread_once_t hasher_once = PTHREAD_ONCE_INIT;
-
-static void hasher_destroy(void *p)
-{
-    tl_hasher_free(p);
-}
-
-static void hasher_key_init(void)
-{
-    pthread_key_create(&hasher_key, hasher_destroy);
-}
-
-static tl_hasher *read_hasher(void)
-{
-    tl_hasher *h;
-    pthread_once(&hasher_once, hasher_key_init);
-    h = pthread_getspecific(hasher_key);
-    if (!h) {
-        h = tl_hasher_new();
-        if (h && pthread_setspecific(hasher_key, h) != 0) {
-            tl_hasher_free(h);
-            h = NULL;
-        }
-    }
-    return h;
-}
-
 int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out)
 {
     uint64_t count, avail;
@@ -1133,7 +1104,7 @@ int tl_log_tile(tl_log *log, const tl_tile *t, uint64_t size, tl_buf *out)
         /* read without the store's checksum: every entry is hashed */
         const uint8_t *d = v.data + off;
         size_t n = tl_layout_bundle_prefix(d, v.len - off, t->width, NULL);
-        tl_hasher *h = read_hasher();
+        tl_hasher *h = tl_hasher_thread();
         rc = !h  ? TL_ERR_NOMEM
              : n ? bundle_check(log, t->n, 0, t->width, how, d, h)
                  : TL_ERR_CORRUPT;
@@ -1167,7 +1138,7 @@ int tl_log_entry(tl_log *log, uint64_t index, tl_buf *out)
     rc = tl_layout_tile_read(log->store, TL_TILE_ENTRIES, index >> 8, how, &v, &off, 1);
     if (rc == TL_OK) {
         const uint8_t *d = v.data + off;
-        tl_hasher *h = read_hasher();
+        tl_hasher *h = tl_hasher_thread();
         end = tl_layout_bundle_prefix(d, v.len - off, k + 1, &last);
         rc = !h    ? TL_ERR_NOMEM
              : end ? bundle_check(log, index >> 8, k, k + 1, how, d, h)

@@ -241,35 +241,6 @@ size_t tl_seq_pool_depth(tl_seq *s)
 
 /* ---- submitting ------------------------------------------------------------- */
 
-static pthread_key_t hasher_key;
-static pthread_once_t hasher_once = PTHREAD_ONCE_INIT;
-
-static void hasher_destroy(void *p)
-{
-    tl_hasher_free(p);
-}
-
-static void hasher_key_init(void)
-{
-    pthread_key_create(&hasher_key, hasher_destroy);
-}
-
-/* The calling thread's hasher (created on first use, freed at thread exit). */
-static tl_hasher *thread_hasher(void)
-{
-    tl_hasher *h;
-    pthread_once(&hasher_once, hasher_key_init);
-    h = pthread_getspecific(hasher_key);
-    if (!h) {
-        h = tl_hasher_new();
-        if (h && pthread_setspecific(hasher_key, h) != 0) {
-            tl_hasher_free(h);
-            h = NULL;
-        }
-    }
-    return h;
-}
-
 static int enqueue(tl_seq *s, seq_group *g);
 
 static int submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, tl_add_fn add_cb,
@@ -299,7 +270,7 @@ static int submit(tl_seq *s, const tl_sub *subs, size_t n, tl_submit_fn cb, tl_a
     /* push back before doing any work (checked again under the lock) */
     if (__atomic_load_n(&s->qlen, __ATOMIC_RELAXED) + n > s->cfg.pool_max)
         return TL_ERR_BUSY;
-    h = thread_hasher();
+    h = tl_hasher_thread();
     g = malloc(sizeof(*g) + n * (sizeof(seq_item) + sizeof(tl_sub_result)) + bytes);
     if (!h || !g) {
         free(g);
@@ -381,7 +352,7 @@ int tl_seq_import(tl_seq *s, const tl_import *imp, tl_submit_fn cb, void *ctx)
 {
     size_t n = 0, off = 0;
     seq_group *g;
-    tl_hasher *h = thread_hasher();
+    tl_hasher *h = tl_hasher_thread();
     /* count and check the entries (bundle encoding) */
     while (off < imp->entries_len) {
         size_t l;

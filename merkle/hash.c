@@ -13,6 +13,7 @@
  * (it does not for an in-process SHA-256 with a fetched md) the output is
  * zeroed, which no proof or root check will accept.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,34 @@ void tl_hasher_free(tl_hasher *h)
     EVP_MD_CTX_free(h->base);
     EVP_MD_free(h->md);
     free(h);
+}
+
+static pthread_key_t thread_key;
+static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
+
+static void thread_hasher_free(void *p)
+{
+    tl_hasher_free(p);
+}
+
+static void thread_key_init(void)
+{
+    pthread_key_create(&thread_key, thread_hasher_free);
+}
+
+tl_hasher *tl_hasher_thread(void)
+{
+    tl_hasher *h;
+    pthread_once(&thread_once, thread_key_init);
+    h = pthread_getspecific(thread_key);
+    if (!h) {
+        h = tl_hasher_new();
+        if (h && pthread_setspecific(thread_key, h) != 0) {
+            tl_hasher_free(h);
+            h = NULL;
+        }
+    }
+    return h;
 }
 
 /* SHA-256 of a || b (either part may be empty). */

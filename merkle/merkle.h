@@ -45,6 +45,9 @@ typedef struct tl_hasher tl_hasher;
 
 tl_hasher *tl_hasher_new(void);
 void tl_hasher_free(tl_hasher *h);
+/* The calling thread's own hasher: made on its first use, freed when the
+ * thread exits; NULL when out of memory. Never pass it to another thread. */
+tl_hasher *tl_hasher_thread(void);
 /* Leaf hash: SHA-256(0x00 || data) (RFC 6962 §2.1). */
 void tl_hash_leaf(tl_hasher *h, const void *data, size_t len, tl_hash *out);
 /* Node hash: SHA-256(0x01 || left || right). out may alias left or right. */
