@@ -198,6 +198,28 @@ static int parse_args(int argc, char **argv, opts *o)
                                        {"help", no_argument, 0, 'h'},
                                        {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
+    /* The options that keep their argument as given (name NULL: any command
+     * takes it; once: a second one is an error). */
+    const struct {
+        int code;
+        const char **to;
+        const char *name;
+        int once;
+    } str[] = {
+        {O_KEY, &o->key, "--key", 1},
+        {O_POLICY, &o->policy, "--policy", 1},
+        {O_STATE, &o->state, "--state", 0},
+        {O_CA, &o->http.ca_file, NULL, 0},
+        {O_TOKEN_FILE, &o->token_file, "--token-file", 0},
+        {O_ACTOR, &o->ev.actor, "--actor", 0},
+        {O_ACTION, &o->ev.action, "--action", 0},
+        {O_RTYPE, &o->ev.resource_type, "--resource-type", 0},
+        {O_RID, &o->ev.resource_id, "--resource-id", 0},
+        {O_OUTCOME, &o->ev.outcome, "--outcome", 0},
+        {O_SINCE, &o->ev.since, "--since", 0},
+        {O_UNTIL, &o->ev.until, "--until", 0},
+        {'o', &o->out, "--output", 0},
+    };
     memset(o, 0, sizeof(*o));
     tl_http_opts_default(&o->http);
     o->interval = 5;
@@ -219,29 +241,10 @@ static int parse_args(int argc, char **argv, opts *o)
             return bad_usage("option %s needs an argument", argv[optind - 1]);
         case '?':
             return bad_usage("unknown option %s", argv[optind - 1]);
-        case O_KEY:
-            if (o->key)
-                return bad_usage("%s given twice", "--key");
-            o->key = optarg;
-            name = "--key";
-            break;
-        case O_POLICY:
-            if (o->policy)
-                return bad_usage("%s given twice", "--policy");
-            o->policy = optarg;
-            name = "--policy";
-            break;
-        case O_STATE:
-            o->state = optarg;
-            name = "--state";
-            break;
         case O_INTERVAL:
             if (parse_num(optarg, 0.01, 86400, &o->interval))
                 return bad_usage("--interval %s: not a number of seconds (0.01..86400)", optarg);
             name = "--interval";
-            break;
-        case O_CA:
-            o->http.ca_file = optarg;
             break;
         case O_TIMEOUT:
             if (parse_num(optarg, 1, 86400, &v))
@@ -259,10 +262,6 @@ static int parse_args(int argc, char **argv, opts *o)
             o->window = (int)n;
             name = "--window";
             break;
-        case O_TOKEN_FILE:
-            o->token_file = optarg;
-            name = "--token-file";
-            break;
         case O_KIND:
             if (strcmp(optarg, "blob") == 0)
                 o->kind = TL_KIND_BLOB;
@@ -271,34 +270,6 @@ static int parse_args(int argc, char **argv, opts *o)
             else
                 return bad_usage("--kind %s: not blob or audit", optarg);
             name = "--kind";
-            break;
-        case O_ACTOR:
-            o->ev.actor = optarg;
-            name = "--actor";
-            break;
-        case O_ACTION:
-            o->ev.action = optarg;
-            name = "--action";
-            break;
-        case O_RTYPE:
-            o->ev.resource_type = optarg;
-            name = "--resource-type";
-            break;
-        case O_RID:
-            o->ev.resource_id = optarg;
-            name = "--resource-id";
-            break;
-        case O_OUTCOME:
-            o->ev.outcome = optarg;
-            name = "--outcome";
-            break;
-        case O_SINCE:
-            o->ev.since = optarg;
-            name = "--since";
-            break;
-        case O_UNTIL:
-            o->ev.until = optarg;
-            name = "--until";
             break;
         case O_LIMIT:
             if (tl_dec_parse_range(optarg, 1, 1000000000, &n) != TL_OK)
@@ -312,15 +283,20 @@ static int parse_args(int argc, char **argv, opts *o)
         case O_H2C:
             o->http.h2c = 1;
             break;
-        case 'o':
-            o->out = optarg;
-            name = "--output";
-            break;
         case 'q':
             o->quiet = 1;
             break;
-        default:
-            return bad_usage("unknown option %s", argv[optind - 1]);
+        default: {
+            size_t i = 0;
+            while (i < sizeof(str) / sizeof(str[0]) && str[i].code != c)
+                i++;
+            if (i == sizeof(str) / sizeof(str[0]))
+                return bad_usage("unknown option %s", argv[optind - 1]);
+            if (str[i].once && *str[i].to)
+                return bad_usage("%s given twice", str[i].name);
+            *str[i].to = optarg;
+            name = str[i].name;
+        }
         }
         if (name && o->nused < (int)(sizeof(o->used) / sizeof(o->used[0])))
             o->used[o->nused++] = name;
