@@ -1,5 +1,8 @@
-/* err.c - strings for the tlogd error enum. */
+/* err.c - strings for the tlogd error enum, and one-line reasons. */
 #include "common/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 const char *tl_strerror(int err)
 {
@@ -44,4 +47,14 @@ const char *tl_strerror(int err)
         return "the log is closed: it takes no more entries";
     }
     return "unknown error";
+}
+
+void tl_errf(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || cap == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
 }

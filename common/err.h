@@ -10,6 +10,8 @@
 #ifndef TL_COMMON_ERR_H
 #define TL_COMMON_ERR_H
 
+#include <stddef.h>
+
 enum tl_err {
     TL_OK = 0,
     TL_ERR_NOMEM = -1,     /* allocation failed */
@@ -34,5 +36,9 @@ enum tl_err {
 
 /* Returns a static, human-readable string for an error code. */
 const char *tl_strerror(int err);
+
+/* Formats a one-line reason into err (cap bytes, truncated); does nothing
+ * when err is NULL or cap is 0. */
+void tl_errf(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

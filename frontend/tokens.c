@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,20 +67,6 @@ struct tl_tokens {
     uint64_t next_check_ms;   /* tl_tokens_refresh looks again from then */
     tl_tokens_stats st;
 };
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || cap == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 static int sha256(const void *data, size_t len, uint8_t out[HASH_LEN])
 {
@@ -250,12 +235,12 @@ static int check_unique(const entry *v, size_t n, char *err, size_t cap)
     }
     free(p);
     if (dup_name && (dup_hash == NULL || dup_name->line <= dup_hash->line)) {
-        set_err(err, cap, "line %zu: the name %s is already on line %zu", dup_name->line,
+        tl_errf(err, cap, "line %zu: the name %s is already on line %zu", dup_name->line,
                 dup_name->name, first_name->line);
         return TL_ERR_CORRUPT;
     }
     if (dup_hash) {
-        set_err(err, cap, "line %zu: the same hash as line %zu (one token with two names)",
+        tl_errf(err, cap, "line %zu: the same hash as line %zu (one token with two names)",
                 dup_hash->line, first_hash->line);
         return TL_ERR_CORRUPT;
     }
@@ -272,23 +257,23 @@ static int parse_line(const char *s, size_t len, size_t line, entry *e, char *er
     size_t hlen = hash ? len - (size_t)(hash - s) : 0;
 
     if (memchr(s, '\r', len)) {
-        set_err(err, cap, "line %zu: a carriage return (lines end with LF alone)", line);
+        tl_errf(err, cap, "line %zu: a carriage return (lines end with LF alone)", line);
         return TL_ERR_CORRUPT;
     }
     if (sp2 == NULL || sp1 == s || sp2 == sp1 + 1 || hlen == 0 || memchr(hash, ' ', hlen)) {
-        set_err(err, cap, "line %zu: want <name> <role> <sha256 hex>, single spaces between", line);
+        tl_errf(err, cap, "line %zu: want <name> <role> <sha256 hex>, single spaces between", line);
         return TL_ERR_CORRUPT;
     }
     if (!name_valid(s, (size_t)(sp1 - s))) {
-        set_err(err, cap, "line %zu: a name is 1 to %d of A-Za-z0-9._-", line, TL_TOKEN_NAME_MAX);
+        tl_errf(err, cap, "line %zu: a name is 1 to %d of A-Za-z0-9._-", line, TL_TOKEN_NAME_MAX);
         return TL_ERR_CORRUPT;
     }
     if (role_parse(sp1 + 1, (size_t)(sp2 - sp1 - 1), &e->role) != TL_OK) {
-        set_err(err, cap, "line %zu: the role must be writer, reader or admin", line);
+        tl_errf(err, cap, "line %zu: the role must be writer, reader or admin", line);
         return TL_ERR_CORRUPT;
     }
     if (tl_hex_decode(hash, hlen, e->hash, HASH_LEN) != TL_OK) {
-        set_err(err, cap,
+        tl_errf(err, cap,
                 "line %zu: the hash must be 64 lowercase hex digits (the token's SHA-256, never "
                 "the token)",
                 line);
@@ -308,7 +293,7 @@ static int parse_text(const char *text, size_t len, entry **out, size_t *n, char
     int rc = TL_OK;
 
     if (len > TL_TOKENS_MAX_BYTES) {
-        set_err(err, cap, "larger than %u bytes", TL_TOKENS_MAX_BYTES);
+        tl_errf(err, cap, "larger than %u bytes", TL_TOKENS_MAX_BYTES);
         return TL_ERR_TOOBIG;
     }
     while (pos < len) {
@@ -319,7 +304,7 @@ static int parse_text(const char *text, size_t len, entry **out, size_t *n, char
 
         line++;
         if (memchr(s, '\0', ll)) {
-            set_err(err, cap, "line %zu: a NUL byte", line);
+            tl_errf(err, cap, "line %zu: a NUL byte", line);
             rc = TL_ERR_CORRUPT;
             break;
         }
@@ -460,7 +445,7 @@ int tl_tokens_lookup(tl_tokens *t, const char *tok, size_t len, const char **nam
 static int join(char *out, const char *dir, const char *file, char *err, size_t cap)
 {
     if ((size_t)snprintf(out, PATH_MAX, "%s/%s", dir, file) >= PATH_MAX) {
-        set_err(err, cap, "the folder name is too long");
+        tl_errf(err, cap, "the folder name is too long");
         return TL_ERR_INVALID;
     }
     return TL_OK;
@@ -475,7 +460,7 @@ static int check_log_dir(const char *dir, char *err, size_t cap)
     if (rc != TL_OK)
         return rc;
     if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, cap, "%s is not a log folder (it has no log.vkey)", dir);
+        tl_errf(err, cap, "%s is not a log folder (it has no log.vkey)", dir);
         return TL_ERR_INVALID;
     }
     return TL_OK;
@@ -548,7 +533,7 @@ static int read_file(const char *path, char **text, size_t *len, file_sig *sig, 
             sig->state = SIG_ERROR;
             sig->err = e;
         }
-        set_err(err, cap, "%s: %s", path, strerror(e));
+        tl_errf(err, cap, "%s: %s", path, strerror(e));
         return TL_ERR_IO;
     }
     sig_of(&st, sig);
@@ -556,9 +541,9 @@ static int read_file(const char *path, char **text, size_t *len, file_sig *sig, 
     e = errno;
     close(fd);
     if (rc == TL_ERR_TOOBIG)
-        set_err(err, cap, "%s: larger than %u bytes", path, TL_TOKENS_MAX_BYTES);
+        tl_errf(err, cap, "%s: larger than %u bytes", path, TL_TOKENS_MAX_BYTES);
     else if (rc != TL_OK)
-        set_err(err, cap, "%s: %s", path, strerror(e));
+        tl_errf(err, cap, "%s: %s", path, strerror(e));
     return rc;
 }
 
@@ -579,7 +564,7 @@ static int load(tl_tokens *t, char *err, size_t cap)
         t->racy = sig_racy(&t->sig);
         rc = parse_text(text ? text : "", len, &v, &n, why, sizeof why);
         if (rc != TL_OK)
-            set_err(err, cap, "%s: %s", t->path, why[0] ? why : tl_strerror(rc));
+            tl_errf(err, cap, "%s: %s", t->path, why[0] ? why : tl_strerror(rc));
     }
     free(text);
     t->failed = rc != TL_OK;
@@ -673,12 +658,12 @@ static int lock_dir(const char *dir, char *err, size_t cap)
         return -1;
     int fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        set_err(err, cap, "%s: %s", p, strerror(errno));
+        tl_errf(err, cap, "%s: %s", p, strerror(errno));
         return -1;
     }
     while (flock(fd, LOCK_EX) != 0) {
         if (errno != EINTR) {
-            set_err(err, cap, "%s: cannot lock: %s", p, strerror(errno));
+            tl_errf(err, cap, "%s: cannot lock: %s", p, strerror(errno));
             close(fd);
             return -1;
         }
@@ -704,7 +689,7 @@ static int read_locked(const char *path, char **text, size_t *len, entry **v, si
     }
     rc = parse_text(*text, *len, v, n, why, sizeof why);
     if (rc != TL_OK) {
-        set_err(err, cap, "%s: %s (nothing changed)", path, why[0] ? why : tl_strerror(rc));
+        tl_errf(err, cap, "%s: %s (nothing changed)", path, why[0] ? why : tl_strerror(rc));
         free(*text);
         *text = NULL;
     }
@@ -721,7 +706,7 @@ static int write_tokens(const char *path, const void *data, size_t len, char *er
     int e = errno;
     umask(old);
     if (rc != TL_OK)
-        set_err(err, cap, "%s: %s", path, strerror(e));
+        tl_errf(err, cap, "%s: %s", path, strerror(e));
     return rc;
 }
 
@@ -737,11 +722,11 @@ int tl_tokens_add(const char *dir, const char *name, tl_token_role role,
 
     token[0] = '\0';
     if (!tl_token_name_valid(name)) {
-        set_err(err, errlen, "a name is 1 to %d of A-Za-z0-9._-", TL_TOKEN_NAME_MAX);
+        tl_errf(err, errlen, "a name is 1 to %d of A-Za-z0-9._-", TL_TOKEN_NAME_MAX);
         return TL_ERR_INVALID;
     }
     if ((unsigned)role > TL_TOKEN_ADMIN) {
-        set_err(err, errlen, "the role must be writer, reader or admin");
+        tl_errf(err, errlen, "the role must be writer, reader or admin");
         return TL_ERR_INVALID;
     }
     rc = check_log_dir(dir, err, errlen);
@@ -755,7 +740,7 @@ int tl_tokens_add(const char *dir, const char *name, tl_token_role role,
     rc = read_locked(path, &text, &len, &v, &n, err, errlen);
     for (size_t i = 0; rc == TL_OK && i < n; i++) {
         if (strcmp(v[i].name, name) == 0) {
-            set_err(err, errlen, "the name %s is in use (revoke it first)", name);
+            tl_errf(err, errlen, "the name %s is in use (revoke it first)", name);
             rc = TL_ERR_CONFLICT;
         }
     }
@@ -767,7 +752,7 @@ int tl_tokens_add(const char *dir, const char *name, tl_token_role role,
         if (rc == TL_OK)
             rc = sha256(token, TL_TOKEN_LEN, e.hash);
         if (rc != TL_OK)
-            set_err(err, errlen, "cannot make a random token");
+            tl_errf(err, errlen, "cannot make a random token");
     }
     if (rc == TL_OK) {
         if (tl_buf_add(&b, text, len) != TL_OK ||
@@ -775,7 +760,7 @@ int tl_tokens_add(const char *dir, const char *name, tl_token_role role,
             format_line(&b, &e) != TL_OK)
             rc = TL_ERR_NOMEM;
         else if (b.len > TL_TOKENS_MAX_BYTES) {
-            set_err(err, errlen, "%s would be larger than %u bytes", path, TL_TOKENS_MAX_BYTES);
+            tl_errf(err, errlen, "%s would be larger than %u bytes", path, TL_TOKENS_MAX_BYTES);
             rc = TL_ERR_TOOBIG;
         }
     }
@@ -813,9 +798,9 @@ int tl_tokens_revoke(const char *dir, const char *name, char *err, size_t errlen
             break;
     if (rc == TL_OK && i == n) {
         if (tl_token_name_valid(name))
-            set_err(err, errlen, "no token is named %s", name);
+            tl_errf(err, errlen, "no token is named %s", name);
         else
-            set_err(err, errlen, "no token has that name (a name is 1 to %d of A-Za-z0-9._-)",
+            tl_errf(err, errlen, "no token has that name (a name is 1 to %d of A-Za-z0-9._-)",
                     TL_TOKEN_NAME_MAX);
         rc = TL_ERR_NOTFOUND;
     }

@@ -13,12 +13,12 @@
 #include "signer/policy.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/dec.h"
+#include "common/err.h"
 #include "common/file.h"
 #include "signer/checkpoint.h"
 
@@ -56,20 +56,6 @@ typedef struct tok {
     const char *p;
     size_t len;
 } tok;
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || cap == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 static int tok_is(const tok *t, const char *s)
 {
@@ -146,11 +132,11 @@ static int parse_key(const tok *t, uint8_t type, size_t line, const char *what, 
     if (r == TL_ERR_NOMEM)
         return r;
     if (r != TL_OK) {
-        set_err(err, cap, "line %zu: malformed %s verifier key", line, what);
+        tl_errf(err, cap, "line %zu: malformed %s verifier key", line, what);
         return TL_ERR_INVALID;
     }
     if (tl_verifier_type(*out) != type) {
-        set_err(err, cap, "line %zu: %s key must have signature type 0x%02x, not 0x%02x", line,
+        tl_errf(err, cap, "line %zu: %s key must have signature type 0x%02x, not 0x%02x", line,
                 what, type, tl_verifier_type(*out));
         tl_verifier_free(*out);
         *out = NULL;
@@ -171,11 +157,11 @@ static int check_new_name(const tl_policy *p, const tok *t, size_t line, char *e
     ref dummy;
 
     if (tok_is(t, "none")) {
-        set_err(err, cap, "line %zu: the name none is predefined", line);
+        tl_errf(err, cap, "line %zu: the name none is predefined", line);
         return TL_ERR_INVALID;
     }
     if (lookup(p, t, &dummy)) {
-        set_err(err, cap, "line %zu: duplicate name " TOKF, line, TOKA(t));
+        tl_errf(err, cap, "line %zu: duplicate name " TOKF, line, TOKA(t));
         return TL_ERR_INVALID;
     }
     return TL_OK;
@@ -189,11 +175,11 @@ static int do_log(tl_policy *p, const tok *t, size_t nt, size_t line, char *err,
     int r;
 
     if (nt < 2 || nt > 3) {
-        set_err(err, cap, "line %zu: want: log <vkey> [<url>]", line);
+        tl_errf(err, cap, "line %zu: want: log <vkey> [<url>]", line);
         return TL_ERR_INVALID;
     }
     if (p->nlogs == TL_POLICY_MAX) {
-        set_err(err, cap, "line %zu: too many logs (at most %d)", line, TL_POLICY_MAX);
+        tl_errf(err, cap, "line %zu: too many logs (at most %d)", line, TL_POLICY_MAX);
         return TL_ERR_INVALID;
     }
     r = parse_key(&t[1], TL_KEY_ED25519, line, "log", &v, err, cap);
@@ -201,7 +187,7 @@ static int do_log(tl_policy *p, const tok *t, size_t nt, size_t line, char *err,
         return r;
     for (i = 0; i < p->nlogs; i++) {
         if (memcmp(tl_verifier_pubkey(p->logs[i].key), tl_verifier_pubkey(v), 32) == 0) {
-            set_err(err, cap, "line %zu: duplicate log key (same public key as log %s)", line,
+            tl_errf(err, cap, "line %zu: duplicate log key (same public key as log %s)", line,
                     tl_verifier_name(p->logs[i].key));
             tl_verifier_free(v);
             return TL_ERR_INVALID;
@@ -222,11 +208,11 @@ static int do_witness(tl_policy *p, const tok *t, size_t nt, size_t line, char *
     int r;
 
     if (nt < 3 || nt > 4) {
-        set_err(err, cap, "line %zu: want: witness <name> <vkey> [<url>]", line);
+        tl_errf(err, cap, "line %zu: want: witness <name> <vkey> [<url>]", line);
         return TL_ERR_INVALID;
     }
     if (p->nwits == TL_POLICY_MAX) {
-        set_err(err, cap, "line %zu: too many witnesses (at most %d)", line, TL_POLICY_MAX);
+        tl_errf(err, cap, "line %zu: too many witnesses (at most %d)", line, TL_POLICY_MAX);
         return TL_ERR_INVALID;
     }
     r = check_new_name(p, &t[1], line, err, cap);
@@ -237,7 +223,7 @@ static int do_witness(tl_policy *p, const tok *t, size_t nt, size_t line, char *
         return r;
     for (i = 0; i < p->nwits; i++) {
         if (memcmp(tl_verifier_pubkey(p->wits[i].key), tl_verifier_pubkey(v), 32) == 0) {
-            set_err(err, cap, "line %zu: duplicate witness key (same public key as witness %s)",
+            tl_errf(err, cap, "line %zu: duplicate witness key (same public key as witness %s)",
                     line, p->wits[i].name);
             tl_verifier_free(v);
             return TL_ERR_INVALID;
@@ -261,11 +247,11 @@ static int do_group(tl_policy *p, const tok *t, size_t nt, size_t line, char *er
     int r;
 
     if (nt < 4) {
-        set_err(err, cap, "line %zu: want: group <name> all|any|<k> <name>...", line);
+        tl_errf(err, cap, "line %zu: want: group <name> all|any|<k> <name>...", line);
         return TL_ERR_INVALID;
     }
     if (p->ngroups == TL_POLICY_MAX) {
-        set_err(err, cap, "line %zu: too many groups (at most %d)", line, TL_POLICY_MAX);
+        tl_errf(err, cap, "line %zu: too many groups (at most %d)", line, TL_POLICY_MAX);
         return TL_ERR_INVALID;
     }
     r = check_new_name(p, &t[1], line, err, cap);
@@ -277,11 +263,11 @@ static int do_group(tl_policy *p, const tok *t, size_t nt, size_t line, char *er
     } else if (tok_is(&t[2], "any")) {
         k = 1;
     } else if (tl_dec_parse_u64(t[2].p, t[2].len, UINT64_MAX, &k) != TL_OK) {
-        set_err(err, cap, "line %zu: threshold must be all, any or a decimal number, not " TOKF,
+        tl_errf(err, cap, "line %zu: threshold must be all, any or a decimal number, not " TOKF,
                 line, TOKA(&t[2]));
         return TL_ERR_INVALID;
     } else if (k < 1 || k > n) {
-        set_err(err, cap, "line %zu: threshold %llu out of range 1..%zu", line,
+        tl_errf(err, cap, "line %zu: threshold %llu out of range 1..%zu", line,
                 (unsigned long long)k, n);
         return TL_ERR_INVALID;
     }
@@ -293,22 +279,22 @@ static int do_group(tl_policy *p, const tok *t, size_t nt, size_t line, char *er
         size_t j;
 
         if (tok_is(m, "none")) {
-            set_err(err, cap, "line %zu: none cannot be a group member", line);
+            tl_errf(err, cap, "line %zu: none cannot be a group member", line);
             return TL_ERR_INVALID;
         }
         if (!lookup(p, m, &rf)) {
-            set_err(err, cap, "line %zu: unknown name " TOKF " (define it on an earlier line)",
+            tl_errf(err, cap, "line %zu: unknown name " TOKF " (define it on an earlier line)",
                     line, TOKA(m));
             return TL_ERR_INVALID;
         }
         for (j = 0; j < i; j++) {
             if (g->members[j].kind == rf.kind && g->members[j].idx == rf.idx) {
-                set_err(err, cap, "line %zu: " TOKF " listed twice in the group", line, TOKA(m));
+                tl_errf(err, cap, "line %zu: " TOKF " listed twice in the group", line, TOKA(m));
                 return TL_ERR_INVALID;
             }
         }
         if (p->is_member[rf.kind][rf.idx]) {
-            set_err(err, cap, "line %zu: " TOKF " is already a member of another group", line,
+            tl_errf(err, cap, "line %zu: " TOKF " is already a member of another group", line,
                     TOKA(m));
             return TL_ERR_INVALID;
         }
@@ -328,17 +314,17 @@ static int do_group(tl_policy *p, const tok *t, size_t nt, size_t line, char *er
 static int do_quorum(tl_policy *p, const tok *t, size_t nt, size_t line, char *err, size_t cap)
 {
     if (nt != 2) {
-        set_err(err, cap, "line %zu: want: quorum <name>", line);
+        tl_errf(err, cap, "line %zu: want: quorum <name>", line);
         return TL_ERR_INVALID;
     }
     if (p->has_quorum) {
-        set_err(err, cap, "line %zu: a second quorum line (exactly one is allowed)", line);
+        tl_errf(err, cap, "line %zu: a second quorum line (exactly one is allowed)", line);
         return TL_ERR_INVALID;
     }
     if (tok_is(&t[1], "none")) {
         p->quorum_none = 1;
     } else if (!lookup(p, &t[1], &p->quorum)) {
-        set_err(err, cap, "line %zu: unknown name " TOKF " (define it on an earlier line)", line,
+        tl_errf(err, cap, "line %zu: unknown name " TOKF " (define it on an earlier line)", line,
                 TOKA(&t[1]));
         return TL_ERR_INVALID;
     }
@@ -355,7 +341,7 @@ static int parse_line(tl_policy *p, const char *s, size_t len, size_t line, char
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c != '\t' && (c < 0x20 || c == 0x7F)) { /* §"Character set" */
-            set_err(err, cap, "line %zu: invalid character 0x%02x", line, c);
+            tl_errf(err, cap, "line %zu: invalid character 0x%02x", line, c);
             return TL_ERR_INVALID;
         }
     }
@@ -368,7 +354,7 @@ static int parse_line(tl_policy *p, const char *s, size_t len, size_t line, char
         if (nt == 0 && s[i] == '#')
             return TL_OK; /* comment */
         if (nt == TOKENS_MAX) {
-            set_err(err, cap, "line %zu: too many items", line);
+            tl_errf(err, cap, "line %zu: too many items", line);
             return TL_ERR_INVALID;
         }
         start = i;
@@ -388,7 +374,7 @@ static int parse_line(tl_policy *p, const char *s, size_t len, size_t line, char
         return do_group(p, t, nt, line, err, cap);
     if (tok_is(&t[0], "quorum"))
         return do_quorum(p, t, nt, line, err, cap);
-    set_err(err, cap, "line %zu: unknown keyword " TOKF, line, TOKA(&t[0]));
+    tl_errf(err, cap, "line %zu: unknown keyword " TOKF, line, TOKA(&t[0]));
     return TL_ERR_INVALID;
 }
 
@@ -398,14 +384,14 @@ int tl_policy_parse(const char *text, size_t len, tl_policy **out, char *err, si
     size_t pos = 0, line = 0;
     int r = TL_OK;
 
-    set_err(err, cap, "%s", "");
+    tl_errf(err, cap, "%s", "");
     if (len > POLICY_FILE_MAX) {
-        set_err(err, cap, "policy larger than %d bytes", POLICY_FILE_MAX);
+        tl_errf(err, cap, "policy larger than %d bytes", POLICY_FILE_MAX);
         return TL_ERR_INVALID;
     }
     p = calloc(1, sizeof *p);
     if (p == NULL) {
-        set_err(err, cap, "out of memory");
+        tl_errf(err, cap, "out of memory");
         return TL_ERR_NOMEM;
     }
     /* Lines end in '\n'; a last line without one is accepted too. */
@@ -420,12 +406,12 @@ int tl_policy_parse(const char *text, size_t len, tl_policy **out, char *err, si
         pos += l + 1;
     }
     if (r == TL_OK && !p->has_quorum) {
-        set_err(err, cap, "no quorum line (use \"quorum none\" for no witnesses)");
+        tl_errf(err, cap, "no quorum line (use \"quorum none\" for no witnesses)");
         r = TL_ERR_INVALID;
     }
     if (r != TL_OK) {
         if (r == TL_ERR_NOMEM)
-            set_err(err, cap, "out of memory");
+            tl_errf(err, cap, "out of memory");
         tl_policy_free(p);
         return r;
     }
@@ -441,7 +427,7 @@ int tl_policy_load(const char *path, tl_policy **out, char *err, size_t cap)
 
     r = tl_file_read(path, POLICY_FILE_MAX, &buf, &n);
     if (r != TL_OK) {
-        set_err(err, cap, "%s: %s", path,
+        tl_errf(err, cap, "%s: %s", path,
                 r == TL_ERR_IO       ? strerror(errno)
                 : r == TL_ERR_TOOBIG ? "policy file too large"
                                      : tl_strerror(r));
@@ -561,16 +547,16 @@ int tl_policy_verify_checkpoint(const tl_policy *p, const char *note, size_t len
     size_t i, known = 0, ok = 0, count = 0;
     int r;
 
-    set_err(err, cap, "%s", "");
+    tl_errf(err, cap, "%s", "");
     r = tl_note_parse(note, len, &n);
     if (r != TL_OK) {
-        set_err(err, cap, "malformed signed note (c2sp.org/signed-note)");
+        tl_errf(err, cap, "malformed signed note (c2sp.org/signed-note)");
         return r == TL_ERR_NOMEM ? r : TL_ERR_INVALID;
     }
     /* Parse the body in the caller's buffer so that cp->ext stays valid. */
     r = tl_checkpoint_parse(note, n.text_len, &c);
     if (r != TL_OK) {
-        set_err(err, cap, "malformed checkpoint body (c2sp.org/tlog-checkpoint)");
+        tl_errf(err, cap, "malformed checkpoint body (c2sp.org/tlog-checkpoint)");
         tl_note_release(&n);
         return TL_ERR_INVALID;
     }
@@ -583,13 +569,13 @@ int tl_policy_verify_checkpoint(const tl_policy *p, const char *note, size_t len
         if (r == TL_OK) {
             ok++;
         } else if (r != TL_ERR_NOTFOUND) {
-            set_err(err, cap, "log signature by %s does not verify", c.origin);
+            tl_errf(err, cap, "log signature by %s does not verify", c.origin);
             tl_note_release(&n);
             return TL_ERR_SIG;
         }
     }
     if (known == 0 || ok == 0) {
-        set_err(err, cap,
+        tl_errf(err, cap,
                 known == 0 ? "no log with origin \"%.256s\" in the policy"
                            : "checkpoint carries no signature by the log key of %.256s",
                 c.origin);
@@ -600,7 +586,7 @@ int tl_policy_verify_checkpoint(const tl_policy *p, const char *note, size_t len
     for (i = 0; i < p->nwits; i++) {
         r = tl_cosig_verify(&n, p->wits[i].key, NULL);
         if (r != TL_OK && r != TL_ERR_NOTFOUND) {
-            set_err(err, cap, "cosignature by witness %s does not verify", p->wits[i].name);
+            tl_errf(err, cap, "cosignature by witness %s does not verify", p->wits[i].name);
             tl_note_release(&n);
             return TL_ERR_SIG;
         }
@@ -609,7 +595,7 @@ int tl_policy_verify_checkpoint(const tl_policy *p, const char *note, size_t len
     }
     tl_note_release(&n);
     if (!quorum_eval(p, cosigned)) {
-        set_err(err, cap, "witness quorum not met (%zu of %zu witnesses cosigned)", count,
+        tl_errf(err, cap, "witness quorum not met (%zu of %zu witnesses cosigned)", count,
                 p->nwits);
         return TL_ERR_SIG;
     }
