@@ -27,45 +27,23 @@ import http.server
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from tltest import Scratch  # noqa: E402
 
 BUILD, SRC, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 TLOG = os.path.join(BUILD, "tlog")
 TLOGD = os.path.join(BUILD, "tlogd")
 SANITIZED = os.environ.get("TL_SANITIZED") == "1"
-TMP = tempfile.mkdtemp(prefix="tlog-audit-kind-", dir=os.environ.get("TMPDIR"))
-PROCS = []
+S = Scratch("tlog-audit-kind-")
+TMP, PROCS, fail, expect, path = S.tmp, S.procs, S.fail, S.expect, S.path
 ORIGIN = "example.test/audit"
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    cleanup()
-    sys.exit(1)
-
-
-def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
-def expect(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def path(*p):
-    return os.path.join(TMP, *p)
 
 
 def tlog(*args, rc=None, env=None, timeout=120):
@@ -447,11 +425,8 @@ CASES = {"tokens": case_tokens, "records": case_records, "tamper": case_tamper,
 if __name__ == "__main__":
     try:
         CASES[CASE]()
-    except SystemExit:
-        cleanup()
-        raise
     except BaseException:
-        cleanup()
+        S.stop()
         raise
-    cleanup()
     print("ok: client audit %s" % CASE)
+    S.finish(0)

@@ -15,11 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from tltest import free_port, wait_port  # noqa: E402
+from tltest import Scratch, free_port, wait_port  # noqa: E402
 
 BUILD, SRC, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 TLOG = os.path.join(BUILD, "tlog")
@@ -31,22 +30,8 @@ TESSERA = os.path.join(os.path.dirname(os.path.abspath(SRC)), "shared", "testdat
 TESSERA_KEY = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx"
 SANITIZED = os.environ.get("TL_SANITIZED") == "1"
 
-TMP = tempfile.mkdtemp(prefix="tlog-client-")
-PROCS = []
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    cleanup()
-    sys.exit(1)
-
-
-def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    shutil.rmtree(TMP, ignore_errors=True)
+S = Scratch("tlog-client-")
+TMP, PROCS, fail, expect, path = S.tmp, S.procs, S.fail, S.expect, S.path
 
 
 def run(args, rc=None, stdin=None, timeout=120):
@@ -60,15 +45,6 @@ def run(args, rc=None, stdin=None, timeout=120):
 
 def tlog(*args, rc=None, stdin=None, timeout=120):
     return run([TLOG] + list(args), rc=rc, stdin=stdin, timeout=timeout)
-
-
-def expect(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def path(*p):
-    return os.path.join(TMP, *p)
 
 
 def keygen(name, kind, prefix):
@@ -591,11 +567,8 @@ CASES = {
 if __name__ == "__main__":
     try:
         CASES[CASE]()
-    except SystemExit:
-        cleanup()
-        raise
     except BaseException:
-        cleanup()
+        S.stop()
         raise
-    cleanup()
     print("ok: client %s" % CASE)
+    S.finish(0)

@@ -25,7 +25,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -38,35 +37,9 @@ import tltest  # noqa: E402
 BUILD = sys.argv[1]
 TLOG = os.path.join(BUILD, "tlog")
 TLOGD = os.path.join(BUILD, "tlogd")
-TMP = tltest.mkdtemp("tlog-event-")
+S = tltest.Scratch("tlog-event-")
+TMP, procs, fail, finish, expect, p = S.tmp, S.procs, S.fail, S.finish, S.expect, S.path
 ORIGIN = "example.test/events"
-procs = []
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    finish(1)
-
-
-def finish(rc):
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    if rc == 0:
-        shutil.rmtree(TMP, ignore_errors=True)
-    else:
-        print("files kept in " + TMP, file=sys.stderr)
-    sys.exit(rc)
-
-
-def expect(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def p(*parts):
-    return os.path.join(TMP, *parts)
 
 
 def tlog(*args, rc=None, stdin=None):

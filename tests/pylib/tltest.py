@@ -12,8 +12,10 @@ Import it with
 """
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -145,6 +147,41 @@ def wait_port(port, tries=100, step=0.1):
 def mkdtemp(prefix):
     """A fresh temp dir under $TMPDIR (or the system default)."""
     return tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR"))
+
+
+class Scratch:
+    """A test's temp dir and the child processes it starts (append them to
+    procs). fail() prints the reason, stops the processes and exits 1, keeping
+    the files for a look; finish(0) removes them."""
+
+    def __init__(self, prefix):
+        self.tmp = mkdtemp(prefix)
+        self.procs = []
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def finish(self, rc):
+        self.stop()
+        if rc == 0:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            print("files kept in " + self.tmp, file=sys.stderr)
+        sys.exit(rc)
+
+    def fail(self, msg):
+        print("FAIL: " + msg, file=sys.stderr)
+        self.finish(1)
+
+    def expect(self, cond, msg):
+        if not cond:
+            self.fail(msg)
 
 
 def run(*args, timeout=120):
