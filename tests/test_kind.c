@@ -28,6 +28,7 @@
 #include "log/layout.h"
 #include "log/log.h"
 #include "store/store.h"
+#include "tests/unit.h"
 
 #define ORIGIN "example.com/kind-test"
 
@@ -182,28 +183,6 @@ static int submit_wait(tl_log *log, result *r, const char *const *subs, size_t n
     return r->err;
 }
 
-static char *make_dir(char **parent)
-{
-    const char *t = getenv("TMPDIR");
-    char *p = malloc(4096), *d = malloc(4200), err[256], *vkey = NULL;
-    snprintf(p, 4096, "%s/tlog-kindtest-XXXXXX", t && *t ? t : "/tmp");
-    CU_ASSERT_FATAL(mkdtemp(p) != NULL);
-    snprintf(d, 4200, "%s/log", p);
-    CU_ASSERT_FATAL(tl_log_create(d, ORIGIN, NULL, &vkey, err, sizeof(err)) == TL_OK);
-    free(vkey);
-    *parent = p;
-    return d;
-}
-
-static void remove_dir(char *parent, char *d)
-{
-    char cmd[4200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", parent);
-    CU_ASSERT(system(cmd) == 0);
-    free(parent);
-    free(d);
-}
-
 /* A store that survives the log (so the test can reopen it). */
 typedef struct keep {
     tl_store base;
@@ -266,7 +245,7 @@ static const char *entry_at(tl_log *log, uint64_t index)
 
 static void test_groups_and_records(void)
 {
-    char *parent, *d = make_dir(&parent), err[256], want[128];
+    char *parent, *d = tl_test_logdir("tlog-kindtest", ORIGIN, &parent), err[256], want[128];
     tl_store *mem = NULL;
     keep k;
     tl_log *log;
@@ -370,7 +349,7 @@ static void test_groups_and_records(void)
     tl_log_close(log);
     tl_buf_release(&v);
     tl_store_close(mem);
-    remove_dir(parent, d);
+    tl_test_logdir_free(parent, d);
 }
 
 /* A store whose writes take 200 ms, so that what is submitted meanwhile
@@ -399,7 +378,7 @@ static const struct tl_store_ops slow_ops = {slow_get, slow_write, slow_close, N
 /* Groups in one batch, and a key in a commit just written. */
 static void test_one_batch_and_in_flight(void)
 {
-    char *parent, *d = make_dir(&parent), err[256];
+    char *parent, *d = tl_test_logdir("tlog-kindtest", ORIGIN, &parent), err[256];
     tl_store *mem = NULL;
     slow *sl = malloc(sizeof(*sl));
     tl_log *log;
@@ -462,12 +441,12 @@ static void test_one_batch_and_in_flight(void)
         CU_ASSERT_EQUAL(c.res[0].index, f.res[0].index);
     }
     tl_log_close(log);
-    remove_dir(parent, d);
+    tl_test_logdir_free(parent, d);
 }
 
 static void test_group_limits(void)
 {
-    char *parent, *d = make_dir(&parent), err[256];
+    char *parent, *d = tl_test_logdir("tlog-kindtest", ORIGIN, &parent), err[256];
     const char *subs[17];
     char bufs[17][8];
     tl_store *mem = NULL;
@@ -504,22 +483,15 @@ static void test_group_limits(void)
     CU_ASSERT_EQUAL(r.res[7].index, 8);
     CU_ASSERT_EQUAL(r2.res[0].index, 9); /* both groups in the batch after the first */
     tl_log_close(log);
-    remove_dir(parent, d);
+    tl_test_logdir_free(parent, d);
 }
 
 int main(void)
 {
-    CU_pSuite s;
-    int failures;
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    s = CU_add_suite("kind", NULL, NULL);
-    CU_add_test(s, "groups_and_records", test_groups_and_records);
-    CU_add_test(s, "one_batch_and_in_flight", test_one_batch_and_in_flight);
-    CU_add_test(s, "group_limits", test_group_limits);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = (int)CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const tl_unit_test tests[] = {
+        {"groups_and_records", test_groups_and_records},
+        {"one_batch_and_in_flight", test_one_batch_and_in_flight},
+        {"group_limits", test_group_limits},
+    };
+    return tl_unit_run("kind", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -28,6 +28,7 @@
 #include "merkle/merkle.h"
 #include "signer/checkpoint.h"
 #include "signer/note.h"
+#include "tests/unit.h"
 
 #define ORIGIN "example.com/log-test"
 
@@ -88,33 +89,6 @@ static uint64_t fake_clock(void)
         pthread_equal(pthread_self(), early_thread))
         return early_now;
     return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
-}
-
-static char *mktempdir(void)
-{
-    const char *t = getenv("TMPDIR");
-    char *p = malloc(4096);
-    snprintf(p, 4096, "%s/tlog-logtest-XXXXXX", t && *t ? t : "/tmp");
-    CU_ASSERT_FATAL(mkdtemp(p) != NULL);
-    return p;
-}
-
-static void rmtree(const char *dir)
-{
-    char cmd[4200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    CU_ASSERT(system(cmd) == 0);
-}
-
-/* A fresh log folder: dir/log made by tl_log_create. */
-static char *new_logdir(char **parent)
-{
-    char *p = mktempdir(), *d = malloc(4200), err[256], *vkey = NULL;
-    snprintf(d, 4200, "%s/log", p);
-    CU_ASSERT_FATAL(tl_log_create(d, ORIGIN, NULL, &vkey, err, sizeof(err)) == TL_OK);
-    free(vkey);
-    *parent = p;
-    return d;
 }
 
 typedef struct waiter {
@@ -420,7 +394,7 @@ static void test_store_mem(void)
 
 static void test_store_leveldb(void)
 {
-    char *p = mktempdir(), db[4200], err[512];
+    char *p = tl_test_tmpdir("tlog-logtest"), db[4200], err[512];
     tl_store *s = NULL, *s2 = NULL;
     tl_buf v = TL_BUF_INIT;
     snprintf(db, sizeof(db), "%s/db", p);
@@ -437,7 +411,7 @@ static void test_store_leveldb(void)
     CU_ASSERT(v.len == 3 && memcmp(v.data, "new", 3) == 0);
     tl_store_close(s);
     tl_buf_release(&v);
-    rmtree(p);
+    tl_test_rmtree(p);
     free(p);
 }
 
@@ -471,7 +445,7 @@ static void test_store_fault(void)
 
 static void test_create(void)
 {
-    char *p = mktempdir(), d[4200], f[4300], err[512], line[512], *vkey = NULL;
+    char *p = tl_test_tmpdir("tlog-logtest"), d[4200], f[4300], err[512], line[512], *vkey = NULL;
     struct stat st;
     FILE *fp;
     snprintf(d, sizeof(d), "%s/log", p);
@@ -512,7 +486,7 @@ static void test_create(void)
         CU_ASSERT_STRING_EQUAL(tl_log_origin(log), ORIGIN);
         tl_log_close(log);
     }
-    rmtree(p);
+    tl_test_rmtree(p);
     free(p);
 }
 
@@ -567,7 +541,7 @@ static void check_tiles(tl_log *log, const tl_hash *leaves, uint64_t seed, uint6
 
 static void test_add_tiles_proofs(void)
 {
-    char *parent, *d = new_logdir(&parent);
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent);
     tl_store *m = NULL;
     tl_log *log;
     const uint64_t N = 66000, seed = 7;
@@ -690,7 +664,7 @@ static void test_add_tiles_proofs(void)
     tl_log_close(log);
     tl_buf_release(&e);
     free(leaves);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -720,7 +694,7 @@ static void *adder_main(void *arg)
 
 static void test_concurrent_leveldb_reopen(void)
 {
-    char *parent, *d = new_logdir(&parent);
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent);
     tl_log *log;
     adder a[4];
     pthread_t th[4];
@@ -784,7 +758,7 @@ static void test_concurrent_leveldb_reopen(void)
     }
     free(hit);
     tl_buf_release(&e);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -824,7 +798,7 @@ static int cmp_u64(const void *a, const void *b)
  * every key, so lookups must verify and values must keep every index) */
 static void dedup_concurrent(unsigned prefix)
 {
-    char *parent, *d = new_logdir(&parent);
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent);
     tl_store *m = NULL;
     tl_log *log;
     dupper a[3];
@@ -904,7 +878,7 @@ static void dedup_concurrent(unsigned prefix)
         waiter_free(&a[t].w);
     }
     tl_buf_release(&e);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -985,7 +959,7 @@ static void test_dedup_filter(void)
  * entries skip the store lookup. */
 static void test_dedup_filter_reopen(void)
 {
-    char *parent, *d = new_logdir(&parent);
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent);
     tl_log *log;
     tl_log_stats st;
     int waited = 0;
@@ -1011,7 +985,7 @@ static void test_dedup_filter_reopen(void)
     CU_ASSERT(st.dedup_filter_skips >= 990);
     CU_ASSERT_EQUAL(st.signed_size, 4000);
     tl_log_close(log);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -1082,7 +1056,7 @@ static void *reader_main(void *arg)
 
 static void test_read_while_writing(void)
 {
-    char *parent, *d = new_logdir(&parent);
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent);
     tl_log *log;
     reader r[2];
     pthread_t th[2];
@@ -1106,7 +1080,7 @@ static void test_read_while_writing(void)
         CU_ASSERT(r[t].checks > 10);
     }
     tl_log_close(log);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -1146,7 +1120,7 @@ static tl_store *slow_of(tl_store *inner, unsigned ms)
 
 static void test_batching_pushback(void)
 {
-    char *parent, *d = new_logdir(&parent);
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent);
     tl_store *m = NULL;
     tl_log *log;
     waiter w;
@@ -1219,7 +1193,7 @@ static void test_batching_pushback(void)
         CU_ASSERT_EQUAL(w.err[i], TL_OK);
     CU_ASSERT_EQUAL(w.seen[5], 0);
     waiter_free(&w);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -1238,7 +1212,7 @@ static void on_event(void *ctx, uint64_t s, uint64_t p)
 
 static void test_publish(void)
 {
-    char *parent, *d = new_logdir(&parent);
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent);
     tl_store *m = NULL;
     tl_log *log;
     tl_log_head h, h2, p;
@@ -1306,14 +1280,14 @@ static void test_publish(void)
     tl_log_head_release(&h2);
     tl_signer_free(cos);
     free(line);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
 
 static void test_clock_back(void)
 {
-    char *parent, *d = new_logdir(&parent);
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent);
     tl_store *m = NULL;
     tl_log *log;
     tl_log_head h;
@@ -1346,7 +1320,7 @@ static void test_clock_back(void)
     CU_ASSERT(strstr(st.stop_reason, "clock") != NULL);
     CU_ASSERT_EQUAL(tl_log_add(log, "x", 1, on_add, NULL), TL_ERR_STOPPED);
     tl_log_close(log);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -1368,7 +1342,7 @@ static int group_result(group_wait *g)
  * closed log stays closed and no closing time goes into the past. */
 static void test_closes_at(void)
 {
-    char *parent, *d = new_logdir(&parent), err[256];
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent), err[256];
     uint64_t was = 1, now = real_ms(), closes = now + 60000;
     tl_log_head h;
     CU_ASSERT_EQUAL(tl_log_set_closes_at(d, now - 60000, NULL, err, sizeof err), TL_ERR_INVALID);
@@ -1422,7 +1396,7 @@ static void test_closes_at(void)
     CU_ASSERT(strstr(err, "stays closed") != NULL);
     CU_ASSERT_EQUAL(tl_log_set_closes_at(parent, real_ms() + 1000, NULL, err, sizeof err),
                     TL_ERR_NOTFOUND);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -1475,7 +1449,7 @@ static int try_open(const char *dir, char *err, size_t cap)
 
 static void test_recovery_refusal(void)
 {
-    char *parent, *d = new_logdir(&parent), db[4300], err[512];
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent), db[4300], err[512];
     tl_log *log;
     tl_buf saved = TL_BUF_INIT;
     uint8_t k[16];
@@ -1555,7 +1529,7 @@ static void test_recovery_refusal(void)
     /* all restored: opens */
     CU_ASSERT_EQUAL(try_open(d, err, sizeof(err)), TL_OK);
     tl_buf_release(&saved);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -1565,7 +1539,7 @@ static void test_recovery_refusal(void)
  * by a caller. */
 static void test_read_corruption_stops(void)
 {
-    char *parent, *d = new_logdir(&parent), db[4300], err[512];
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent), db[4300], err[512];
     tl_log *log;
     tl_log_stats st;
     tl_buf saved = TL_BUF_INIT, out = TL_BUF_INIT;
@@ -1633,7 +1607,7 @@ static void test_read_corruption_stops(void)
     (void)err;
     tl_buf_release(&saved);
     tl_buf_release(&out);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -1643,7 +1617,7 @@ static void test_read_corruption_stops(void)
  * and not kept; partial bundles are never kept. */
 static void test_reader_bundle_cache(void)
 {
-    char *parent, *d = new_logdir(&parent), db[4300];
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent), db[4300];
     tl_log *log;
     tl_log_reader *r;
     tl_buf saved = TL_BUF_INIT, want = TL_BUF_INIT;
@@ -1695,14 +1669,14 @@ static void test_reader_bundle_cache(void)
     tl_log_close(log);
     tl_buf_release(&saved);
     tl_buf_release(&want);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
 
 static void test_second_opener(void)
 {
-    char *parent, *d = new_logdir(&parent);
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent);
     tl_log *log;
     pid_t pid;
     int status = -1;
@@ -1719,7 +1693,7 @@ static void test_second_opener(void)
     CU_ASSERT(waitpid(pid, &status, 0) == pid);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     tl_log_close(log);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }
@@ -1737,7 +1711,7 @@ static int child_try_open(const char *dir)
 
 static void fault_case(int mode)
 {
-    char *parent, *d = new_logdir(&parent), db[4300], err[512];
+    char *parent, *d = tl_test_logdir("tlog-logtest", ORIGIN, &parent), db[4300], err[512];
     tl_store *s = NULL, *f = NULL;
     tl_log *log;
     tl_log_head h10, h;
@@ -1785,7 +1759,7 @@ static void fault_case(int mode)
     CU_ASSERT_EQUAL(tl_verify_consistency(H, 10, 15, proof, len, &h10.root, &root), TL_OK);
     tl_log_close(log);
     tl_log_head_release(&h10);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(d);
 }

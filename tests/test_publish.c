@@ -28,6 +28,7 @@
 #include "log/publish.h"
 #include "log/tilestore.h"
 #include "store/store.h"
+#include "tests/unit.h"
 
 #define ORIGIN "example.com/publish-test"
 
@@ -57,28 +58,6 @@ static tl_store *keep_of(tl_store *inner)
     k->base.ops = &keep_ops;
     k->inner = inner;
     return &k->base;
-}
-
-static char *make_dir(char **parent)
-{
-    const char *t = getenv("TMPDIR");
-    char *p = malloc(4096), *d = malloc(4200), err[256], *vkey = NULL;
-    snprintf(p, 4096, "%s/tlog-publishtest-XXXXXX", t && *t ? t : "/tmp");
-    CU_ASSERT_FATAL(mkdtemp(p) != NULL);
-    snprintf(d, 4200, "%s/log", p);
-    CU_ASSERT_FATAL(tl_log_create(d, ORIGIN, NULL, &vkey, err, sizeof(err)) == TL_OK);
-    free(vkey);
-    *parent = p;
-    return d;
-}
-
-static void remove_dir(char *parent, char *d)
-{
-    char cmd[4200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", parent);
-    CU_ASSERT(system(cmd) == 0);
-    free(parent);
-    free(d);
 }
 
 static tl_log *open_log(const char *dir, tl_store *store)
@@ -237,7 +216,8 @@ static void *race(void *arg)
 
 static void test_dir_tilestore(void)
 {
-    char *parent, *d = make_dir(&parent), root[4300], f[4400], err[256];
+    char *parent, *d = tl_test_logdir("tlog-publishtest", ORIGIN, &parent), root[4300], f[4400],
+                  err[256];
     tl_tilestore *ts = NULL, *t2 = NULL;
     struct stat st;
     snprintf(root, sizeof root, "%s/www/sub", parent);
@@ -273,7 +253,7 @@ static void test_dir_tilestore(void)
     tl_buf_release(&b);
     tl_tilestore_close(t2);
     tl_tilestore_close(ts);
-    remove_dir(parent, d);
+    tl_test_logdir_free(parent, d);
 }
 
 static void test_urls(void)
@@ -321,7 +301,7 @@ static void test_urls(void)
 
 static void test_publish_and_catch_up(void)
 {
-    char *parent, *d = make_dir(&parent), err[256];
+    char *parent, *d = tl_test_logdir("tlog-publishtest", ORIGIN, &parent), err[256];
     tl_store *m = NULL, *tm = NULL;
     tl_tilestore *ts = NULL;
     tl_publisher *p = NULL;
@@ -380,12 +360,12 @@ static void test_publish_and_catch_up(void)
     tl_tilestore_close(ts);
     tl_store_close(tm);
     tl_store_close(m);
-    remove_dir(parent, d);
+    tl_test_logdir_free(parent, d);
 }
 
 static void test_fork_alarm(void)
 {
-    char *parent, *d = make_dir(&parent), err[256];
+    char *parent, *d = tl_test_logdir("tlog-publishtest", ORIGIN, &parent), err[256];
     tl_store *tm = NULL;
     tl_tilestore *ts = NULL;
     tl_publisher *p = NULL;
@@ -434,24 +414,17 @@ static void test_fork_alarm(void)
     tl_publisher_stop(p);
     tl_log_close(log);
     tl_tilestore_close(ts);
-    remove_dir(parent, d);
+    tl_test_logdir_free(parent, d);
 }
 
 int main(void)
 {
-    CU_pSuite s;
-    int failures;
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    s = CU_add_suite("publish", NULL, NULL);
-    CU_add_test(s, "kv_tilestore", test_kv_tilestore);
-    CU_add_test(s, "dir_tilestore", test_dir_tilestore);
-    CU_add_test(s, "urls", test_urls);
-    CU_add_test(s, "publish_and_catch_up", test_publish_and_catch_up);
-    CU_add_test(s, "fork_alarm", test_fork_alarm);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = (int)CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const tl_unit_test tests[] = {
+        {"kv_tilestore", test_kv_tilestore},
+        {"dir_tilestore", test_dir_tilestore},
+        {"urls", test_urls},
+        {"publish_and_catch_up", test_publish_and_catch_up},
+        {"fork_alarm", test_fork_alarm},
+    };
+    return tl_unit_run("publish", tests, sizeof(tests) / sizeof(tests[0]));
 }
