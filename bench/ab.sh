@@ -14,8 +14,11 @@
 #   merkle   bench_merkle TL_AB_MERKLE (default 10^7)
 #   audit    client_audit.sh at TL_AB_AUDIT_ENTRIES (default 10^6), one run
 #   witness  witness_bench.sh
+#   adds32   frontend_bench.sh adds (TL_BENCH_N, default here 500,000, adds
+#            from 32 x 100 streams, then 10,000 adds/s)
 # and then, once for both builds (each script alternates the builds itself):
-#   adds     adds_bench.sh OLD NEW      (8 x 100 streams, then 10,000/s)
+#   adds     adds_bench.sh NEW OLD      (8 x 100 streams, then 10,000/s; the
+#            load generator is NEW's)
 #   tiles    tiles_vs_nginx.sh OLD NEW  (tiles and bundles beside nginx)
 # TL_AB_ONLY="log proofs ..." runs only the parts named. Output goes to
 # stdout, one "== PART BUILD round N" header per part.
@@ -25,7 +28,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OLD=$(cd "$1" && pwd)
 NEW=$(cd "$2" && pwd)
 R=${3:-2}
-ONLY=${TL_AB_ONLY:-log proofs merkle audit witness adds tiles}
+ONLY=${TL_AB_ONLY:-log proofs merkle audit witness adds32 adds tiles}
 LOGN=${TL_AB_LOG_ENTRIES:-10000000}
 MERKLEN=${TL_AB_MERKLE:-10000000}
 AUDITN=${TL_AB_AUDIT_ENTRIES:-1000000}
@@ -61,6 +64,10 @@ one_build() { # BUILD ROUND
         echo "== witness $n round $2"
         "$HERE/witness_bench.sh" "$b"
     fi
+    if want adds32; then
+        echo "== adds32 $n round $2"
+        TL_BENCH_N=${TL_BENCH_N:-500000} "$HERE/frontend_bench.sh" "$b" adds
+    fi
 }
 
 i=1
@@ -75,8 +82,8 @@ while [ $i -le "$R" ]; do
     i=$((i + 1))
 done
 if want adds; then
-    echo "== adds old new"
-    TL_BENCH_ROUNDS=$R "$HERE/adds_bench.sh" "$OLD" "$NEW"
+    echo "== adds new old"
+    TL_BENCH_ROUNDS=$R "$HERE/adds_bench.sh" "$NEW" "$OLD"
 fi
 if want tiles; then
     echo "== tiles old new"

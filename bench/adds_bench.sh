@@ -22,7 +22,6 @@ bench_init tl-addsbench
 SECS=${TL_BENCH_SECS:-20}
 R=${TL_BENCH_ROUNDS:-2}
 GEN=$(cd "$1" && pwd)/bench_frontend_add
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # one_run BUILD LABEL
 one_run() {
     B=$1

@@ -48,7 +48,6 @@ stop_tlogd() {
 # p50/p99 from its per-request log (microseconds in column 3).
 # With a server process named (CPID, else a running tlogd's TPID), also its CPU
 # time (user+sys) per request.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 h2load_run() {
     label=$1
     shift
@@ -89,39 +88,9 @@ tiles)
         n=$((n + 1))
     done
     stop_tlogd
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k.pem" \
-        -out "$T/c.pem" -days 2 -subj /CN=localhost 2>/dev/null
-    # nginx cannot listen on port 0; pick ports from the PID.
-    np=$((20000 + $$ % 20000))
-    cat >"$T/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-daemon off;
-pid $T/nginx.pid;
-error_log $T/nginx.err;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    default_type application/octet-stream;
-    sendfile on;
-    server {
-        listen 127.0.0.1:$np http2;
-        listen 127.0.0.1:$((np + 1)) ssl http2;
-        ssl_certificate $T/c.pem;
-        ssl_certificate_key $T/k.pem;
-        root $T/www;
-        add_header Cache-Control "public, max-age=31536000, immutable";
-    }
-}
-EOF
-    nginx -c "$T/nginx.conf" -p "$T" &
-    NPID=$!
-    PIDS="$PIDS $NPID"
-    sleep 1
-    NWORKER=$(pgrep -P "$NPID" | head -1)
-    sed "s|^|http://127.0.0.1:$np|" "$T/urls" >"$T/urls.nginx.h2c"
-    sed "s|^|https://127.0.0.1:$((np + 1))|" "$T/urls" >"$T/urls.nginx.tls"
+    nginx_start "$T/www"
+    sed "s|^|http://127.0.0.1:$NPORT|" "$T/urls" >"$T/urls.nginx.h2c"
+    sed "s|^|https://127.0.0.1:$((NPORT + 1))|" "$T/urls" >"$T/urls.nginx.tls"
     N=${TL_BENCH_N:-200000}
     R=${TL_BENCH_ROUNDS:-3}
     echo "tile serving: $N requests of full 8 KiB level-0 tiles (256 distinct), h2load -c 10 -m 10"

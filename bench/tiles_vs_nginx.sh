@@ -24,7 +24,6 @@ N=${TL_BENCH_N:-100000}
 R=${TL_BENCH_ROUNDS:-3}
 for last in "$@"; do :; done
 B1=$(cd "$last" && pwd) # fills the log with its tlogd and generator
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # the log, published to $T/www
 "$B1/tlogd" init --dir "$T/log" --origin bench.example/tiles >/dev/null
@@ -68,39 +67,7 @@ echo "log of $E entries (64-512 bytes); $(wc -l <"$T/paths") URIs: full level-0 
     "tiles and full bundles, shuffled; $(du -sk "$T/www/tile" | cut -f1) KiB published"
 echo "h2load -c 16 -m 32 -n $N -t 1 on CPU 1, each server alone on CPU 0 (taskset)"
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k.pem" \
-    -out "$T/c.pem" -days 2 -subj /CN=localhost 2>/dev/null
-np=$((20000 + $$ % 20000))
-cat >"$T/nginx.conf" <<EOF2
-user root;
-worker_processes 1;
-daemon off;
-pid $T/nginx.pid;
-error_log $T/nginx.err;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    open_file_cache max=10000 inactive=60s;
-    open_file_cache_valid 3600s;
-    server {
-        listen 127.0.0.1:$np http2;
-        listen 127.0.0.1:$((np + 1)) ssl http2;
-        ssl_certificate $T/c.pem;
-        ssl_certificate_key $T/k.pem;
-        root $T/www;
-        add_header Cache-Control "public, max-age=31536000, immutable";
-    }
-}
-EOF2
-taskset -c 0 nginx -c "$T/nginx.conf" -p "$T" &
-NPID=$!
-PIDS="$PIDS $NPID"
-sleep 1
-NWORKER=$(pgrep -P "$NPID" | head -1)
+nginx_start "$T/www" taskset -c 0
 
 # run LABEL SERVER_PID URL_PREFIX
 run() {
@@ -144,9 +111,9 @@ for proto in h2c TLS; do
             wait "$TPID" || true
         done
         if [ $proto = TLS ]; then
-            run "round $r $proto nginx (1 worker)" "$NWORKER" "https://127.0.0.1:$((np + 1))"
+            run "round $r $proto nginx (1 worker)" "$NWORKER" "https://127.0.0.1:$((NPORT + 1))"
         else
-            run "round $r $proto nginx (1 worker)" "$NWORKER" "http://127.0.0.1:$np"
+            run "round $r $proto nginx (1 worker)" "$NWORKER" "http://127.0.0.1:$NPORT"
         fi
         r=$((r + 1))
     done
