@@ -114,10 +114,17 @@ def check(cond, what):
 
 
 def summary(what):
-    """Prints the result line; returns the exit code (1 if any check failed)."""
+    """Prints the result line; returns the exit code (1 if any check failed).
+    When every check passed, the temp dirs mkdtemp() made are removed; after a
+    failure they are kept for a look."""
     if FAILS:
         print("%d check(s) failed" % len(FAILS))
+        for d in TMPDIRS:
+            if os.path.isdir(d):
+                print("files kept in " + d)
         return 1
+    for d in TMPDIRS:
+        shutil.rmtree(d, ignore_errors=True)
     print("all %s checks passed" % what)
     return 0
 
@@ -144,9 +151,15 @@ def wait_port(port, tries=100, step=0.1):
     return False
 
 
+TMPDIRS = []
+
+
 def mkdtemp(prefix):
-    """A fresh temp dir under $TMPDIR (or the system default)."""
-    return tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR"))
+    """A fresh temp dir under $TMPDIR (or the system default); summary()
+    removes it when every check passed."""
+    d = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR"))
+    TMPDIRS.append(d)
+    return d
 
 
 class Scratch:
