@@ -5,9 +5,9 @@
  * tl_seq_submit runs the kind's prepare (dedup key, leaf hash) on the
  * caller's thread and queues the group; a full pool fails fast with
  * TL_ERR_BUSY. The sequencer thread closes a batch (whole groups only) at
- * once while the committer has no batch waiting behind the one it writes,
- * else when batch_max submissions wait or batch_interval_ms after the
- * oldest arrived (pipelined group commit), then, in this order (Sunlight's
+ * once while the committer has no batch to write, else when that batch is
+ * written, batch_max submissions wait or batch_interval_ms after the oldest
+ * arrived (group commit), then, in this order (Sunlight's
  * stage-sign-commit-answer):
  *   1. dedup: within the batch, against the keys of the last few commits (an
  *      in-memory index; it covers the commits still in flight, which the
@@ -1234,12 +1234,12 @@ static void *seq_main(void *arg)
             pthread_cond_wait(&s->cv, &s->mu);
         if (s->qlen == 0)
             break;
-        /* Group commit, pipelined: a batch closes at once while the
-         * committer has no batch waiting behind the one it writes; while it
-         * has, submissions gather until it takes that one, batch_max of them
-         * wait, or the oldest has waited batch_interval_ms. So batches grow
-         * with the load and the time a commit takes, and a lone submission
-         * is not held back by the timer. */
+        /* Group commit: a batch closes at once while the committer has no
+         * batch to write (none staged, none being written); while it has,
+         * submissions gather until it is done, batch_max of them wait, or
+         * the oldest has waited batch_interval_ms. So batches grow with the
+         * load and the time a commit takes, and a lone submission is not
+         * held back by the timer. */
         if (!s->closing && !s->stopped && s->qlen < s->cfg.batch_max && stages_full(s) > 0) {
             uint64_t dl = s->qhead->t_enq + s->cfg.interval_ms;
             struct timespec ts = {(time_t)(dl / 1000), (long)(dl % 1000) * 1000000L};
