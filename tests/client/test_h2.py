@@ -5,7 +5,8 @@ usage: test_h2.py BUILD_DIR SOURCE_DIR CASE
 
   tlogd     a real tlogd: the audit over h2c and over TLS takes one HTTP/2
             connection for every tile and bundle; TLS is verified (no --ca:
-            refused); a resumed audit reads only what is new
+            refused); a resumed audit reads only what is new; monitor over
+            TLS follows entries added meanwhile
   faults    h2serve.py (python3-h2) in front of a client_mklog log, h2c and
             TLS: 404 and 500 for one tile fail with the status and the path
             (exit 3); 503 once is retried; a connection closed mid-body and
@@ -23,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from tltest import free_port, wait_port  # noqa: E402
@@ -137,7 +139,8 @@ def case_tlogd():
     cert, pkey = certs()
     for proto in ("h2c", "tls"):
         port = free_port()
-        args = [TLOGD, "serve", "--dir", d, "--listen", "127.0.0.1:%d" % port]
+        args = [TLOGD, "serve", "--dir", d, "--listen", "127.0.0.1:%d" % port,
+                "--batch-interval", "20"]
         if proto == "tls":
             args += ["--tls-cert", cert, "--tls-key", pkey]
         p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
@@ -161,8 +164,40 @@ def case_tlogd():
         _, out, _ = tlog("audit", url, "--key", key, "--state", st, "--json", *flags, rc=0)
         j = json.loads(out)
         expect(j["ok"] and j["size"] == n and j["entries_verified"] == 0, out)
+        if proto == "tls":
+            monitor(url, key, n, flags)
         p.send_signal(signal.SIGTERM)
         expect(p.wait(timeout=20) == 0, "tlogd did not stop cleanly")
+
+
+def monitor(url, key, n, flags):
+    """tlog monitor over TLS follows the log as entries are added, its fetcher
+    connection kept (or made again) between runs."""
+    m = subprocess.Popen([TLOG, "monitor", url, "--key", key, "--interval", "0.2"] + flags,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, TLOG_H2_VERBOSE="1"))
+    PROCS.append(m)
+
+    def wait_line(want):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = m.stdout.readline().decode()
+            if not line:
+                fail("monitor ended: %s" % m.stderr.read().decode()[-2000:])
+            if (" size %d " % want) in line:
+                return
+        fail("monitor: no line for size %d" % want)
+
+    wait_line(n)
+    for i in range(3):
+        e = path("e%d" % i)
+        write(e, "entry %d added while monitoring\n" % i)
+        tlog("add", url, e, "--key", key, *flags, rc=0)
+        wait_line(n + i + 1)
+    m.send_signal(signal.SIGTERM)
+    expect(m.wait(timeout=20) == 0, "monitor did not stop on SIGTERM")
+    err = m.stderr.read().decode(errors="replace")
+    expect(1 <= connections(err) <= 4 and "HTTP/1.1" not in err, "monitor: %s" % err[-2000:])
 
 
 def case_faults():
