@@ -108,9 +108,10 @@ int tl_http_request(tl_http *h, const char *path, const void *body, size_t bodyl
                     const char *accept, size_t max, tl_buf *resp, long *status, char *err,
                     size_t cap);
 
-/* Asynchronous GETs, many in flight on one HTTP/2 connection (or a few
- * HTTP/1.1 ones). A request is owned by the caller; its body buffer is
- * filled by the library. */
+/* Asynchronous GETs, many in flight on one HTTP/2 connection (the fetcher
+ * of client/h2.h for https:// and --h2c; a few HTTP/1.1 connections through
+ * libcurl otherwise, or when the server does not speak HTTP/2). A request is
+ * owned by the caller; its body buffer is filled by the library. */
 typedef struct tl_fetch {
     char path[128];
     size_t max;  /* body limit */
@@ -121,6 +122,7 @@ typedef struct tl_fetch {
     char errmsg[256];
     /* private to http.c */
     int attempts;
+    int refusals; /* resent at once: the server had not processed it */
     double not_before;
     void *easy;
     void *priv;

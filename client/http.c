@@ -1,8 +1,10 @@
 /*
- * http.c - the libcurl wrapper of `tlog`: single requests with bounded
- * retries, and many GETs in flight on one multiplexed HTTP/2 connection
- * (curl multi, CURLPIPE_MULTIPLEX; a few HTTP/1.1 connections when the server
- * does not speak HTTP/2).
+ * http.c - the HTTP client of `tlog`: single requests with bounded retries
+ * (libcurl), and many GETs in flight on one HTTP/2 connection: the fetcher
+ * of client/h2.h (nghttp2) for https:// and for http:// with --h2c, libcurl's
+ * multi handle (a few HTTP/1.1 connections) for plain http:// and for a
+ * server that turns out not to speak HTTP/2. The retry policy below is the
+ * same for both.
  *
  * Guarantees: TLS peers are always verified (a CA file may replace the system
  * store, nothing disables the check); every response body is bounded by the
@@ -11,6 +13,7 @@
  * backoff; every failure comes back as a one-line reason naming the URL.
  */
 #include "client/client.h"
+#include "client/h2.h"
 #include "common/clock.h"
 #include "common/curl.h"
 #include "common/version.h"
@@ -24,6 +27,7 @@
 #define RETRY_AFTER_MAX 30.0 /* seconds: longest Retry-After honoured */
 #define POOL_MAX 256
 #define STALL_SECONDS 15
+#define REFUSALS_MAX 8 /* immediate resends of a request the server did not process */
 
 struct tl_http {
     char *base;
@@ -37,6 +41,9 @@ struct tl_http {
     int woken;         /* set by tl_http_wakeup (atomic) */
     CURL *pool[POOL_MAX];
     int npool;
+    tl_h2 *h2; /* the bulk GETs, unless the server does not speak HTTP/2 */
+    int said_fallback;
+    int h2c_fresh; /* h2c with libcurl 7.88: no connection reuse */
 };
 
 void tl_http_opts_default(tl_http_opts *o)
@@ -78,16 +85,13 @@ int tl_http_new(const tl_http_opts *o, const char *base_url, tl_http **out, char
     if (h == NULL)
         return TL_ERR_NOMEM;
     h->o = *o;
+    int https = strncmp(base_url, "https://", 8) == 0, h2c = o->h2c && !https;
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
-    if (h->o.h2c && vi->version_num >= 0x075800 && vi->version_num < 0x080000) {
-        /* curl issue #10634: 7.88 breaks every reuse of an HTTP/2
-         * prior-knowledge connection (fixed in 8.0). */
-        fprintf(stderr,
-                "tlog: --h2c ignored: libcurl %s cannot reuse h2c connections; "
-                "using HTTP/1.1 (use https:// for HTTP/2)\n",
-                vi->version);
-        h->o.h2c = 0;
-    }
+    /* curl issue #10634: libcurl 7.88 breaks every reuse of an HTTP/2
+     * prior-knowledge connection (fixed in 8.0), so there each of libcurl's
+     * few single requests takes a fresh one; the bulk GETs are the
+     * fetcher's. */
+    h->h2c_fresh = h2c && vi->version_num >= 0x075800 && vi->version_num < 0x080000;
     h->base = strdup(base_url);
     if (h->base == NULL) {
         free(h);
@@ -106,6 +110,21 @@ int tl_http_new(const tl_http_opts *o, const char *base_url, tl_http **out, char
     curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->max_conns);
     curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 100L);
+    if (https || h2c) {
+        tl_h2_opts ho = {.base_url = h->base,
+                         .ca_file = o->ca_file,
+                         .connect_timeout_ms = o->connect_timeout * 1000,
+                         .timeout_ms = o->timeout * 1000,
+                         .stall_ms = STALL_SECONDS * 1000,
+                         .user_agent = "tlog/" TL_VERSION,
+                         .token = o->token,
+                         .verbose = getenv("TLOG_H2_VERBOSE") != NULL};
+        int rc = tl_h2_new(&ho, &h->h2, err, cap);
+        if (rc != TL_OK) {
+            tl_http_free(h);
+            return rc;
+        }
+    }
     *out = h;
     return TL_OK;
 }
@@ -115,6 +134,7 @@ void tl_http_free(tl_http *h)
     if (h == NULL)
         return;
     tl_http_fetch_cancel_all(h);
+    tl_h2_free(h->h2);
     for (int i = 0; i < h->npool; i++)
         curl_easy_cleanup(h->pool[i]);
     if (h->multi)
@@ -155,6 +175,10 @@ static int setup_easy(tl_http *h, CURL *e, const char *url, tl_curl_sink *s, cha
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
         curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, h->o.token);
     }
+    if (h->h2c_fresh && h->o.h2c) {
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     if (multiplex) {
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
         /* A stream that stalls (no byte for STALL_SECONDS) is abandoned and
@@ -185,18 +209,23 @@ static int transient(CURLcode rc)
     }
 }
 
-/* Delay before retry number `attempt` (1-based). */
-static double retry_delay(CURL *e, long status, int attempt)
+/* Delay before retry number `attempt` (1-based); retry_after is the
+ * answer's Retry-After in seconds, or -1. */
+static double delay_for(long status, long retry_after, int attempt)
 {
     double d = 0.25 * (double)(1 << (attempt < 6 ? attempt : 6));
-    if (status == 503 || status == 429) {
-        curl_off_t ra = -1;
-        if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra >= 0)
-            d = (double)ra;
-        else
-            d = 1.0;
-    }
+    if (status == 503 || status == 429)
+        d = retry_after >= 0 ? (double)retry_after : 1.0;
     return d > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : d;
+}
+
+static double retry_delay(CURL *e, long status, int attempt)
+{
+    curl_off_t ra = -1;
+    if ((status == 503 || status == 429) &&
+        curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK)
+        ra = -1;
+    return delay_for(status, ra > 0x7fffffff ? 0x7fffffff : (long)ra, attempt);
 }
 
 static int curl_err(CURLcode rc, const char *url, const tl_curl_sink *s, const char *ebuf,
@@ -277,10 +306,49 @@ typedef struct fetch_priv {
     tl_curl_sink s;
     char url[4096 + 128];
     char ebuf[CURL_ERROR_SIZE];
+    tl_h2_req r; /* with the fetcher */
 } fetch_priv;
+
+/* Whether the bulk GETs go to the fetcher (not yet known counts as yes). */
+static int use_h2(const tl_http *h)
+{
+    return h->h2 != NULL && tl_h2_speaks_h2(h->h2) != 0;
+}
+
+static void link_active(tl_http *h, tl_fetch *f)
+{
+    f->aprev = NULL;
+    f->anext = h->active;
+    if (h->active)
+        h->active->aprev = f;
+    h->active = f;
+}
+
+static int start_h2(tl_http *h, tl_fetch *f)
+{
+    fetch_priv *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return TL_ERR_NOMEM;
+    snprintf(p->url, sizeof(p->url), "%s/%s", h->base, f->path);
+    p->r.path = f->path;
+    p->r.max = f->max;
+    p->r.body = &f->body;
+    p->r.user = f;
+    int rc = tl_h2_submit(h->h2, &p->r);
+    if (rc != TL_OK) {
+        free(p);
+        return rc;
+    }
+    f->easy = NULL;
+    f->priv = p;
+    link_active(h, f);
+    return TL_OK;
+}
 
 static int start_now(tl_http *h, tl_fetch *f)
 {
+    if (use_h2(h))
+        return start_h2(h, f);
     CURL *e = h->npool > 0 ? h->pool[--h->npool] : curl_easy_init();
     if (e == NULL)
         return TL_ERR_NOMEM;
@@ -310,11 +378,7 @@ static int start_now(tl_http *h, tl_fetch *f)
         f->priv = NULL;
         return TL_ERR_NOMEM;
     }
-    f->aprev = NULL;
-    f->anext = h->active;
-    if (h->active)
-        h->active->aprev = f;
-    h->active = f;
+    link_active(h, f);
     return TL_OK;
 }
 
@@ -325,12 +389,13 @@ int tl_http_fetch_start(tl_http *h, tl_fetch *f)
     f->status = 0;
     f->errmsg[0] = 0;
     f->attempts = 0;
+    f->refusals = 0;
     f->not_before = 0;
     /* Until one transfer has finished, start one at a time: it makes the
      * connection and tells curl that it multiplexes; then the others share
      * it. (libcurl 7.88 fails transfers queued behind an HTTP/2
      * prior-knowledge connection that is still being set up.) */
-    if (!h->warm && h->pending > 0) {
+    if (!use_h2(h) && !h->warm && h->pending > 0) {
         f->next = h->delayed;
         h->delayed = f;
         h->pending++;
@@ -398,6 +463,69 @@ static int finish(tl_http *h, tl_fetch *f, CURLcode rc)
     return 1;
 }
 
+/* Handles one request the fetcher handed back, as finish() does for
+ * libcurl's; returns 1 when the fetch is done. */
+static int finish_h2(tl_http *h, tl_fetch *f)
+{
+    fetch_priv *p = f->priv;
+    const tl_h2_req *r = &p->r;
+    unlink_active(h, f);
+    if (r->no_h2) {
+        /* The server does not speak HTTP/2: libcurl takes over (HTTP/1.1
+         * on http://), one transfer first as always. */
+        if (strncmp(h->base, "http://", 7) == 0 && !h->said_fallback) {
+            h->said_fallback = 1;
+            fprintf(stderr,
+                    "tlog: --h2c: %s does not speak HTTP/2 with prior knowledge; using "
+                    "HTTP/1.1\n",
+                    h->base);
+        }
+        h->o.h2c = 0;
+        h->warm = 0;
+        free(p);
+        f->priv = NULL;
+        f->not_before = 0;
+        f->next = h->delayed;
+        h->delayed = f;
+        return 0;
+    }
+    int again = r->err == TL_OK ? (r->status == 503 || r->status == 429)
+                                : (r->transient && r->err != TL_ERR_TOOBIG);
+    if (again && r->refused && f->refusals < REFUSALS_MAX) {
+        /* Not processed (GOAWAY, REFUSED_STREAM): at once, on the next
+         * connection; not an attempt. */
+        f->refusals++;
+        if (tl_h2_submit(h->h2, &p->r) == TL_OK) {
+            link_active(h, f);
+            return 0;
+        }
+    }
+    if (again && f->attempts < h->o.retries) {
+        f->attempts++;
+        f->not_before = tl_mono_s() + delay_for(r->status, r->retry_after, f->attempts);
+        free(p);
+        f->priv = NULL;
+        f->next = h->delayed;
+        h->delayed = f;
+        return 0;
+    }
+    if (r->err == TL_ERR_TOOBIG) {
+        f->err = r->err;
+        snprintf(f->errmsg, sizeof(f->errmsg), "%.200s: response larger than %zu bytes", p->url,
+                 f->max);
+    } else if (r->err != TL_OK) {
+        f->err = r->err;
+        snprintf(f->errmsg, sizeof(f->errmsg), "%.120s: %.128s", p->url, r->errmsg);
+    } else {
+        f->status = r->status;
+    }
+    free(p);
+    f->priv = NULL;
+    f->done = 1;
+    h->pending--;
+    return 1;
+}
+
 int tl_http_fetch_wait(tl_http *h)
 {
     for (;;) {
@@ -406,7 +534,7 @@ int tl_http_fetch_wait(tl_http *h)
         tl_fetch **pp = &h->delayed;
         while (*pp) {
             tl_fetch *f = *pp;
-            if (!h->warm && h->active != NULL) {
+            if (!use_h2(h) && !h->warm && h->active != NULL) {
                 pp = &f->next; /* held until the first transfer ends */
             } else if (f->not_before <= now) {
                 *pp = f->next;
@@ -430,6 +558,24 @@ int tl_http_fetch_wait(tl_http *h)
             return 0;
         if (stopped(h))
             return TL_ERR_STOPPED;
+        int ms = 1000;
+        if (next_due > 0) {
+            double wait = (next_due - tl_mono_s()) * 1000.0;
+            ms = wait < 0 ? 0 : (wait < 1000 ? (int)wait + 1 : 1000);
+        }
+        if (use_h2(h)) {
+            /* Returns on a finished request, a wake-up or after ms. */
+            tl_h2_run(h->h2, ms);
+            int finished = 0;
+            tl_h2_req *r;
+            while ((r = tl_h2_done(h->h2)) != NULL)
+                finished += finish_h2(h, r->user);
+            if (finished)
+                return h->pending;
+            if (__atomic_exchange_n(&h->woken, 0, __ATOMIC_ACQ_REL))
+                return h->pending;
+            continue;
+        }
         int running = 0;
         if (curl_multi_perform(h->multi, &running) != CURLM_OK)
             return TL_ERR_NETWORK;
@@ -444,11 +590,6 @@ int tl_http_fetch_wait(tl_http *h)
         }
         if (finished)
             return h->pending;
-        int ms = 1000;
-        if (next_due > 0) {
-            double wait = (next_due - tl_mono_s()) * 1000.0;
-            ms = wait < 0 ? 0 : (wait < 1000 ? (int)wait + 1 : 1000);
-        }
         curl_multi_poll(h->multi, NULL, 0, ms, NULL);
         if (__atomic_exchange_n(&h->woken, 0, __ATOMIC_ACQ_REL))
             return h->pending;
@@ -464,6 +605,8 @@ void tl_http_wakeup(tl_http *h)
 {
     __atomic_store_n(&h->woken, 1, __ATOMIC_RELEASE);
     curl_multi_wakeup(h->multi);
+    if (h->h2)
+        tl_h2_wakeup(h->h2);
 }
 
 void tl_http_fetch_cancel_all(tl_http *h)
@@ -471,7 +614,10 @@ void tl_http_fetch_cancel_all(tl_http *h)
     while (h->active) {
         tl_fetch *f = h->active;
         unlink_active(h, f);
-        release_easy(h, f->easy);
+        if (f->easy)
+            release_easy(h, f->easy);
+        else if (f->priv)
+            tl_h2_cancel(h->h2, &((fetch_priv *)f->priv)->r);
         free(f->priv);
         f->priv = NULL;
         f->easy = NULL;

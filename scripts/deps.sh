@@ -5,7 +5,7 @@ set -e
 pkgs="gcc cmake make pkg-config libssl-dev libnghttp2-dev libleveldb-dev libevent-dev
 libcunit1-dev libjansson-dev libcurl4-openssl-dev librelp-dev openssl curl"
 if [ "${1:-build}" = test ]; then
-    pkgs="$pkgs dpkg-dev nghttp2-client clang clang-format libclang-rt-14-dev nginx-light strace valgrind python3 procps
+    pkgs="$pkgs dpkg-dev nghttp2-client clang clang-format libclang-rt-14-dev nginx-light strace valgrind python3 python3-h2 procps
 golang-go golang-golang-x-net-dev golang-golang-x-mod-dev awscli etcd-server etcd-client chromium bsdutils rsyslog
 rsyslog-gnutls rsyslog-relp"
     # Node.js and npm for s3rver (the publication tests' S3 server): Debian's,

@@ -16,7 +16,7 @@ endforeach()
 # tlog audit and monitor on audit logs (a real tlogd --kind audit, a proxy
 # that alters event bodies, blob logs of hand-made records audited with
 # --kind audit). See docs/CLIENT.md.
-foreach(case tokens records tamper monitor)
+foreach(case tokens tokens_h2c records tamper monitor)
   add_test(NAME client_audit_${case}
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/client/test_audit_kind.py
                    ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} ${case})
@@ -35,3 +35,31 @@ add_test(NAME client_event
          COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/client/test_event.py
                  ${CMAKE_BINARY_DIR})
 set_tests_properties(client_event PROPERTIES TIMEOUT 180)
+
+# tlog audit through its HTTP/2 fetcher (client/h2.c): a real tlogd over h2c
+# and TLS, a misbehaving python3-h2 server (statuses, closed connections,
+# short bodies, GOAWAY, tampered tiles), and the fall-back to HTTP/1.1.
+# Debian's python3-h2 belongs to Debian's python3, which another python3 first
+# on PATH (pyenv, a virtualenv) may hide: the first of the two that has it.
+set(TL_H2_PYTHON "")
+find_program(TL_DEBIAN_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+foreach(py ${Python3_EXECUTABLE} ${TL_DEBIAN_PYTHON3})
+  if(NOT TL_H2_PYTHON)
+    execute_process(COMMAND ${py} -c "import h2, hyperframe" RESULT_VARIABLE tl_h2py
+                    OUTPUT_QUIET ERROR_QUIET)
+    if(tl_h2py EQUAL 0)
+      set(TL_H2_PYTHON ${py})
+    endif()
+  endif()
+endforeach()
+if(NOT TL_H2_PYTHON AND TL_STRICT)
+  message(FATAL_ERROR "the tests need python3-h2 (scripts/deps.sh test installs it)")
+endif()
+if(TL_H2_PYTHON)
+  foreach(case tlogd faults fallback)
+    add_test(NAME client_h2_${case}
+             COMMAND ${TL_H2_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/client/test_h2.py
+                     ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} ${case})
+    set_tests_properties(client_h2_${case} PROPERTIES TIMEOUT 120)
+  endforeach()
+endif()

@@ -5,12 +5,14 @@ Serves DIR (which may be a symlink the test swaps) on 127.0.0.1, port 0, and
 prints the port on its first stdout line. Optionally records every request
 path in --log, answers POST /add with the bytes of --add-response (after
 --busy 503 answers carrying Retry-After: 1), so `tlog add` can be tested
-without tlogd.
+without tlogd. With --tls CERT KEY it serves HTTPS, offering only http/1.1
+by ALPN.
 """
 import argparse
 import functools
 import http.server
 import os
+import ssl
 import sys
 import threading
 
@@ -21,6 +23,7 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--add-response")
     ap.add_argument("--busy", type=int, default=0)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = ap.parse_args()
     lock = threading.Lock()
     state = {"busy": args.busy}
@@ -83,6 +86,11 @@ def main():
 
     srv = Server(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
+    if args.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls[0], args.tls[1])
+        ctx.set_alpn_protocols(["http/1.1"])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print(srv.server_address[1], flush=True)
     try:
         srv.serve_forever()

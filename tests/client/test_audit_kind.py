@@ -9,6 +9,8 @@ tokens from `tlogd token add`, events posted to /audit/v1/events, erasures):
            reported by index; without one only the public part, and tlog says
            so; a writer's or an unknown token is a clear exit 3; --kind; the
            log time kept in --state (and state files without it still load);
+  tokens_h2c  the same with --h2c: the tiles, bundles and bodies (and the
+           token) through tlog's HTTP/2 fetcher (client/h2.c);
   records  a blob log whose entries are made by hand, audited with --kind
            audit: a non-record entry and log times going back (within a
            bundle, across bundles, across runs through --state) fail, exit 1,
@@ -142,8 +144,11 @@ def record(t, seed):
     return ('{"v":1,"time":%d,"commitment":"%s"}' % (t, c)).encode()
 
 
+AUDIT_FLAGS = []  # tokens_h2c: ["--h2c"]
+
+
 def audit(log, *extra, rc=0, token=None, env=None):
-    args = ["audit", log.url, "--key", log.vkey] + list(extra)
+    args = ["audit", log.url, "--key", log.vkey] + AUDIT_FLAGS + list(extra)
     if token:
         args += ["--token-file", token]
     return tlog(*args, rc=rc, env=env)
@@ -419,8 +424,13 @@ def case_monitor():
     expect(rc == 3 and "403" in e and "retrying" not in e, "refused token: %s %s" % (rc, e))
 
 
-CASES = {"tokens": case_tokens, "records": case_records, "tamper": case_tamper,
-         "monitor": case_monitor}
+def case_tokens_h2c():
+    AUDIT_FLAGS.append("--h2c")
+    case_tokens()
+
+
+CASES = {"tokens": case_tokens, "tokens_h2c": case_tokens_h2c, "records": case_records,
+         "tamper": case_tamper, "monitor": case_monitor}
 
 if __name__ == "__main__":
     try:
