@@ -438,17 +438,18 @@ static int list_items(json_t *top, json_t **items, char *why, size_t cap)
     return TL_OK;
 }
 
-int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_event,
-               size_t max_items, tl_k8s_list *list, char *why, size_t cap)
+int tl_k8s_parse(const char *text, size_t len, size_t max_items, tl_k8s_parsed *p, char *why,
+                 size_t cap)
 {
     tl_buf q = TL_BUF_INIT;
-    size_t *shifts = NULL, nshifts = 0, n;
+    size_t *shifts = NULL, nshifts = 0;
     json_error_t je;
-    json_t *top = NULL, *items;
+    json_t *items;
     int rc;
 
-    list->ev = NULL;
-    list->n = 0;
+    p->top = NULL;
+    p->items = NULL;
+    p->n = 0;
     rc = tl_k8s_quote_numbers(text, len, &q, &shifts, &nshifts);
     if (rc == TL_ERR_INVALID) {
         snprintf(why, cap, "invalid JSON at byte %zu: a NUL byte",
@@ -459,50 +460,90 @@ int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_e
         snprintf(why, cap, "out of memory");
         goto out;
     }
-    top = json_loadb((const char *)q.data, q.len, TL_AUDIT_JSON_FLAGS, &je);
-    if (!top) {
+    p->top = json_loadb((const char *)q.data, q.len, TL_AUDIT_JSON_FLAGS, &je);
+    if (!p->top) {
         je.position = (int)tl_k8s_offset((size_t)je.position, shifts, nshifts);
         tl_audit_json_error(&je, why, cap);
         rc = TL_ERR_INVALID;
         goto out;
     }
     tl_buf_release(&q); /* the tree holds what it needs */
-    rc = list_items(top, &items, why, cap);
+    rc = list_items(p->top, &items, why, cap);
     if (rc != TL_OK)
         goto out;
-    n = items ? json_array_size(items) : 0;
-    if (n > max_items) {
-        snprintf(why, cap, "%zu items: a list is at most %zu", n, max_items);
+    p->n = items ? json_array_size(items) : 0;
+    if (p->n > max_items) {
+        snprintf(why, cap, "%zu items: a list is at most %zu", p->n, max_items);
         rc = TL_ERR_TOOBIG;
         goto out;
     }
-    if (n == 0)
+    p->items = p->n ? items : NULL;
+out:
+    if (rc != TL_OK)
+        tl_k8s_parsed_release(p);
+    tl_buf_release(&q);
+    free(shifts);
+    return rc;
+}
+
+int tl_k8s_map_items(const tl_k8s_parsed *p, size_t from, size_t to, const char *submitter,
+                     size_t max_event, tl_audit_event *ev, size_t *bad, char *why, size_t cap)
+{
+    int rc = TL_OK;
+    size_t i;
+    for (i = from; i < to; i++) {
+        char r[TL_AUDIT_REASON_MAX + 64];
+        json_t *e;
+        rc = map_item(json_array_get(p->items, i), i, &e, why, cap);
+        if (rc != TL_OK)
+            break;
+        rc = tl_audit_event_take(e, submitter, max_event, &ev[i], r, sizeof r);
+        json_decref(e);
+        if (rc != TL_OK) {
+            snprintf(why, cap, "item %zu: %s", i, r);
+            break;
+        }
+    }
+    if (rc != TL_OK) {
+        *bad = i;
+        for (size_t k = from; k < i; k++)
+            tl_audit_event_release(&ev[k]);
+    }
+    return rc;
+}
+
+void tl_k8s_parsed_release(tl_k8s_parsed *p)
+{
+    json_decref(p->top);
+    p->top = NULL;
+    p->items = NULL;
+    p->n = 0;
+}
+
+int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_event,
+               size_t max_items, tl_k8s_list *list, char *why, size_t cap)
+{
+    tl_k8s_parsed p;
+    size_t bad;
+    int rc;
+
+    list->ev = NULL;
+    list->n = 0;
+    rc = tl_k8s_parse(text, len, max_items, &p, why, cap);
+    if (rc != TL_OK || p.n == 0)
         goto out;
-    list->ev = calloc(n, sizeof *list->ev);
+    list->ev = calloc(p.n, sizeof *list->ev);
     if (!list->ev) {
         snprintf(why, cap, "out of memory");
         rc = TL_ERR_NOMEM;
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        char r[TL_AUDIT_REASON_MAX + 64];
-        json_t *e;
-        rc = map_item(json_array_get(items, i), i, &e, why, cap);
-        if (rc != TL_OK)
-            goto out;
-        rc = tl_audit_event_take(e, submitter, max_event, &list->ev[i], r, sizeof r);
-        json_decref(e);
-        if (rc != TL_OK) {
-            snprintf(why, cap, "item %zu: %s", i, r);
-            goto out;
-        }
-        list->n = i + 1;
-    }
+    rc = tl_k8s_map_items(&p, 0, p.n, submitter, max_event, list->ev, &bad, why, cap);
+    if (rc == TL_OK)
+        list->n = p.n;
 out:
     if (rc != TL_OK)
         tl_k8s_list_release(list);
-    json_decref(top);
-    tl_buf_release(&q);
-    free(shifts);
+    tl_k8s_parsed_release(&p);
     return rc;
 }

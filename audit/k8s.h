@@ -71,4 +71,31 @@ int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_e
                size_t max_items, tl_k8s_list *list, char *why, size_t cap);
 void tl_k8s_list_release(tl_k8s_list *list);
 
+/*
+ * tl_k8s_map in two steps, so that the items of one list can be mapped by
+ * several threads: tl_k8s_parse reads the list (the number step, jansson's
+ * parse, the top level, the item limit), then tl_k8s_map_items maps a
+ * range of its items. Ranges that do not overlap may be mapped at the same
+ * time from different threads (they only read the shared tree and take
+ * references on its items, which jansson counts atomically). The first
+ * item that fails, in the list's order, is what tl_k8s_map reports: the
+ * caller of several ranges reports the failure of the lowest one.
+ */
+typedef struct tl_k8s_parsed {
+    json_t *top;   /* the parsed list (owned) */
+    json_t *items; /* its items (borrowed from top), NULL when none */
+    size_t n;
+} tl_k8s_parsed;
+
+/* Parses text[0..len) as tl_k8s_map does, up to its items. TL_OK (release
+ * p), or the errors of tl_k8s_map that are not an item's (p is then empty). */
+int tl_k8s_parse(const char *text, size_t len, size_t max_items, tl_k8s_parsed *p, char *why,
+                 size_t cap);
+/* Maps items from..to-1 of p into ev[from..to) (zeroed by the caller) as
+ * tl_k8s_map does. On failure returns as tl_k8s_map, *bad is the item and
+ * why says "item <i>: <reason>"; the events of the range are released. */
+int tl_k8s_map_items(const tl_k8s_parsed *p, size_t from, size_t to, const char *submitter,
+                     size_t max_event, tl_audit_event *ev, size_t *bad, char *why, size_t cap);
+void tl_k8s_parsed_release(tl_k8s_parsed *p);
+
 #endif
