@@ -87,6 +87,7 @@ static void *worker_main(void *arg)
 {
     fe_worker *w = arg;
     fe_pool *p = w->p;
+    pthread_setname_np(pthread_self(), "tl-map");
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->stop && !p->pars && !p->qhead)
