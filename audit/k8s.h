@@ -98,4 +98,38 @@ int tl_k8s_map_items(const tl_k8s_parsed *p, size_t from, size_t to, const char 
                      size_t max_event, tl_audit_event *ev, size_t *bad, char *why, size_t cap);
 void tl_k8s_parsed_release(tl_k8s_parsed *p);
 
+/*
+ * tl_k8s_parse with its items parsed apart, so that several threads can
+ * parse one large list. tl_k8s_split runs the number step and a lexical
+ * scan of its result (like the number step's: strings and nesting only)
+ * that finds the top-level member "items" (its name written plainly) and
+ * the text of each of its elements; jansson then parses the list with
+ * "items": [] (every other member, duplicates refused as always) and each
+ * element on its own (tl_k8s_piece). tl_k8s_join puts them together. Every
+ * byte is still parsed by jansson; whenever the scan, the list or an
+ * element is not as expected (and so for every malformed body), tl_k8s_join
+ * parses the whole text with tl_k8s_parse instead, so that the answer and
+ * its reason are exactly tl_k8s_parse's.
+ */
+typedef struct tl_k8s_pieces {
+    const char *text; /* the caller's, until tl_k8s_join */
+    size_t len, max_items;
+    tl_buf q;   /* the text with its numbers quoted */
+    size_t *at; /* item i is q[at[2i] .. at[2i+1]) */
+    size_t n;
+    json_t *top; /* the list without its items */
+} tl_k8s_pieces;
+
+/* 1 with pc filled (n items to parse, then tl_k8s_join), or 0: parse the
+ * text whole (tl_k8s_parse); nothing to release then. */
+int tl_k8s_split(const char *text, size_t len, size_t max_items, tl_k8s_pieces *pc);
+/* Item i of pc parsed (a new reference), or NULL when it does not parse on
+ * its own. Any thread; pieces may be parsed at the same time. */
+json_t *tl_k8s_piece(const tl_k8s_pieces *pc, size_t i);
+/* The list from pc and its pn parsed items (items[i] taken, NULL for one
+ * that did not parse): as tl_k8s_parse(text, ...) answers. Releases pc. */
+int tl_k8s_join(tl_k8s_pieces *pc, json_t **items, tl_k8s_parsed *p, char *why, size_t cap);
+/* Releases pc without joining it. */
+void tl_k8s_pieces_release(tl_k8s_pieces *pc);
+
 #endif

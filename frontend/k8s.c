@@ -35,8 +35,9 @@
 #include "audit/k8s.h"
 #include "common/err.h"
 
-#define K8S_PART 50      /* items a part of one list's mapping holds */
-#define K8S_PARTS_MAX 64 /* parts of one list at most */
+#define K8S_PART 50                 /* items a part of one list's mapping holds */
+#define K8S_PARTS_MAX 64            /* parts of one list at most */
+#define K8S_SPLIT_BYTES (64u << 10) /* lists from this size are parsed in parts */
 #define WHY_CAP (TL_AUDIT_REASON_MAX + 96)
 
 typedef struct k8s_waiter {
@@ -83,6 +84,8 @@ typedef struct k8s_job {
     size_t nparts;
     /* during run */
     k8s_trash *trash;
+    tl_k8s_pieces pieces; /* a large list's items, parsed apart */
+    json_t **items;       /* ... pieces.n of them */
 } k8s_job;
 
 static void reply_accepted(tl_frontend *f, tl_http_req *r, fe_ep ep, size_t n)
@@ -174,6 +177,40 @@ static void map_part(void *ctx, size_t k, tl_hasher *h)
     free(off);
 }
 
+/* Part k of a list's parse: its share of the items' texts. */
+static void parse_part(void *ctx, size_t k, tl_hasher *h)
+{
+    k8s_job *kj = ctx;
+    size_t n = kj->pieces.n, from = k * n / kj->nparts, to = (k + 1) * n / kj->nparts;
+    (void)h;
+    for (size_t i = from; i < to; i++)
+        kj->items[i] = tl_k8s_piece(&kj->pieces, i);
+}
+
+/* The list parsed (t->parsed): a large one's items apart, over the
+ * workers (audit/k8s.h: the same answer as parsing it whole). */
+static int parse(k8s_job *kj, k8s_trash *t, tl_hasher *h)
+{
+    int rc;
+    if (!kj->f->pool || kj->len < K8S_SPLIT_BYTES ||
+        !tl_k8s_split(kj->body, kj->len, kj->max_batch, &kj->pieces))
+        return tl_k8s_parse(kj->body, kj->len, kj->max_batch, &t->parsed, kj->why, sizeof kj->why);
+    kj->items = calloc(kj->pieces.n, sizeof *kj->items);
+    if (!kj->items) {
+        tl_k8s_pieces_release(&kj->pieces);
+        return tl_k8s_parse(kj->body, kj->len, kj->max_batch, &t->parsed, kj->why, sizeof kj->why);
+    }
+    kj->nparts = (kj->pieces.n + K8S_PART - 1) / K8S_PART;
+    if (kj->nparts > K8S_PARTS_MAX)
+        kj->nparts = K8S_PARTS_MAX;
+    fe_pool_parallel(kj->f->pool, kj->nparts, parse_part, kj, h);
+    rc = tl_k8s_join(&kj->pieces, kj->items, &t->parsed, kj->why, sizeof kj->why);
+    free(kj->items);
+    kj->items = NULL;
+    kj->nparts = 0;
+    return rc;
+}
+
 static void k8s_run(fe_job *j, tl_hasher *h)
 {
     k8s_job *kj = (k8s_job *)j;
@@ -183,8 +220,7 @@ static void k8s_run(fe_job *j, tl_hasher *h)
         kj->map_rc = TL_ERR_NOMEM;
         goto out;
     }
-    kj->map_rc =
-        tl_k8s_parse(kj->body, kj->len, kj->max_batch, &t->parsed, kj->why, sizeof kj->why);
+    kj->map_rc = parse(kj, t, h);
     free(kj->body);
     kj->body = NULL;
     if (kj->map_rc != TL_OK || t->parsed.n == 0)

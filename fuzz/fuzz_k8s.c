@@ -11,7 +11,9 @@
  * keeps a text jansson accepts acceptable, and maps offsets back within it;
  * the list mapped in parts (tl_k8s_parse, then tl_k8s_map_items over ranges,
  * as the mapping workers do, the lowest failing range reported) gives the
- * same answer, reason and canonical events as tl_k8s_map.
+ * same answer, reason and canonical events as tl_k8s_map; and so does the
+ * list with its items parsed apart (tl_k8s_split, tl_k8s_piece,
+ * tl_k8s_join).
  */
 #include <jansson.h>
 
@@ -72,6 +74,34 @@ static void in_parts(const char *text, size_t len, size_t max_event, size_t max_
                   rc, rc != TL_OK ? why : "");
 }
 
+/* The list's items parsed apart (tl_k8s_split, as the mapping workers parse
+ * a large list): the same answer, reason and items as tl_k8s_parse. */
+static void split_parse(const char *text, size_t len, size_t max_items)
+{
+    char why[TL_AUDIT_REASON_MAX + 96], swhy[TL_AUDIT_REASON_MAX + 96];
+    tl_k8s_parsed whole, split;
+    tl_k8s_pieces pc;
+    if (!tl_k8s_split(text, len, max_items, &pc))
+        return;
+    json_t **items = calloc(pc.n, sizeof *items);
+    if (!items) {
+        tl_k8s_pieces_release(&pc);
+        return;
+    }
+    for (size_t i = 0; i < pc.n; i++)
+        items[i] = tl_k8s_piece(&pc, i);
+    int src = tl_k8s_join(&pc, items, &split, swhy, sizeof swhy);
+    free(items);
+    int wrc = tl_k8s_parse(text, len, max_items, &whole, why, sizeof why);
+    if (src != TL_ERR_NOMEM && wrc != TL_ERR_NOMEM &&
+        (src != wrc || (wrc != TL_OK && strcmp(swhy, why) != 0) ||
+         (wrc == TL_OK && (split.n != whole.n || !json_equal(split.items, whole.items)))))
+        FUZZ_FAIL("fuzz_k8s: parsed apart %d \"%s\", whole %d \"%s\"\n", src,
+                  src != TL_OK ? swhy : "", wrc, wrc != TL_OK ? why : "");
+    tl_k8s_parsed_release(&split);
+    tl_k8s_parsed_release(&whole);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -88,6 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(why, 'x', sizeof why);
     int rc = tl_k8s_map(text, len, "fuzz-writer", max_event, max_items, &l, why, sizeof why);
     in_parts(text, len, max_event, max_items, rc, why, &l);
+    split_parse(text, len, max_items);
     if (rc == TL_OK) {
         if (l.n > max_items)
             FUZZ_FAIL("fuzz_k8s: %zu items passed a limit of %zu\n", l.n, max_items);
