@@ -19,7 +19,9 @@
  * Threads: the loop checks the token and the content type, then hands a
  * copy of the body to the mapping workers (pool.c): there it is parsed, its
  * items mapped, validated and encoded (with their salts and commitments),
- * spread over the idle workers in parts of K8S_PART items; back on the loop
+ * spread over the idle workers in parts of K8S_PART items (a list from
+ * K8S_SPLIT_BYTES on has its items parsed apart over them too, tl_k8s_split);
+ * back on the loop
  * the list is submitted and answered as before. A full queue of lists is a
  * 503 + Retry-After; a client that goes away while its list is mapped is
  * forgotten and nothing of the list is submitted (a webhook retries it, and
