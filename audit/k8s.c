@@ -438,17 +438,18 @@ static int list_items(json_t *top, json_t **items, char *why, size_t cap)
     return TL_OK;
 }
 
-int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_event,
-               size_t max_items, tl_k8s_list *list, char *why, size_t cap)
+int tl_k8s_parse(const char *text, size_t len, size_t max_items, tl_k8s_parsed *p, char *why,
+                 size_t cap)
 {
     tl_buf q = TL_BUF_INIT;
-    size_t *shifts = NULL, nshifts = 0, n;
+    size_t *shifts = NULL, nshifts = 0;
     json_error_t je;
-    json_t *top = NULL, *items;
+    json_t *items;
     int rc;
 
-    list->ev = NULL;
-    list->n = 0;
+    p->top = NULL;
+    p->items = NULL;
+    p->n = 0;
     rc = tl_k8s_quote_numbers(text, len, &q, &shifts, &nshifts);
     if (rc == TL_ERR_INVALID) {
         snprintf(why, cap, "invalid JSON at byte %zu: a NUL byte",
@@ -459,50 +460,272 @@ int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_e
         snprintf(why, cap, "out of memory");
         goto out;
     }
-    top = json_loadb((const char *)q.data, q.len, TL_AUDIT_JSON_FLAGS, &je);
-    if (!top) {
+    p->top = json_loadb((const char *)q.data, q.len, TL_AUDIT_JSON_FLAGS, &je);
+    if (!p->top) {
         je.position = (int)tl_k8s_offset((size_t)je.position, shifts, nshifts);
         tl_audit_json_error(&je, why, cap);
         rc = TL_ERR_INVALID;
         goto out;
     }
     tl_buf_release(&q); /* the tree holds what it needs */
-    rc = list_items(top, &items, why, cap);
+    rc = list_items(p->top, &items, why, cap);
     if (rc != TL_OK)
         goto out;
-    n = items ? json_array_size(items) : 0;
-    if (n > max_items) {
-        snprintf(why, cap, "%zu items: a list is at most %zu", n, max_items);
+    p->n = items ? json_array_size(items) : 0;
+    if (p->n > max_items) {
+        snprintf(why, cap, "%zu items: a list is at most %zu", p->n, max_items);
         rc = TL_ERR_TOOBIG;
         goto out;
     }
-    if (n == 0)
+    p->items = p->n ? items : NULL;
+out:
+    if (rc != TL_OK)
+        tl_k8s_parsed_release(p);
+    tl_buf_release(&q);
+    free(shifts);
+    return rc;
+}
+
+/* ---- a list's items parsed apart ------------------------------------- */
+
+#define SPLIT_DEPTH_MAX 512 /* deeper lists are parsed whole (jansson's depth limit) */
+
+/* The end of the string that starts at s[i] (a '"'): the index past its
+ * closing quote, or len. */
+static size_t string_end(const char *s, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return len;
+}
+
+static size_t skip_ws(const char *s, size_t len, size_t i)
+{
+    while (i < len && is_ws(s[i]))
+        i++;
+    return i;
+}
+
+/* Finds "items": [ at depth 1 of s and its elements' texts: 1 with *a0
+ * and *a1 the array's brackets and at/n the elements, 0 when not found or
+ * not regular. */
+static int scan_items(const char *s, size_t len, size_t *a0, size_t *a1, size_t **at, size_t *n)
+{
+    size_t i = 0, depth = 0, cap = 0, k = 0, start = 0, *v = NULL;
+    int found = 0;
+    while (i < len && !found) {
+        char c = s[i];
+        if (c == '"') {
+            size_t e = string_end(s, len, i), j;
+            if (depth == 1 && e - i == 7 && memcmp(s + i, "\"items\"", 7) == 0 &&
+                (j = skip_ws(s, len, e)) < len && s[j] == ':' &&
+                (j = skip_ws(s, len, j + 1)) < len && s[j] == '[') {
+                *a0 = j;
+                found = 1;
+            }
+            i = e;
+            continue;
+        }
+        if (c == '{' || c == '[')
+            depth++;
+        else if ((c == '}' || c == ']') && depth-- == 0)
+            return 0;
+        i++;
+    }
+    if (!found)
+        return 0;
+    /* the elements: between the brackets, split at the commas of depth 0 */
+    depth = 0;
+    start = *a0 + 1;
+    for (i = start; i < len; i++) {
+        char c = s[i];
+        if (c == '"') {
+            i = string_end(s, len, i) - 1;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (++depth > SPLIT_DEPTH_MAX)
+                break;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        } else if (depth == 0 && (c == ',' || c == ']')) {
+            if (c == ']' && k == 0 && skip_ws(s, len, start) == i)
+                break; /* no items: nothing to gain */
+            if (k + 2 > cap) {
+                size_t *t = realloc(v, (cap ? cap * 2 : 64) * sizeof *v);
+                if (!t)
+                    break;
+                v = t;
+                cap = cap ? cap * 2 : 64;
+            }
+            v[k++] = start;
+            v[k++] = i;
+            start = i + 1;
+            if (c == ']') {
+                *a1 = i;
+                *at = v;
+                *n = k / 2;
+                return 1;
+            }
+        }
+    }
+    free(v);
+    return 0;
+}
+
+int tl_k8s_split(const char *text, size_t len, size_t max_items, tl_k8s_pieces *pc)
+{
+    size_t *shifts = NULL, nshifts = 0, a0 = 0, a1 = 0;
+    tl_buf t = TL_BUF_INIT;
+    json_t *items;
+    char why[8];
+    memset(pc, 0, sizeof *pc);
+    pc->text = text;
+    pc->len = len;
+    pc->max_items = max_items;
+    tl_buf_init(&pc->q);
+    if (tl_k8s_quote_numbers(text, len, &pc->q, &shifts, &nshifts) != TL_OK)
+        goto no;
+    free(shifts);
+    if (!scan_items((const char *)pc->q.data, pc->q.len, &a0, &a1, &pc->at, &pc->n) ||
+        pc->n > max_items)
+        goto no;
+    /* the list without its items: every other member parsed and checked */
+    if (tl_buf_add(&t, pc->q.data, a0) != TL_OK || tl_buf_adds(&t, "[]") != TL_OK ||
+        tl_buf_add(&t, pc->q.data + a1 + 1, pc->q.len - a1 - 1) != TL_OK)
+        goto no;
+    pc->top = json_loadb((const char *)t.data, t.len, TL_AUDIT_JSON_FLAGS, NULL);
+    tl_buf_release(&t);
+    if (!pc->top || list_items(pc->top, &items, why, sizeof why) != TL_OK || !items ||
+        json_array_size(items) != 0)
+        goto no;
+    return 1;
+no:
+    tl_buf_release(&t);
+    json_decref(pc->top);
+    tl_buf_release(&pc->q);
+    free(pc->at);
+    memset(pc, 0, sizeof *pc);
+    return 0;
+}
+
+json_t *tl_k8s_piece(const tl_k8s_pieces *pc, size_t i)
+{
+    size_t a = pc->at[2 * i], b = pc->at[2 * i + 1];
+    return json_loadb((const char *)pc->q.data + a, b - a, TL_AUDIT_JSON_FLAGS | JSON_DECODE_ANY,
+                      NULL);
+}
+
+void tl_k8s_pieces_release(tl_k8s_pieces *pc)
+{
+    json_decref(pc->top);
+    tl_buf_release(&pc->q);
+    free(pc->at);
+    memset(pc, 0, sizeof *pc);
+}
+
+int tl_k8s_join(tl_k8s_pieces *pc, json_t **items, tl_k8s_parsed *p, char *why, size_t cap)
+{
+    json_t *arr = json_array();
+    int whole = !arr;
+    for (size_t i = 0; i < pc->n; i++) {
+        if (!whole && items[i] && json_array_append_new(arr, items[i]) == 0) {
+            items[i] = NULL;
+            continue;
+        }
+        whole = 1;
+        json_decref(items[i]);
+        items[i] = NULL;
+    }
+    if (!whole) {
+        /* the reference is the object's, also when setting it fails */
+        json_t *a = arr;
+        arr = NULL;
+        if (json_object_set_new(pc->top, "items", a) == 0) {
+            p->top = pc->top;
+            p->items = a;
+            p->n = pc->n;
+            pc->top = NULL;
+        } else {
+            whole = 1;
+        }
+    }
+    json_decref(arr);
+    json_decref(pc->top);
+    tl_buf_release(&pc->q);
+    free(pc->at);
+    if (whole) {
+        const char *text = pc->text;
+        size_t len = pc->len, max = pc->max_items;
+        memset(pc, 0, sizeof *pc);
+        return tl_k8s_parse(text, len, max, p, why, cap);
+    }
+    memset(pc, 0, sizeof *pc);
+    return TL_OK;
+}
+
+int tl_k8s_map_items(const tl_k8s_parsed *p, size_t from, size_t to, const char *submitter,
+                     size_t max_event, tl_audit_event *ev, size_t *bad, char *why, size_t cap)
+{
+    int rc = TL_OK;
+    size_t i;
+    for (i = from; i < to; i++) {
+        char r[TL_AUDIT_REASON_MAX + 64];
+        json_t *e;
+        rc = map_item(json_array_get(p->items, i), i, &e, why, cap);
+        if (rc != TL_OK)
+            break;
+        rc = tl_audit_event_take(e, submitter, max_event, &ev[i], r, sizeof r);
+        json_decref(e);
+        if (rc != TL_OK) {
+            snprintf(why, cap, "item %zu: %s", i, r);
+            break;
+        }
+    }
+    if (rc != TL_OK) {
+        *bad = i;
+        for (size_t k = from; k < i; k++)
+            tl_audit_event_release(&ev[k]);
+    }
+    return rc;
+}
+
+void tl_k8s_parsed_release(tl_k8s_parsed *p)
+{
+    json_decref(p->top);
+    p->top = NULL;
+    p->items = NULL;
+    p->n = 0;
+}
+
+int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_event,
+               size_t max_items, tl_k8s_list *list, char *why, size_t cap)
+{
+    tl_k8s_parsed p;
+    size_t bad;
+    int rc;
+
+    list->ev = NULL;
+    list->n = 0;
+    rc = tl_k8s_parse(text, len, max_items, &p, why, cap);
+    if (rc != TL_OK || p.n == 0)
         goto out;
-    list->ev = calloc(n, sizeof *list->ev);
+    list->ev = calloc(p.n, sizeof *list->ev);
     if (!list->ev) {
         snprintf(why, cap, "out of memory");
         rc = TL_ERR_NOMEM;
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        char r[TL_AUDIT_REASON_MAX + 64];
-        json_t *e;
-        rc = map_item(json_array_get(items, i), i, &e, why, cap);
-        if (rc != TL_OK)
-            goto out;
-        rc = tl_audit_event_take(e, submitter, max_event, &list->ev[i], r, sizeof r);
-        json_decref(e);
-        if (rc != TL_OK) {
-            snprintf(why, cap, "item %zu: %s", i, r);
-            goto out;
-        }
-        list->n = i + 1;
-    }
+    rc = tl_k8s_map_items(&p, 0, p.n, submitter, max_event, list->ev, &bad, why, cap);
+    if (rc == TL_OK)
+        list->n = p.n;
 out:
     if (rc != TL_OK)
         tl_k8s_list_release(list);
-    json_decref(top);
-    tl_buf_release(&q);
-    free(shifts);
+    tl_k8s_parsed_release(&p);
     return rc;
 }

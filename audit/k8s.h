@@ -71,4 +71,65 @@ int tl_k8s_map(const char *text, size_t len, const char *submitter, size_t max_e
                size_t max_items, tl_k8s_list *list, char *why, size_t cap);
 void tl_k8s_list_release(tl_k8s_list *list);
 
+/*
+ * tl_k8s_map in two steps, so that the items of one list can be mapped by
+ * several threads: tl_k8s_parse reads the list (the number step, jansson's
+ * parse, the top level, the item limit), then tl_k8s_map_items maps a
+ * range of its items. Ranges that do not overlap may be mapped at the same
+ * time from different threads (they only read the shared tree and take
+ * references on its items, which jansson counts atomically). The first
+ * item that fails, in the list's order, is what tl_k8s_map reports: the
+ * caller of several ranges reports the failure of the lowest one.
+ */
+typedef struct tl_k8s_parsed {
+    json_t *top;   /* the parsed list (owned) */
+    json_t *items; /* its items (borrowed from top), NULL when none */
+    size_t n;
+} tl_k8s_parsed;
+
+/* Parses text[0..len) as tl_k8s_map does, up to its items. TL_OK (release
+ * p), or the errors of tl_k8s_map that are not an item's (p is then empty). */
+int tl_k8s_parse(const char *text, size_t len, size_t max_items, tl_k8s_parsed *p, char *why,
+                 size_t cap);
+/* Maps items from..to-1 of p into ev[from..to) (zeroed by the caller) as
+ * tl_k8s_map does. On failure returns as tl_k8s_map, *bad is the item and
+ * why says "item <i>: <reason>"; the events of the range are released. */
+int tl_k8s_map_items(const tl_k8s_parsed *p, size_t from, size_t to, const char *submitter,
+                     size_t max_event, tl_audit_event *ev, size_t *bad, char *why, size_t cap);
+void tl_k8s_parsed_release(tl_k8s_parsed *p);
+
+/*
+ * tl_k8s_parse with its items parsed apart, so that several threads can
+ * parse one large list. tl_k8s_split runs the number step and a lexical
+ * scan of its result (like the number step's: strings and nesting only)
+ * that finds the top-level member "items" (its name written plainly) and
+ * the text of each of its elements; jansson then parses the list with
+ * "items": [] (every other member, duplicates refused as always) and each
+ * element on its own (tl_k8s_piece). tl_k8s_join puts them together. Every
+ * byte is still parsed by jansson; whenever the scan, the list or an
+ * element is not as expected (and so for every malformed body), tl_k8s_join
+ * parses the whole text with tl_k8s_parse instead, so that the answer and
+ * its reason are exactly tl_k8s_parse's.
+ */
+typedef struct tl_k8s_pieces {
+    const char *text; /* the caller's, until tl_k8s_join */
+    size_t len, max_items;
+    tl_buf q;   /* the text with its numbers quoted */
+    size_t *at; /* item i is q[at[2i] .. at[2i+1]) */
+    size_t n;
+    json_t *top; /* the list without its items */
+} tl_k8s_pieces;
+
+/* 1 with pc filled (n items to parse, then tl_k8s_join), or 0: parse the
+ * text whole (tl_k8s_parse); nothing to release then. */
+int tl_k8s_split(const char *text, size_t len, size_t max_items, tl_k8s_pieces *pc);
+/* Item i of pc parsed (a new reference), or NULL when it does not parse on
+ * its own. Any thread; pieces may be parsed at the same time. */
+json_t *tl_k8s_piece(const tl_k8s_pieces *pc, size_t i);
+/* The list from pc and its pn parsed items (items[i] taken, NULL for one
+ * that did not parse): as tl_k8s_parse(text, ...) answers. Releases pc. */
+int tl_k8s_join(tl_k8s_pieces *pc, json_t **items, tl_k8s_parsed *p, char *why, size_t cap);
+/* Releases pc without joining it. */
+void tl_k8s_pieces_release(tl_k8s_pieces *pc);
+
 #endif

@@ -85,6 +85,8 @@ static const char usage_text[] =
     "  --relp-listen HOST:PORT     RELP (rsyslog omrelp), acknowledged after commit\n"
     "  --syslog-frame-timeout MS   a half frame's deadline (default 10000)\n"
     "  --syslog-max-conns N        open syslog connections (default 1000)\n"
+    "  --map-workers N             threads mapping EventLists and syslog frames\n"
+    "                              (default 2; 0: on the event loop)\n"
     "  --pool-max N                pending entries before 503 (default 16384)\n"
     "  --add-timeout MS            POST /add wait for publication (default 30000)\n"
     "  --publish URL               copy the tiles and checkpoint to file:///DIR or\n"
@@ -163,6 +165,7 @@ enum {
     O_SYSLOG_CA,
     O_SYSLOG_FRAME_TO,
     O_SYSLOG_MAX_CONNS,
+    O_MAP_WORKERS,
     O_RELP_LISTEN,
     O_HELP,
     O_VERSION
@@ -216,6 +219,7 @@ static const struct option longopts[] = {
     {"syslog-client-ca", required_argument, 0, O_SYSLOG_CA},
     {"syslog-frame-timeout", required_argument, 0, O_SYSLOG_FRAME_TO},
     {"syslog-max-conns", required_argument, 0, O_SYSLOG_MAX_CONNS},
+    {"map-workers", required_argument, 0, O_MAP_WORKERS},
     {"relp-listen", required_argument, 0, O_RELP_LISTEN},
     {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
@@ -979,6 +983,11 @@ int main(int argc, char **argv)
             NUMOPT(O_SYSLOG_FRAME_TO, "syslog-frame-timeout", 1, 3600000, o.syslog.frame_timeout_ms)
             NUMOPT(O_SYSLOG_MAX_CONNS, "syslog-max-conns", 1, 1000000, o.syslog.max_conns)
 #undef NUMOPT
+        case O_MAP_WORKERS:
+            if (tl_dec_parse_range(a, 0, 64, &v) != TL_OK)
+                return bad_usage("--map-workers must be a number in 0..64, not '%s'", a);
+            o.api.map_workers = v ? (int)v : -1;
+            break;
         case ':':
             return bad_usage("option %s needs a value", argv[optind - 1]);
         default:

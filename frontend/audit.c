@@ -496,17 +496,21 @@ static int encode_group(tl_frontend *f, const tl_audit_event *ev, size_t n, tl_s
     *enc = calloc(n ? n : 1, sizeof **enc);
     rc = *subs && *enc ? TL_OK : TL_ERR_NOMEM;
     for (size_t i = 0; i < n && rc == TL_OK; i++) {
-        tl_audit_sub s;
-        memset(&s, 0, sizeof s);
-        s.ev = &ev[i];
-        if (RAND_bytes(s.salt, TL_AUDIT_SALT) != 1)
-            rc = TL_ERR_CRYPTO;
-        if (rc == TL_OK)
-            rc = tl_audit_sub_encode(f->hasher, &s, &(*enc)[i]);
+        rc = fe_audit_encode(f->hasher, &ev[i], &(*enc)[i]);
         (*subs)[i].data = (*enc)[i].data;
         (*subs)[i].len = (*enc)[i].len;
     }
     return rc;
+}
+
+int fe_audit_encode(tl_hasher *h, const tl_audit_event *ev, tl_buf *out)
+{
+    tl_audit_sub s;
+    memset(&s, 0, sizeof s);
+    s.ev = ev;
+    if (RAND_bytes(s.salt, TL_AUDIT_SALT) != 1)
+        return TL_ERR_CRYPTO;
+    return tl_audit_sub_encode(h, &s, out);
 }
 
 static void encoded_free(tl_sub *subs, tl_buf *enc, size_t n)
@@ -523,11 +527,17 @@ int fe_audit_submit(tl_frontend *f, const tl_audit_event *ev, size_t n, tl_submi
     tl_buf *enc;
     int rc = encode_group(f, ev, n, &subs, &enc);
     if (rc == TL_OK)
-        rc = f->cfg.publisher && tl_publisher_lagging(f->cfg.publisher)
-                 ? TL_ERR_BUSY
-                 : tl_log_submit(f->cfg.log, subs, n, cb, ctx);
+        rc = fe_audit_submit_encoded(f, subs, n, cb, ctx);
     encoded_free(subs, enc, n);
     return rc;
+}
+
+int fe_audit_submit_encoded(tl_frontend *f, const tl_sub *subs, size_t n, tl_submit_fn cb,
+                            void *ctx)
+{
+    return f->cfg.publisher && tl_publisher_lagging(f->cfg.publisher)
+               ? TL_ERR_BUSY
+               : tl_log_submit(f->cfg.log, subs, n, cb, ctx);
 }
 
 int fe_audit_submit_wait(tl_frontend *f, fe_waiter *w, tl_http_req *r, fe_ep ep,

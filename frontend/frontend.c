@@ -90,6 +90,12 @@ int tl_frontend_new(const tl_frontend_config *cfg, struct event_base *base, tl_f
             tl_frontend_free(f);
             return rc;
         }
+        int nw = f->cfg.map_workers ? f->cfg.map_workers : FE_MAP_WORKERS_DEFAULT;
+        if (nw > 0 && fe_pool_new(f, (size_t)nw, &f->pool) != TL_OK) {
+            snprintf(err, cap, "cannot start %d mapping workers", nw);
+            tl_frontend_free(f);
+            return TL_ERR_NOMEM;
+        }
     }
     atomic_init(&f->kicked, 0);
     atomic_init(&f->pub_changed, 1);
@@ -128,6 +134,8 @@ void tl_frontend_free(tl_frontend *f)
     if (!f)
         return;
     fe_waiters_free(f);
+    fe_pool_free(f->pool); /* joins the workers: nothing runs on what follows */
+    f->pool = NULL;
     fe_syslog_free(f);
     if (f->sweep)
         event_free(f->sweep);

@@ -48,6 +48,8 @@ typedef struct tl_frontend_config {
     size_t max_batch;     /* events per POST (default 1000) */
     int anonymous_writes; /* anyone may submit */
     int public_events;    /* anyone may read and query */
+    int map_workers;      /* threads that map what the audit sources receive (default
+                           * 2; -1: none, they map on the loop thread) */
 } tl_frontend_config;
 
 /* Creates the frontend and registers its log listener (call before traffic).

@@ -13,11 +13,12 @@
  * parser, query.h), audit_query.c (an audit search's query string,
  * audit_query.h), tokens.c (audit logs' bearer tokens, tokens.h),
  * k8s.c (the Kubernetes audit webhook of audit logs), syslog.c (the
- * syslog listeners of audit logs), frontend.c
+ * syslog listeners of audit logs), pool.c (their mapping workers), frontend.c
  * (lifecycle and the published head).
  *
  * Threads: everything runs on the loop thread, except the fields marked
- * cross-thread (write.c's queue from the log's committer thread).
+ * cross-thread (write.c's queue from the log's committer thread) and the
+ * mapping workers' run functions (pool.c).
  */
 #ifndef TL_FRONTEND_INTERNAL_H
 #define TL_FRONTEND_INTERNAL_H
@@ -335,6 +336,64 @@ void fe_syslog_metrics(tl_frontend *f, tl_buf *b);
 /* Appends RELP's counter of acknowledged messages (any thread). */
 void fe_relp_metrics(fe_relp *r, tl_buf *b);
 
+/* ---- mapping workers (pool.c) -------------------------------------------
+ *
+ * An audit log's sources hand what they received to a few worker threads
+ * (tlogd serve --map-workers, default FE_MAP_WORKERS_DEFAULT): a job's run
+ * function parses, maps, validates and encodes on a worker, its done
+ * function submits and answers on the loop. At most FE_POOL_QUEUE_MAX jobs
+ * (and FE_POOL_QUEUE_BYTES of their input) wait for a worker; fe_pool_push
+ * refuses one more with TL_ERR_BUSY, and the source pushes back (the
+ * webhook answers 503 + Retry-After, a syslog connection stops reading).
+ * Without workers (--map-workers 0) the sources map on the loop thread. */
+#define FE_MAP_WORKERS_DEFAULT 2
+#define FE_MAP_WORKERS_MAX 64
+#define FE_POOL_QUEUE_MAX 16
+#define FE_POOL_QUEUE_BYTES (64u << 20)
+
+typedef struct fe_pool fe_pool;
+typedef struct fe_job fe_job;
+struct fe_job {
+    /* a worker thread (or the loop, without workers); h is its hasher.
+     * It may set trash_fn/trash: freed after the job is handed back */
+    void (*run)(fe_job *j, tl_hasher *h);
+    void (*done)(tl_frontend *f, fe_job *j); /* the loop: uses the result, frees j */
+    void (*drop)(fe_job *j);                 /* frees j unused (the pool is freed) */
+    size_t bytes;                            /* input it holds (the queue's byte limit) */
+    void (*trash_fn)(void *trash);
+    void *trash;
+    fe_job *next; /* the pool's */
+};
+/* Starts workers threads on f->base (made notifiable). */
+int fe_pool_new(tl_frontend *f, size_t workers, fe_pool **out);
+/* Queues j (loop thread): TL_OK, the pool owns j until its done or drop;
+ * TL_ERR_BUSY when the queue is full (j is still the caller's). */
+int fe_pool_push(fe_pool *p, fe_job *j);
+/* Runs fn(ctx, k, h) for k in 0..n-1, spread over the idle workers, and
+ * returns once every part has run (from a job's run; p NULL: here, in
+ * order). The parts must be independent of each other. */
+typedef void fe_par_fn(void *ctx, size_t k, tl_hasher *h);
+void fe_pool_parallel(fe_pool *p, size_t n, fe_par_fn *fn, void *ctx, tl_hasher *h);
+/* Blocks the loop until every queued job has run, then runs their done
+ * functions (stopping the syslog listeners: what was read is submitted). */
+void fe_pool_wait(fe_pool *p);
+/* The number of workers (0: no pool). */
+size_t fe_pool_workers(const fe_pool *p);
+/* Appends the pool's gauges and counters (Prometheus text); loop thread. */
+void fe_pool_metrics(tl_frontend *f, tl_buf *b);
+/* Stops and joins the workers, drops the jobs not answered. */
+void fe_pool_free(fe_pool *p);
+/* Runs j: on the pool (TL_OK, or TL_ERR_BUSY as fe_pool_push), or, without
+ * one, at once on the loop (run, trash, then done). */
+int fe_map_job(tl_frontend *f, fe_job *j);
+
+/* Encodes one validated event as a submission with a fresh salt, appended
+ * to out (audit.c); any thread, with its own hasher. */
+int fe_audit_encode(tl_hasher *h, const tl_audit_event *ev, tl_buf *out);
+/* fe_audit_submit for submissions already encoded (fe_audit_encode). */
+int fe_audit_submit_encoded(tl_frontend *f, const tl_sub *subs, size_t n, tl_submit_fn cb,
+                            void *ctx);
+
 /* ---- the frontend -------------------------------------------------------- */
 
 struct tl_frontend {
@@ -372,6 +431,8 @@ struct tl_frontend {
     uint64_t audit_access_lost; /* access records the log could not take */
     fe_console console;         /* the status history (console.c) */
     fe_syslog *syslog;          /* syslog listeners (syslog.c), or NULL */
+    fe_pool *pool;              /* mapping workers (pool.c), or NULL: map on the loop */
+    uint64_t map_forgotten;     /* lists whose client went away while mapped (k8s.c) */
 };
 
 #endif

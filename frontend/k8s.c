@@ -15,7 +15,18 @@
  * A malformed item is a 400 "item <i>: <reason>", a list of more than
  * --max-batch items or an event over --max-event a 413, an id already taken
  * by another occurrence a 409 "item <i>: ...", and then nothing is recorded.
- * Loop thread.
+ *
+ * Threads: the loop checks the token and the content type, then hands a
+ * copy of the body to the mapping workers (pool.c): there it is parsed, its
+ * items mapped, validated and encoded (with their salts and commitments),
+ * spread over the idle workers in parts of K8S_PART items (a list from
+ * K8S_SPLIT_BYTES on has its items parsed apart over them too, tl_k8s_split);
+ * back on the loop
+ * the list is submitted and answered as before. A full queue of lists is a
+ * 503 + Retry-After; a client that goes away while its list is mapped is
+ * forgotten and nothing of the list is submitted (a webhook retries it, and
+ * the retry is the same occurrences). Without workers the same steps run on
+ * the loop.
  */
 #include "frontend/internal.h"
 
@@ -26,19 +37,58 @@
 #include "audit/k8s.h"
 #include "common/err.h"
 
+#define K8S_PART 50                 /* items a part of one list's mapping holds */
+#define K8S_PARTS_MAX 64            /* parts of one list at most */
+#define K8S_SPLIT_BYTES (64u << 10) /* lists from this size are parsed in parts */
+#define WHY_CAP (TL_AUDIT_REASON_MAX + 96)
+
 typedef struct k8s_waiter {
     fe_waiter w; /* first: the machinery frees through it */
     fe_who who;
-    tl_k8s_list list;
     size_t n;
     size_t bad;         /* a conflict: the item */
     uint64_t bad_index; /* ... and the earlier event's index */
 } k8s_waiter;
 
-static void k8s_forget(fe_waiter *w)
-{
-    tl_k8s_list_release(&((k8s_waiter *)w)->list);
-}
+/* One part of a list: its items' events encoded one after another. */
+typedef struct k8s_part {
+    int rc;
+    size_t bad;
+    tl_buf enc;
+    char why[WHY_CAP];
+} k8s_part;
+
+/* What a worker throws away once the list is handed back. */
+typedef struct k8s_trash {
+    tl_k8s_parsed parsed;
+    tl_audit_event *ev;
+    size_t n;
+} k8s_trash;
+
+/* A list being mapped. The loop owns req, ep and the job outside run; a
+ * worker owns the rest between fe_map_job and done. */
+typedef struct k8s_job {
+    fe_job j; /* first */
+    tl_frontend *f;
+    tl_http_req *req; /* NULL once the client went away (loop thread) */
+    fe_ep ep;
+    fe_who who;
+    char *body; /* a copy of the request's body (the request may go) */
+    size_t len;
+    size_t max_event, max_batch;
+    /* the result */
+    int map_rc; /* the mapping's error (why says it) */
+    int enc_rc; /* ... or the encoding's */
+    char why[WHY_CAP];
+    size_t n;
+    tl_sub *subs;    /* n, pointing into parts[].enc */
+    k8s_part *parts; /* nparts */
+    size_t nparts;
+    /* during run */
+    k8s_trash *trash;
+    tl_k8s_pieces pieces; /* a large list's items, parsed apart */
+    json_t **items;       /* ... pieces.n of them */
+} k8s_job;
 
 static void reply_accepted(tl_frontend *f, tl_http_req *r, fe_ep ep, size_t n)
 {
@@ -86,54 +136,202 @@ static int is_json(const char *ct)
     return ct && strncmp(ct, "application/json", 16) == 0 && (ct[16] == 0 || ct[16] == ';');
 }
 
-void fe_k8s_post(tl_frontend *f, tl_http_req *r, fe_ep ep)
+/* ---- on a worker ---------------------------------------------------------- */
+
+static void trash_free(void *arg)
 {
-    k8s_waiter *kw = calloc(1, sizeof *kw);
-    char why[TL_AUDIT_REASON_MAX + 96];
-    size_t len;
-    const uint8_t *body;
+    k8s_trash *t = arg;
+    for (size_t i = 0; t->ev && i < t->n; i++)
+        tl_audit_event_release(&t->ev[i]);
+    free(t->ev);
+    tl_k8s_parsed_release(&t->parsed);
+    free(t);
+}
+
+/* Part k: its items mapped, then encoded in its buffer. */
+static void map_part(void *ctx, size_t k, tl_hasher *h)
+{
+    k8s_job *kj = ctx;
+    k8s_part *pt = &kj->parts[k];
+    size_t from = k * kj->n / kj->nparts, to = (k + 1) * kj->n / kj->nparts;
+    size_t *off;
+    pt->rc = tl_k8s_map_items(&kj->trash->parsed, from, to, kj->who.name, kj->max_event,
+                              kj->trash->ev, &pt->bad, pt->why, sizeof pt->why);
+    if (pt->rc != TL_OK)
+        return;
+    off = malloc((to - from + 1) * sizeof *off);
+    if (!off) {
+        pt->rc = TL_ERR_NOMEM;
+        pt->bad = SIZE_MAX; /* not the mapping's */
+        return;
+    }
+    for (size_t i = from; i < to && pt->rc == TL_OK; i++) {
+        off[i - from] = pt->enc.len;
+        pt->rc = fe_audit_encode(h, &kj->trash->ev[i], &pt->enc);
+        if (pt->rc != TL_OK)
+            pt->bad = SIZE_MAX;
+    }
+    off[to - from] = pt->enc.len;
+    for (size_t i = from; i < to && pt->rc == TL_OK; i++) {
+        kj->subs[i].data = pt->enc.data + off[i - from];
+        kj->subs[i].len = off[i - from + 1] - off[i - from];
+    }
+    free(off);
+}
+
+/* Part k of a list's parse: its share of the items' texts. */
+static void parse_part(void *ctx, size_t k, tl_hasher *h)
+{
+    k8s_job *kj = ctx;
+    size_t n = kj->pieces.n, from = k * n / kj->nparts, to = (k + 1) * n / kj->nparts;
+    (void)h;
+    for (size_t i = from; i < to; i++)
+        kj->items[i] = tl_k8s_piece(&kj->pieces, i);
+}
+
+/* The list parsed (t->parsed): a large one's items apart, over the
+ * workers (audit/k8s.h: the same answer as parsing it whole). */
+static int parse(k8s_job *kj, k8s_trash *t, tl_hasher *h)
+{
     int rc;
-    if (!kw) {
-        fe_fail(f, r, ep, TL_ERR_BUSY, "out of memory");
+    if (!kj->f->pool || kj->len < K8S_SPLIT_BYTES ||
+        !tl_k8s_split(kj->body, kj->len, kj->max_batch, &kj->pieces))
+        return tl_k8s_parse(kj->body, kj->len, kj->max_batch, &t->parsed, kj->why, sizeof kj->why);
+    kj->items = calloc(kj->pieces.n, sizeof *kj->items);
+    if (!kj->items) {
+        tl_k8s_pieces_release(&kj->pieces);
+        return tl_k8s_parse(kj->body, kj->len, kj->max_batch, &t->parsed, kj->why, sizeof kj->why);
+    }
+    kj->nparts = (kj->pieces.n + K8S_PART - 1) / K8S_PART;
+    if (kj->nparts > K8S_PARTS_MAX)
+        kj->nparts = K8S_PARTS_MAX;
+    fe_pool_parallel(kj->f->pool, kj->nparts, parse_part, kj, h);
+    rc = tl_k8s_join(&kj->pieces, kj->items, &t->parsed, kj->why, sizeof kj->why);
+    free(kj->items);
+    kj->items = NULL;
+    kj->nparts = 0;
+    return rc;
+}
+
+static void k8s_run(fe_job *j, tl_hasher *h)
+{
+    k8s_job *kj = (k8s_job *)j;
+    k8s_trash *t = calloc(1, sizeof *t);
+    kj->map_rc = kj->enc_rc = TL_OK;
+    if (!t) {
+        kj->map_rc = TL_ERR_NOMEM;
+        goto out;
+    }
+    kj->map_rc = parse(kj, t, h);
+    free(kj->body);
+    kj->body = NULL;
+    if (kj->map_rc != TL_OK || t->parsed.n == 0)
+        goto out;
+    kj->n = t->n = t->parsed.n;
+    kj->nparts = (kj->n + K8S_PART - 1) / K8S_PART;
+    if (kj->nparts > K8S_PARTS_MAX)
+        kj->nparts = K8S_PARTS_MAX;
+    t->ev = calloc(kj->n, sizeof *t->ev);
+    kj->subs = calloc(kj->n, sizeof *kj->subs);
+    kj->parts = calloc(kj->nparts, sizeof *kj->parts);
+    if (!t->ev || !kj->subs || !kj->parts) {
+        snprintf(kj->why, sizeof kj->why, "out of memory");
+        kj->map_rc = TL_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t k = 0; k < kj->nparts; k++)
+        tl_buf_init(&kj->parts[k].enc);
+    kj->trash = t;
+    fe_pool_parallel(kj->f->pool, kj->nparts, map_part, kj, h);
+    /* the first item that fails, in the list's order; an encoding's error
+     * only when every item mapped (the whole list is mapped first) */
+    for (size_t k = 0; k < kj->nparts && kj->map_rc == TL_OK; k++) {
+        k8s_part *pt = &kj->parts[k];
+        if (pt->rc != TL_OK && pt->bad != SIZE_MAX) {
+            kj->map_rc = pt->rc;
+            memcpy(kj->why, pt->why, sizeof kj->why);
+        }
+    }
+    for (size_t k = 0; k < kj->nparts && kj->map_rc == TL_OK && kj->enc_rc == TL_OK; k++)
+        kj->enc_rc = kj->parts[k].rc;
+out:
+    j->trash_fn = t ? trash_free : NULL;
+    j->trash = t;
+}
+
+/* ---- back on the loop ----------------------------------------------------- */
+
+static void job_free(k8s_job *kj)
+{
+    for (size_t k = 0; kj->parts && k < kj->nparts; k++)
+        tl_buf_release(&kj->parts[k].enc);
+    free(kj->parts);
+    free(kj->subs);
+    free(kj->body);
+    free(kj);
+}
+
+static void job_drop(fe_job *j)
+{
+    job_free((k8s_job *)j);
+}
+
+/* The client went away while its list was mapped. */
+static void job_abort(void *ctx)
+{
+    ((k8s_job *)ctx)->req = NULL;
+}
+
+static void k8s_done(tl_frontend *f, fe_job *j)
+{
+    k8s_job *kj = (k8s_job *)j;
+    tl_http_req *r = kj->req;
+    fe_ep ep = kj->ep;
+    k8s_waiter *kw;
+    int rc;
+    if (!r) {
+        f->map_forgotten++;
+        job_free(kj);
         return;
     }
-    if (fe_write_pushback(f, r, ep) || !fe_audit_authorize_write(f, r, ep, &kw->who)) {
-        free(kw);
-        return;
-    }
-    if (!is_json(tl_http_req_header(r, "content-type"))) {
-        fe_audit_write_refused(f, r, ep, &kw->who, 415,
-                               "an EventList is application/json (audit.k8s.io/v1)");
-        free(kw);
-        return;
-    }
-    body = tl_http_req_body(r, &len);
-    rc = tl_k8s_map((const char *)body, len, kw->who.name, f->cfg.max_event, f->cfg.max_batch,
-                    &kw->list, why, sizeof why);
-    if (rc != TL_OK) {
-        if (rc == TL_ERR_NOMEM)
+    tl_http_req_on_abort(r, NULL, NULL);
+    if (kj->map_rc != TL_OK) {
+        if (kj->map_rc == TL_ERR_NOMEM)
             fe_fail(f, r, ep, TL_ERR_BUSY, "out of memory; retry");
         else
-            fe_audit_write_refused(f, r, ep, &kw->who, rc == TL_ERR_TOOBIG ? 413 : 400, "%s", why);
-        free(kw);
+            fe_audit_write_refused(f, r, ep, &kj->who, kj->map_rc == TL_ERR_TOOBIG ? 413 : 400,
+                                   "%s", kj->why);
+        job_free(kj);
         return;
     }
-    kw->n = kw->list.n;
-    if (kw->n == 0) {
+    if (kj->enc_rc != TL_OK) {
+        fe_fail(f, r, ep, kj->enc_rc, "cannot submit: %s", tl_strerror(kj->enc_rc));
+        job_free(kj);
+        return;
+    }
+    if (kj->n == 0) {
         /* nothing to record, nothing to wait for */
-        free(kw);
+        job_free(kj);
         reply_accepted(f, r, ep, 0);
         return;
     }
+    kw = calloc(1, sizeof *kw);
+    if (!kw) {
+        job_free(kj);
+        fe_fail(f, r, ep, TL_ERR_BUSY, "out of memory");
+        return;
+    }
+    kw->who = kj->who;
+    kw->n = kj->n;
     /* the commit point; with --publish-before-answer (and so with --etcd,
      * where what is acknowledged must be off this node) the checkpoint at
      * every origin, as for POST /audit/v1/events */
     kw->w.at_commit = !f->cfg.publish_before_answer;
-    rc = fe_audit_submit_wait(f, &kw->w, r, ep, k8s_answer, k8s_refused, k8s_forget, kw->list.ev,
-                              kw->n, on_group, kw);
+    rc = fe_waiter_submit_group(f, &kw->w, r, ep, k8s_answer, k8s_refused, NULL, &f->audit_lat,
+                                kj->subs, kj->n, on_group, kw);
+    job_free(kj);
     if (rc != TL_OK) {
         fe_who who = kw->who;
-        tl_k8s_list_release(&kw->list);
         free(kw);
         if (rc == TL_ERR_BUSY)
             fe_fail(f, r, ep, rc, "the log cannot take this list now; retry");
@@ -142,5 +340,53 @@ void fe_k8s_post(tl_frontend *f, tl_http_req *r, fe_ep ep)
                                    "the list is too large for one batch of the log (--batch-max)");
         else
             fe_fail(f, r, ep, rc, "cannot submit: %s", tl_strerror(rc));
+    }
+}
+
+void fe_k8s_post(tl_frontend *f, tl_http_req *r, fe_ep ep)
+{
+    k8s_job *kj = calloc(1, sizeof *kj);
+    size_t len;
+    const uint8_t *body;
+    if (!kj) {
+        fe_fail(f, r, ep, TL_ERR_BUSY, "out of memory");
+        return;
+    }
+    if (fe_write_pushback(f, r, ep) || !fe_audit_authorize_write(f, r, ep, &kj->who)) {
+        free(kj);
+        return;
+    }
+    if (!is_json(tl_http_req_header(r, "content-type"))) {
+        fe_audit_write_refused(f, r, ep, &kj->who, 415,
+                               "an EventList is application/json (audit.k8s.io/v1)");
+        free(kj);
+        return;
+    }
+    body = tl_http_req_body(r, &len);
+    kj->body = malloc(len ? len : 1);
+    if (!kj->body) {
+        free(kj);
+        fe_fail(f, r, ep, TL_ERR_BUSY, "out of memory; retry");
+        return;
+    }
+    if (len)
+        memcpy(kj->body, body, len);
+    kj->len = len;
+    kj->j.run = k8s_run;
+    kj->j.done = k8s_done;
+    kj->j.drop = job_drop;
+    kj->j.bytes = len;
+    kj->f = f;
+    kj->req = r;
+    kj->ep = ep;
+    kj->max_event = f->cfg.max_event;
+    kj->max_batch = f->cfg.max_batch;
+    /* before fe_map_job: without workers done answers r at once */
+    tl_http_req_on_abort(r, job_abort, kj);
+    if (fe_map_job(f, &kj->j) != TL_OK) {
+        tl_http_req_on_abort(r, NULL, NULL);
+        job_free(kj);
+        fe_fail(f, r, ep, TL_ERR_BUSY, "the mapping workers' queue is full (%d lists); retry",
+                FE_POOL_QUEUE_MAX);
     }
 }

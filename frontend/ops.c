@@ -114,6 +114,7 @@ void fe_metrics(tl_frontend *f, tl_http_req *r, fe_ep ep)
     if (f->cfg.ha)
         tl_ha_metrics(f->cfg.ha, &b);
     fe_syslog_metrics(f, &b);
+    fe_pool_metrics(f, &b);
     f->req_count[ep][0]--; /* fe_reply counts it again */
     fe_reply(f, r, ep, 200, "text/plain; version=0.0.4; charset=utf-8", "no-store",
              b.data ? (const char *)b.data : "", b.len);

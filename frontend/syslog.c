@@ -56,11 +56,14 @@
 #define RETRY_MAX_MS 1000 /* ... doubling up to this */
 #define SUBMITTER_CAP (5 + 3 * TL_SYSLOG_CN_MAX + 1)
 #define PEER_CAP 64
+#define FLIGHT_MAX 4 /* a connection's groups with the mapping workers or waiting to go */
 
 typedef struct sl_conn sl_conn;
 
-/* Frames in flight: submitted, waiting for the log's callback. */
+/* Frames in flight: with the mapping workers, then submitted and waiting
+ * for the log's callback. */
 typedef struct sl_group {
+    fe_job j; /* first: the mapping workers' job */
     fe_syslog *s;
     size_t n, cap;  /* frames, and room for them */
     tl_buf raw;     /* the frames, one after another */
@@ -72,6 +75,17 @@ typedef struct sl_group {
     int err; /* the log's answer */
     size_t bad;
     struct sl_group *qnext;
+    /* mapped by a worker (workers touch only these and the frames) */
+    struct sl_conn *c;      /* whose groups, in order, it is one of */
+    struct sl_group *fnext; /* ... the next of them */
+    int mapped;             /* the worker is done (loop thread) */
+    size_t max_event;
+    int map_rc;
+    size_t k;      /* events encoded (frames --max-event cannot hold left out) */
+    size_t toobig; /* ... those left out */
+    tl_buf enc;    /* the k submissions, one after another */
+    size_t *eoff;  /* k + 1 offsets into enc */
+    tl_sub *subs;  /* k, pointing into enc */
 } sl_group;
 
 struct sl_conn {
@@ -89,6 +103,10 @@ struct sl_conn {
     uint64_t frames, pauses;
     struct event *retry;
     sl_conn *prev, *next;
+    /* groups with the mapping workers or waiting to be submitted, in order */
+    sl_group *fhead, *ftail;
+    size_t nflight;
+    int flight_wait; /* reading stopped at FLIGHT_MAX groups */
 };
 
 struct fe_syslog {
@@ -117,13 +135,28 @@ struct fe_syslog {
 };
 
 static void conn_process(sl_conn *c);
+static void conn_kick(sl_conn *c);
+static void conn_pause(sl_conn *c, int rc);
+static int group_add(sl_group *g, const uint8_t *p, size_t len, int truncated);
 
 /* ---- groups ------------------------------------------------------------ */
+
+/* The encoded submissions (once the log holds its copy). */
+static void group_unencode(sl_group *g)
+{
+    tl_buf_release(&g->enc);
+    free(g->eoff);
+    free(g->subs);
+    g->eoff = NULL;
+    g->subs = NULL;
+    g->k = 0;
+}
 
 static void group_free(sl_group *g)
 {
     if (!g)
         return;
+    group_unencode(g);
     tl_buf_release(&g->raw);
     free(g->off);
     free(g->trunc);
@@ -131,24 +164,31 @@ static void group_free(sl_group *g)
     free(g);
 }
 
-static sl_group *group_new(fe_syslog *s, const sl_conn *c)
+/* A group of up to cap frames from peer, by submitter. */
+static sl_group *group_alloc(fe_syslog *s, size_t cap, const char *peer, const char *submitter)
 {
     sl_group *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
     g->s = s;
-    g->cap = s->group_max;
+    g->cap = cap;
     tl_buf_init(&g->raw);
-    g->off = calloc(s->group_max + 1, sizeof *g->off);
-    g->trunc = calloc(s->group_max, 1);
-    g->noid = calloc(s->group_max, 1);
+    tl_buf_init(&g->enc);
+    g->off = calloc(cap + 1, sizeof *g->off);
+    g->trunc = calloc(cap, 1);
+    g->noid = calloc(cap, 1);
     if (!g->off || !g->trunc || !g->noid) {
         group_free(g);
         return NULL;
     }
-    memcpy(g->peer, c->peer, sizeof g->peer);
-    memcpy(g->submitter, c->submitter, sizeof g->submitter);
+    memcpy(g->peer, peer, sizeof g->peer);
+    memcpy(g->submitter, submitter, sizeof g->submitter);
     return g;
+}
+
+static sl_group *group_new(fe_syslog *s, const sl_conn *c)
+{
+    return group_alloc(s, s->group_max, c->peer, c->submitter);
 }
 
 /* The log's callback (committer thread): queue it for the loop. */
@@ -172,17 +212,22 @@ static void on_commit(void *ctx, int err, const tl_sub_result *res, size_t n, si
 }
 
 /* Maps frame i of g into ev. TL_OK, TL_ERR_NOMEM, or TL_ERR_TOOBIG when
- * --max-event cannot hold even its unparsed event. */
-static int group_event(fe_syslog *s, const sl_group *g, size_t i, tl_audit_event *ev)
+ * max_event cannot hold even its unparsed event. Any thread. */
+static int frame_event(const sl_group *g, size_t i, size_t max_event, tl_audit_event *ev)
 {
     char why[TL_AUDIT_REASON_MAX + 64];
     const uint8_t *p = g->raw.data + g->off[i];
     size_t len = g->off[i + 1] - g->off[i];
     if (g->noid[i])
-        return tl_syslog_event_without_id(p, len, g->trunc[i], g->peer, g->submitter,
-                                          s->f->cfg.max_event, ev, why, sizeof why);
-    return tl_syslog_event(p, len, g->trunc[i], g->peer, g->submitter, s->f->cfg.max_event, ev,
-                           NULL, why, sizeof why);
+        return tl_syslog_event_without_id(p, len, g->trunc[i], g->peer, g->submitter, max_event, ev,
+                                          why, sizeof why);
+    return tl_syslog_event(p, len, g->trunc[i], g->peer, g->submitter, max_event, ev, NULL, why,
+                           sizeof why);
+}
+
+static int group_event(fe_syslog *s, const sl_group *g, size_t i, tl_audit_event *ev)
+{
+    return frame_event(g, i, s->f->cfg.max_event, ev);
 }
 
 /* Submits g: TL_OK (the log owns g until on_commit), or the log's refusal
@@ -290,6 +335,191 @@ static void queue_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* ---- mapped by the workers ---------------------------------------------- */
+
+/* A worker (or the loop, splitting a group): maps g's frames and encodes
+ * them as submissions, leaving out those max_event cannot hold. */
+static void group_run(fe_job *j, tl_hasher *h)
+{
+    sl_group *g = (sl_group *)j;
+    int rc = TL_OK;
+    group_unencode(g);
+    g->toobig = 0;
+    g->eoff = malloc((g->n + 1) * sizeof *g->eoff);
+    g->subs = calloc(g->n ? g->n : 1, sizeof *g->subs);
+    if (!g->eoff || !g->subs)
+        rc = TL_ERR_NOMEM;
+    for (size_t i = 0; i < g->n && rc == TL_OK; i++) {
+        tl_audit_event ev;
+        rc = frame_event(g, i, g->max_event, &ev);
+        if (rc == TL_ERR_TOOBIG) {
+            g->toobig++;
+            rc = TL_OK;
+            continue;
+        }
+        if (rc != TL_OK)
+            break;
+        g->eoff[g->k] = g->enc.len;
+        rc = fe_audit_encode(h, &ev, &g->enc);
+        tl_audit_event_release(&ev);
+        if (rc == TL_OK)
+            g->k++;
+    }
+    if (rc == TL_OK) {
+        g->eoff[g->k] = g->enc.len;
+        for (size_t i = 0; i < g->k; i++) {
+            g->subs[i].data = g->enc.data + g->eoff[i];
+            g->subs[i].len = g->eoff[i + 1] - g->eoff[i];
+        }
+    }
+    g->map_rc = rc;
+}
+
+/* The loop: g is mapped; its connection submits it when its turn comes. */
+static void group_done(tl_frontend *f, fe_job *j)
+{
+    (void)f;
+    sl_group *g = (sl_group *)j;
+    fe_syslog *s = g->s;
+    g->mapped = 1;
+    for (size_t i = 0; i < g->toobig; i++)
+        fprintf(stderr,
+                "tlogd: syslog: %s: a frame not recorded: --max-event %zu cannot "
+                "hold its event\n",
+                g->peer, g->max_event);
+    s->unrecorded += g->toobig;
+    g->toobig = 0;
+    if (!g->c->paused)
+        conn_kick(g->c);
+}
+
+/* The pool is freed: the group stays its connection's (freed with it). */
+static void group_drop(fe_job *j)
+{
+    (void)j;
+}
+
+/* Hands g (the frames read) to the workers and queues it behind the
+ * connection's other groups: TL_OK, or TL_ERR_BUSY (their queue is full). */
+static int group_start(fe_syslog *s, sl_conn *c, sl_group *g)
+{
+    g->j.run = group_run;
+    g->j.done = group_done;
+    g->j.drop = group_drop;
+    g->j.bytes = g->raw.len;
+    g->max_event = s->f->cfg.max_event;
+    g->c = c;
+    g->mapped = 0;
+    if (fe_pool_push(s->f->pool, &g->j) != TL_OK)
+        return TL_ERR_BUSY;
+    g->fnext = NULL;
+    if (c->ftail)
+        c->ftail->fnext = g;
+    else
+        c->fhead = g;
+    c->ftail = g;
+    c->nflight++;
+    return TL_OK;
+}
+
+/* Frames [from, to) of g as a new group, mapped here (a group the log
+ * would not take whole). NULL when out of memory. */
+static sl_group *group_piece(fe_syslog *s, const sl_group *g, size_t from, size_t to)
+{
+    sl_group *p = group_alloc(s, to - from, g->peer, g->submitter);
+    if (!p)
+        return NULL;
+    for (size_t i = from; i < to; i++) {
+        if (group_add(p, g->raw.data + g->off[i], g->off[i + 1] - g->off[i], g->trunc[i]) !=
+            TL_OK) {
+            group_free(p);
+            return NULL;
+        }
+        p->noid[i - from] = g->noid[i];
+    }
+    p->max_event = g->max_event;
+    p->c = g->c;
+    group_run(&p->j, s->f->hasher);
+    p->mapped = 1;
+    return p;
+}
+
+/* Submits the connection's mapped groups, in order, while the log takes
+ * them; on TL_ERR_BUSY the connection pauses (the first group is halved:
+ * a pool smaller than a group could never take it). Never frees c. */
+static void conn_flush(sl_conn *c)
+{
+    fe_syslog *s = c->s;
+    while (c->fhead && c->fhead->mapped) {
+        sl_group *g = c->fhead;
+        size_t ng = g->n;
+        int rc = g->map_rc;
+        if (rc == TL_OK && g->k > 0)
+            rc = fe_audit_submit_encoded(s->f, g->subs, g->k, on_commit, g);
+        else if (rc == TL_OK)
+            rc = TL_ERR_NOTFOUND; /* nothing left to submit */
+        if ((rc == TL_ERR_BUSY || rc == TL_ERR_TOOBIG) && ng > 1) {
+            /* smaller groups from now on, and this one in two */
+            sl_group *a = group_piece(s, g, 0, ng / 2),
+                     *b = a ? group_piece(s, g, ng / 2, ng) : NULL;
+            s->group_max = ng / 2;
+            if (a && b) {
+                a->fnext = b;
+                b->fnext = g->fnext;
+                c->fhead = a;
+                if (c->ftail == g)
+                    c->ftail = b;
+                c->nflight++;
+                group_free(g);
+                if (rc == TL_ERR_TOOBIG)
+                    continue;
+            } else {
+                group_free(a);
+            }
+        }
+        if (rc == TL_ERR_BUSY) {
+            conn_pause(c, rc);
+            return;
+        }
+        c->fhead = g->fnext;
+        if (!c->fhead)
+            c->ftail = NULL;
+        c->nflight--;
+        g->fnext = NULL;
+        g->c = NULL;
+        if (rc == TL_OK) {
+            group_unencode(g); /* the log copied them; g is its until on_commit */
+            c->frames += ng;
+            c->backoff_ms = RETRY_MIN_MS;
+            if (s->group_max < GROUP_MAX)
+                s->group_max = s->group_max * 2 < GROUP_MAX ? s->group_max * 2 : GROUP_MAX;
+        } else if (rc == TL_ERR_NOTFOUND) {
+            c->frames += ng;
+            group_free(g);
+        } else {
+            fprintf(stderr, "tlogd: syslog: %s: %zu messages not recorded: %s\n", g->peer, ng,
+                    tl_strerror(rc));
+            s->unrecorded += ng;
+            group_free(g);
+        }
+    }
+}
+
+/* A group mapped, or the retry timer: submit what can be, then read on. */
+static void conn_kick(sl_conn *c)
+{
+    conn_flush(c);
+    if (c->paused)
+        return;
+    if (c->flight_wait && c->nflight < FLIGHT_MAX) {
+        c->flight_wait = 0;
+        if (!c->eof && !c->s->stopping)
+            bufferevent_enable(c->bev, EV_READ);
+    }
+    if (!c->flight_wait)
+        conn_process(c); /* frees c after the peer closed, once nothing is left */
+}
+
 /* ---- connections ------------------------------------------------------- */
 
 static void conn_free(sl_conn *c, const char *why)
@@ -305,6 +535,15 @@ static void conn_free(sl_conn *c, const char *why)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    while (c->fhead) {
+        /* only when tlogd stops: the workers are gone */
+        sl_group *g = c->fhead;
+        c->fhead = g->fnext;
+        fprintf(stderr, "tlogd: syslog: %s: %zu messages not recorded: tlogd stopped\n", c->peer,
+                g->n);
+        s->unrecorded += g->n;
+        group_free(g);
+    }
     if (c->retry)
         event_free(c->retry);
     if (c->bev)
@@ -321,6 +560,7 @@ static void conn_pause(sl_conn *c, int rc)
                 "paused, retrying\n",
                 c->peer, tl_strerror(rc));
     c->paused = 1;
+    c->half_since = 0; /* the deadline is the peer's, not the log's */
     bufferevent_disable(c->bev, EV_READ);
     struct timeval tv = {(time_t)(c->backoff_ms / 1000),
                          (suseconds_t)(c->backoff_ms % 1000) * 1000};
@@ -334,9 +574,9 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     sl_conn *c = arg;
     c->paused = 0;
-    if (!c->eof && !c->s->stopping)
+    if (!c->eof && !c->s->stopping && !c->flight_wait)
         bufferevent_enable(c->bev, EV_READ);
-    conn_process(c);
+    conn_kick(c);
 }
 
 /* Adds one frame to g (copied). */
@@ -360,7 +600,7 @@ static int group_add(sl_group *g, const uint8_t *p, size_t len, int truncated)
 static void conn_process(sl_conn *c)
 {
     fe_syslog *s = c->s;
-    if (c->paused || !c->ready)
+    if (c->paused || !c->ready || c->flight_wait)
         return;
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t len = evbuffer_get_length(in);
@@ -410,7 +650,20 @@ static void conn_process(sl_conn *c)
             c->fr = fr;
         }
         int more = n != 0 || got;
-        if (g && (g->n == g->cap || !more)) {
+        if (g && (g->n == g->cap || !more) && s->f->pool) {
+            /* to the workers; the frames are the group's now */
+            rc = group_start(s, c, g);
+            if (rc != TL_OK)
+                break;
+            done = used;
+            c->fr = fr;
+            g = NULL;
+            if (more && c->nflight >= FLIGHT_MAX) {
+                c->flight_wait = 1; /* on when one of them is submitted */
+                bufferevent_disable(c->bev, EV_READ);
+                break;
+            }
+        } else if (g && (g->n == g->cap || !more)) {
             size_t ng = g->n;
             rc = group_submit(s, g);
             if (rc == TL_OK || rc == TL_ERR_NOTFOUND) {
@@ -449,14 +702,19 @@ static void conn_process(sl_conn *c)
         return;
     }
     c->backoff_ms = RETRY_MIN_MS;
-    if (c->eof) {
-        conn_free(c, c->why_end);
+    if (c->flight_wait) {
+        c->half_since = 0; /* not the peer's stall: ours */
         return;
     }
-    /* the deadline of a half frame */
+    if (c->eof) {
+        if (!c->fhead)
+            conn_free(c, c->why_end);
+        return;
+    }
+    /* the deadline of a half frame: from when what is left stopped moving */
     if (evbuffer_get_length(in) == 0)
         c->half_since = 0;
-    else if (!c->half_since)
+    else if (!c->half_since || done)
         c->half_since = tl_mono_ms();
 }
 
@@ -804,6 +1062,7 @@ void tl_frontend_syslog_stop(tl_frontend *f)
         if (!c->eof)
             conn_end(c, "tlogd is stopping");
     }
+    fe_pool_wait(f->pool); /* ... through the workers, before the log closes */
 }
 
 void fe_syslog_free(tl_frontend *f)

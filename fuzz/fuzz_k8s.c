@@ -8,7 +8,12 @@
  * crash, leak or over-read; every accepted item is an event whose canonical
  * form fits max_event and carries the submitter and source "kubernetes";
  * every refusal has a one-line, non-empty UTF-8 reason; the number step
- * keeps a text jansson accepts acceptable, and maps offsets back within it.
+ * keeps a text jansson accepts acceptable, and maps offsets back within it;
+ * the list mapped in parts (tl_k8s_parse, then tl_k8s_map_items over ranges,
+ * as the mapping workers do, the lowest failing range reported) gives the
+ * same answer, reason and canonical events as tl_k8s_map; and so does the
+ * list with its items parsed apart (tl_k8s_split, tl_k8s_piece,
+ * tl_k8s_join).
  */
 #include <jansson.h>
 
@@ -28,6 +33,75 @@ static void one_line(const char *why, size_t cap)
     json_decref(s);
 }
 
+/* The same list in ranges of 3 items, each range's failure kept, the lowest
+ * one reported: what tl_k8s_map said (rc, why, l). */
+static void in_parts(const char *text, size_t len, size_t max_event, size_t max_items, int rc,
+                     const char *why, const tl_k8s_list *l)
+{
+    char pwhy[TL_AUDIT_REASON_MAX + 96], rwhy[TL_AUDIT_REASON_MAX + 96];
+    tl_k8s_parsed p;
+    int prc = tl_k8s_parse(text, len, max_items, &p, pwhy, sizeof pwhy);
+    if (prc == TL_OK && p.n > 0) {
+        tl_audit_event *ev = calloc(p.n, sizeof *ev);
+        if (!ev) {
+            tl_k8s_parsed_release(&p);
+            return;
+        }
+        for (size_t from = 0; from < p.n; from += 3) {
+            size_t to = from + 3 < p.n ? from + 3 : p.n, bad;
+            int r = tl_k8s_map_items(&p, from, to, "fuzz-writer", max_event, ev, &bad, rwhy,
+                                     sizeof rwhy);
+            if (r != TL_OK && prc == TL_OK) {
+                prc = r;
+                memcpy(pwhy, rwhy, sizeof pwhy);
+                if (bad < from || bad >= to)
+                    FUZZ_FAIL("fuzz_k8s: range %zu..%zu failed at item %zu\n", from, to, bad);
+            }
+        }
+        for (size_t i = 0; prc == TL_OK && rc == TL_OK && i < p.n; i++)
+            if (ev[i].canon.len != l->ev[i].canon.len ||
+                memcmp(ev[i].canon.data, l->ev[i].canon.data, ev[i].canon.len) != 0)
+                FUZZ_FAIL("fuzz_k8s: item %zu mapped in parts differs\n", i);
+        for (size_t i = 0; i < p.n; i++)
+            tl_audit_event_release(&ev[i]);
+        free(ev);
+    }
+    tl_k8s_parsed_release(&p);
+    if (rc == TL_ERR_NOMEM || prc == TL_ERR_NOMEM)
+        return;
+    if (prc != rc || (rc != TL_OK && strcmp(pwhy, why) != 0))
+        FUZZ_FAIL("fuzz_k8s: in parts %d \"%s\", whole %d \"%s\"\n", prc, prc != TL_OK ? pwhy : "",
+                  rc, rc != TL_OK ? why : "");
+}
+
+/* The list's items parsed apart (tl_k8s_split, as the mapping workers parse
+ * a large list): the same answer, reason and items as tl_k8s_parse. */
+static void split_parse(const char *text, size_t len, size_t max_items)
+{
+    char why[TL_AUDIT_REASON_MAX + 96], swhy[TL_AUDIT_REASON_MAX + 96];
+    tl_k8s_parsed whole, split;
+    tl_k8s_pieces pc;
+    if (!tl_k8s_split(text, len, max_items, &pc))
+        return;
+    json_t **items = calloc(pc.n, sizeof *items);
+    if (!items) {
+        tl_k8s_pieces_release(&pc);
+        return;
+    }
+    for (size_t i = 0; i < pc.n; i++)
+        items[i] = tl_k8s_piece(&pc, i);
+    int src = tl_k8s_join(&pc, items, &split, swhy, sizeof swhy);
+    free(items);
+    int wrc = tl_k8s_parse(text, len, max_items, &whole, why, sizeof why);
+    if (src != TL_ERR_NOMEM && wrc != TL_ERR_NOMEM &&
+        (src != wrc || (wrc != TL_OK && strcmp(swhy, why) != 0) ||
+         (wrc == TL_OK && (split.n != whole.n || !json_equal(split.items, whole.items)))))
+        FUZZ_FAIL("fuzz_k8s: parsed apart %d \"%s\", whole %d \"%s\"\n", src,
+                  src != TL_OK ? swhy : "", wrc, wrc != TL_OK ? why : "");
+    tl_k8s_parsed_release(&split);
+    tl_k8s_parsed_release(&whole);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -43,6 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(why, 'x', sizeof why);
     int rc = tl_k8s_map(text, len, "fuzz-writer", max_event, max_items, &l, why, sizeof why);
+    in_parts(text, len, max_event, max_items, rc, why, &l);
+    split_parse(text, len, max_items);
     if (rc == TL_OK) {
         if (l.n > max_items)
             FUZZ_FAIL("fuzz_k8s: %zu items passed a limit of %zu\n", l.n, max_items);

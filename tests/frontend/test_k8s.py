@@ -9,7 +9,11 @@ application/json), retries included. Then, with a reader token, every item is
 read back through GET /audit/v1/events and compared with the contract's
 mapping computed here independently: each is recorded exactly once. A list
 with one malformed item is a 400 naming the item and records nothing of it;
-no token is a 401, a reader's token a 403.
+no token is a 401, a reader's token a 403. The same lists mapped on the
+event loop (--map-workers 0) give the same canonical events. With the
+mapping workers: lists posted while a large one is being mapped are answered
+as alone, and a client that goes away while its list is mapped is forgotten:
+nothing of it is recorded until its retry.
 
 Usage: test_k8s.py BUILD_DIR SOURCE_DIR
 """
@@ -21,7 +25,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
@@ -220,6 +226,175 @@ def publish_before_answer():
         stop(p)
 
 
+def metric(port, name):
+    """The value of one line of /metrics (name with its labels), or None."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    return None
+
+
+def tree_size(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/checkpoint" % port, timeout=10) as r:
+        return int(r.read().split(b"\n")[1])
+
+
+def large_list(tag, n):
+    """n distinct items of ~2.5 KiB (a request object each): long to map."""
+    items = [{"level": "Request", "auditID": "%s-%06d" % (tag, i), "stage": "ResponseComplete",
+              "requestURI": "/api/v1/namespaces/team-a/configmaps/c%d" % i, "verb": "update",
+              "user": {"username": "system:serviceaccount:team-a:deployer",
+                       "groups": ["system:serviceaccounts", "system:authenticated"]},
+              "sourceIPs": ["10.244.3.17"], "userAgent": "kubectl/v1.30.2",
+              "objectRef": {"resource": "configmaps", "namespace": "team-a",
+                            "name": "c%d" % i, "apiVersion": "v1"},
+              "responseStatus": {"metadata": {}, "code": 200},
+              "requestObject": {"kind": "ConfigMap", "data": {"k%02d" % k: "v%d" % (i * k) * 12
+                                                              for k in range(40)}},
+              "stageTimestamp": "2026-12-02T06:00:00.125678Z"} for i in range(n)]
+    return json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {},
+                       "items": items}, separators=(",", ":")).encode()
+
+
+def wait_metric(port, name, pred, what, secs=60):
+    v = None
+    for _ in range(int(secs / 0.005)):
+        v = metric(port, name)
+        if v is not None and pred(v):
+            return v
+        time.sleep(0.005)
+    check(False, "%s (%s = %r)" % (what, name, v))
+    return v
+
+
+def same_as_on_loop(lists):
+    """The lists answered and recorded by a server mapping on its event loop
+    (--map-workers 0): the same answers and the same canonical events, byte
+    for byte (salts aside), as with the workers, whose parts of 50 items a
+    list of 300 spreads over; with two malformed items in different parts,
+    the first is named."""
+    many = large_list("cmp", 300)
+    twice = json.loads(large_list("cmp2", 300))
+    del twice["items"][260]["stage"]
+    twice["items"][120]["user"] = "alice"
+    # large lists are parsed in parts; malformed ones whole, for the exact reason
+    at = many.index(b'{"level":"Request","auditID":"cmp-000150"')
+    broken = many[:at] + b"x" + many[at:]
+    at = many.index(b'"verb":"update"', many.index(b'"cmp-000200"'))
+    dup = many[:at] + b'"verb":"get",' + many[at:]
+    lists = lists + [("broken", broken), ("a duplicate name", dup), ("300 items", many),
+                     ("two bad items", json.dumps(twice).encode())]
+    got, answers = {}, {}
+    for mode in ("0", "2"):
+        d = os.path.join(TMP, "log-w" + mode)
+        subprocess.run([TLOGD, "init", "--dir", d, "--origin", "example.test/k8s-w", "--kind",
+                        "audit"], check=True, capture_output=True)
+        writer = token_add(d, WRITER, "writer")
+        reader = token_add(d, "auditor", "reader")
+        err = open(os.path.join(TMP, "tlogd-w%s.err" % mode), "w+")
+        p, port = start(d, err, "--map-workers", mode)
+        try:
+            answers[mode] = [curl("http://127.0.0.1:%d/audit/v1/k8s" % port, body, writer)[::2]
+                             for _, body in lists]
+            evs = []
+            for _ in range(100):
+                evs = [e for e in query_all(port, reader) if e.get("source") == "kubernetes"]
+                if len(evs) >= 300:
+                    break
+                time.sleep(0.05)
+            got[mode] = sorted(json.dumps(e, sort_keys=True) for e in evs)
+        finally:
+            stop(p)
+    check(answers["0"] == answers["2"] and answers["2"][-1] ==
+          (400, b"item 120: user: must be an object\n") and
+          answers["2"][-4][0] == 400 and answers["2"][-3][0] == 400 and
+          b"duplicate" in answers["2"][-3][1],
+          "--map-workers 0 and 2 give the same answers (%r)" % (answers["2"][-4:],))
+    check(got["0"] == got["2"] and len(got["0"]) > 300,
+          "--map-workers 0 and 2 record the same events (%d, %d)" %
+          (len(got["0"]), len(got["2"])))
+
+
+def workers():
+    """Lists posted while another is being mapped; a client gone meanwhile."""
+    d = os.path.join(TMP, "log3")
+    subprocess.run([TLOGD, "init", "--dir", d, "--origin", "example.test/k8s3", "--kind",
+                    "audit"], check=True, capture_output=True)
+    writer = token_add(d, WRITER, "writer")
+    err = open(os.path.join(TMP, "tlogd3.err"), "w+")
+    p, port = start(d, err, "--max-batch", "4096")
+    url = "http://127.0.0.1:%d/audit/v1/k8s" % port
+    try:
+        check(metric(port, "tlogd_map_workers") == 2, "two mapping workers by default")
+        big = large_list("big", 4096)
+        small = json.loads(large_list("small", 10))
+        bad = json.loads(large_list("bad", 30))
+        del bad["items"][17]["verb"]
+        ans = {}
+
+        def post_big():
+            ans["big"] = curl(url, big, writer)
+        t = threading.Thread(target=post_big)
+        t.start()
+        wait_metric(port, "tlogd_map_running", lambda v: v >= 1, "the large list is mapped")
+        ans["small"] = curl(url, json.dumps(small).encode(), writer)
+        ans["bad"] = curl(url, json.dumps(bad).encode(), writer)
+        t.join()
+        check(ans["big"][0] == 200 and ans["big"][2] == b'{"accepted":4096}',
+              "the large list: 200 {\"accepted\":4096} (%d %r)" % (ans["big"][0],
+                                                                   ans["big"][2][:100]))
+        check(ans["small"][0] == 200 and ans["small"][2] == b'{"accepted":10}',
+              "a list posted while it was mapped: 200 (%d %r)" % (ans["small"][0],
+                                                                  ans["small"][2]))
+        check(ans["bad"][0] == 400 and ans["bad"][2].decode().strip() ==
+              "item 17: verb: missing or empty (it is required)",
+              "a malformed list posted meanwhile: 400 naming its item (%d %r)" %
+              (ans["bad"][0], ans["bad"][2]))
+
+        # a client that goes away while its list is mapped (HTTP/2: the
+        # stream ends with the connection)
+        gone = large_list("gone", 4096)
+        path = os.path.join(TMP, "gone.json")
+        with open(path, "wb") as f:
+            f.write(gone)
+        mapped = metric(port, 'tlogd_map_jobs_total{result="mapped"}')
+        c = subprocess.Popen(["curl", "-sS", "--http2-prior-knowledge", "-o", os.devnull,
+                              "--data-binary", "@" + path, "-H",
+                              "Content-Type: application/json", "-H",
+                              "Authorization: Bearer " + writer, url],
+                             stderr=subprocess.DEVNULL)
+        wait_metric(port, "tlogd_map_running", lambda v: v >= 1, "the list of the client to go "
+                    "is mapped")
+        c.kill()
+        c.wait()
+        wait_metric(port, 'tlogd_map_jobs_total{result="mapped"}', lambda v: v > mapped,
+                    "its mapping ends")
+        check(metric(port, 'tlogd_map_jobs_total{result="forgotten"}') == 1,
+              "the list of a client gone while it was mapped is forgotten")
+        # the log: the large and small lists, the 400's access record, nothing of the gone one
+        want = 4096 + 10 + 1
+        for _ in range(100):
+            if tree_size(port) >= want:
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+        check(tree_size(port) == want, "nothing of the forgotten list recorded (size %d, want "
+              "%d)" % (tree_size(port), want))
+        st, _, b = curl(url, gone, writer)
+        check(st == 200 and b == b'{"accepted":4096}', "its retry: 200 (%d %r)" % (st, b[:100]))
+        st, _, b = curl(url, gone, writer)
+        check(st == 200 and b == b'{"accepted":4096}', "and the retry's retry (%d)" % st)
+        for _ in range(100):
+            if tree_size(port) >= want + 4096:
+                break
+            time.sleep(0.05)
+        check(tree_size(port) == want + 4096, "the retried list recorded once (size %d)" %
+              tree_size(port))
+    finally:
+        stop(p)
+
+
 def main():
     if not os.path.isdir(DATA):
         fail("the recorded EventLists are missing: %s (they belong in ../shared/testdata "
@@ -318,6 +493,8 @@ def main():
     finally:
         stop(p)
     publish_before_answer()
+    workers()
+    same_as_on_loop(lists)
     rc = summary("k8s webhook")
     if rc:
         err.seek(0)
