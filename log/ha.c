@@ -507,10 +507,10 @@ static int follow(tl_ha *ha, head *hd, tl_buf *hval)
         tl_log_head_release(&local);
         if (size >= hd->size) {
             if (size > hd->size || memcmp(root.b, hd->root.b, TL_HASH_SIZE) != 0) {
-                char why[200];
+                char why[256];
                 snprintf(why, sizeof why,
                          "this node's log (size %" PRIu64 ") is not the one in etcd (size %" PRIu64
-                         "): it cannot follow; rebuild its folder",
+                         "): it cannot follow; rebuild its folder (tlogd init --keys, docs/HA.md)",
                          size, hd->size);
                 tl_log_stop_signing(ha->log, why);
                 rc = TL_ERR_CONFLICT;
