@@ -1,6 +1,6 @@
 /*
  * tlogd.c - the log program (CONTRACT.md "tlogd"):
- *   tlogd init --dir DIR --origin ORIGIN [--kind blob]
+ *   tlogd init --dir DIR --origin ORIGIN [--kind blob] [--keys SRCDIR]
  *   tlogd serve --dir DIR [--listen HOST:PORT] [--tls-cert F --tls-key F]
  *               [--policy FILE [--witness-ca FILE]] [--batch-max N] [--batch-interval MS]
  *               [--max-entry BYTES] [--publish URL ... [--s3-endpoint URL]
@@ -45,6 +45,7 @@
 
 static const char usage_text[] =
     "usage: tlogd init --dir DIR --origin ORIGIN [--kind KIND] [--closes-at TIME]\n"
+    "                  [--keys SRCDIR]\n"
     "       tlogd close --dir DIR [--at TIME]\n"
     "       tlogd serve --dir DIR [--dir DIR ...] [options]\n"
     "       tlogd token add --dir DIR --name NAME --role writer|reader|admin\n"
@@ -54,7 +55,10 @@ static const char usage_text[] =
     "init creates DIR with the log's database and keys and prints the verifier key;\n"
     "  --kind fixes what the entries are, for good (blob: opaque bytes, the default);\n"
     "  --closes-at makes it a temporal shard: from TIME (RFC 3339) on it takes no\n"
-    "  entries and its last checkpoint is final (reads go on).\n"
+    "  entries and its last checkpoint is final (reads go on);\n"
+    "  --keys SRCDIR copies the keys of an existing log (log.key, log.vkey,\n"
+    "  rfc6962.key, rfc6962.pub) instead of making new ones: a new node of that\n"
+    "  log, which serve --etcd rebuilds from the journal (docs/HA.md).\n"
     "close closes a log that is not being served: now, or at --at TIME.\n"
     "serve runs the log and its HTTP API (HTTP/2 + TLS, h2c, HTTP/1.1); with several\n"
     "  --dir, each log is served under the URL prefix of its origin's path.\n"
@@ -158,6 +162,7 @@ enum {
     O_STANDBY,
     O_CLOSES_AT,
     O_AT,
+    O_KEYS,
     O_SYSLOG_LISTEN,
     O_SYSLOG_TLS_LISTEN,
     O_SYSLOG_CERT,
@@ -212,6 +217,7 @@ static const struct option longopts[] = {
     {"body-min-rate", required_argument, 0, O_BODY_RATE},
     {"closes-at", required_argument, 0, O_CLOSES_AT},
     {"at", required_argument, 0, O_AT},
+    {"keys", required_argument, 0, O_KEYS},
     {"syslog-listen", required_argument, 0, O_SYSLOG_LISTEN},
     {"syslog-tls-listen", required_argument, 0, O_SYSLOG_TLS_LISTEN},
     {"syslog-tls-cert", required_argument, 0, O_SYSLOG_CERT},
@@ -236,6 +242,7 @@ typedef struct opts {
     const char *kind;       /* init --kind, or NULL for blob */
     const char *closes_at;  /* init --closes-at, close --at: RFC 3339, or NULL */
     const char *at_opt;     /* which of the two was given (for the usage checks) */
+    const char *keys;       /* init --keys: the folder whose keys the new log takes */
     const char *witness_ca; /* --witness-ca, or NULL for the system store */
 #define MAX_PUBLISH 8
     const char *publish[MAX_PUBLISH]; /* --publish URLs */
@@ -937,6 +944,9 @@ int main(int argc, char **argv)
             o.closes_at = a;
             o.at_opt = c == O_AT ? "--at" : "--closes-at";
             break;
+        case O_KEYS:
+            o.keys = a;
+            break;
         case O_SYSLOG_LISTEN:
             o.syslog.listen = a;
             break;
@@ -1004,6 +1014,8 @@ int main(int argc, char **argv)
         return bad_usage("%s", "missing command (init, serve, token or close)");
     if (o.ndirs > 1 && strcmp(cmd, "serve") != 0)
         return bad_usage("%s", "only serve takes more than one --dir");
+    if (o.keys && strcmp(cmd, "init") != 0)
+        return bad_usage("%s", "--keys is only for init");
     if (strcmp(cmd, "token") == 0)
         return token_cmd(&o, sub);
     int64_t closes = 0;
@@ -1029,9 +1041,12 @@ int main(int argc, char **argv)
             return bad_usage("--kind must be one of the kinds this tlogd knows (%s)", kind_names());
         char err[256] = "";
         char *vkey = NULL;
-        if (tl_log_create(o.dir, o.origin, o.kind, &vkey, err, sizeof err) != TL_OK) {
+        if (o.keys && !*o.keys)
+            return bad_usage("%s", "--keys needs the folder of the log's key files");
+        int crc = tl_log_create_keys(o.dir, o.origin, o.kind, o.keys, &vkey, err, sizeof err);
+        if (crc != TL_OK) {
             fprintf(stderr, "tlogd: init: %s\n", err);
-            return 1;
+            return crc == TL_ERR_INVALID && o.keys ? 2 : 1;
         }
         if (closes && tl_log_set_closes_at(o.dir, (uint64_t)closes, NULL, err, sizeof err)) {
             fprintf(stderr, "tlogd: init: %s\n", err);

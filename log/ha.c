@@ -33,6 +33,7 @@
 #include "common/dec.h"
 #include "common/err.h"
 #include "common/hex.h"
+#include "log/kind_audit.h"
 #include "log/layout.h"
 
 #define MAGIC "tlogd-journal/1\n"
@@ -75,6 +76,8 @@ struct tl_ha {
     tl_buf gval;
     head ghead;
     tl_buf gobj;
+    tl_buf gterms; /* the terms value of our takeover (the guard's erasures) */
+    int said_gap;  /* controller: the journal's gap below its first term was told */
 
     /* import waits */
     pthread_mutex_t imu;
@@ -250,6 +253,126 @@ static int journal_parse(const tl_buf *v, journal *j)
     return TL_OK;
 }
 
+/* ---- erasure: the journal's copy of an erased body ------------------------------- */
+
+/* One record of a records block at *off: key and value (borrowed). 0 at
+ * the end, -1 when malformed. */
+static int next_rec(const uint8_t *p, size_t len, size_t *off, const uint8_t **k, size_t *kl,
+                    const uint8_t **v, size_t *vl)
+{
+    size_t o = *off;
+    if (o >= len)
+        return 0;
+    if (len - o < 2)
+        return -1;
+    *kl = ((size_t)p[o] << 8) | p[o + 1];
+    o += 2;
+    if (len - o < *kl + 4)
+        return -1;
+    *k = p + o;
+    *vl = get_u32(p + o + *kl);
+    o += *kl + 4;
+    if (len - o < *vl)
+        return -1;
+    *v = p + o;
+    *off = o + *vl;
+    return 1;
+}
+
+/* Puts the tombstone (tomb, its key) over the erased body of target in the
+ * journal object of the batch that added target (terms: the terms value).
+ * The object keeps everything else, so a replay still takes it: the entry
+ * (the record with its commitment) stays, the body is the tombstone. */
+static void scrub_one(tl_ha *ha, const tl_buf *terms, uint64_t target, const uint8_t *key,
+                      size_t klen, const uint8_t *tomb, size_t tlen)
+{
+    char path[96];
+    uint64_t start;
+    int64_t term;
+    tl_buf obj = TL_BUF_INIT, out = TL_BUF_INIT;
+    journal j;
+    const char *what = NULL;
+    int rc = tl_log_batch_start(ha->log, target, &start);
+    if (rc == TL_OK)
+        rc = term_for(terms, start, &term);
+    if (rc != TL_OK) {
+        fprintf(stderr, "tlogd: ha: erasure of %" PRIu64 ": its batch is not in the journal (%s)\n",
+                target, tl_strerror(rc));
+        return;
+    }
+    journal_path(path, sizeof path, term, start);
+    rc = tl_tilestore_get(ha->cfg.journal, path, &obj);
+    if (rc == TL_OK)
+        rc = journal_parse(&obj, &j);
+    if (rc == TL_OK && (j.prev_size != start || target >= j.size))
+        rc = TL_ERR_CORRUPT;
+    if (rc == TL_OK) {
+        size_t roff = (size_t)(j.imp.recs - obj.data), off = 0;
+        const uint8_t *k, *v;
+        size_t kl, vl;
+        int n, changed = 0;
+        tl_buf_add(&out, obj.data, roff);
+        while ((n = next_rec(j.imp.recs, j.imp.recs_len, &off, &k, &kl, &v, &vl)) == 1) {
+            int hit = kl == klen && memcmp(k, key, klen) == 0;
+            uint8_t h[6] = {(uint8_t)(kl >> 8), (uint8_t)kl};
+            size_t l = hit ? tlen : vl;
+            h[2] = (uint8_t)(l >> 24);
+            h[3] = (uint8_t)(l >> 16);
+            h[4] = (uint8_t)(l >> 8);
+            h[5] = (uint8_t)l;
+            changed |= hit && (vl != tlen || memcmp(v, tomb, tlen) != 0);
+            tl_buf_add(&out, h, 2);
+            tl_buf_add(&out, k, kl);
+            tl_buf_add(&out, h + 2, 4);
+            tl_buf_add(&out, hit ? tomb : v, l);
+        }
+        if (n < 0)
+            rc = TL_ERR_CORRUPT;
+        else if (!out.data)
+            rc = TL_ERR_NOMEM;
+        else if (changed) {
+            size_t rl = out.len - roff;
+            uint8_t *p = (uint8_t *)out.data + roff - 4;
+            p[0] = (uint8_t)(rl >> 24);
+            p[1] = (uint8_t)(rl >> 16);
+            p[2] = (uint8_t)(rl >> 8);
+            p[3] = (uint8_t)rl;
+            rc = tl_tilestore_replace(ha->cfg.journal, path, out.data, out.len);
+            if (rc == TL_OK)
+                rc = tl_tilestore_sync(ha->cfg.journal);
+            what = "rewritten";
+        }
+    }
+    if (rc != TL_OK)
+        fprintf(stderr, "tlogd: ha: erasure of %" PRIu64 ": rewriting %s in %s: %s\n", target, path,
+                ha->cfg.journal->name, tl_strerror(rc));
+    else if (what)
+        fprintf(stderr, "tlogd: ha: erasure of %" PRIu64 ": %s in %s %s\n", target, path,
+                ha->cfg.journal->name, what);
+    tl_buf_release(&obj);
+    tl_buf_release(&out);
+}
+
+/* The erasures among a batch's records (recs): each erased body's journal
+ * copy gets the tombstone (scrub_one); with compact, this node's own store
+ * also drops the body's bytes from its files (the import committed the
+ * tombstone already). Best effort: every node that replays the erasure
+ * does it again, so a failure here is mended by the next one. */
+static void scrub(tl_ha *ha, const tl_buf *terms, const uint8_t *recs, size_t len, int compact)
+{
+    size_t off = 0;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    uint64_t target;
+    while (next_rec(recs, len, &off, &k, &kl, &v, &vl) == 1) {
+        if (!tl_audit_rec_tombstone(k, kl, v, vl, &target))
+            continue;
+        scrub_one(ha, terms, target, k, kl, v, vl);
+        if (compact)
+            tl_log_compact_key(ha->log, k, kl);
+    }
+}
+
 /* ---- the guard (sequencer thread) ------------------------------------------------ */
 
 static int guard_check(void *ctx, const tl_head_batch *b, char *why, size_t cap)
@@ -308,6 +431,8 @@ static int guard_check(void *ctx, const tl_head_batch *b, char *why, size_t cap)
         nv = tmp;
         ha->ghead = nh;
         __atomic_add_fetch(&ha->guard_txns, 1, __ATOMIC_RELAXED);
+        if (b->recs_len)
+            scrub(ha, &ha->gterms, b->recs, b->recs_len, 0);
     } else {
         snprintf(why, cap, "%s",
                  rc == TL_ERR_CONFLICT
@@ -382,10 +507,10 @@ static int follow(tl_ha *ha, head *hd, tl_buf *hval)
         tl_log_head_release(&local);
         if (size >= hd->size) {
             if (size > hd->size || memcmp(root.b, hd->root.b, TL_HASH_SIZE) != 0) {
-                char why[200];
+                char why[256];
                 snprintf(why, sizeof why,
                          "this node's log (size %" PRIu64 ") is not the one in etcd (size %" PRIu64
-                         "): it cannot follow; rebuild its folder",
+                         "): it cannot follow; rebuild its folder (tlogd init --keys, docs/HA.md)",
                          size, hd->size);
                 tl_log_stop_signing(ha->log, why);
                 rc = TL_ERR_CONFLICT;
@@ -403,6 +528,14 @@ static int follow(tl_ha *ha, head *hd, tl_buf *hval)
                 break;
         }
         rc = term_for(&terms, size, &term);
+        if (rc == TL_ERR_NOTFOUND && !ha->said_gap) {
+            fprintf(stderr,
+                    "tlogd: ha: the journal begins after size %" PRIu64
+                    " (the first term in %s starts later): this node cannot replay the log "
+                    "from it; start it from a copy of another node's folder\n",
+                    size, ha->k_terms);
+            ha->said_gap = 1;
+        }
         if (rc != TL_OK)
             break;
         journal_path(path, sizeof path, term, size);
@@ -431,6 +564,8 @@ static int follow(tl_ha *ha, head *hd, tl_buf *hval)
         if (rc != TL_OK)
             break;
         __atomic_add_fetch(&ha->imports, 1, __ATOMIC_RELAXED);
+        if (j.imp.recs_len)
+            scrub(ha, &terms, j.imp.recs, j.imp.recs_len, 1);
         if (ha->lease && __atomic_load_n(&ha->imports, __ATOMIC_RELAXED) % 16 == 0)
             tl_cons_lease_keepalive(ha->cfg.cons, ha->lease); /* a long catch-up at takeover */
     }
@@ -534,6 +669,8 @@ static void campaign(tl_ha *ha)
     pthread_mutex_lock(&ha->gmu);
     tl_buf_reset(&ha->gval);
     tl_buf_add(&ha->gval, nv.data, nv.len);
+    tl_buf_reset(&ha->gterms);
+    tl_buf_add(&ha->gterms, tval.data, tval.len);
     ha->ghead = mine;
     pthread_mutex_unlock(&ha->gmu);
     __atomic_store_n(&ha->term, term, __ATOMIC_SEQ_CST);
@@ -616,6 +753,7 @@ int tl_ha_new(const tl_ha_config *cfg, tl_ha **out, char *err, size_t cap)
     pthread_cond_init(&ha->icv, NULL);
     tl_buf_init(&ha->gval);
     tl_buf_init(&ha->gobj);
+    tl_buf_init(&ha->gterms);
     *out = ha;
     return TL_OK;
 }
@@ -669,6 +807,7 @@ void tl_ha_free(tl_ha *ha)
     tl_cons_close(ha->cfg.gcons);
     tl_buf_release(&ha->gval);
     tl_buf_release(&ha->gobj);
+    tl_buf_release(&ha->gterms);
     pthread_cond_destroy(&ha->cv);
     pthread_cond_destroy(&ha->icv);
     pthread_mutex_destroy(&ha->mu);

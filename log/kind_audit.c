@@ -359,6 +359,15 @@ const tl_kind tl_kind_audit = {
 
 /* ---- reading ---------------------------------------------------------------- */
 
+int tl_audit_rec_tombstone(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                           uint64_t *target)
+{
+    if (klen != 10 || key[0] != TL_LAYOUT_KIND_PREFIX || key[1] != 'b' || vlen != 49 || val[0] != 1)
+        return 0;
+    *target = tl_layout_get_u64(key + 2);
+    return 1;
+}
+
 int tl_audit_body_read(tl_log *log, uint64_t index, tl_buf *buf, tl_audit_body *b)
 {
     uint8_t k[16];

@@ -80,6 +80,12 @@ int tl_audit_body_read(tl_log *log, uint64_t index, tl_buf *buf, tl_audit_body *
 typedef int (*tl_audit_body_fn)(void *ctx, uint64_t index, const tl_audit_body *b);
 int tl_audit_bodies_each(tl_log *log, uint64_t first, uint64_t n, tl_audit_body_fn fn, void *ctx);
 
+/* 1 when the record (key, value; as in tl_head_batch's records) is the
+ * tombstone an erasure puts over the body of *target, else 0: the
+ * journal's copy of that body is to be erased too (docs/HA.md). */
+int tl_audit_rec_tombstone(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                           uint64_t *target);
+
 /* A query: every member given must match; since/until are log times in
  * ms (since inclusive, until exclusive); results come newest first, below
  * the index `below` (the cursor; the tree size for a first page). */

@@ -25,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "common/file.h"
 #include "common/hex.h"
 #include "log/dedup_filter.h"
 #include "audit/event.h"
@@ -236,8 +239,43 @@ static int origin_ok(const char *o)
     return 1;
 }
 
+/* Copies the four key files of src into dir (which holds none of them),
+ * byte for byte, the private keys 0600; on failure none is left. */
+static int copy_keys(const char *src, const char *dir, char *err, size_t cap)
+{
+    static const char *const names[] = {"log.key", "log.vkey", "rfc6962.key", "rfc6962.pub"};
+    char p[4096];
+    int rc = TL_OK;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && rc == TL_OK; i++) {
+        char *d = NULL;
+        size_t n = 0;
+        path_join(p, sizeof(p), src, names[i]);
+        rc = tl_file_read(p, 1 << 16, &d, &n);
+        if (rc != TL_OK) {
+            snprintf(err, cap, "cannot read %s: %s", p,
+                     rc == TL_ERR_IO ? strerror(errno) : tl_strerror(rc));
+            break;
+        }
+        path_join(p, sizeof(p), dir, names[i]);
+        rc = tl_file_write_new(p, d, n, strstr(names[i], ".key") ? 0600 : 0644);
+        OPENSSL_cleanse(d, n);
+        free(d);
+        if (rc != TL_OK)
+            snprintf(err, cap, "cannot write %s: %s", p, strerror(errno));
+    }
+    if (rc != TL_OK)
+        tl_logsigner_remove_local(dir);
+    return rc;
+}
+
 int tl_log_create(const char *dir, const char *origin, const char *kind_name, char **vkey,
                   char *err, size_t cap)
+{
+    return tl_log_create_keys(dir, origin, kind_name, NULL, vkey, err, cap);
+}
+
+int tl_log_create_keys(const char *dir, const char *origin, const char *kind_name, const char *keys,
+                       char **vkey, char *err, size_t cap)
 {
     static const char *const names[] = {"db", "log.key", "log.vkey", "rfc6962.key", "rfc6962.pub"};
     const tl_kind *kind = tl_kind_find(kind_name ? kind_name : "blob");
@@ -280,14 +318,35 @@ int tl_log_create(const char *dir, const char *origin, const char *kind_name, ch
         return TL_ERR_IO;
     }
     /* Keys first (never over a file), then the database; undo the keys on
-     * failure. */
-    rc = tl_logsigner_create_local(dir, origin, &signer, err, cap);
+     * failure. With keys: the log's own keys, checked before they are copied
+     * and again once copied. */
+    if (keys) {
+        rc = tl_logsigner_open_local(keys, &signer, err, cap);
+        if (rc != TL_OK)
+            rc = TL_ERR_INVALID; /* not the keys of a log: bad usage */
+        else if (strcmp(signer->origin, origin) != 0) {
+            snprintf(err, cap, "the keys in %.200s are those of origin \"%.200s\", not \"%.200s\"",
+                     keys, signer->origin, origin);
+            rc = TL_ERR_INVALID;
+        }
+        tl_logsigner_free(signer);
+        signer = NULL;
+        if (rc == TL_OK)
+            rc = copy_keys(keys, dir, err, cap);
+        if (rc == TL_OK && (rc = tl_logsigner_open_local(dir, &signer, err, cap)) != TL_OK)
+            tl_logsigner_remove_local(dir);
+    } else {
+        rc = tl_logsigner_create_local(dir, origin, &signer, err, cap);
+    }
     if (rc != TL_OK)
         return rc;
     path_join(p, sizeof(p), dir, "db");
     rc = tl_store_open_leveldb(p, 1, &store, err, cap);
     if (rc == TL_OK) {
-        rc = init_store(store, signer, origin, kind, real_clock_ms());
+        /* a log made from the keys of a running one replays its batches
+         * from size 0 (docs/HA.md): its empty head is stamped 0, before
+         * every batch's log time */
+        rc = init_store(store, signer, origin, kind, keys ? 0 : real_clock_ms());
         if (rc != TL_OK)
             snprintf(err, cap, "cannot initialise the database %s: %s", p, tl_strerror(rc));
     }
@@ -878,6 +937,44 @@ int tl_log_restart(tl_log *log, char *err, size_t cap)
         rc = start_seq(log, &fr, 1, err, cap);
     pthread_rwlock_unlock(&log->seqlk);
     return rc;
+}
+
+typedef struct batch_find {
+    uint64_t start;
+    int found;
+} batch_find;
+
+static int batch_find_fn(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    batch_find *f = ctx;
+    const uint8_t *k = key;
+    (void)val;
+    (void)vlen;
+    if (klen != 10 || k[9] != 'H')
+        return 0; /* a tile or bundle of the stream */
+    f->start = ~tl_layout_get_u64(k + 1);
+    f->found = 1;
+    return 1;
+}
+
+int tl_log_batch_start(tl_log *log, uint64_t index, uint64_t *start)
+{
+    /* the stream is newest first: from ~index on, the first head is the
+     * latest one at or below index */
+    uint8_t lo[TL_LAYOUT_KEY_MAX], hi[1] = {4};
+    batch_find f = {0, 0};
+    size_t lolen = tl_layout_key_head(lo, index);
+    lo[lolen - 1] = 0;
+    int rc = tl_store_range(log->store, lo, lolen, hi, 1, batch_find_fn, &f);
+    if (rc == 1 || rc == TL_OK)
+        rc = f.found ? TL_OK : TL_ERR_NOTFOUND;
+    *start = f.start;
+    return rc;
+}
+
+int tl_log_compact_key(tl_log *log, const void *key, size_t klen)
+{
+    return tl_store_leveldb_compact(log->store, key, klen);
 }
 
 void tl_log_close(tl_log *log)

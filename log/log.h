@@ -88,6 +88,14 @@ typedef struct tl_log_config {
 int tl_log_create(const char *dir, const char *origin, const char *kind, char **vkey, char *err,
                   size_t cap);
 
+/* tlogd init --keys SRC: the same, with the keys of an existing log copied
+ * from SRC (log.key, log.vkey, rfc6962.key, rfc6962.pub; refused unless
+ * they are valid and name origin) instead of fresh ones, and the empty
+ * head stamped 0: a node of that log that replays its batches from the
+ * journal (docs/HA.md, "Rebuilding a node"). keys NULL: tl_log_create. */
+int tl_log_create_keys(const char *dir, const char *origin, const char *kind, const char *keys,
+                       char **vkey, char *err, size_t cap);
+
 /* Opens the log, runs the recovery checks and starts the sequencer. The
  * entry kind is the one stored in the log (found in tl_kinds, or
  * cfg->kind). */
@@ -176,6 +184,15 @@ typedef struct tl_import {
  * that does not follow, TL_ERR_INVALID for a malformed import). Returns as
  * tl_log_submit. */
 int tl_log_import(tl_log *log, const tl_import *imp, tl_submit_fn cb, void *ctx);
+
+/* The size of the latest signed head at or below index: where the batch
+ * that added entry index began (for index < the signed size).
+ * TL_ERR_NOTFOUND when the log holds no such head. */
+int tl_log_batch_start(tl_log *log, uint64_t index, uint64_t *start);
+/* Asks the store to rewrite the files that hold key[0..klen), so that the
+ * bytes of values it replaced leave them (an erasure's body; LevelDB:
+ * leveldb_compact_range). TL_OK, or TL_ERR_INVALID when the store cannot. */
+int tl_log_compact_key(tl_log *log, const void *key, size_t klen);
 
 /* Throws away the sequencer's state and recovers it from the store, as an
  * open does (every check of tl_log_open), leaving the log a standby: what a

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/err.h"
 #include "store/store.h"
 
 typedef struct tl_tilestore tl_tilestore;
@@ -56,6 +57,11 @@ struct tl_tilestore_ops {
      * work that many objects share (the folder store fsyncs each folder
      * once a round instead of once an object). */
     int (*sync)(tl_tilestore *ts);
+    /* Replaces the object at path with data, whatever it held (stored
+     * when it was not there): only for a private store's objects that an
+     * erasure rewrites (docs/HA.md, "Erasure and the journal"), never for
+     * the public ones, which are written once. NULL: the store cannot. */
+    int (*replace)(tl_tilestore *ts, const char *path, const void *data, size_t len);
 };
 
 struct tl_tilestore {
@@ -83,6 +89,11 @@ static inline int tl_tilestore_get_checkpoint(tl_tilestore *ts, tl_buf *out)
 static inline int tl_tilestore_sync(tl_tilestore *ts)
 {
     return ts->ops->sync ? ts->ops->sync(ts) : 0;
+}
+static inline int tl_tilestore_replace(tl_tilestore *ts, const char *path, const void *data,
+                                       size_t len)
+{
+    return ts->ops->replace ? ts->ops->replace(ts, path, data, len) : TL_ERR_INVALID;
 }
 static inline void tl_tilestore_close(tl_tilestore *ts)
 {

@@ -254,8 +254,21 @@ static void dir_close(tl_tilestore *ts)
     free(s);
 }
 
+/* A new file renamed over the old one (and the folder synced). */
+static int dir_replace(tl_tilestore *ts, const char *path, const void *data, size_t len)
+{
+    dirstore *s = (dirstore *)ts;
+    char full[PATH_MAX];
+    int rc = full_path(s, path, full, sizeof full);
+    if (rc == TL_OK)
+        rc = make_parents(full, strlen(s->dir));
+    if (rc == TL_OK)
+        rc = tl_file_write_atomic(full, data, len, 0644);
+    return rc;
+}
+
 static const struct tl_tilestore_ops dir_ops = {
-    dir_put, dir_get, dir_cas_checkpoint, dir_get_checkpoint, dir_close, dir_sync};
+    dir_put, dir_get, dir_cas_checkpoint, dir_get_checkpoint, dir_close, dir_sync, dir_replace};
 
 /* mkdir -p of an absolute path. */
 static int mkdir_all(const char *dir)

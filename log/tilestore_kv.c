@@ -101,8 +101,22 @@ static void kv_close(tl_tilestore *ts)
     free(s);
 }
 
+static int kv_replace(tl_tilestore *ts, const char *path, const void *data, size_t len)
+{
+    kv *s = (kv *)ts;
+    char k[PATH_MAX_LEN + 1];
+    size_t kl = object_key(k, path);
+    int rc;
+    if (!kl)
+        return TL_ERR_INVALID;
+    pthread_mutex_lock(&s->mu);
+    rc = write_one(s, k, kl, data, len);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 static const struct tl_tilestore_ops kv_ops = {
-    kv_put, kv_get, kv_cas_checkpoint, kv_get_checkpoint, kv_close, NULL};
+    kv_put, kv_get, kv_cas_checkpoint, kv_get_checkpoint, kv_close, NULL, kv_replace};
 
 int tl_tilestore_open_kv(tl_store *store, tl_tilestore **out)
 {

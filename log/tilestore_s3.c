@@ -479,8 +479,23 @@ static void s3_close(tl_tilestore *ts)
     free(s);
 }
 
+/* An unconditional PUT: the object is replaced. */
+static int s3_replace(tl_tilestore *ts, const char *path, const void *data, size_t len)
+{
+    s3 *s = (s3 *)ts;
+    const char *hdr[] = {"Cache-Control: no-store", "Content-Type: " CT_TILE, NULL};
+    long st;
+    int rc;
+    if (!tl_tilestore_path_ok(path))
+        return TL_ERR_INVALID;
+    rc = request(s, "PUT", path, data, len, hdr, &st);
+    if (rc != TL_OK)
+        return rc;
+    return st == 200 || st == 201 || st == 204 ? TL_OK : unexpected(s, "PUT", path, st);
+}
+
 static const struct tl_tilestore_ops s3_ops = {
-    s3_put, s3_get, s3_cas_checkpoint, s3_get_checkpoint, s3_close, NULL};
+    s3_put, s3_get, s3_cas_checkpoint, s3_get_checkpoint, s3_close, NULL, s3_replace};
 
 /* The probe of conditional writes (see the top of the file). */
 static int probe(s3 *s, char *err, size_t cap)

@@ -246,6 +246,14 @@ static int ldb_range(tl_store *s, const void *lo, size_t lolen, const void *hi, 
 static const struct tl_store_ops ldb_ops = {ldb_get,  ldb_write, ldb_close, ldb_get_unverified,
                                             ldb_scan, ldb_range};
 
+int tl_store_leveldb_compact(tl_store *s, const void *key, size_t klen)
+{
+    if (!s || s->ops != &ldb_ops)
+        return TL_ERR_INVALID;
+    leveldb_compact_range(((ldb_store *)s)->db, key, klen, key, klen);
+    return TL_OK;
+}
+
 int tl_store_open_leveldb(const char *path, int create, tl_store **out, char *errbuf, size_t cap)
 {
     ldb_store *l = calloc(1, sizeof(*l));

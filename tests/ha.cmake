@@ -14,3 +14,16 @@ add_executable(test_ha ${CMAKE_CURRENT_SOURCE_DIR}/test_ha.c)
 target_link_libraries(test_ha PRIVATE tl_log PkgConfig::CUNIT Threads::Threads)
 set_target_properties(test_ha PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 add_test(NAME ha_unit COMMAND ${CMAKE_BINARY_DIR}/test_ha)
+
+# a node rebuilt from the key files and the journal, and a witness across the
+# failover; an audit log's erasure reaching the journal and the standbys
+if(Python3_FOUND)
+  add_test(NAME ha_rebuild
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/ha/test_rebuild.py
+                   ${CMAKE_BINARY_DIR})
+  set_tests_properties(ha_rebuild PROPERTIES TIMEOUT 120)
+  add_test(NAME ha_erasure
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/ha/test_erasure.py
+                   ${CMAKE_BINARY_DIR})
+  set_tests_properties(ha_erasure PROPERTIES TIMEOUT 120)
+endif()

@@ -7,6 +7,9 @@
  *    refused and stops the standby; a standby refuses submissions;
  *  - tl_log_restart: a log stopped by its guard starts again, a standby, from
  *    its store;
+ *  - tl_log_create_keys (tlogd init --keys): a log made from another's keys
+ *    replays its batches from size 0; tl_log_batch_start finds each index's
+ *    batch;
  *  - the in-memory consensus store (consensus.h): revisions, leases that end
  *    with their keys, compare-then-put transactions, cut handles.
  * The etcd client and the controller run against a real etcd cluster in
@@ -302,6 +305,84 @@ static void test_import_refuses_another_root(void)
     rec_free(&g);
 }
 
+/* tlogd init --keys: a log made from the keys of another replays its batches
+ * from size 0 into the same heads; the batch of each index is found from the
+ * heads (the journal object an erasure rewrites). */
+static void test_create_keys_rebuild(void)
+{
+    rec_guard g;
+    memset(&g, 0, sizeof g);
+    pthread_mutex_init(&g.mu, NULL);
+    tl_head_guard hg = {rec_check, &g};
+    tl_log *a = open_mem(hg, 0), *b = NULL;
+    char err[256], src[600], dst[600], bad[600], *vkey = NULL, *vkey2 = NULL, e[5][16];
+    tl_log_config cfg;
+    tl_log_head h, ha, hb;
+    tl_sub subs[5];
+    snprintf(src, sizeof src, "%s/log", keydir);
+    snprintf(dst, sizeof dst, "%s/rebuilt", keydir);
+    snprintf(bad, sizeof bad, "%s/other", keydir);
+    /* batches of 5 entries on a (a group is one batch) */
+    for (int i = 0; i < 6; i++) {
+        waitres w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+        for (int k = 0; k < 5; k++) {
+            snprintf(e[k], sizeof e[k], "b%d-e%d", i, k);
+            subs[k] = (tl_sub){e[k], strlen(e[k]), 0};
+        }
+        CU_ASSERT_EQUAL_FATAL(tl_log_submit(a, subs, 5, sub_cb, &w), TL_OK);
+        CU_ASSERT_EQUAL(wait_done(&w), TL_OK);
+    }
+    CU_ASSERT_EQUAL_FATAL(g.n, 6);
+
+    /* the keys must name the origin, and a log is never overwritten */
+    CU_ASSERT_EQUAL(tl_log_create_keys(bad, "other.test/unit", NULL, src, NULL, err, sizeof err),
+                    TL_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "ha.test/unit"));
+    CU_ASSERT_EQUAL(tl_log_create_keys(src, "ha.test/unit", NULL, src, NULL, err, sizeof err),
+                    TL_ERR_CONFLICT);
+    CU_ASSERT_EQUAL_FATAL(
+        tl_log_create_keys(dst, "ha.test/unit", "blob", src, &vkey, err, sizeof err), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        tl_log_create_keys(bad, "ha.test/unit", NULL, NULL, &vkey2, err, sizeof err), TL_OK);
+    CU_ASSERT_STRING_NOT_EQUAL(vkey, vkey2); /* without --keys: fresh keys */
+    CU_ASSERT_STRING_EQUAL(vkey, tl_log_vkey(a));
+    free(vkey);
+    free(vkey2);
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.dir = dst;
+    cfg.publish_on_sign = 1;
+    cfg.standby = 1;
+    CU_ASSERT_EQUAL_FATAL(tl_log_open(&cfg, &b, err, sizeof err), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(b, &h), TL_OK);
+    CU_ASSERT_EQUAL(h.size, 0);
+    CU_ASSERT_EQUAL(h.timestamp_ms, 0); /* before every batch of a */
+    tl_log_head_release(&h);
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_EQUAL(import_wait(b, &g.s[i].imp), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(a, &ha), TL_OK);
+    CU_ASSERT_EQUAL_FATAL(tl_log_latest_signed(b, &hb), TL_OK);
+    CU_ASSERT_EQUAL(hb.size, 30);
+    CU_ASSERT(ha.note_len == hb.note_len && memcmp(ha.note, hb.note, ha.note_len) == 0);
+    tl_log_head_release(&ha);
+    tl_log_head_release(&hb);
+
+    /* every index's batch begins at the head before it, on both */
+    for (uint64_t i = 0; i < 30; i++) {
+        uint64_t sa = 99, sb = 99;
+        CU_ASSERT_EQUAL(tl_log_batch_start(a, i, &sa), TL_OK);
+        CU_ASSERT_EQUAL(tl_log_batch_start(b, i, &sb), TL_OK);
+        CU_ASSERT_EQUAL(sa, i / 5 * 5);
+        CU_ASSERT_EQUAL(sb, i / 5 * 5);
+    }
+    uint8_t key[2] = {0x10, 'b'};
+    CU_ASSERT_EQUAL(tl_log_compact_key(b, key, 2), TL_OK);
+    CU_ASSERT_EQUAL(tl_log_compact_key(a, key, 2), TL_ERR_INVALID); /* a memory store */
+    tl_log_close(a);
+    tl_log_close(b);
+    rec_free(&g);
+}
+
 static void test_consensus_mem(void)
 {
     tl_cons_mem *m = tl_cons_mem_new();
@@ -387,6 +468,7 @@ int main(void)
     CU_add_test(s, "guard_sees_and_refuses", test_guard_sees_and_refuses);
     CU_add_test(s, "import_replays", test_import_replays);
     CU_add_test(s, "import_refuses_another_root", test_import_refuses_another_root);
+    CU_add_test(s, "create_keys_rebuild", test_create_keys_rebuild);
     CU_add_test(s, "consensus_mem", test_consensus_mem);
     CU_add_test(s, "etcd_urls", test_etcd_urls);
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -192,6 +192,17 @@ def wait_leader(nodes, timeout=15):
     return None
 
 
+def wait_until(pred, timeout):
+    """pred()'s first true value within timeout seconds, else None."""
+    dl = time.time() + timeout
+    while time.time() < dl:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    return None
+
+
 def parse_checkpoint(text):
     """(origin, size, root bytes) of a checkpoint note's body."""
     lines = text.split("\n")
@@ -210,12 +221,19 @@ class Writer(threading.Thread):
         self.acked = {}
         self.ack_times = []  # (time, node name)
         self.stop_flag = False
+        self.hold = False  # True: no new entry until it is False again
+        self.idle = threading.Event()  # set while held between entries
         self.n = 0
         self.lock = threading.Lock()
 
     def run(self):
         cur = 0
         while not self.stop_flag:
+            if self.hold:
+                self.idle.set()
+                time.sleep(0.02)
+                continue
+            self.idle.clear()
             entry = ("%s-%d" % (self.prefix, self.n)).encode()
             done = False
             while not done and not self.stop_flag:
@@ -248,10 +266,13 @@ class Writer(threading.Thread):
 class Heads(threading.Thread):
     """Collects every checkpoint any node serves and the origin holds."""
 
-    def __init__(self, nodes, origin):
+    def __init__(self, nodes, origin, extra=()):
+        """extra: (url, name) of more checkpoints to collect (a witness's)."""
         super().__init__(daemon=True)
         self.nodes = nodes
         self.origin = origin
+        self.extra = list(extra)
+        self.cosigned = {}  # witness name -> {size: root} of checkpoints it cosigned
         self.seen = {}  # size -> set of roots
         self.count = 0
         self.stop_flag = False
@@ -263,6 +284,11 @@ class Heads(threading.Thread):
             return
         self.seen.setdefault(size, {})[root] = where
         self.count += 1
+        for line in text.split("\n\n", 1)[-1].split("\n"):
+            # a signature line: "— <name> <base64>"; the log's own is among them
+            parts = line.split(" ")
+            if len(parts) == 3 and parts[0] == "\u2014":
+                self.cosigned.setdefault(parts[1], {}).setdefault(size, set()).add(root)
 
     def run(self):
         while not self.stop_flag:
@@ -276,6 +302,10 @@ class Heads(threading.Thread):
                     self.add(f.read(), "origin")
             except OSError:
                 pass
+            for url, name in self.extra:
+                st, body = http("GET", url, timeout=1)
+                if st == 200:
+                    self.add(body.decode(), name)
             time.sleep(0.05)
 
 
