@@ -218,6 +218,11 @@ static size_t packed_key(uint8_t *k, char f, const uint8_t h8[8], uint64_t first
     return 19;
 }
 
+/* 10 'v': the log's member index is packed only (no 10 'i' key): written
+ * with the log's first batch by a tlogd that writes the packed index, so
+ * a query of such a log seeks one form, not two. */
+static const uint8_t packed_only_key[2] = {TL_LAYOUT_KIND_PREFIX, 'v'};
+
 /* The postings of the batch being sealed, kept per (sequencer) thread
  * between seal and seal_end: one per indexed member of each event. */
 typedef struct posting {
@@ -386,6 +391,8 @@ static int audit_seal_end(const tl_kind *k, tl_hasher *h, uint64_t first, uint64
     if (a->n > 0 && (a->first != first || a->next != end))
         return TL_ERR_INVALID; /* not this batch's postings: cannot happen */
     rc = tl_batch_put(wb, key, time_key(key, time_ms, first), "", 0);
+    if (rc == TL_OK && first == 0)
+        rc = tl_batch_put(wb, packed_only_key, sizeof(packed_only_key), "\x01", 1);
     if (a->n > 1)
         qsort(a->p, a->n, sizeof(*a->p), posting_cmp);
     for (size_t i = 0; i < a->n && rc == TL_OK;) {
@@ -744,22 +751,23 @@ static int candidate(qrun *r, uint64_t index)
  * [idx[n-1], seek_at] (down to the end of the index if done). The index is
  * read from both forms, the packed one (10 'p', one key a batch) and the
  * one key an event of older logs (10 'i'), merged. */
-#define QIDX_AHEAD 64
+#define QIDX_AHEAD 64         /* indexes read ahead a seek, one key an event */
+#define QIDX_AHEAD_PACKED 256 /* ... in the packed form (a few keys) */
 typedef struct qidx {
     char f;
     uint8_t h8[8];
-    int valid, done;
+    int valid, done, packed_only;
     size_t n, pos;
     uint64_t seek_at;
-    uint64_t idx[2 * QIDX_AHEAD];
+    uint64_t idx[QIDX_AHEAD_PACKED + QIDX_AHEAD];
 } qidx;
 
-/* One form's indexes <= at, highest first, up to QIDX_AHEAD. */
+/* One form's indexes <= at, highest first, up to cap. */
 typedef struct qfill {
     uint64_t at;
-    size_t n;
+    size_t n, cap;
     int corrupt;
-    uint64_t idx[QIDX_AHEAD];
+    uint64_t idx[QIDX_AHEAD_PACKED];
 } qfill;
 
 static int on_index_ahead(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
@@ -770,7 +778,7 @@ static int on_index_ahead(void *ctx, const void *key, size_t klen, const void *v
     if (klen != 19)
         return 0;
     x->idx[x->n++] = ~tl_layout_get_u64((const uint8_t *)key + 11);
-    return x->n == QIDX_AHEAD;
+    return x->n == x->cap;
 }
 
 /* A packed key's indexes (value: varints of index - first, highest first,
@@ -805,7 +813,7 @@ static int on_packed_ahead(void *ctx, const void *key, size_t klen, const void *
         if (idx > x->at)
             continue;
         x->idx[x->n++] = idx;
-        if (x->n == QIDX_AHEAD)
+        if (x->n == x->cap)
             return 1;
     }
     if (prev != first) {
@@ -816,7 +824,7 @@ static int on_packed_ahead(void *ctx, const void *key, size_t klen, const void *
 }
 
 /* Reads one form (tag 'p' or 'i') of x's index from at down into q. */
-static int fill_form(tl_log *log, const qidx *x, uint8_t form, uint64_t at, qfill *q,
+static int fill_form(tl_log *log, const qidx *x, uint8_t form, uint64_t at, size_t cap, qfill *q,
                      tl_store_range_fn fn)
 {
     uint8_t lo[19], hi[20];
@@ -831,7 +839,10 @@ static int fill_form(tl_log *log, const qidx *x, uint8_t form, uint64_t at, qfil
     hi[19] = 0;
     q->at = at;
     q->n = 0;
+    q->cap = cap;
     q->corrupt = 0;
+    if (cap == 0)
+        return TL_OK;
     rc = tl_log_kind_range(log, lo, sizeof(lo), hi, sizeof(hi), fn, q);
     if (rc == 1)
         rc = TL_OK;
@@ -853,15 +864,15 @@ static int index_at_or_below(tl_log *log, qidx *x, uint64_t at, int *have, uint6
         int rc;
         x->n = x->pos = 0;
         x->valid = 0;
-        rc = fill_form(log, x, 'p', at, &p, on_packed_ahead);
+        rc = fill_form(log, x, 'p', at, QIDX_AHEAD_PACKED, &p, on_packed_ahead);
         if (rc == TL_OK)
-            rc = fill_form(log, x, 'i', at, &o, on_index_ahead);
+            rc = fill_form(log, x, 'i', at, x->packed_only ? 0 : QIDX_AHEAD, &o, on_index_ahead);
         if (rc != TL_OK)
             return rc;
         /* complete down to the lowest index of a form read in full */
-        if (p.n == QIDX_AHEAD)
+        if (p.n == p.cap)
             bound = p.idx[p.n - 1];
-        if (o.n == QIDX_AHEAD && o.idx[o.n - 1] > bound)
+        if (o.cap && o.n == o.cap && o.idx[o.n - 1] > bound)
             bound = o.idx[o.n - 1];
         while (i < p.n || j < o.n) {
             uint64_t v;
@@ -876,7 +887,7 @@ static int index_at_or_below(tl_log *log, qidx *x, uint64_t at, int *have, uint6
             x->idx[x->n++] = v;
         }
         x->valid = 1;
-        x->done = p.n < QIDX_AHEAD && o.n < QIDX_AHEAD;
+        x->done = p.n < p.cap && (o.cap == 0 || o.n < o.cap);
         x->seek_at = at;
     }
     while (x->pos < x->n && x->idx[x->pos] > at)
@@ -947,7 +958,15 @@ int tl_audit_query_run(tl_log *log, uint64_t size, const tl_audit_query *q, tl_a
             nx += given[i].v->s != NULL;
         if (nx > 0) {
             tl_hasher *h = tl_hasher_new();
-            if (!h) {
+            int packed_only = 0;
+            rc = tl_log_kind_get(log, packed_only_key, sizeof(packed_only_key), &r.v);
+            if (rc == TL_OK)
+                packed_only = r.v.len == 1 && r.v.data[0] == 1;
+            if (rc == TL_ERR_NOTFOUND)
+                rc = TL_OK;
+            if (rc != TL_OK) {
+                tl_hasher_free(h);
+            } else if (!h) {
                 rc = TL_ERR_NOMEM;
             } else {
                 nx = 0;
@@ -957,6 +976,7 @@ int tl_audit_query_run(tl_log *log, uint64_t size, const tl_audit_query *q, tl_a
                         tl_sha256(h, given[i].v->s, given[i].v->len, &d);
                         x[nx].f = given[i].tag;
                         memcpy(x[nx].h8, d.b, 8);
+                        x[nx].packed_only = packed_only;
                         x[nx++].valid = 0;
                     }
                 tl_hasher_free(h);

@@ -1933,8 +1933,18 @@ static void test_audit_time_index(void)
     drop_time_keys(log, st, 0, size);
     CU_ASSERT_EQUAL(time_keys(log), 0);
     check_time_queries(log, size, times, batch_of);
-    /* a log written one index key an event below index 40, packed above
-     * (the two forms merged), then one whose whole index is so */
+    /* made packed: it says so (10 'v'), and queries read that form only */
+    {
+        const uint8_t vk[2] = {TL_LAYOUT_KIND_PREFIX, 'v'};
+        tl_batch *b = tl_batch_new();
+        CU_ASSERT_EQUAL(tl_log_kind_get(log, vk, 2, &body), TL_OK);
+        CU_ASSERT(body.len == 1 && body.data[0] == 1);
+        /* a log written one index key an event below index 40, packed
+         * above (the two forms merged), then one whose whole index is so */
+        CU_ASSERT_EQUAL(tl_batch_del(b, vk, 2), TL_OK);
+        CU_ASSERT_EQUAL(tl_store_write(st, b, 1), TL_OK);
+        tl_batch_free(b);
+    }
     unpack_below(log, st, 40, &postings);
     CU_ASSERT_EQUAL(postings, 5 * 40); /* batch 16 starts at index 40 */
     check_time_queries(log, size, times, batch_of);
