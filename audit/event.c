@@ -397,7 +397,8 @@ int tl_audit_event_take(json_t *obj, const char *submitter, size_t max_event, tl
         return TL_ERR_NOMEM;
     }
     str_member(obj, "submitter", "submitter", 1, SIZE_MAX, &ev->submitter, why, cap);
-    rc = tl_jcs_append(obj, &ev->canon);
+    /* most events fit: one allocation instead of doubling from 64 bytes */
+    rc = tl_buf_grow(&ev->canon, 511) == TL_OK ? tl_jcs_append(obj, &ev->canon) : TL_ERR_NOMEM;
     if (rc != TL_OK) {
         json_object_del(obj, "submitter");
         tl_audit_event_release(ev);

@@ -63,7 +63,8 @@ static int utf16_units(uint32_t cp, uint16_t u[2])
     return 2;
 }
 
-int tl_jcs_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+/* The order of names by their UTF-16 code units, decoded from the start. */
+static int name_cmp_utf16(const char *a, size_t alen, const char *b, size_t blen)
 {
     const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
     uint16_t ux[2], uy[2];
@@ -187,6 +188,28 @@ int tl_jcs_string(const char *s, size_t len, tl_buf *out)
     return tl_buf_add(out, "\"", 1) == TL_OK ? TL_OK : TL_ERR_NOMEM;
 }
 
+/* The common case first: at the first byte where the names differ (or
+ * where the shorter ends), when neither name has a byte of 0x80 or more,
+ * every character before it is the same in both (an ASCII byte ends any
+ * sequence before it, valid or not, in both alike), so that byte (or the
+ * length) decides, as the code units would. Otherwise the code units. */
+int tl_jcs_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+    size_t n = alen < blen ? alen : blen, i = 0;
+    while (i < n && x[i] == y[i])
+        i++;
+    if ((i == alen || x[i] < 0x80) && (i == blen || y[i] < 0x80)) {
+        if (i == alen || i == blen)
+            return (i != alen) - (i != blen);
+        return x[i] < y[i] ? -1 : 1;
+    }
+    return name_cmp_utf16(a, alen, b, blen);
+}
+
+/* Objects of up to this many members are sorted on the stack. */
+#define MEMBERS_SMALL 16
+
 typedef struct member {
     const char *name;
     size_t len;
@@ -214,8 +237,18 @@ int tl_jcs_append(const json_t *v, tl_buf *out)
         json_int_t n = json_integer_value(v);
         if (n > TL_JCS_INT_MAX || n < -TL_JCS_INT_MAX)
             return TL_ERR_INVALID;
-        snprintf(num, sizeof(num), "%lld", (long long)n);
-        return tl_buf_adds(out, num) == TL_OK ? TL_OK : TL_ERR_NOMEM;
+        {
+            /* decimal, as %lld: |n| < 2^53 */
+            uint64_t u = n < 0 ? (uint64_t)(-n) : (uint64_t)n;
+            size_t k = sizeof(num);
+            do {
+                num[--k] = (char)('0' + u % 10);
+                u /= 10;
+            } while (u);
+            if (n < 0)
+                num[--k] = '-';
+            return tl_buf_add(out, num + k, sizeof(num) - k) == TL_OK ? TL_OK : TL_ERR_NOMEM;
+        }
     }
     case JSON_REAL:
         return TL_ERR_INVALID;
@@ -235,22 +268,37 @@ int tl_jcs_append(const json_t *v, tl_buf *out)
         return rc;
     }
     case JSON_OBJECT: {
+        member small[MEMBERS_SMALL];
         size_t n = json_object_size(v), i = 0;
-        member *m = n ? malloc(n * sizeof(*m)) : NULL;
+        member *m = n <= MEMBERS_SMALL ? small : malloc(n * sizeof(*m));
         const char *key;
         size_t klen;
         json_t *val;
-        if (n && !m)
+        if (!m)
             return TL_ERR_NOMEM;
         json_object_keylen_foreach((json_t *)v, key, klen, val)
         {
+            if (i == n)
+                break; /* cannot happen: size is the count */
             m[i].name = key;
             m[i].len = klen;
             m[i].value = val;
             i++;
         }
-        if (n > 1) /* qsort wants a non-NULL array even for no members */
+        n = i;
+        if (n <= MEMBERS_SMALL) {
+            /* insertion sort: a few members, no calls through qsort */
+            for (size_t j = 1; j < n; j++) {
+                member t = m[j];
+                size_t k = j;
+                for (; k > 0 && tl_jcs_name_cmp(m[k - 1].name, m[k - 1].len, t.name, t.len) > 0;
+                     k--)
+                    m[k] = m[k - 1];
+                m[k] = t;
+            }
+        } else {
             qsort(m, n, sizeof(*m), member_cmp);
+        }
         if (tl_buf_add(out, "{", 1) != TL_OK)
             rc = TL_ERR_NOMEM;
         for (i = 0; i < n && rc == TL_OK; i++) {
@@ -266,7 +314,8 @@ int tl_jcs_append(const json_t *v, tl_buf *out)
         }
         if (rc == TL_OK && tl_buf_add(out, "}", 1) != TL_OK)
             rc = TL_ERR_NOMEM;
-        free(m);
+        if (m != small)
+            free(m);
         return rc;
     }
     }

@@ -23,9 +23,25 @@ void tl_audit_commitment(tl_hasher *h, const uint8_t salt[TL_AUDIT_SALT], const 
 
 int tl_audit_record_format(uint64_t time_ms, const tl_hash *commitment, tl_buf *out)
 {
-    char b64[TL_B64_LEN(TL_HASH_SIZE) + 1];
-    tl_b64_encode(commitment->b, TL_HASH_SIZE, b64);
-    return tl_buf_addf(out, PREFIX "%llu" MIDDLE "%s" SUFFIX, (unsigned long long)time_ms, b64);
+    /* PREFIX time MIDDLE base64 SUFFIX, built in place (no printf) */
+    char rec[sizeof(PREFIX) + 20 + sizeof(MIDDLE) + TL_B64_LEN(TL_HASH_SIZE) + sizeof(SUFFIX)];
+    char digits[20];
+    size_t n = 0, k = sizeof(digits);
+    do {
+        digits[--k] = (char)('0' + time_ms % 10);
+        time_ms /= 10;
+    } while (time_ms);
+    memcpy(rec, PREFIX, sizeof(PREFIX) - 1);
+    n = sizeof(PREFIX) - 1;
+    memcpy(rec + n, digits + k, sizeof(digits) - k);
+    n += sizeof(digits) - k;
+    memcpy(rec + n, MIDDLE, sizeof(MIDDLE) - 1);
+    n += sizeof(MIDDLE) - 1;
+    tl_b64_encode(commitment->b, TL_HASH_SIZE, rec + n); /* writes a NUL after */
+    n += TL_B64_LEN(TL_HASH_SIZE);
+    memcpy(rec + n, SUFFIX, sizeof(SUFFIX) - 1);
+    n += sizeof(SUFFIX) - 1;
+    return tl_buf_add(out, rec, n);
 }
 
 int tl_audit_record_parse(const void *rec, size_t len, uint64_t *time_ms, tl_hash *commitment)

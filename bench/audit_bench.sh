@@ -12,8 +12,12 @@
 #    streams). Events have no `id`, so a body posted again is new events.
 #    Events/s over the wall time, and each batch's latency until its answer
 #    (the commit point).
-# 2. single events: one event a request, 5,000/s open loop (h2load --rps,
-#    20 connections x 250/s) for 10 s; p50/p99 until the receipt.
+# 2. single events: one event a request, 5,000/s open loop for 10 s
+#    (bench_frontend_add --audit-event: 20 connections, up to 100 posts in
+#    flight on each, paced by a token bucket, so a slow answer does not slow
+#    the posts behind it as h2load --rps does); p50/p99 until the receipt.
+#    GEN names the generator binary (default BUILD_DIR/bench_frontend_add),
+#    so that an older build is driven by the same one.
 # 3. queries: a second log of QUERY_EVENTS (default 10^6) events of the same
 #    distribution made with `bench_client_fill DIR N ORIGIN audit400`, a
 #    reader token; h2load -i over 20,000 random URIs of each kind
@@ -24,8 +28,11 @@
 # 4. disk per event (du of each folder / its events) and start-up time of
 #    the largest log (exec to the first 200 from /healthz).
 # Each measurement runs RUNS times (default 2). Needs h2load, python3.
+# With PERF_DIR set, `perf record -g` samples tlogd during the first run of
+# each measurement into PERF_DIR/<name>.data (perf report -i ...).
 set -eu
 B=$(cd "$1" && pwd)
+GEN=${GEN:-$B/bench_frontend_add}
 BATCHES=${2:-2000}
 QN=${3:-1000000}
 RUNS=${4:-2}
@@ -62,6 +69,22 @@ serve() { # DIR LOGFILE [args...]: starts tlogd serve, sets PID and P
 stop() {
     kill "$PID"; wait "$PID" 2>/dev/null || true
     PIDS=""
+}
+
+PERFPID=""
+perf_start() { # NAME RUN: samples tlogd ($PID) during the first run, with PERF_DIR set
+    [ -n "${PERF_DIR:-}" ] && [ "$2" = 1 ] || return 0
+    mkdir -p "$PERF_DIR"
+    perf record -F 499 -g -p "$PID" -o "$PERF_DIR/$1.data" >/dev/null 2>&1 &
+    PERFPID=$!
+    sleep 0.3
+}
+
+perf_stop() {
+    [ -n "$PERFPID" ] || return 0
+    kill -INT "$PERFPID" 2>/dev/null || true
+    wait "$PERFPID" 2>/dev/null || true
+    PERFPID=""
 }
 
 size_of() { # published tree size of the tlogd on $P
@@ -114,6 +137,7 @@ echo "== 1. ingest: $BATCHES batches of 1000 events a run"
 i=1
 while [ "$i" -le "$RUNS" ]; do
     s0=$(size_of)
+    perf_start ingest "$i"
     t0=$(date +%s.%N)
     HP=""
     rm -f "$W/ing0.tsv" "$W/ing1.tsv"
@@ -125,6 +149,7 @@ while [ "$i" -le "$RUNS" ]; do
     done
     for h in $HP; do wait "$h"; done
     t1=$(date +%s.%N)
+    perf_stop
     sleep 1
     s1=$(size_of)
     awk -v a="$t0" -v b="$t1" -v n="$BATCHES" -v s0="$s0" -v s1="$s1" 'BEGIN {
@@ -138,12 +163,10 @@ done
 echo "== 2. single events, 5,000/s open loop, 10 s"
 i=1
 while [ "$i" -le "$RUNS" ]; do
-    rm -f "$W/one.tsv"
-    h2load -n 50000 -c 20 -t 1 --rps 250 -d "$W/one.json" -H "$AUTHW" \
-        -H 'content-type: application/json' --log-file="$W/one.tsv" \
-        "http://127.0.0.1:$P/audit/v1/events" > "$W/h2-one.out"
-    grep -E '^finished in|^requests:' "$W/h2-one.out"
-    pct "$W/one.tsv"
+    perf_start single "$i"
+    "$GEN" --port "$P" --conns 20 --streams 100 --rate 5000 --duration 10 --total 100000 \
+        --audit-event "$W/one.json" --token-file "$W/writer.token" || true
+    perf_stop
     i=$((i + 1))
 done
 NI=$(size_of)
@@ -187,8 +210,10 @@ for k in actor resource action; do
     i=1
     while [ "$i" -le "$RUNS" ]; do
         rm -f "$W/q.tsv"
+        perf_start "query-$k" "$i"
         h2load -n 20000 -c 8 -m 4 -t 1 -i "$W/u-$k" -H "$AUTHR" \
             --log-file="$W/q.tsv" > "$W/h2-q.out"
+        perf_stop
         echo "query $k run $i: $(grep -E '^finished in' "$W/h2-q.out")"
         pct "$W/q.tsv"
         i=$((i + 1))

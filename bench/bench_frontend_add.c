@@ -14,6 +14,14 @@
  * With --size-max, entries are from --size to --size-max bytes long.
  * With --duration, streams keep posting for that many seconds (then the
  * adds in flight are awaited) and --total is only an upper bound.
+ *
+ * Audit mode: --audit-event FILE posts the event in FILE (one JSON object)
+ * to POST /audit/v1/events, as application/json with the writer token read
+ * from --token-file FILE; every post is a new event (give it no "id"), and
+ * the latency is until its receipt. With --rate this is an open-loop
+ * generator: streams are not tied to answers (a connection keeps up to
+ * --streams posts in flight), so the rate asked is the rate sent as long
+ * as the streams suffice.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -38,6 +46,7 @@
 typedef struct stream {
     double t0;
     char body[1024];
+    const char *src; /* body, or the audit event */
     size_t len, off;
     int status;
 } stream;
@@ -58,6 +67,8 @@ static int port = 0, json = 0;
 static double start, *lat;
 static uint64_t nlat, duration;
 static double tokens;
+static char *audit_body, auth_header[512];
+static size_t audit_len;
 static double last_tick;
 
 static ssize_t send_cb(nghttp2_session *s, const uint8_t *d, size_t len, int flags, void *u)
@@ -79,7 +90,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     size_t n = st->len - st->off;
     if (n > len)
         n = len;
-    memcpy(buf, st->body + st->off, n);
+    memcpy(buf, st->src + st->off, n);
     st->off += n;
     if (st->off == st->len)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -140,13 +151,20 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *u)
 static void submit(client *c)
 {
     stream *st = calloc(1, sizeof *st);
-    int n = snprintf(st->body, sizeof st->body, "%s %llu ", prefix, (unsigned long long)submitted);
-    unsigned want = size;
-    if (size_max > size) /* spread over size..size_max, the same for the same n */
-        want += (unsigned)((submitted * 0x9e3779b97f4a7c15ULL) >> 40) % (size_max - size + 1);
-    while ((unsigned)n < want && (size_t)n < sizeof st->body)
-        st->body[n++] = 'x';
-    st->len = (size_t)n;
+    if (audit_body) {
+        st->src = audit_body;
+        st->len = audit_len;
+    } else {
+        int n =
+            snprintf(st->body, sizeof st->body, "%s %llu ", prefix, (unsigned long long)submitted);
+        unsigned want = size;
+        if (size_max > size) /* spread over size..size_max, the same for the same n */
+            want += (unsigned)((submitted * 0x9e3779b97f4a7c15ULL) >> 40) % (size_max - size + 1);
+        while ((unsigned)n < want && (size_t)n < sizeof st->body)
+            st->body[n++] = 'x';
+        st->src = st->body;
+        st->len = (size_t)n;
+    }
     st->t0 = tl_mono_s();
     char cl[16];
     snprintf(cl, sizeof cl, "%zu", st->len);
@@ -160,9 +178,20 @@ static void submit(client *c)
         {(uint8_t *)"content-length", (uint8_t *)cl, 14, strlen(cl), 0},
         {(uint8_t *)"accept", (uint8_t *)(json ? "application/json" : "text/plain"), 6,
          json ? 16 : 10, 0},
+        {(uint8_t *)"authorization", (uint8_t *)auth_header, 13, strlen(auth_header), 0},
     };
+    size_t nnv = 6;
+    if (audit_body) {
+        nv[3].value = (uint8_t *)"/audit/v1/events";
+        nv[3].valuelen = 16;
+        nv[5].name = (uint8_t *)"content-type";
+        nv[5].namelen = 12;
+        nv[5].value = (uint8_t *)"application/json";
+        nv[5].valuelen = 16;
+        nnv = auth_header[0] ? 7 : 6;
+    }
     nghttp2_data_provider dp = {.source = {.ptr = st}, .read_callback = read_body};
-    int32_t id = nghttp2_submit_request(c->ng, NULL, nv, 6, &dp, st);
+    int32_t id = nghttp2_submit_request(c->ng, NULL, nv, nnv, &dp, st);
     if (id < 0) {
         free(st);
         failed++;
@@ -252,8 +281,41 @@ static int cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The contents of path (malloc'd, *len bytes), trailing newlines cut; NULL
+ * when it cannot be read. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *p = NULL;
+    size_t n = 0, cap = 0;
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (n + 4096 > cap) {
+            char *q = realloc(p, cap = n + 8192);
+            if (!q) {
+                free(p);
+                fclose(f);
+                return NULL;
+            }
+            p = q;
+        }
+        size_t r = fread(p + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    fclose(f);
+    while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+        n--;
+    p[n] = 0;
+    *len = n;
+    return p;
+}
+
 int main(int argc, char **argv)
 {
+    const char *event_file = NULL, *token_file = NULL;
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(k, "--json")) {
@@ -266,6 +328,14 @@ int main(int argc, char **argv)
         }
         i++;
         uint64_t n = 0;
+        if (!strcmp(k, "--audit-event")) {
+            event_file = v;
+            continue;
+        }
+        if (!strcmp(k, "--token-file")) {
+            token_file = v;
+            continue;
+        }
         if (strcmp(k, "--host") != 0 && strcmp(k, "--prefix") != 0 &&
             tl_dec_parse_range(v, 0, UINT32_MAX, &n) != TL_OK) {
             fprintf(stderr, "bench: %s %s: not a decimal number\n", k, v);
@@ -300,8 +370,27 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "usage: bench_frontend_add --port P [--conns C] [--streams S] "
                 "[--total N] [--rate R] [--size B] [--size-max B] [--prefix STR] [--duration S] "
-                "[--json]\n");
+                "[--json] [--audit-event FILE [--token-file FILE]]\n");
         return 2;
+    }
+    if (event_file) {
+        audit_body = slurp(event_file, &audit_len);
+        if (!audit_body || audit_len == 0) {
+            fprintf(stderr, "bench: cannot read the event in %s\n", event_file);
+            return 2;
+        }
+        size = (unsigned)audit_len;
+    }
+    if (token_file) {
+        size_t tl = 0;
+        char *tok = slurp(token_file, &tl);
+        if (!tok || tl == 0 || tl > 400) {
+            fprintf(stderr, "bench: cannot read the token in %s\n", token_file);
+            free(tok);
+            return 2;
+        }
+        snprintf(auth_header, sizeof auth_header, "Bearer %s", tok);
+        free(tok);
     }
     char pfx[64];
     if (!prefix) {

@@ -13,6 +13,8 @@
  *                             any records the kind keeps beside the tree,
  *                             into the batch's one write (the same commit
  *                             point as the tree)
+ *   sequencer       seal_end  after a batch's seals: records for the batch as
+ *                             a whole (in the same write)
  *   sequencer       key_at    the dedup key of the submission stored at an
  *                             index (confirms a hit of the short dedup index)
  *   sequencer       same_*    whether a submission with the same key is the
@@ -66,6 +68,14 @@ struct tl_kind {
      * starting with TL_LAYOUT_KIND_PREFIX); h is the sequencer's hasher. */
     int (*seal)(const tl_kind *k, tl_hasher *h, const uint8_t *sub, size_t len, uint64_t index,
                 uint64_t time_ms, tl_buf *entry, tl_batch *wb);
+
+    /* Sequencer thread, NULL when not needed: after the seals of a batch
+     * (not of an import), whose new entries are [first, end), all at the
+     * log time time_ms: the kind's records for the batch as a whole, into
+     * the same wb (so a kind can write one key a batch where seal would
+     * write one an entry). */
+    int (*seal_end)(const tl_kind *k, tl_hasher *h, uint64_t first, uint64_t end, uint64_t time_ms,
+                    tl_batch *wb);
 
     /* Sequencer thread: the dedup key of the submission stored at index
      * (scratch may be used). TL_ERR_CORRUPT when it cannot be found. */

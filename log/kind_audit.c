@@ -12,6 +12,7 @@
 #include "log/kind_audit.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,6 +144,13 @@ int tl_audit_sub_encode(tl_hasher *h, const tl_audit_sub *s, tl_buf *out)
         memcpy(head + 2 + TL_AUDIT_SALT + 72, s->target_key.b, 32);
         tl_layout_put_u64(head + 2 + TL_AUDIT_SALT + 104, s->target_time);
     }
+    {
+        size_t total = sizeof(head) + 4 + ev->canon.len; /* one allocation */
+        for (int i = 0; i < NFIELDS; i++)
+            total += 2 + (fields[i]->s ? fields[i]->len : 0);
+        if (tl_buf_grow(out, total) != TL_OK)
+            return TL_ERR_NOMEM;
+    }
     if (tl_buf_add(out, head, sizeof(head)) != TL_OK)
         return TL_ERR_NOMEM;
     for (int i = 0; i < NFIELDS; i++) {
@@ -169,19 +177,8 @@ static size_t body_key(uint8_t *k, uint64_t index)
     return 10;
 }
 
-/* 10 'i' f H8(value) ~index; index UINT64_MAX gives the lowest key of the
- * value's range (newest), 0 ... the highest is ~0 = all ones. */
-static size_t index_key(uint8_t *k, tl_hasher *h, char f, const tl_audit_str *v, uint64_t index)
-{
-    tl_hash d;
-    k[0] = TL_LAYOUT_KIND_PREFIX;
-    k[1] = 'i';
-    k[2] = (uint8_t)f;
-    tl_sha256(h, v->s, v->len, &d);
-    memcpy(k + 3, d.b, 8);
-    tl_layout_put_u64(k + 11, ~index);
-    return 19;
-}
+/* 10 'i' f H8(value) ~index (empty value): the index of logs written
+ * before the packed index (10 'p', below), one key an event; still read. */
 
 /* 10 'l' leaf[0..16): the index of the entry with that leaf hash. */
 static size_t leaf_key(uint8_t *k, const tl_hash *leaf)
@@ -190,6 +187,118 @@ static size_t leaf_key(uint8_t *k, const tl_hash *leaf)
     k[1] = 'l';
     memcpy(k + 2, leaf->b, 16);
     return 18;
+}
+
+/* 10 'm' time(u64) first(u64): the first index of a batch, at the batch's
+ * log time (empty value; written by seal_end). Log times never decrease, so
+ * the smallest key at or above (t, 0) names the first index with a log
+ * time >= t. */
+static size_t time_key(uint8_t *k, uint64_t time_ms, uint64_t index)
+{
+    k[0] = TL_LAYOUT_KIND_PREFIX;
+    k[1] = 'm';
+    tl_layout_put_u64(k + 2, time_ms);
+    tl_layout_put_u64(k + 10, index);
+    return 18;
+}
+
+/* 10 'p' f H8(value) ~first(u64): the packed index, one key a batch for
+ * each member value its events hold: the value is the indexes of the
+ * batch's events with that value (first, the lowest, among them), highest
+ * first, each as a LEB128 varint of index - first. Batches cover disjoint
+ * ranges, so a scan in key order yields every index of the value, newest
+ * first, as the one-key-an-event 10 'i' index of older logs does. */
+static size_t packed_key(uint8_t *k, char f, const uint8_t h8[8], uint64_t first)
+{
+    k[0] = TL_LAYOUT_KIND_PREFIX;
+    k[1] = 'p';
+    k[2] = (uint8_t)f;
+    memcpy(k + 3, h8, 8);
+    tl_layout_put_u64(k + 11, ~first);
+    return 19;
+}
+
+/* 10 'v': the log's member index is packed only (no 10 'i' key): written
+ * with the log's first batch by a tlogd that writes the packed index, so
+ * a query of such a log seeks one form, not two. */
+static const uint8_t packed_only_key[2] = {TL_LAYOUT_KIND_PREFIX, 'v'};
+
+/* The postings of the batch being sealed, kept per (sequencer) thread
+ * between seal and seal_end: one per indexed member of each event. */
+typedef struct posting {
+    uint8_t f;
+    uint8_t h8[8];
+    uint64_t index;
+} posting;
+
+typedef struct postings {
+    posting *p;
+    size_t n, cap;
+    uint64_t first, next; /* the indexes they cover: [first, next) */
+} postings;
+
+#define POSTINGS_KEEP 65536 /* a buffer grown past this is freed after its batch */
+
+static pthread_key_t postings_key;
+static pthread_once_t postings_once = PTHREAD_ONCE_INIT;
+static int postings_key_ok;
+
+static void postings_free(void *p)
+{
+    postings *a = p;
+    if (a) {
+        free(a->p);
+        free(a);
+    }
+}
+
+static void postings_key_init(void)
+{
+    postings_key_ok = pthread_key_create(&postings_key, postings_free) == 0;
+}
+
+/* This thread's postings (NULL: out of memory). */
+static postings *postings_get(void)
+{
+    postings *a;
+    pthread_once(&postings_once, postings_key_init);
+    if (!postings_key_ok)
+        return NULL;
+    a = pthread_getspecific(postings_key);
+    if (!a) {
+        a = calloc(1, sizeof(*a));
+        if (a && pthread_setspecific(postings_key, a) != 0) {
+            free(a);
+            a = NULL;
+        }
+    }
+    return a;
+}
+
+static int posting_add(postings *a, char f, const uint8_t h8[8], uint64_t index)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 1024;
+        posting *p = realloc(a->p, cap * sizeof(*p));
+        if (!p)
+            return TL_ERR_NOMEM;
+        a->p = p;
+        a->cap = cap;
+    }
+    a->p[a->n].f = (uint8_t)f;
+    memcpy(a->p[a->n].h8, h8, 8);
+    a->p[a->n].index = index;
+    a->n++;
+    return TL_OK;
+}
+
+static int posting_cmp(const void *x, const void *y)
+{
+    const posting *a = x, *b = y;
+    int c = a->f != b->f ? (a->f < b->f ? -1 : 1) : memcmp(a->h8, b->h8, 8);
+    if (c)
+        return c;
+    return a->index < b->index ? 1 : a->index > b->index ? -1 : 0; /* highest first */
 }
 
 /* ---- the kind -------------------------------------------------------------- */
@@ -214,13 +323,23 @@ static int audit_seal(const tl_kind *k, tl_hasher *h, const uint8_t *sub, size_t
 {
     uint8_t key[24], hdr[1 + 32 + 8];
     tl_buf v = TL_BUF_INIT;
+    postings *a = postings_get();
     dsub d;
     int rc;
     (void)k;
+    if (!a)
+        return TL_ERR_NOMEM;
     if (decode(sub, len, &d) != TL_OK)
         return TL_ERR_INVALID;
+    if (a->n == 0 || a->next != index || tl_batch_count(wb) == 0) {
+        a->n = 0; /* a new batch (or what an unfinished one left) */
+        a->first = index;
+    }
+    a->next = index + 1;
     rc = tl_audit_record_format(time_ms, &d.commitment, entry);
     /* the body */
+    if (rc == TL_OK && tl_buf_grow(&v, sizeof(hdr) + TL_AUDIT_SALT + d.canon_len) != TL_OK)
+        rc = TL_ERR_NOMEM;
     hdr[0] = 0;
     memcpy(hdr + 1, d.key.b, 32);
     tl_layout_put_u64(hdr + 33, time_ms);
@@ -229,10 +348,13 @@ static int audit_seal(const tl_kind *k, tl_hasher *h, const uint8_t *sub, size_t
         rc = TL_ERR_NOMEM;
     if (rc == TL_OK)
         rc = tl_batch_put(wb, key, body_key(key, index), v.data, v.len);
-    /* the indexes */
+    /* the indexes: postings, written by seal_end */
     for (int i = 0; i < NFIELDS && rc == TL_OK; i++)
-        if (d.field[i].len)
-            rc = tl_batch_put(wb, key, index_key(key, h, field_tag[i], &d.field[i], index), "", 0);
+        if (d.field[i].len) {
+            tl_hash hv;
+            tl_sha256(h, d.field[i].s, d.field[i].len, &hv);
+            rc = posting_add(a, field_tag[i], hv.b, index);
+        }
     /* the leaf hash -> index (get-proof-by-hash) */
     if (rc == TL_OK) {
         tl_hash leaf;
@@ -249,6 +371,60 @@ static int audit_seal(const tl_kind *k, tl_hasher *h, const uint8_t *sub, size_t
         tl_layout_put_u64(tomb + 33, d.target_time);
         tl_layout_put_u64(tomb + 41, index);
         rc = tl_batch_put(wb, key, body_key(key, d.target), tomb, sizeof(tomb));
+    }
+    tl_buf_release(&v);
+    return rc;
+}
+
+/* After a batch's seals: its time index key and its packed index keys. */
+static int audit_seal_end(const tl_kind *k, tl_hasher *h, uint64_t first, uint64_t end,
+                          uint64_t time_ms, tl_batch *wb)
+{
+    postings *a = postings_get();
+    tl_buf v = TL_BUF_INIT;
+    uint8_t key[24];
+    int rc;
+    (void)k;
+    (void)h;
+    if (!a)
+        return TL_ERR_NOMEM;
+    if (a->n > 0 && (a->first != first || a->next != end))
+        return TL_ERR_INVALID; /* not this batch's postings: cannot happen */
+    rc = tl_batch_put(wb, key, time_key(key, time_ms, first), "", 0);
+    if (rc == TL_OK && first == 0)
+        rc = tl_batch_put(wb, packed_only_key, sizeof(packed_only_key), "\x01", 1);
+    if (a->n > 1)
+        qsort(a->p, a->n, sizeof(*a->p), posting_cmp);
+    for (size_t i = 0; i < a->n && rc == TL_OK;) {
+        size_t j = i;
+        uint64_t low;
+        tl_buf_reset(&v);
+        while (j < a->n && a->p[j].f == a->p[i].f && memcmp(a->p[j].h8, a->p[i].h8, 8) == 0)
+            j++;
+        low = a->p[j - 1].index;
+        for (size_t m = i; m < j && rc == TL_OK; m++) {
+            uint8_t var[10];
+            size_t n = 0;
+            uint64_t off = a->p[m].index - low;
+            do {
+                var[n] = (uint8_t)(off & 0x7f);
+                off >>= 7;
+                if (off)
+                    var[n] |= 0x80;
+                n++;
+            } while (off);
+            rc = tl_buf_add(&v, var, n);
+        }
+        if (rc == TL_OK)
+            rc = tl_batch_put(wb, key, packed_key(key, (char)a->p[i].f, a->p[i].h8, low), v.data,
+                              v.len);
+        i = j;
+    }
+    a->n = 0;
+    if (a->cap > POSTINGS_KEEP) {
+        free(a->p);
+        a->p = NULL;
+        a->cap = 0;
     }
     tl_buf_release(&v);
     return rc;
@@ -350,6 +526,7 @@ const tl_kind tl_kind_audit = {
     .repeat_time_on_clock_step = 1,
     .prepare = audit_prepare,
     .seal = audit_seal,
+    .seal_end = audit_seal_end,
     .key_at = audit_key_at,
     .same_stored = audit_same_stored,
     .same_pending = audit_same_pending,
@@ -437,7 +614,8 @@ int tl_audit_bodies_each(tl_log *log, uint64_t first, uint64_t n, tl_audit_body_
 
 /* The first index in [lo, hi) whose log time is >= t (hi if none): log
  * times never decrease, so a binary search over the bodies. */
-static int first_at(tl_log *log, uint64_t lo, uint64_t hi, int64_t t, uint64_t *out, tl_buf *v)
+static int first_at_search(tl_log *log, uint64_t lo, uint64_t hi, int64_t t, uint64_t *out,
+                           tl_buf *v)
 {
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
@@ -451,6 +629,72 @@ static int first_at(tl_log *log, uint64_t lo, uint64_t hi, int64_t t, uint64_t *
             lo = mid + 1;
     }
     *out = lo;
+    return TL_OK;
+}
+
+static int on_time_key(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    uint64_t *index = ctx;
+    (void)val;
+    (void)vlen;
+    if (klen != 18)
+        return 0;
+    *index = tl_layout_get_u64((const uint8_t *)key + 10);
+    return 1;
+}
+
+/* The log time of index into *t. */
+static int time_of(tl_log *log, uint64_t index, int64_t *t, tl_buf *v)
+{
+    tl_audit_body b;
+    int rc = tl_audit_body_read(log, index, v, &b);
+    if (rc != TL_OK)
+        return rc == TL_ERR_NOTFOUND ? TL_ERR_CORRUPT : rc;
+    *t = (int64_t)b.time_ms;
+    return TL_OK;
+}
+
+/* The same through the time index: one seek gives the candidate c, and the
+ * bodies at c - 1 and c confirm it (time(c-1) < t <= time(c), so c is the
+ * first); a log written before the time index, or a key missing, fails
+ * the check and the binary search finds the answer on the side the check
+ * points to. */
+static int first_at(tl_log *log, uint64_t lo, uint64_t hi, int64_t t, uint64_t *out, tl_buf *v)
+{
+    uint8_t from[18], to[2];
+    uint64_t c = UINT64_MAX;
+    int64_t tc;
+    int rc;
+    if (lo >= hi) {
+        *out = lo;
+        return TL_OK;
+    }
+    if (t <= 0) {
+        *out = lo;
+        return TL_OK;
+    }
+    time_key(from, (uint64_t)t, 0);
+    to[0] = TL_LAYOUT_KIND_PREFIX;
+    to[1] = 'm' + 1;
+    rc = tl_log_kind_range(log, from, sizeof(from), to, 2, on_time_key, &c);
+    if (rc != TL_OK && rc != 1)
+        return rc;
+    c = c < lo ? lo : c > hi ? hi : c;
+    if (c > lo) {
+        rc = time_of(log, c - 1, &tc, v);
+        if (rc != TL_OK)
+            return rc;
+        if (tc >= t) /* the first is below c */
+            return first_at_search(log, lo, c - 1, t, out, v);
+    }
+    if (c < hi) {
+        rc = time_of(log, c, &tc, v);
+        if (rc != TL_OK)
+            return rc;
+        if (tc < t) /* the first is above c */
+            return first_at_search(log, c + 1, hi, t, out, v);
+    }
+    *out = c;
     return TL_OK;
 }
 
@@ -511,42 +755,111 @@ static int candidate(qrun *r, uint64_t index)
     return r->fn(r->ctx, index, &b) ? 1 : 0;
 }
 
-static int on_index_key(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    qrun *r = ctx;
-    uint64_t index;
-    (void)val;
-    (void)vlen;
-    if (klen != 19)
-        return 0;
-    index = ~tl_layout_get_u64((const uint8_t *)key + 11);
-    if (index < r->lo)
-        return 1;
-    return candidate(r, index);
-}
-
-/* One member filter's index, for the intersection: the 11-byte prefix
- * 10 'i' f H8(value) of its keys, and the indexes of the last seek, highest
- * first: every index of the filter in [idx[n-1], seek_at] (down to the end
- * of the index if done). */
-#define QIDX_AHEAD 64
+/* One member filter's index: the tag and value hash of its keys, and the
+ * indexes of the last seek, highest first: every index of the filter in
+ * [idx[n-1], seek_at] (down to the end of the index if done). The index is
+ * read from both forms, the packed one (10 'p', one key a batch) and the
+ * one key an event of older logs (10 'i'), merged. */
+#define QIDX_AHEAD 64         /* indexes read ahead a seek, one key an event */
+#define QIDX_AHEAD_PACKED 256 /* ... in the packed form (a few keys) */
 typedef struct qidx {
-    uint8_t pre[11];
-    int valid, done;
+    char f;
+    uint8_t h8[8];
+    int valid, done, packed_only;
     size_t n, pos;
     uint64_t seek_at;
-    uint64_t idx[QIDX_AHEAD];
+    uint64_t idx[QIDX_AHEAD_PACKED + QIDX_AHEAD];
 } qidx;
+
+/* One form's indexes <= at, highest first, up to cap. */
+typedef struct qfill {
+    uint64_t at;
+    size_t n, cap;
+    int corrupt;
+    uint64_t idx[QIDX_AHEAD_PACKED];
+} qfill;
 
 static int on_index_ahead(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    qidx *x = ctx;
+    qfill *x = ctx;
     (void)val;
     (void)vlen;
     if (klen != 19)
         return 0;
     x->idx[x->n++] = ~tl_layout_get_u64((const uint8_t *)key + 11);
-    return x->n == QIDX_AHEAD;
+    return x->n == x->cap;
+}
+
+/* A packed key's indexes (value: varints of index - first, highest first,
+ * the last 0), those <= at. */
+static int on_packed_ahead(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    qfill *x = ctx;
+    const uint8_t *p = val, *end = p + vlen;
+    uint64_t first, prev = UINT64_MAX;
+    if (klen != 19)
+        return 0;
+    first = ~tl_layout_get_u64((const uint8_t *)key + 11);
+    while (p < end) {
+        uint64_t off = 0, idx;
+        unsigned shift = 0;
+        for (;;) {
+            if (p == end || shift > 63) {
+                x->corrupt = 1;
+                return 1;
+            }
+            off |= (uint64_t)(*p & 0x7f) << shift;
+            shift += 7;
+            if (!(*p++ & 0x80))
+                break;
+        }
+        idx = first + off;
+        if (idx < first || (prev != UINT64_MAX && idx >= prev)) {
+            x->corrupt = 1; /* not descending */
+            return 1;
+        }
+        prev = idx;
+        if (idx > x->at)
+            continue;
+        x->idx[x->n++] = idx;
+        if (x->n == x->cap)
+            return 1;
+    }
+    if (prev != first) {
+        x->corrupt = 1; /* the last is first itself */
+        return 1;
+    }
+    return 0;
+}
+
+/* Reads one form (tag 'p' or 'i') of x's index from at down into q. */
+static int fill_form(tl_log *log, const qidx *x, uint8_t form, uint64_t at, size_t cap, qfill *q,
+                     tl_store_range_fn fn)
+{
+    uint8_t lo[19], hi[20];
+    int rc;
+    lo[0] = TL_LAYOUT_KIND_PREFIX;
+    lo[1] = form;
+    lo[2] = (uint8_t)x->f;
+    memcpy(lo + 3, x->h8, 8);
+    memcpy(hi, lo, 11);
+    tl_layout_put_u64(lo + 11, ~at);
+    memset(hi + 11, 0xff, 8);
+    hi[19] = 0;
+    q->at = at;
+    q->n = 0;
+    q->cap = cap;
+    q->corrupt = 0;
+    if (cap == 0)
+        return TL_OK;
+    rc = tl_log_kind_range(log, lo, sizeof(lo), hi, sizeof(hi), fn, q);
+    if (rc == 1)
+        rc = TL_OK;
+    if (rc == TL_OK && q->corrupt) {
+        tl_log_corrupt(log, "an audit log's packed index key is malformed");
+        rc = TL_ERR_CORRUPT;
+    }
+    return rc;
 }
 
 /* The highest index <= at in the index x (*have 0 if none); at never grows
@@ -554,22 +867,36 @@ static int on_index_ahead(void *ctx, const void *key, size_t klen, const void *v
 static int index_at_or_below(tl_log *log, qidx *x, uint64_t at, int *have, uint64_t *index)
 {
     if (!x->valid || at > x->seek_at || (!x->done && at < x->idx[x->n - 1])) {
-        uint8_t lo[19], hi[20];
+        qfill p, o;
+        uint64_t bound = 0;
+        size_t i = 0, j = 0;
         int rc;
-        memcpy(lo, x->pre, 11);
-        tl_layout_put_u64(lo + 11, ~at);
-        memcpy(hi, x->pre, 11);
-        memset(hi + 11, 0xff, 8);
-        hi[19] = 0;
         x->n = x->pos = 0;
         x->valid = 0;
-        rc = tl_log_kind_range(log, lo, sizeof(lo), hi, sizeof(hi), on_index_ahead, x);
-        if (rc == 1)
-            rc = TL_OK;
+        rc = fill_form(log, x, 'p', at, QIDX_AHEAD_PACKED, &p, on_packed_ahead);
+        if (rc == TL_OK)
+            rc = fill_form(log, x, 'i', at, x->packed_only ? 0 : QIDX_AHEAD, &o, on_index_ahead);
         if (rc != TL_OK)
             return rc;
+        /* complete down to the lowest index of a form read in full */
+        if (p.n == p.cap)
+            bound = p.idx[p.n - 1];
+        if (o.cap && o.n == o.cap && o.idx[o.n - 1] > bound)
+            bound = o.idx[o.n - 1];
+        while (i < p.n || j < o.n) {
+            uint64_t v;
+            if (j == o.n || (i < p.n && p.idx[i] > o.idx[j]))
+                v = p.idx[i++];
+            else if (i == p.n || o.idx[j] > p.idx[i])
+                v = o.idx[j++];
+            else
+                v = (i++, o.idx[j++]); /* in both forms: once */
+            if (v < bound)
+                break;
+            x->idx[x->n++] = v;
+        }
         x->valid = 1;
-        x->done = x->n < QIDX_AHEAD;
+        x->done = p.n < p.cap && (o.cap == 0 || o.n < o.cap);
         x->seek_at = at;
     }
     while (x->pos < x->n && x->idx[x->pos] > at)
@@ -579,12 +906,13 @@ static int index_at_or_below(tl_log *log, qidx *x, uint64_t at, int *have, uint6
     return TL_OK;
 }
 
-/* Several member filters: the indexes below hi (and >= r->lo) that are in
- * every filter's index, from the highest down, by leapfrogging from one
- * index to the next (each step is a seek to the highest key at or below the
- * current index, from a few read ahead), so that the cost is in the indexes the rarest filters
- * hold, not in those of the most selective one alone. Each index found is a
- * candidate like any other: its body is read and checked. */
+/* The indexes below hi (and >= r->lo) that are in every filter's index,
+ * from the highest down. One filter: its index, read ahead. Several: by
+ * leapfrogging from one index to the next (each step is a seek to the
+ * highest key at or below the current index, from a few read ahead), so
+ * that the cost is in the indexes the rarest filters hold, not in those of
+ * the most selective one alone. Each index found is a candidate like any
+ * other: its body is read and checked. */
 static int intersect(qrun *r, qidx *x, int nx, uint64_t hi)
 {
     uint64_t cur = hi - 1;
@@ -616,8 +944,6 @@ int tl_audit_query_run(tl_log *log, uint64_t size, const tl_audit_query *q, tl_a
 {
     qrun r = {log, q, fn, ctx, 0, 0, 0, TL_OK, TL_BUF_INIT};
     uint64_t hi = q->below < size ? q->below : size;
-    const tl_audit_str *drive = NULL;
-    char tag = 0;
     int rc = TL_OK;
 
     *more = 0;
@@ -625,24 +951,8 @@ int tl_audit_query_run(tl_log *log, uint64_t size, const tl_audit_query *q, tl_a
         rc = first_at(log, 0, hi, q->since, &r.lo, &r.v);
     if (rc == TL_OK && q->has_until && hi > r.lo)
         rc = first_at(log, r.lo, hi, q->until, &hi, &r.v);
-    /* the most selective member given drives the scan */
-    if (q->resource_id.s) {
-        drive = &q->resource_id;
-        tag = 'r';
-    } else if (q->actor.s) {
-        drive = &q->actor;
-        tag = 'a';
-    } else if (q->action.s) {
-        drive = &q->action;
-        tag = 'c';
-    } else if (q->resource_type.s) {
-        drive = &q->resource_type;
-        tag = 't';
-    } else if (q->outcome.s) {
-        drive = &q->outcome;
-        tag = 'o';
-    }
     if (rc == TL_OK && hi > r.lo && q->limit > 0) {
+        /* the most selective first: it leads the leapfrogging */
         const struct {
             const tl_audit_str *v;
             char tag;
@@ -655,37 +965,31 @@ int tl_audit_query_run(tl_log *log, uint64_t size, const tl_audit_query *q, tl_a
         int nx = 0;
         for (int i = 0; i < NFIELDS; i++)
             nx += given[i].v->s != NULL;
-        if (nx > 1) {
+        if (nx > 0) {
             tl_hasher *h = tl_hasher_new();
-            uint8_t k[24];
-            if (!h) {
+            int packed_only = 0;
+            rc = tl_log_kind_get(log, packed_only_key, sizeof(packed_only_key), &r.v);
+            if (rc == TL_OK)
+                packed_only = r.v.len == 1 && r.v.data[0] == 1;
+            if (rc == TL_ERR_NOTFOUND)
+                rc = TL_OK;
+            if (rc != TL_OK) {
+                tl_hasher_free(h);
+            } else if (!h) {
                 rc = TL_ERR_NOMEM;
             } else {
                 nx = 0;
                 for (int i = 0; i < NFIELDS; i++)
                     if (given[i].v->s) {
-                        index_key(k, h, given[i].tag, given[i].v, 0);
-                        memcpy(x[nx].pre, k, 11);
+                        tl_hash d;
+                        tl_sha256(h, given[i].v->s, given[i].v->len, &d);
+                        x[nx].f = given[i].tag;
+                        memcpy(x[nx].h8, d.b, 8);
+                        x[nx].packed_only = packed_only;
                         x[nx++].valid = 0;
                     }
                 tl_hasher_free(h);
                 rc = intersect(&r, x, nx, hi);
-            }
-        } else if (drive) {
-            uint8_t lo[24], hik[24];
-            tl_hasher *h = tl_hasher_new();
-            if (!h) {
-                rc = TL_ERR_NOMEM;
-            } else {
-                /* indexes hi-1 down to 0: from the key of hi-1 to just past
-                 * that of 0 (all ones), stopping below lo */
-                size_t n = index_key(lo, h, tag, drive, hi - 1);
-                index_key(hik, h, tag, drive, 0);
-                hik[n] = 0;
-                tl_hasher_free(h);
-                rc = tl_log_kind_range(log, lo, n, hik, n + 1, on_index_key, &r);
-                if (rc == 1)
-                    rc = TL_OK;
             }
         } else {
             for (uint64_t i = hi; i > r.lo && rc == TL_OK; i--)

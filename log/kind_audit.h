@@ -15,15 +15,27 @@
  *                                  log time u64 | event: salt 32 | canonical event
  *                                              | erased: index of the erasure u64
  *   10 'l' leaf[0..16)             the index with that leaf hash (get-proof-by-hash)
- *   10 'i' f H8(value) ~index(u64)  (empty) one per indexed member f of the
- *                                  event: 'a' actor.id, 'c' action, 't' resource.type,
- *                                  'r' resource.id, 'o' outcome; H8 = the first 8
- *                                  bytes of SHA-256(value); ~index so that a scan in
- *                                  key order yields the newest first
+ *   10 'p' f H8(value) ~first(u64) the index, one key a batch for each value of an
+ *                                  indexed member f its events hold: 'a' actor.id,
+ *                                  'c' action, 't' resource.type, 'r' resource.id,
+ *                                  'o' outcome; H8 = the first 8 bytes of
+ *                                  SHA-256(value); the value lists the indexes of
+ *                                  the batch's events with that value, highest
+ *                                  first, as LEB128 varints of index - first (first,
+ *                                  the lowest, ends the list); ~first so that a scan
+ *                                  in key order yields the newest first
+ *   10 'i' f H8(value) ~index(u64)  (empty) the same index one key an event, as
+ *                                  logs written before the packed one hold it (read,
+ *                                  merged with 10 'p'; no longer written)
+ *   10 'm' time(u64) first(u64)    (empty) the time index: the first index of each
+ *                                  batch, at its log time (a batch's entries share one)
  *
  * and for an erasure, the erased event's body replaced by its tombstone
  * (same key and time, the erasure's index). The log time of index i is in
- * its body, so "since T" is a binary search over bodies. Idempotency keys
+ * its body; "since T" is one seek in the time index, confirmed by the
+ * bodies on either side of the index it names (logs written before the
+ * time index, or a run whose key is missing, fall back to a binary search
+ * over the bodies, so every log answers alike). Idempotency keys
  * go through the sequencer's dedup index; a repeat is the same occurrence
  * when its canonical event is byte for byte the stored one.
  */

@@ -1048,6 +1048,8 @@ static void stage_batch(tl_seq *s, stage *st)
             }
         }
     }
+    if (rc == TL_OK && kind->seal && kind->seal_end && !import && s->fr.size > size0)
+        rc = kind->seal_end(kind, s->hasher, size0, s->fr.size, now, s->wb);
     if (rc == TL_OK && import)
         rc = put_records(s->wb, st->groups[0]->imp_recs, st->groups[0]->imp_recs_len);
     if (rc == TL_OK && guarded)

@@ -51,6 +51,74 @@ static void test_jcs_rfc_examples(void)
                            "\\\"\\\\\\\\\\\"/\"}");
 }
 
+/* Member-name order: bytes decide where both names are ASCII at the first
+ * difference; UTF-16 code units otherwise (an astral character sorts below
+ * U+E000..U+FFFF although its UTF-8 lead byte is higher). */
+static void test_jcs_name_order(void)
+{
+    static const char *const sorted[] = {
+        "",
+        "1",
+        "A",
+        "a",
+        "ab",
+        "actor",
+        "actor1",
+        "a\xc3\xa9",         /* a + U+00E9 */
+        "a\xf0\x9f\x98\x80", /* a + U+1F600: D83D DE00 */
+        "a\xef\xbf\xbd",     /* a + U+FFFD */
+        "b",
+        "\xc2\x80",
+        "\xf0\x9f\x98\x80",
+        "\xf0\x9f\x98\x80x",
+        "\xef\xac\xb3",
+        "\xef\xbf\xbd",
+    };
+    size_t n = sizeof(sorted) / sizeof(sorted[0]);
+    char members[2048];
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            int c = tl_jcs_name_cmp(sorted[i], strlen(sorted[i]), sorted[j], strlen(sorted[j]));
+            CU_ASSERT_EQUAL(c < 0 ? -1 : c > 0, i < j ? -1 : i > j);
+        }
+    /* and an object with them in reverse comes out sorted */
+    off += (size_t)snprintf(members + off, sizeof members - off, "{");
+    for (size_t i = n; i-- > 0;)
+        off += (size_t)snprintf(members + off, sizeof members - off, "%s\"%s\":%zu",
+                                i + 1 < n ? "," : "", sorted[i], i);
+    snprintf(members + off, sizeof members - off, "}");
+    {
+        char want[2048];
+        size_t w = 0;
+        char *got = canon(members);
+        w += (size_t)snprintf(want + w, sizeof want - w, "{");
+        for (size_t i = 0; i < n; i++)
+            w += (size_t)snprintf(want + w, sizeof want - w, "%s\"%s\":%zu", i ? "," : "",
+                                  sorted[i], i);
+        snprintf(want + w, sizeof want - w, "}");
+        CU_ASSERT_STRING_EQUAL(got, want);
+    }
+    {
+        /* 20 members: past the stack's 16, sorted by qsort */
+        char obj[512], want[512];
+        size_t o = 0, w = 0;
+        o += (size_t)snprintf(obj + o, sizeof obj - o, "{");
+        for (int i = 19; i >= 0; i--)
+            o += (size_t)snprintf(obj + o, sizeof obj - o, "%s\"m%02d\":%d", i < 19 ? "," : "", i,
+                                  i);
+        snprintf(obj + o, sizeof obj - o, "}");
+        w += (size_t)snprintf(want + w, sizeof want - w, "{");
+        for (int i = 0; i < 20; i++)
+            w += (size_t)snprintf(want + w, sizeof want - w, "%s\"m%02d\":%d", i ? "," : "", i, i);
+        snprintf(want + w, sizeof want - w, "}");
+        CU_ASSERT_STRING_EQUAL(canon(obj), want);
+    }
+    CU_ASSERT_STRING_EQUAL(
+        canon("{\"b\":-9007199254740991,\"a\":0,\"c\":[-1,10,9007199254740991]}"),
+        "{\"a\":0,\"b\":-9007199254740991,\"c\":[-1,10,9007199254740991]}");
+}
+
 static void test_jcs_vectors(void)
 {
     /* every control character: the short escapes or \u00xx, lowercase */
@@ -342,6 +410,18 @@ static void test_records_and_receipts(void)
     CU_ASSERT_EQUAL(tl_audit_record_parse(rec.data, rec.len, &t, &c2), TL_OK);
     CU_ASSERT_EQUAL(t, 1796191200123ULL);
     CU_ASSERT(memcmp(c.b, c2.b, 32) == 0);
+    {
+        /* the decimal time at its ends, as printf writes it */
+        static const uint64_t ts[] = {0, 9, 10, 18446744073709551615ULL};
+        for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+            tl_buf r2 = TL_BUF_INIT;
+            CU_ASSERT_EQUAL(tl_audit_record_format(ts[i], &c, &r2), TL_OK);
+            snprintf(want, sizeof(want), "{\"v\":1,\"time\":%llu,\"commitment\":\"%s\"}",
+                     (unsigned long long)ts[i], b64);
+            CU_ASSERT(r2.len == strlen(want) && memcmp(r2.data, want, r2.len) == 0);
+            tl_buf_release(&r2);
+        }
+    }
     /* only the exact form */
     {
         const char *bad[] = {
@@ -390,6 +470,7 @@ int main(void)
     s = CU_add_suite("audit", NULL, NULL);
     CU_add_test(s, "jcs_rfc_examples", test_jcs_rfc_examples);
     CU_add_test(s, "jcs_vectors", test_jcs_vectors);
+    CU_add_test(s, "jcs_name_order", test_jcs_name_order);
     CU_add_test(s, "event_validation", test_event_validation);
     CU_add_test(s, "event_limits", test_event_limits);
     CU_add_test(s, "time", test_time);

@@ -3,7 +3,9 @@
  * wrapper) and tl_log (add, dedup, batching, pushback, tiles and bundles
  * against a brute-force recomputation, proofs against merkle's verifiers,
  * publication, recovery refusal on tampering, clock going back, a second
- * opener, failed and failed-but-applied commits).
+ * opener, failed and failed-but-applied commits), and the audit kind's
+ * time index and packed member index against a brute force over the
+ * bodies, in both index forms and without the time index.
  *
  * The reference tree here is computed from the entries with the RFC 6962
  * recursive definition (MTH), independent of the frontier and tiles code.
@@ -23,6 +25,7 @@
 #include "log/log.h"
 #include "log/reader.h"
 #include "log/dedup_filter.h"
+#include "log/kind_audit.h"
 #include "log/layout.h" /* tl_layout_dedup_prefix: short dedup keys force shared keys */
 #include "store/store.h"
 #include "merkle/merkle.h"
@@ -1612,6 +1615,323 @@ static void test_read_corruption_stops(void)
     free(d);
 }
 
+/* ---- the audit kind's time index and packed index ---- */
+
+typedef struct hits {
+    uint64_t idx[256];
+    size_t n;
+} hits;
+
+static int on_audit_hit(void *ctx, uint64_t index, const tl_audit_body *b)
+{
+    hits *h = ctx;
+    (void)b;
+    if (h->n < 256)
+        h->idx[h->n++] = index;
+    return 0;
+}
+
+static int count_time_key(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    size_t *n = ctx;
+    (void)key;
+    (void)klen;
+    (void)val;
+    (void)vlen;
+    (*n)++;
+    return 0;
+}
+
+static size_t time_keys(tl_log *log)
+{
+    const uint8_t lo[2] = {TL_LAYOUT_KIND_PREFIX, 'm'}, hi[2] = {TL_LAYOUT_KIND_PREFIX, 'n'};
+    size_t n = 0;
+    CU_ASSERT_EQUAL(tl_log_kind_range(log, lo, 2, hi, 2, count_time_key, &n), TL_OK);
+    return n;
+}
+
+typedef struct time_key_del {
+    tl_batch *b;
+    uint64_t from, to; /* keys of indexes in [from, to) go */
+} time_key_del;
+
+static int del_time_key(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    time_key_del *d = ctx;
+    uint64_t index;
+    (void)val;
+    (void)vlen;
+    CU_ASSERT_EQUAL_FATAL(klen, 18);
+    index = tl_layout_get_u64((const uint8_t *)key + 10);
+    if (index >= d->from && index < d->to)
+        CU_ASSERT_EQUAL(tl_batch_del(d->b, key, klen), TL_OK);
+    return 0;
+}
+
+/* Drops the time index keys of the runs starting in [from, to), as in a log
+ * written before the index (or one whose index lost a key). */
+static void drop_time_keys(tl_log *log, tl_store *st, uint64_t from, uint64_t to)
+{
+    const uint8_t lo[2] = {TL_LAYOUT_KIND_PREFIX, 'm'}, hi[2] = {TL_LAYOUT_KIND_PREFIX, 'n'};
+    time_key_del d = {tl_batch_new(), from, to};
+    CU_ASSERT_FATAL(d.b != NULL);
+    CU_ASSERT_EQUAL(tl_log_kind_range(log, lo, 2, hi, 2, del_time_key, &d), TL_OK);
+    CU_ASSERT_EQUAL(tl_store_write(st, d.b, 1), TL_OK);
+    tl_batch_free(d.b);
+}
+
+typedef struct unpack {
+    tl_batch *b;
+    uint64_t below; /* packed keys of batches starting below this go */
+    size_t keys, postings;
+} unpack;
+
+/* 10 'p' f H8 ~first -> varints of index - first, highest first: each
+ * becomes 10 'i' f H8 ~index, as a log written before the packed index
+ * holds it. */
+static int unpack_key(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    unpack *u = ctx;
+    const uint8_t *k = key, *p = val, *end = p + vlen;
+    uint64_t first;
+    CU_ASSERT_EQUAL_FATAL(klen, 19);
+    first = ~tl_layout_get_u64(k + 11);
+    u->keys++;
+    if (first >= u->below)
+        return 0;
+    while (p < end) {
+        uint64_t off = 0;
+        unsigned shift = 0;
+        uint8_t ik[19];
+        do {
+            off |= (uint64_t)(*p & 0x7f) << shift;
+            shift += 7;
+        } while (*p++ & 0x80);
+        memcpy(ik, k, 11);
+        ik[1] = 'i';
+        tl_layout_put_u64(ik + 11, ~(first + off));
+        CU_ASSERT_EQUAL(tl_batch_put(u->b, ik, 19, "", 0), TL_OK);
+        u->postings++;
+    }
+    CU_ASSERT_EQUAL(tl_batch_del(u->b, key, klen), TL_OK);
+    return 0;
+}
+
+/* Rewrites the packed index of the batches starting below `below` one key
+ * an event (10 'i'); returns the number of packed keys there were. */
+static size_t unpack_below(tl_log *log, tl_store *st, uint64_t below, size_t *postings)
+{
+    const uint8_t lo[2] = {TL_LAYOUT_KIND_PREFIX, 'p'}, hi[2] = {TL_LAYOUT_KIND_PREFIX, 'q'};
+    unpack u = {tl_batch_new(), below, 0, 0};
+    CU_ASSERT_FATAL(u.b != NULL);
+    CU_ASSERT_EQUAL(tl_log_kind_range(log, lo, 2, hi, 2, unpack_key, &u), TL_OK);
+    CU_ASSERT_EQUAL(tl_store_write(st, u.b, 1), TL_OK);
+    tl_batch_free(u.b);
+    if (postings)
+        *postings = u.postings;
+    return u.keys;
+}
+
+/* Every since/until over the log's times (and between and beyond them)
+ * gives the entries a brute force over the bodies gives, newest first. */
+static void check_time_queries(tl_log *log, uint64_t size, const uint64_t *times,
+                               const int *batch_of)
+{
+    int64_t probes[64];
+    size_t np = 0;
+    probes[np++] = 0;
+    probes[np++] = (int64_t)times[0] - 1;
+    for (uint64_t i = 0; i < size && np + 3 <= 64; i++)
+        if (i == 0 || times[i] != times[i - 1]) {
+            probes[np++] = (int64_t)times[i];
+            probes[np++] = (int64_t)times[i] + 1;
+        }
+    probes[np++] = (int64_t)times[size - 1] + 1000;
+    for (size_t a = 0; a < np; a++)
+        for (size_t b = 0; b <= np; b++) {
+            tl_audit_query q;
+            hits h = {{0}, 0};
+            int more = 0;
+            size_t n = 0;
+            memset(&q, 0, sizeof q);
+            q.has_since = 1;
+            q.since = probes[a];
+            q.has_until = b < np;
+            q.until = b < np ? probes[b] : 0;
+            q.below = size;
+            q.limit = 1000;
+            CU_ASSERT_EQUAL_FATAL(tl_audit_query_run(log, size, &q, on_audit_hit, &h, &more),
+                                  TL_OK);
+            for (uint64_t i = size; i-- > 0;)
+                if ((int64_t)times[i] >= q.since && (!q.has_until || (int64_t)times[i] < q.until)) {
+                    CU_ASSERT_FATAL(n < h.n);
+                    CU_ASSERT_EQUAL(h.idx[n], i);
+                    n++;
+                }
+            CU_ASSERT_EQUAL(n, h.n);
+            /* the actor filter over the same bounds: a member index and the time bounds */
+            q.actor.s = "u1";
+            q.actor.len = 2;
+            h.n = 0;
+            CU_ASSERT_EQUAL_FATAL(tl_audit_query_run(log, size, &q, on_audit_hit, &h, &more),
+                                  TL_OK);
+            n = 0;
+            for (uint64_t i = size; i-- > 0;)
+                if (i % 3 == 1 && (int64_t)times[i] >= q.since &&
+                    (!q.has_until || (int64_t)times[i] < q.until)) {
+                    CU_ASSERT_FATAL(n < h.n);
+                    CU_ASSERT_EQUAL(h.idx[n], i);
+                    n++;
+                }
+            CU_ASSERT_EQUAL(n, h.n);
+            /* two filters (intersected): actor u1 and the resource of batch 9 */
+            q.resource_id.s = "r9";
+            q.resource_id.len = 2;
+            h.n = 0;
+            CU_ASSERT_EQUAL_FATAL(tl_audit_query_run(log, size, &q, on_audit_hit, &h, &more),
+                                  TL_OK);
+            n = 0;
+            for (uint64_t i = size; i-- > 0;)
+                if (i % 3 == 1 && batch_of[i] == 9 && (int64_t)times[i] >= q.since &&
+                    (!q.has_until || (int64_t)times[i] < q.until)) {
+                    CU_ASSERT_FATAL(n < h.n);
+                    CU_ASSERT_EQUAL(h.idx[n], i);
+                    n++;
+                }
+            CU_ASSERT_EQUAL(n, h.n);
+            /* a page of 2, then the rest below its last */
+            q.resource_id.s = NULL;
+            q.resource_id.len = 0;
+            q.actor.s = NULL;
+            q.actor.len = 0;
+            q.outcome.s = "success";
+            q.outcome.len = 7;
+            q.limit = 2;
+            h.n = 0;
+            CU_ASSERT_EQUAL_FATAL(tl_audit_query_run(log, size, &q, on_audit_hit, &h, &more),
+                                  TL_OK);
+            n = 0;
+            for (uint64_t i = size; i-- > 0 && n < 2;)
+                if ((int64_t)times[i] >= q.since && (!q.has_until || (int64_t)times[i] < q.until)) {
+                    CU_ASSERT_FATAL(n < h.n);
+                    CU_ASSERT_EQUAL(h.idx[n], i);
+                    n++;
+                }
+            CU_ASSERT_EQUAL(n, h.n);
+        }
+}
+
+static void test_audit_time_index(void)
+{
+    char *parent, *dir = new_logdir(&parent);
+    tl_store *st;
+    tl_log_config cfg;
+    tl_log *log = NULL;
+    tl_buf body = TL_BUF_INIT;
+    uint64_t times[128], size = 0, t0;
+    int batch_of[128];
+    size_t postings = 0;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(tl_store_open_mem(&st), TL_OK);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.dir = dir;
+    cfg.store = st;
+    cfg.kind = &tl_kind_audit;
+    cfg.publish_on_sign = 1;
+    cfg.clock_ms = fake_clock;
+    t0 = fake_now = real_ms() + 1000;
+    CU_ASSERT_EQUAL_FATAL(tl_log_open(&cfg, &log, err, sizeof err), TL_OK);
+    /* 30 batches of 1 to 4 events; every third batch at the time of the one before */
+    for (int b = 0; b < 30; b++) {
+        size_t n = (size_t)(b % 4) + 1;
+        tl_audit_event ev[4];
+        tl_sub subs[4];
+        tl_buf enc[4];
+        group_wait g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+        if (b % 3 != 2)
+            fake_now += (uint64_t)(b % 5) + 1;
+        for (size_t i = 0; i < n; i++) {
+            char text[200], why[200];
+            tl_audit_sub sub;
+            int len = snprintf(text, sizeof text,
+                               "{\"actor\":{\"id\":\"u%d\"},\"action\":\"a.b\",\"resource\":"
+                               "{\"type\":\"t\",\"id\":\"r%d\"},\"outcome\":\"success\"}",
+                               (int)((size + i) % 3), b);
+            CU_ASSERT_EQUAL_FATAL(tl_audit_event_parse(text, (size_t)len, "test",
+                                                       TL_AUDIT_MAX_EVENT_DEFAULT, &ev[i], why,
+                                                       sizeof why),
+                                  TL_OK);
+            memset(&sub, 0, sizeof sub);
+            sub.ev = &ev[i];
+            memset(sub.salt, (int)(size + i), TL_AUDIT_SALT);
+            tl_buf_init(&enc[i]);
+            CU_ASSERT_EQUAL_FATAL(tl_audit_sub_encode(H, &sub, &enc[i]), TL_OK);
+            subs[i].data = enc[i].data;
+            subs[i].len = enc[i].len;
+            subs[i].own = 0;
+        }
+        CU_ASSERT_EQUAL_FATAL(tl_log_submit(log, subs, n, on_group, &g), TL_OK);
+        pthread_mutex_lock(&g.mu);
+        while (!g.done)
+            pthread_cond_wait(&g.cv, &g.mu);
+        pthread_mutex_unlock(&g.mu);
+        CU_ASSERT_EQUAL_FATAL(g.err, TL_OK);
+        for (size_t i = 0; i < n; i++) {
+            tl_audit_event_release(&ev[i]);
+            tl_buf_release(&enc[i]);
+            batch_of[size + i] = b;
+        }
+        size += n;
+    }
+    CU_ASSERT_EQUAL_FATAL(size, 73);
+    for (uint64_t i = 0; i < size; i++) {
+        tl_audit_body b;
+        CU_ASSERT_EQUAL_FATAL(tl_audit_body_read(log, i, &body, &b), TL_OK);
+        times[i] = b.time_ms;
+        CU_ASSERT(b.time_ms > t0 && (i == 0 || b.time_ms >= times[i - 1]));
+    }
+    CU_ASSERT(times[size - 1] > times[0]);
+    /* one time key a batch, and one packed index key a batch for each
+     * value: a batch's 1-4 events hold 1-3 actors, one action, resource
+     * type, resource and outcome */
+    CU_ASSERT_EQUAL(time_keys(log), 30);
+    CU_ASSERT_EQUAL(unpack_below(log, st, 0, NULL), 30 * 4 + 8 * 1 + 8 * 2 + 7 * 3 + 7 * 3);
+    check_time_queries(log, size, times, batch_of);
+    /* a key of the middle gone: the check falls back to the bodies */
+    drop_time_keys(log, st, 30, 40);
+    check_time_queries(log, size, times, batch_of);
+    /* a log written before the time index, then with it from index 50 on */
+    drop_time_keys(log, st, 0, 50);
+    check_time_queries(log, size, times, batch_of);
+    /* none at all */
+    drop_time_keys(log, st, 0, size);
+    CU_ASSERT_EQUAL(time_keys(log), 0);
+    check_time_queries(log, size, times, batch_of);
+    /* made packed: it says so (10 'v'), and queries read that form only */
+    {
+        const uint8_t vk[2] = {TL_LAYOUT_KIND_PREFIX, 'v'};
+        tl_batch *b = tl_batch_new();
+        CU_ASSERT_EQUAL(tl_log_kind_get(log, vk, 2, &body), TL_OK);
+        CU_ASSERT(body.len == 1 && body.data[0] == 1);
+        /* a log written one index key an event below index 40, packed
+         * above (the two forms merged), then one whose whole index is so */
+        CU_ASSERT_EQUAL(tl_batch_del(b, vk, 2), TL_OK);
+        CU_ASSERT_EQUAL(tl_store_write(st, b, 1), TL_OK);
+        tl_batch_free(b);
+    }
+    unpack_below(log, st, 40, &postings);
+    CU_ASSERT_EQUAL(postings, 5 * 40); /* batch 16 starts at index 40 */
+    check_time_queries(log, size, times, batch_of);
+    unpack_below(log, st, size, &postings);
+    CU_ASSERT_EQUAL(unpack_below(log, st, size, NULL), 0);
+    check_time_queries(log, size, times, batch_of);
+    tl_buf_release(&body);
+    tl_log_close(log);
+    rmtree(parent);
+    free(parent);
+    free(dir);
+}
+
 /* The large reader keeps full entry bundles it checked: the same bytes as
  * tl_log_tile, pinned past the reader's end; a damaged bundle is refused
  * and not kept; partial bundles are never kept. */
@@ -1808,6 +2128,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "recovery_refusal", test_recovery_refusal);
     CU_add_test(s, "read_corruption_stops", test_read_corruption_stops);
     CU_add_test(s, "reader_bundle_cache", test_reader_bundle_cache);
+    CU_add_test(s, "audit_time_index", test_audit_time_index);
     CU_add_test(s, "second_opener", test_second_opener);
     CU_add_test(s, "fault_not_applied", test_fault_not_applied);
     CU_add_test(s, "fault_applied", test_fault_applied);
