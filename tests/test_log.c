@@ -1823,7 +1823,7 @@ static void check_time_queries(tl_log *log, uint64_t size, const uint64_t *times
 
 static void test_audit_time_index(void)
 {
-    char *parent, *dir = new_logdir(&parent);
+    char *parent, *dir = tl_test_logdir("tlog-logtest", ORIGIN, &parent);
     tl_store *st;
     tl_log_config cfg;
     tl_log *log = NULL;
@@ -1927,7 +1927,7 @@ static void test_audit_time_index(void)
     check_time_queries(log, size, times, batch_of);
     tl_buf_release(&body);
     tl_log_close(log);
-    rmtree(parent);
+    tl_test_rmtree(parent);
     free(parent);
     free(dir);
 }
