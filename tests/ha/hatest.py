@@ -182,6 +182,17 @@ def make_nodes(build, tmp, etcd, n, per_member=False, extra=()):
     return nodes, origin, private
 
 
+def stop_all(nodes, etcd):
+    """Stops the nodes and the etcd cluster; after a failed check, prints the
+    tail of each node's log."""
+    for nd in nodes:
+        nd.stop()
+    etcd.close()
+    if tltest.FAILS:
+        for nd in nodes:
+            print("---- %s log (tail)\n%s" % (nd.name, nd.log()[-3000:]))
+
+
 def wait_leader(nodes, timeout=15):
     dl = time.time() + timeout
     while time.time() < dl:

@@ -159,12 +159,7 @@ def main():
         check(files_holding(os.path.join(d2, "db"), [keep.encode()]),
               "the rebuilt node holds the events not erased")
     finally:
-        for nd in nodes:
-            nd.stop()
-        etcd.close()
-        if tltest.FAILS:
-            for nd in nodes:
-                print("---- %s log (tail)\n%s" % (nd.name, nd.log()[-3000:]))
+        hatest.stop_all(nodes, etcd)
     return tltest.summary("high-availability erasure")
 
 

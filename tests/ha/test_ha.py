@@ -134,12 +134,7 @@ def main():
             writer.stop_flag = True
         if heads:
             heads.stop_flag = True
-        for nd in nodes:
-            nd.stop()
-        etcd.close()
-        if tltest.FAILS:
-            for nd in nodes:
-                print("---- %s log (tail)\n%s" % (nd.name, nd.log()[-3000:]))
+        hatest.stop_all(nodes, etcd)
     return tltest.summary("high-availability")
 
 
