@@ -45,16 +45,6 @@ def checkpoint(nd):
     return int(lines[1]), lines[2]
 
 
-def wait(pred, timeout):
-    dl = time.time() + timeout
-    while time.time() < dl:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return None
-
-
 def init_cli(tlogd, tmp, src):
     """The refusals of tlogd init --keys, then the init of the new node."""
     run = lambda *a: subprocess.run([tlogd] + list(a), capture_output=True)  # noqa: E731
@@ -163,7 +153,8 @@ def main():
         n2.start()
         s, body = n2.health()
         check(s == 200 and body == b"standby\n", "the new node stands by (%d %r)" % (s, body))
-        got = wait(lambda: (metric(n2, "tlogd_tree_size_signed") or 0) >= target, 20 * SLOW)
+        got = hatest.wait_until(lambda: (metric(n2, "tlogd_tree_size_signed") or 0) >= target,
+                                20 * SLOW)
         check(got, "the new node replayed the journal to size %d" % target)
         print("     rebuilt %d entries from the journal in %.2f s (under writes)"
               % (target, time.time() - t0))
@@ -173,7 +164,7 @@ def main():
         writer.hold = True
         writer.idle.wait(10)
         leader = hatest.wait_leader(nodes[:2])
-        same = wait(lambda: checkpoint(leader) is not None and
+        same = hatest.wait_until(lambda: checkpoint(leader) is not None and
                     checkpoint(n2) == checkpoint(leader) and
                     metric(n2, "tlogd_tree_size_signed") ==
                     metric(leader, "tlogd_tree_size_signed"), 15 * SLOW)
@@ -188,18 +179,18 @@ def main():
         t0 = time.time()
         for nd in nodes[:2]:
             nd.kill(signal.SIGKILL)
-        led = wait(lambda: n2.leads(), 15 * SLOW)
+        led = hatest.wait_until(lambda: n2.leads(), 15 * SLOW)
         check(led, "the rebuilt node leads once the others are gone")
-        at = wait(lambda: writer.first_ack_after(t0), 20 * SLOW)
+        at = hatest.wait_until(lambda: writer.first_ack_after(t0), 20 * SLOW)
         check(at is not None, "the rebuilt node acknowledges new entries")
         if at:
             print("     takeover by the rebuilt node: next entry acknowledged %.2f s after the "
                   "kills" % (at - t0))
-        grew = wait(lambda: wsize() > before, 20 * SLOW)
+        grew = hatest.wait_until(lambda: wsize() > before, 20 * SLOW)
         check(grew, "the witness cosigns the new leader's checkpoints (%d -> %d)"
               % (before, wsize()))
         after = wsize()
-        more = wait(lambda: wsize() > after, 20 * SLOW)
+        more = hatest.wait_until(lambda: wsize() > after, 20 * SLOW)
         check(more, "... and goes on cosigning them (%d -> %d)" % (after, wsize()))
         cp = checkpoint(n2)
         st, body = hatest.http("GET", n2.url("/checkpoint"))
