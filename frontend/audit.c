@@ -317,6 +317,11 @@ static void events_answer(tl_frontend *f, fe_waiter *w)
     }
     if (rc == TL_OK && !aw->erase)
         rc = tl_buf_adds(&out, "]}");
+    if (aw->erase && tl_audit_compact_body(f->cfg.log, aw->target) != TL_OK)
+        fprintf(stderr,
+                "tlogd: erasure of event %llu: its old bytes stay in the database files "
+                "until LevelDB compacts them (the compaction could not be queued)\n",
+                (unsigned long long)aw->target);
     if (rc == TL_OK)
         fe_reply(f, w->req, w->ep, 200, "application/json", "no-store", out.data, out.len);
     else

@@ -545,6 +545,12 @@ int tl_audit_rec_tombstone(const uint8_t *key, size_t klen, const uint8_t *val, 
     return 1;
 }
 
+int tl_audit_compact_body(tl_log *log, uint64_t index)
+{
+    uint8_t k[16];
+    return tl_log_compact_later(log, k, body_key(k, index));
+}
+
 int tl_audit_body_read(tl_log *log, uint64_t index, tl_buf *buf, tl_audit_body *b)
 {
     uint8_t k[16];

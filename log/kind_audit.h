@@ -84,6 +84,10 @@ typedef struct tl_audit_body {
 /* The body of index (read into buf, which the body borrows). TL_ERR_NOTFOUND
  * when the log has no body there (beyond the tree, or not an audit log). */
 int tl_audit_body_read(tl_log *log, uint64_t index, tl_buf *buf, tl_audit_body *b);
+/* After an erasure of index is committed: has the log's compaction thread
+ * rewrite the files that still hold the erased body and salt
+ * (tl_log_compact_later), so that their bytes leave the log's folder. */
+int tl_audit_compact_body(tl_log *log, uint64_t index);
 
 /* The bodies of indexes first .. first+n-1 in order, in one scan of the
  * store: fn gets each (the body borrows bytes valid during the call only);

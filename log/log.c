@@ -66,6 +66,15 @@ struct tl_log {
     tl_log_event_fn lfn[MAX_LISTENERS];
     void *lctx[MAX_LISTENERS];
     int nlisteners;
+
+    /* the compaction thread (tl_log_compact_later); cmu guards the rest */
+    pthread_mutex_t cmu;
+    pthread_cond_t ccv;
+    pthread_t cth;
+    int cstarted, cstop, call;                    /* call: the queue overflowed, compact all */
+    size_t cn;                                    /* keys waiting, in ckeys */
+    uint8_t (*ckeys)[TL_LOG_COMPACT_KEY_MAX + 1]; /* [0]: length */
+    uint64_t cdone;
 };
 
 static uint64_t real_clock_ms(void)
@@ -766,10 +775,13 @@ static int publish_locked(tl_log *log, tl_log_head *h, const char *note, size_t 
     return rc;
 }
 
+static void compactor_stop(tl_log *log);
+
 static void log_free(tl_log *log)
 {
     if (!log)
         return;
+    compactor_stop(log);           /* compacts what waits, then joins */
     tl_dfilter_free(log->dfilter); /* its scan reads the store */
     tl_store_close(log->store);
     tl_logsigner_free(log->signer);
@@ -778,6 +790,9 @@ static void log_free(tl_log *log)
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->pubmu);
     pthread_mutex_destroy(&log->lmu);
+    pthread_mutex_destroy(&log->cmu);
+    pthread_cond_destroy(&log->ccv);
+    free(log->ckeys);
     pthread_rwlock_destroy(&log->seqlk);
     free(log);
 }
@@ -810,6 +825,8 @@ int tl_log_open(const tl_log_config *cfg, tl_log **out, char *err, size_t cap)
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->pubmu, NULL);
     pthread_mutex_init(&log->lmu, NULL);
+    pthread_mutex_init(&log->cmu, NULL);
+    pthread_cond_init(&log->ccv, NULL);
     pthread_rwlock_init(&log->seqlk, NULL);
     log->guard = cfg->guard;
     log->store = cfg->store;
@@ -975,6 +992,85 @@ int tl_log_batch_start(tl_log *log, uint64_t index, uint64_t *start)
 int tl_log_compact_key(tl_log *log, const void *key, size_t klen)
 {
     return tl_store_leveldb_compact(log->store, key, klen);
+}
+
+/* ---- the compaction thread ----------------------------------------------------- */
+
+/* Takes the waiting keys (or the whole database) one at a time and compacts
+ * each with cmu released; on stop, drains the queue first. */
+static void *compactor_main(void *arg)
+{
+    tl_log *log = arg;
+    uint8_t key[TL_LOG_COMPACT_KEY_MAX];
+    pthread_mutex_lock(&log->cmu);
+    for (;;) {
+        while (!log->cn && !log->call && !log->cstop)
+            pthread_cond_wait(&log->ccv, &log->cmu);
+        if (!log->cn && !log->call)
+            break; /* stopped, nothing waits */
+        int all = log->call;
+        size_t klen = 0;
+        if (all) {
+            log->call = 0;
+            log->cn = 0; /* the whole database covers them */
+        } else {
+            klen = log->ckeys[--log->cn][0];
+            memcpy(key, log->ckeys[log->cn] + 1, klen);
+        }
+        pthread_mutex_unlock(&log->cmu);
+        tl_store_leveldb_compact(log->store, all ? NULL : key, klen);
+        pthread_mutex_lock(&log->cmu);
+        log->cdone++;
+    }
+    pthread_mutex_unlock(&log->cmu);
+    return NULL;
+}
+
+int tl_log_compact_later(tl_log *log, const void *key, size_t klen)
+{
+    int rc = TL_OK;
+    if (!key || !klen || klen > TL_LOG_COMPACT_KEY_MAX)
+        return TL_ERR_INVALID;
+    pthread_mutex_lock(&log->cmu);
+    if (!log->ckeys && !(log->ckeys = malloc(TL_LOG_COMPACT_QUEUE * sizeof(*log->ckeys))))
+        rc = TL_ERR_NOMEM;
+    if (rc == TL_OK && !log->cstarted) {
+        if (pthread_create(&log->cth, NULL, compactor_main, log) != 0)
+            rc = TL_ERR_NOMEM;
+        else
+            log->cstarted = 1;
+    }
+    if (rc == TL_OK && !log->cstop) {
+        if (log->cn < TL_LOG_COMPACT_QUEUE) {
+            log->ckeys[log->cn][0] = (uint8_t)klen;
+            memcpy(log->ckeys[log->cn] + 1, key, klen);
+            log->cn++;
+        } else {
+            log->call = 1;
+        }
+        pthread_cond_signal(&log->ccv);
+    }
+    pthread_mutex_unlock(&log->cmu);
+    return rc;
+}
+
+uint64_t tl_log_compactions(tl_log *log)
+{
+    pthread_mutex_lock(&log->cmu);
+    uint64_t n = log->cdone;
+    pthread_mutex_unlock(&log->cmu);
+    return n;
+}
+
+static void compactor_stop(tl_log *log)
+{
+    pthread_mutex_lock(&log->cmu);
+    int started = log->cstarted;
+    log->cstop = 1;
+    pthread_cond_signal(&log->ccv);
+    pthread_mutex_unlock(&log->cmu);
+    if (started)
+        pthread_join(log->cth, NULL);
 }
 
 void tl_log_close(tl_log *log)

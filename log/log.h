@@ -193,6 +193,17 @@ int tl_log_batch_start(tl_log *log, uint64_t index, uint64_t *start);
  * bytes of values it replaced leave them (an erasure's body; LevelDB:
  * leveldb_compact_range). TL_OK, or TL_ERR_INVALID when the store cannot. */
 int tl_log_compact_key(tl_log *log, const void *key, size_t klen);
+/* The same, later, on the log's compaction thread (started on first use):
+ * for a caller that must not wait, such as the event loop after an
+ * erasure's commit. At most TL_LOG_COMPACT_QUEUE keys wait; beyond that the
+ * whole database is compacted once instead, so no key is forgotten. The
+ * keys still waiting when the log closes are compacted by tl_log_close.
+ * TL_OK, TL_ERR_INVALID (klen > TL_LOG_COMPACT_KEY_MAX), TL_ERR_NOMEM. */
+#define TL_LOG_COMPACT_QUEUE 1024
+#define TL_LOG_COMPACT_KEY_MAX 32
+int tl_log_compact_later(tl_log *log, const void *key, size_t klen);
+/* How many compactions the compaction thread has finished (tests). */
+uint64_t tl_log_compactions(tl_log *log);
 
 /* Throws away the sequencer's state and recovers it from the store, as an
  * open does (every check of tl_log_open), leaving the log a standby: what a

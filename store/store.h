@@ -104,7 +104,8 @@ static inline void tl_store_close(tl_store *s)
 int tl_store_open_leveldb(const char *path, int create, tl_store **out, char *err, size_t cap);
 /* Compacts the LevelDB files that hold key[0..klen) down to the last
  * level, so that the bytes of older values of that key leave the folder
- * (leveldb_compact_range). TL_ERR_INVALID when s is not a LevelDB store. */
+ * (leveldb_compact_range); key NULL: the whole database. TL_ERR_INVALID
+ * when s is not a LevelDB store. */
 int tl_store_leveldb_compact(tl_store *s, const void *key, size_t klen);
 /* An empty in-memory store. */
 int tl_store_open_mem(tl_store **out);

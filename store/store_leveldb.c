@@ -250,6 +250,8 @@ int tl_store_leveldb_compact(tl_store *s, const void *key, size_t klen)
 {
     if (!s || s->ops != &ldb_ops)
         return TL_ERR_INVALID;
+    if (!key)
+        klen = 0; /* the C API reads a NULL bound as the end of the keys */
     leveldb_compact_range(((ldb_store *)s)->db, key, klen, key, klen);
     return TL_OK;
 }

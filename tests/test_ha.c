@@ -378,6 +378,29 @@ static void test_create_keys_rebuild(void)
     uint8_t key[2] = {0x10, 'b'};
     CU_ASSERT_EQUAL(tl_log_compact_key(b, key, 2), TL_OK);
     CU_ASSERT_EQUAL(tl_log_compact_key(a, key, 2), TL_ERR_INVALID); /* a memory store */
+    /* later, on the log's thread: bad keys refused; a full queue becomes
+     * one compaction of everything; what waits at close is done by it */
+    uint8_t big[TL_LOG_COMPACT_KEY_MAX + 1] = {0};
+    CU_ASSERT_EQUAL(tl_log_compact_later(b, key, 0), TL_ERR_INVALID);
+    CU_ASSERT_EQUAL(tl_log_compact_later(b, big, sizeof big), TL_ERR_INVALID);
+    CU_ASSERT_EQUAL(tl_log_compactions(b), 0);
+    CU_ASSERT_EQUAL(tl_log_compact_later(b, key, 2), TL_OK);
+    for (int i = 0; i < 200 && tl_log_compactions(b) < 1; i++)
+        usleep(10000);
+    CU_ASSERT_EQUAL(tl_log_compactions(b), 1);
+    for (int i = 0; i < TL_LOG_COMPACT_QUEUE + 10; i++)
+        CU_ASSERT_EQUAL(tl_log_compact_later(b, key, 2), TL_OK);
+    uint64_t seen = 0;
+    for (int i = 0, still = 0; i < 200 && still < 4; i++) { /* until it settles */
+        usleep(50000);
+        uint64_t now = tl_log_compactions(b);
+        still = now == seen ? still + 1 : 0;
+        seen = now;
+    }
+    /* the keys taken before the queue filled, then everything at once: far
+     * fewer compactions than asked for */
+    CU_ASSERT(seen >= 2);
+    CU_ASSERT(seen < 100);
     tl_log_close(a);
     tl_log_close(b);
     rec_free(&g);

@@ -29,7 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
 sys.path.insert(0, os.path.join(HERE, "..", "reliability"))
-from tltest import check, leaf_hash, mkdtemp, summary, verify_inclusion  # noqa: E402
+from tltest import check, files_holding, leaf_hash, mkdtemp, summary, verify_inclusion  # noqa: E402
 import tlrel  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
@@ -538,6 +538,26 @@ def run(log, d, wtok, rtok, atok):
     settle(log, before)
     st, _, b = log.req("GET", "/audit/v1/events?actor=inflight", token=rtok2)
     check(st == 200 and json.loads(b)["events"] == [], "... and nothing of it recorded")
+    # an erased body's bytes leave the log's folder soon after the erasure's
+    # answer (the log compacts them on its own thread), the others stay
+    keep, gone = "keep-" + os.urandom(8).hex(), "gone-" + os.urandom(8).hex()
+    st, _, b = log.post([ev(id="c-keep", details={"note": keep}),
+                         ev(id="c-gone", details={"note": gone})], wtok)
+    rs = json.loads(b)["receipts"] if st == 200 else []
+    check(len(rs) == 2, "two marked events recorded")
+    if len(rs) == 2:
+        gi = verify_receipt(log, rs[1], "the event to erase")
+        needles = [gone.encode(), tlrel.b64d(rs[1]["salt"])]
+        st, _, b = log.req("POST", "/audit/v1/events/%d/erase" % gi, "compaction", token=atok)
+        check(st == 200, "the marked event erased")
+        end = time.monotonic() + (30 if tlrel.sanitized() else 10)
+        while files_holding(d, needles) and time.monotonic() < end:
+            time.sleep(0.1)
+        left = files_holding(d, needles)
+        check(not left, "no file of the log's folder holds the erased body or salt %s" % left[:5])
+        check(files_holding(os.path.join(d, "db"), [keep.encode()]),
+              "the log's database still holds the event not erased")
+
     # metrics and logs never show a token or an event
     st, _, m = log.req("GET", "/metrics")
     log.err.seek(0)

@@ -55,22 +55,6 @@ def signed(nd):
     return int(m.group(1)) if st == 200 and m else -1
 
 
-def files_holding(top, needles):
-    """The files under top that hold any of needles."""
-    out = []
-    for d, _, names in os.walk(top):
-        for n in names:
-            p = os.path.join(d, n)
-            try:
-                with open(p, "rb") as f:
-                    data = f.read()
-            except OSError:
-                continue
-            if any(x in data for x in needles):
-                out.append(os.path.relpath(p, top))
-    return out
-
-
 def event(marker, i):
     return {"actor": {"id": "user-%d" % i, "type": "user"}, "action": "doc.read",
             "resource": {"type": "doc", "id": str(i)}, "outcome": "success",
@@ -112,7 +96,7 @@ def main():
             st, _ = req(nodes, "POST", "/audit/v1/events", json.dumps(event(keep, i)).encode(),
                         writer)
             check(st == 200, "event %d acknowledged" % i)
-        check(files_holding(os.path.join(private, "journal"), [secret.encode()]),
+        check(tltest.files_holding(os.path.join(private, "journal"), [secret.encode()]),
               "before the erasure the journal holds the event")
 
         st, body = req(nodes, "POST", "/audit/v1/events/%d/erase" % index,
@@ -129,15 +113,23 @@ def main():
               % (signed(standby), signed(leader)))
         time.sleep(0.5)  # its compaction runs after the import
         needles = [secret.encode(), salt]
-        left = files_holding(os.path.join(private, "journal"), needles)
+        left = tltest.files_holding(os.path.join(private, "journal"), needles)
         check(not left, "no journal object holds the erased body or salt %s" % left[:5])
-        check(files_holding(os.path.join(private, "journal"), [keep.encode()]),
+        check(tltest.files_holding(os.path.join(private, "journal"), [keep.encode()]),
               "the journal still holds the events not erased")
-        left = files_holding(os.path.join(standby.dir, "db"), needles)
+        left = tltest.files_holding(os.path.join(standby.dir, "db"), needles)
         check(not left, "no file of the standby's database holds the erased body or salt %s"
               % left[:5])
-        check(files_holding(os.path.join(standby.dir, "db"), [keep.encode()]),
+        check(tltest.files_holding(os.path.join(standby.dir, "db"), [keep.encode()]),
               "the standby's database still holds the events not erased")
+        # the leader compacts its own files after answering the erasure
+        hatest.wait_until(lambda: not tltest.files_holding(os.path.join(leader.dir, "db"),
+                                                           needles), 10 * SLOW)
+        left = tltest.files_holding(os.path.join(leader.dir, "db"), needles)
+        check(not left, "no file of the leader's database holds the erased body or salt %s"
+              % left[:5])
+        check(tltest.files_holding(os.path.join(leader.dir, "db"), [keep.encode()]),
+              "the leader's database still holds the events not erased")
 
         # a node rebuilt from the keys replays the rewritten journal
         d2 = os.path.join(tmp, "node2")
@@ -154,9 +146,9 @@ def main():
         st2, cp2 = hatest.http("GET", n2.url("/checkpoint"))
         check(st0 == st2 == 200 and cp0 == cp2, "... and serves the leader's checkpoint")
         time.sleep(0.5)
-        left = files_holding(d2, needles)
+        left = tltest.files_holding(d2, needles)
         check(not left, "no file of the rebuilt node holds the erased body or salt %s" % left[:5])
-        check(files_holding(os.path.join(d2, "db"), [keep.encode()]),
+        check(tltest.files_holding(os.path.join(d2, "db"), [keep.encode()]),
               "the rebuilt node holds the events not erased")
     finally:
         hatest.stop_all(nodes, etcd)

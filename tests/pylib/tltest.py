@@ -131,6 +131,22 @@ def summary(what):
 
 # ---- processes and temp dirs --------------------------------------------------
 
+def files_holding(top, needles):
+    """The files under top (relative paths) whose bytes hold any of needles."""
+    out = []
+    for d, _, names in os.walk(top):
+        for n in names:
+            p = os.path.join(d, n)
+            try:
+                with open(p, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if any(x in data for x in needles):
+                out.append(os.path.relpath(p, top))
+    return out
+
+
 def free_port():
     """A loopback port free at the time of the call (bound to port 0)."""
     s = socket.socket()
