@@ -12,6 +12,7 @@ Import it with
 """
 import hashlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -148,7 +149,29 @@ def files_holding(top, needles):
 
 
 def free_port():
-    """A loopback port free at the time of the call (bound to port 0)."""
+    """A loopback port free at the time of the call, for a server a test
+    starts (and may restart) on a fixed port. Drawn below the kernel's
+    ephemeral range, so that no client connection of this or another test
+    (nor a bind to port 0) can take it between this call and the server's
+    bind, which happened with a port 0 gave."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    top = low if low > 12000 else 65536
+    first = 10000 if low > 12000 else 61000
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(first, top)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
