@@ -1732,6 +1732,50 @@ static size_t unpack_below(tl_log *log, tl_store *st, uint64_t below, size_t *po
     return u.keys;
 }
 
+/* Which entries a query should give beyond its time bounds. */
+typedef int (*hit_pred)(const void *ctx, uint64_t index);
+
+static int any_entry(const void *ctx, uint64_t index)
+{
+    (void)ctx;
+    (void)index;
+    return 1;
+}
+
+/* ctx: unused; actor u<index % 3>, as test_audit_time_index writes them */
+static int actor_u1(const void *ctx, uint64_t index)
+{
+    (void)ctx;
+    return index % 3 == 1;
+}
+
+/* ctx: the batch of each entry; actor u1 and resource r9 */
+static int actor_u1_in_batch9(const void *ctx, uint64_t index)
+{
+    const int *batch_of = ctx;
+    return index % 3 == 1 && batch_of[index] == 9;
+}
+
+/* Runs q and checks it gives the entries a brute force over the times gives,
+ * newest first: those within q's since/until that keep(ctx, index) takes, at
+ * most q->limit of them. */
+static void check_hits(tl_log *log, uint64_t size, const tl_audit_query *q, const uint64_t *times,
+                       hit_pred keep, const void *ctx)
+{
+    hits h = {{0}, 0};
+    int more = 0;
+    size_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(tl_audit_query_run(log, size, q, on_audit_hit, &h, &more), TL_OK);
+    for (uint64_t i = size; i-- > 0 && n < q->limit;)
+        if (keep(ctx, i) && (int64_t)times[i] >= q->since &&
+            (!q->has_until || (int64_t)times[i] < q->until)) {
+            CU_ASSERT_FATAL(n < h.n);
+            CU_ASSERT_EQUAL(h.idx[n], i);
+            n++;
+        }
+    CU_ASSERT_EQUAL(n, h.n);
+}
+
 /* Every since/until over the log's times (and between and beyond them)
  * gives the entries a brute force over the bodies gives, newest first. */
 static void check_time_queries(tl_log *log, uint64_t size, const uint64_t *times,
@@ -1750,9 +1794,6 @@ static void check_time_queries(tl_log *log, uint64_t size, const uint64_t *times
     for (size_t a = 0; a < np; a++)
         for (size_t b = 0; b <= np; b++) {
             tl_audit_query q;
-            hits h = {{0}, 0};
-            int more = 0;
-            size_t n = 0;
             memset(&q, 0, sizeof q);
             q.has_since = 1;
             q.since = probes[a];
@@ -1760,46 +1801,16 @@ static void check_time_queries(tl_log *log, uint64_t size, const uint64_t *times
             q.until = b < np ? probes[b] : 0;
             q.below = size;
             q.limit = 1000;
-            CU_ASSERT_EQUAL_FATAL(tl_audit_query_run(log, size, &q, on_audit_hit, &h, &more),
-                                  TL_OK);
-            for (uint64_t i = size; i-- > 0;)
-                if ((int64_t)times[i] >= q.since && (!q.has_until || (int64_t)times[i] < q.until)) {
-                    CU_ASSERT_FATAL(n < h.n);
-                    CU_ASSERT_EQUAL(h.idx[n], i);
-                    n++;
-                }
-            CU_ASSERT_EQUAL(n, h.n);
+            check_hits(log, size, &q, times, any_entry, NULL);
             /* the actor filter over the same bounds: a member index and the time bounds */
             q.actor.s = "u1";
             q.actor.len = 2;
-            h.n = 0;
-            CU_ASSERT_EQUAL_FATAL(tl_audit_query_run(log, size, &q, on_audit_hit, &h, &more),
-                                  TL_OK);
-            n = 0;
-            for (uint64_t i = size; i-- > 0;)
-                if (i % 3 == 1 && (int64_t)times[i] >= q.since &&
-                    (!q.has_until || (int64_t)times[i] < q.until)) {
-                    CU_ASSERT_FATAL(n < h.n);
-                    CU_ASSERT_EQUAL(h.idx[n], i);
-                    n++;
-                }
-            CU_ASSERT_EQUAL(n, h.n);
+            check_hits(log, size, &q, times, actor_u1, NULL);
             /* two filters (intersected): actor u1 and the resource of batch 9 */
             q.resource_id.s = "r9";
             q.resource_id.len = 2;
-            h.n = 0;
-            CU_ASSERT_EQUAL_FATAL(tl_audit_query_run(log, size, &q, on_audit_hit, &h, &more),
-                                  TL_OK);
-            n = 0;
-            for (uint64_t i = size; i-- > 0;)
-                if (i % 3 == 1 && batch_of[i] == 9 && (int64_t)times[i] >= q.since &&
-                    (!q.has_until || (int64_t)times[i] < q.until)) {
-                    CU_ASSERT_FATAL(n < h.n);
-                    CU_ASSERT_EQUAL(h.idx[n], i);
-                    n++;
-                }
-            CU_ASSERT_EQUAL(n, h.n);
-            /* a page of 2, then the rest below its last */
+            check_hits(log, size, &q, times, actor_u1_in_batch9, batch_of);
+            /* a page of 2 (every event is a success) */
             q.resource_id.s = NULL;
             q.resource_id.len = 0;
             q.actor.s = NULL;
@@ -1807,17 +1818,7 @@ static void check_time_queries(tl_log *log, uint64_t size, const uint64_t *times
             q.outcome.s = "success";
             q.outcome.len = 7;
             q.limit = 2;
-            h.n = 0;
-            CU_ASSERT_EQUAL_FATAL(tl_audit_query_run(log, size, &q, on_audit_hit, &h, &more),
-                                  TL_OK);
-            n = 0;
-            for (uint64_t i = size; i-- > 0 && n < 2;)
-                if ((int64_t)times[i] >= q.since && (!q.has_until || (int64_t)times[i] < q.until)) {
-                    CU_ASSERT_FATAL(n < h.n);
-                    CU_ASSERT_EQUAL(h.idx[n], i);
-                    n++;
-                }
-            CU_ASSERT_EQUAL(n, h.n);
+            check_hits(log, size, &q, times, any_entry, NULL);
         }
 }
 

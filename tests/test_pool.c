@@ -109,6 +109,20 @@ static void loop_until(struct event_base *base, int n)
     }
 }
 
+/* Waits until a worker has taken a job: it ran, or it is held at the gate
+ * (the metrics say one is running). */
+static void wait_running(tl_frontend *f)
+{
+    while (atomic_load(&runs) == 0) {
+        tl_buf b = TL_BUF_INIT;
+        fe_pool_metrics(f, &b);
+        int running = b.data && strstr((char *)b.data, "tlogd_map_running 1\n") != NULL;
+        tl_buf_release(&b);
+        if (running)
+            break;
+    }
+}
+
 static void reset(void)
 {
     atomic_store(&runs, 0);
@@ -130,14 +144,7 @@ static void test_limits(void)
     CU_ASSERT_EQUAL(fe_pool_workers(f.pool), 1);
     /* one running (held at the gate), then the queue fills */
     CU_ASSERT_EQUAL(fe_pool_push(f.pool, &job_new(1, 10)->j), TL_OK);
-    while (atomic_load(&runs) == 0) {
-        tl_buf b = TL_BUF_INIT;
-        fe_pool_metrics(&f, &b);
-        int running = b.data && strstr((char *)b.data, "tlogd_map_running 1\n") != NULL;
-        tl_buf_release(&b);
-        if (running)
-            break;
-    }
+    wait_running(&f);
     for (int i = 0; i < FE_POOL_QUEUE_MAX; i++)
         CU_ASSERT_EQUAL(fe_pool_push(f.pool, &job_new(1, 10)->j), TL_OK);
     extra = job_new(1, 10);
@@ -157,14 +164,7 @@ static void test_limits(void)
     /* the bytes: one job always fits, then at most FE_POOL_QUEUE_BYTES wait */
     reset();
     CU_ASSERT_EQUAL(fe_pool_push(f.pool, &job_new(1, 1)->j), TL_OK);
-    while (atomic_load(&runs) == 0) {
-        tl_buf b = TL_BUF_INIT;
-        fe_pool_metrics(&f, &b);
-        int running = b.data && strstr((char *)b.data, "tlogd_map_running 1\n") != NULL;
-        tl_buf_release(&b);
-        if (running)
-            break;
-    }
+    wait_running(&f);
     CU_ASSERT_EQUAL(fe_pool_push(f.pool, &job_new(1, FE_POOL_QUEUE_BYTES + 1)->j), TL_OK);
     extra = job_new(1, 1);
     CU_ASSERT_EQUAL(fe_pool_push(f.pool, &extra->j), TL_ERR_BUSY);

@@ -23,11 +23,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from tltest import free_port, wait_port  # noqa: E402
+from tltest import Scratch, free_port, wait_port  # noqa: E402
 
 BUILD, SRC, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 TLOG = os.path.join(BUILD, "tlog")
@@ -39,31 +38,8 @@ H2SERVE = os.path.join(HERE, "h2serve.py")
 SERVE = os.path.join(HERE, "serve.py")
 SANITIZED = os.environ.get("TL_SANITIZED") == "1"
 
-TMP = tempfile.mkdtemp(prefix="tlog-h2-")
-PROCS = []
-
-
-def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    cleanup()
-    sys.exit(1)
-
-
-def expect(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def path(*p):
-    return os.path.join(TMP, *p)
+S = Scratch("tlog-h2-")
+PROCS, fail, expect, path = S.procs, S.fail, S.expect, S.path
 
 
 def run(args, rc=None, env=None, timeout=120):
@@ -294,11 +270,8 @@ CASES = {"tlogd": case_tlogd, "faults": case_faults, "fallback": case_fallback}
 if __name__ == "__main__":
     try:
         CASES[CASE]()
-    except SystemExit:
-        cleanup()
-        raise
     except BaseException:
-        cleanup()
+        S.stop()
         raise
-    cleanup()
     print("ok: client h2 %s" % CASE)
+    S.finish(0)
