@@ -29,7 +29,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
 sys.path.insert(0, os.path.join(HERE, "..", "reliability"))
-from tltest import check, files_holding, leaf_hash, mkdtemp, summary, verify_inclusion  # noqa: E402
+from tltest import (check, files_holding, leaf_hash, mkdtemp, summary,  # noqa: E402
+                    verify_inclusion, wait_until)
 import tlrel  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
@@ -550,9 +551,7 @@ def run(log, d, wtok, rtok, atok):
         needles = [gone.encode(), tlrel.b64d(rs[1]["salt"])]
         st, _, b = log.req("POST", "/audit/v1/events/%d/erase" % gi, "compaction", token=atok)
         check(st == 200, "the marked event erased")
-        end = time.monotonic() + (30 if tlrel.sanitized() else 10)
-        while files_holding(d, needles) and time.monotonic() < end:
-            time.sleep(0.1)
+        wait_until(lambda: not files_holding(d, needles), 30 if tlrel.sanitized() else 10)
         left = files_holding(d, needles)
         check(not left, "no file of the log's folder holds the erased body or salt %s" % left[:5])
         check(files_holding(os.path.join(d, "db"), [keep.encode()]),

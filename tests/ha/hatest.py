@@ -203,15 +203,7 @@ def wait_leader(nodes, timeout=15):
     return None
 
 
-def wait_until(pred, timeout):
-    """pred()'s first true value within timeout seconds, else None."""
-    dl = time.time() + timeout
-    while time.time() < dl:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return None
+wait_until = tltest.wait_until
 
 
 def parse_checkpoint(text):

@@ -153,7 +153,7 @@ def free_port():
     starts (and may restart) on a fixed port. Drawn below the kernel's
     ephemeral range, so that no client connection of this or another test
     (nor a bind to port 0) can take it between this call and the server's
-    bind, which happened with a port 0 gave."""
+    bind, as could happen to a port that a bind to port 0 gave."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
             low = int(f.read().split()[0])
@@ -177,6 +177,17 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def wait_until(pred, timeout):
+    """pred()'s first true value within timeout seconds, else None."""
+    dl = time.time() + timeout
+    while time.time() < dl:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    return None
 
 
 def wait_port(port, tries=100, step=0.1):
